@@ -1,0 +1,80 @@
+package epayment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"":                              0,
+		"7":                             7 * time.Second,
+		" 60 ":                          time.Minute,
+		"-3":                            0,
+		"soon":                          0,
+		"Mon, 23 Nov 2026 12:00:30 GMT": 30 * time.Second,
+		"Mon, 23 Nov 2026 11:59:00 GMT": 0,
+	} {
+		if got := parseRetryAfter(in, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	apiErr := func(status int) error {
+		return fmt.Errorf("wrapped: %w", &Error{Op: "capturePayment", Method: "POST", Path: "/x", StatusCode: status})
+	}
+	netErr := &TransportError{Op: "getPayment", Err: errors.New("connection reset by peer")}
+	for _, c := range []struct {
+		name                                    string
+		err                                     error
+		retryable, conflict, permanent, unknown bool
+	}{
+		{"400", apiErr(400), false, false, true, false},
+		{"401", apiErr(401), false, false, true, false},
+		{"404", apiErr(404), false, false, true, false},
+		{"409", apiErr(409), false, true, false, false},
+		{"423", apiErr(423), true, false, false, false},
+		{"429", apiErr(429), true, false, false, false},
+		{"500", apiErr(500), true, false, false, true},
+		{"503", apiErr(503), true, false, false, true},
+		{"network", netErr, true, false, false, true},
+		{"cancelled", &TransportError{Op: "getPayment", Err: context.Canceled}, false, false, false, true},
+		{"other", errors.New("boom"), false, false, false, false},
+		{"nil", nil, false, false, false, false},
+	} {
+		if got := IsRetryable(c.err); got != c.retryable {
+			t.Errorf("%s: IsRetryable = %v", c.name, got)
+		}
+		if got := IsConflict(c.err); got != c.conflict {
+			t.Errorf("%s: IsConflict = %v", c.name, got)
+		}
+		if got := IsPermanent(c.err); got != c.permanent {
+			t.Errorf("%s: IsPermanent = %v", c.name, got)
+		}
+		if got := OutcomeUnknown(c.err); got != c.unknown {
+			t.Errorf("%s: OutcomeUnknown = %v", c.name, got)
+		}
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	e := &Error{Op: "capturePayment", Method: http.MethodPost, Path: "/epayment/v1/payments/abc-12345/capture", StatusCode: 400,
+		Title: "Bad Request", Detail: "Cannot capture a payment that is not authorized", TraceID: "t-1", Code: "6080",
+		ExtraDetails: []ExtraDetail{{Name: "ErrorCode", Reason: "6080"}}}
+	want := "vipps capturePayment: POST /epayment/v1/payments/abc-12345/capture: 400 code 6080 Bad Request: Cannot capture a payment that is not authorized (traceId t-1)"
+	if got := e.Error(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	om := &Error{Op: "addReceipt", Method: http.MethodPost, Path: "/order-management/v2/ECOM/receipts/x", StatusCode: 400,
+		Title: "One or more validation errors occurred.", InvalidParams: []InvalidParam{{Name: "OrderLines", Reason: "required"}}}
+	if got := om.Error(); got != "vipps addReceipt: POST /order-management/v2/ECOM/receipts/x: 400 One or more validation errors occurred.; OrderLines: required" {
+		t.Errorf("OM error text: %s", got)
+	}
+}

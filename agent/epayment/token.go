@@ -1,0 +1,94 @@
+package epayment
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// tokenCache holds the access token and shares one refresh between
+// concurrent callers.
+type tokenCache struct {
+	mu       sync.Mutex
+	token    Secret
+	renewAt  time.Time
+	inflight chan struct{} // closed when the running refresh ends
+}
+
+// Refresh a token this long before it expires, or at a tenth of its life
+// if that is shorter.
+const tokenMargin = 5 * time.Minute
+
+// get returns a valid token, fetching one if there is none or it is about to
+// expire. Callers that arrive during a refresh wait for it.
+func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, error) {
+	for {
+		t.mu.Lock()
+		if t.token != "" && c.now().Before(t.renewAt) {
+			tok := t.token
+			t.mu.Unlock()
+			return tok, nil
+		}
+		if wait := t.inflight; wait != nil {
+			t.mu.Unlock()
+			select {
+			case <-wait:
+				continue // the refresh ended; take its token, or refresh anew if it failed
+			case <-ctx.Done():
+				return "", &TransportError{Op: "accessToken", Method: http.MethodPost, Path: "/accesstoken/get", Err: ctx.Err()}
+			}
+		}
+		done := make(chan struct{})
+		t.inflight = done
+		t.mu.Unlock()
+
+		tok, renewAt, err := c.fetchToken(ctx)
+
+		t.mu.Lock()
+		if err == nil {
+			t.token, t.renewAt = tok, renewAt
+		}
+		t.inflight = nil
+		close(done)
+		t.mu.Unlock()
+		return tok, err
+	}
+}
+
+// invalidate drops tok if it is still the cached token, so that the next get
+// fetches a new one (after a 401).
+func (t *tokenCache) invalidate(tok Secret) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.token == tok {
+		t.token = ""
+	}
+}
+
+// fetchToken calls POST /accesstoken/get.
+func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, error) {
+	var r TokenResponse
+	asked := c.now()
+	err := c.send(ctx, call{op: "accessToken", method: http.MethodPost, path: "/accesstoken/get", out: &r}, nil, "")
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if r.AccessToken == "" {
+		return "", time.Time{}, fmt.Errorf("vipps accessToken: answer has no access_token")
+	}
+	// Count the lifetime from when we asked, by our own clock: expires_in
+	// does not depend on the two clocks agreeing; expires_on is the fallback.
+	var expires time.Time
+	if s, err := strconv.ParseInt(r.ExpiresIn, 10, 64); err == nil && s > 0 {
+		expires = asked.Add(time.Duration(s) * time.Second)
+	} else if s, err := strconv.ParseInt(r.ExpiresOn, 10, 64); err == nil && s > 0 {
+		expires = time.Unix(s, 0)
+	} else {
+		return "", time.Time{}, fmt.Errorf("vipps accessToken: answer has neither expires_in nor expires_on")
+	}
+	life := expires.Sub(asked)
+	return Secret(r.AccessToken), expires.Add(-min(tokenMargin, life/10)), nil
+}

@@ -1,0 +1,95 @@
+// Command tillbox is the software of a till box that takes Vipps MobilePay
+// payments in a store. One binary, several subcommands; see usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tillbox/tillbox/agent/version"
+)
+
+const usage = `tillbox — in-store Vipps MobilePay payments
+
+Usage:
+  tillbox version               print the version of this build
+  tillbox sim [flags]           run the Vipps MobilePay API simulator (tillbox sim -h)
+  tillbox demo [flags]          run the simulator and one in-store payment through the client, step by step
+
+Run 'tillbox COMMAND -h' for a command's flags.
+`
+
+// errUsage is returned after a usage message was printed.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "tillbox:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches a command line; it is main without the process around it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "tillbox", version.String())
+		return nil
+	case "sim":
+		return runSim(ctx, args, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "tillbox: unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// kills the process at once.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-ch:
+			fmt.Fprintln(os.Stderr, "tillbox: second signal, exiting now")
+			os.Exit(1)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// newLogger is the one slog logger of the process.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

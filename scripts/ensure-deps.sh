@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# ensure-deps.sh: make sure every outside tool the test suite needs is here.
+#
+# Each line of NEEDS is "command debian-package". A missing command is
+# installed with apt-get when we run as root; otherwise the script stops and
+# says what to install. Nothing is skipped in silence.
+set -euo pipefail
+
+NEEDS=(
+  "go golang (install Go 1.26 from go.dev: the Debian package is too old)"
+  "gcc gcc"
+  "git git"
+)
+
+missing_pkgs=()
+missing_cmds=()
+for line in "${NEEDS[@]}"; do
+  cmd=${line%% *}
+  pkg=${line#* }
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    missing_cmds+=("$cmd")
+    case "$pkg" in
+      *" "*) echo "ensure-deps: '$cmd' is missing: $pkg" >&2; exit 1 ;;
+      *) missing_pkgs+=("$pkg") ;;
+    esac
+  fi
+done
+
+if [ ${#missing_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ensure-deps: missing ${missing_cmds[*]}; run as root, or: sudo apt-get install -y ${missing_pkgs[*]}" >&2
+    exit 1
+  fi
+  echo "ensure-deps: installing ${missing_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}"
+fi
+
+# The Vipps MobilePay specs the tests validate against live beside the checkout.
+specs="${TILLBOX_SPECS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/specs}"
+for f in epayment-api.yaml access-token-api.yaml webhooks-api.yaml order-management-api.yaml qr-api.yaml; do
+  if [ ! -f "$specs/$f" ]; then
+    echo "ensure-deps: $specs/$f is missing: the tests check the client and simulator against the official specs in ../shared/specs (or set TILLBOX_SPECS)" >&2
+    exit 1
+  fi
+done
+echo "ensure-deps: all tools present"
