@@ -31,8 +31,8 @@ lint: deps
 
 ## test: every check and the whole test suite with the race detector
 test: lint
-	@echo "== go test -race"
-	$(GO) test -race -count=1 -timeout 20m ./...
+	@echo "== go test -race (gotestsum prints the count at the end)"
+	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
 
 ## bench: benchmarks of the client against the simulator on loopback
 bench:

@@ -78,3 +78,30 @@ func TestErrorText(t *testing.T) {
 		t.Errorf("OM error text: %s", got)
 	}
 }
+
+// FuzzAPIError: whatever a server answers outside 2xx, the client turns it
+// into an *Error with the status, never panics, and the text stays one
+// bounded line.
+func FuzzAPIError(f *testing.F) {
+	f.Add(400, "application/problem+json", `{"type":"https://x","title":"Bad Request","status":400,"traceId":"t","extraDetails":[{"name":"ErrorCode","reason":"6080"}]}`, "")
+	f.Add(409, "application/json", `{"title":"Conflict","invalidParams":[{"name":"a","reason":"b"}]}`, "")
+	f.Add(429, "application/problem+json; charset=utf-8", `{"extraDetails":null}`, "12")
+	f.Add(502, "text/html", "<html>bad gateway</html>", "Wed, 21 Oct 2015 07:28:00 GMT")
+	f.Add(500, "application/json", `[1,2`, "x")
+	f.Fuzz(func(t *testing.T, status int, ctype, body, retryAfter string) {
+		if status < 300 || status > 599 {
+			return
+		}
+		c := &Client{now: time.Now}
+		resp := &http.Response{StatusCode: status, Header: http.Header{}}
+		resp.Header.Set("Content-Type", ctype)
+		resp.Header.Set("Retry-After", retryAfter)
+		for _, a := range []api{apiEPayment, apiOrderManagement} {
+			e := c.apiError(call{op: "getPayment", method: "GET", path: "/p", api: a}, resp, []byte(body))
+			if e.StatusCode != status || e.RetryAfter < 0 {
+				t.Fatalf("error %+v for status %d", e, status)
+			}
+			_ = e.Error()
+		}
+	})
+}
