@@ -299,7 +299,9 @@ func TestWholeInStoreFlow(t *testing.T) {
 
 	cov := r.specs.Coverage()
 	for _, op := range []string{"createPayment", "getPayment", "getPaymentEventLog", "cancelPayment", "capturePayment",
-		"refundPayment", "forceApprove", "exchangeQr", "post-receipt-v2", "put-category-v2", "get-order-v2"} {
+		"refundPayment", "forceApprove", "exchangeQr", "post-receipt-v2", "put-category-v2", "get-order-v2",
+		"fetchAuthorizationTokenUsingPost", "POST /webhooks/v1/webhooks", "GET /webhooks/v1/webhooks",
+		"DELETE /webhooks/v1/webhooks/{id}"} {
 		if len(cov[op]) == 0 {
 			t.Errorf("operation %s was never validated against the spec (coverage %v)", op, cov)
 		}
