@@ -1,0 +1,63 @@
+package store
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Backup writes a consistent copy of the database to w while it stays in
+// use: the copy is the state of one moment (a read transaction), and
+// writers go on meanwhile. It returns the number of bytes written. The copy
+// is a complete database file: put it in place of the original to restore.
+func (db *DB) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := db.View(func(tx *Tx) error {
+		var err error
+		n, err = tx.btx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("store: backup: %w", err)
+	}
+	return n, nil
+}
+
+// BackupFile writes a backup to path atomically: to a temporary file in the
+// same directory, fsynced, then renamed over path. path is either the
+// previous complete backup or the new one, never a partial file.
+func (db *DB) BackupFile(path string) (err error) {
+	if a, err1 := os.Stat(path); err1 == nil {
+		if b, err2 := os.Stat(db.path); err2 == nil && os.SameFile(a, b) {
+			return fmt.Errorf("store: backup to %s: that is the database itself: %w", path, ErrInvalid)
+		}
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	if _, err := db.Backup(f); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Errors returned by this package wrap one of these (or a
+// bbolt or os error) with context; branch on them with [errors.Is].
+var (
+	// ErrNotFound is returned when a sale, command or other record does not
+	// exist.
+	ErrNotFound = errors.New("not found")
+
+	// ErrExists is returned by [Tx.CreateSale] when a sale with the same
+	// reference is already stored.
+	ErrExists = errors.New("already exists")
+
+	// ErrInvalid is returned when a record cannot be stored as given: an empty
+	// or malformed reference, a missing timestamp the store indexes by, and
+	// similar caller mistakes. Nothing is written.
+	ErrInvalid = errors.New("invalid record")
+
+	// ErrLocked is returned by [Open] when another process (or another [DB] in
+	// this process) holds the database file. The error is a [*LockedError].
+	ErrLocked = errors.New("database is locked")
+
+	// ErrCorrupt is returned when the file is not a readable tillbox database.
+	// The file is never modified. The error is a [*CorruptError], whose
+	// message says how to restore from a backup.
+	ErrCorrupt = errors.New("database is corrupt")
+
+	// ErrSchemaTooNew is returned by [Open] when the file was written by a
+	// newer tillbox whose schema this binary does not know. The file is not
+	// modified. The error is a [*SchemaError].
+	ErrSchemaTooNew = errors.New("database schema is newer than this tillbox")
+
+	// ErrClosed is returned when a [DB] is used after [DB.Close].
+	ErrClosed = errors.New("database is closed")
+)
+
+// LockedError reports that the database file is held by another process.
+type LockedError struct {
+	Path string
+	// PID of the holder as it recorded itself in the pid file beside the
+	// database, or 0 when unknown.
+	PID int
+	// Self is true when the holder is this very process (a second Open of the
+	// same file).
+	Self bool
+}
+
+func (e *LockedError) Error() string {
+	switch {
+	case e.PID == 0:
+		return fmt.Sprintf("database %s is locked by another process (pid unknown)", e.Path)
+	case e.Self:
+		return fmt.Sprintf("database %s is locked by another tillbox (pid %d, this process)", e.Path, e.PID)
+	default:
+		return fmt.Sprintf("database %s is locked by another tillbox (pid %d)", e.Path, e.PID)
+	}
+}
+
+// Unwrap makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// CorruptError reports a database file that cannot be used. tillbox never
+// repairs or rewrites such a file; Error says how to restore from a backup.
+type CorruptError struct {
+	Path   string
+	Reason string // what is wrong, for the log and the technician
+	Err    error  // the underlying error, if any
+}
+
+func (e *CorruptError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "database %s is corrupt: %s", e.Path, e.Reason)
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	fmt.Fprintf(&b, "; the file was left untouched. To restore: stop tillbox, move the file aside "+
+		"(mv %s %s.corrupt), copy the newest backup (made with `tillbox backup FILE`) to %s, and start tillbox again",
+		e.Path, e.Path, e.Path)
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true and exposes the cause.
+func (e *CorruptError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrCorrupt}
+	}
+	return []error{ErrCorrupt, e.Err}
+}
+
+// SchemaError reports a database written by a newer tillbox.
+type SchemaError struct {
+	Path    string
+	Version uint64 // the file's schema version
+	Known   uint64 // the newest version this binary knows
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("database %s has schema version %d, but this tillbox knows only up to %d: "+
+		"the file was left untouched; run the newer tillbox that wrote it, or restore a backup made by this version",
+		e.Path, e.Version, e.Known)
+}
+
+// Unwrap makes errors.Is(err, ErrSchemaTooNew) true.
+func (e *SchemaError) Unwrap() error { return ErrSchemaTooNew }
