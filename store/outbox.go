@@ -21,8 +21,12 @@ type Command struct {
 	CreatedAt      time.Time       `json:"createdAt"`
 	// NotAfter is the last moment the command may be sent (the
 	// customer-present window of a create); zero means no deadline.
-	NotAfter    time.Time `json:"notAfter,omitzero"`
-	Attempts    int       `json:"attempts"`
+	NotAfter time.Time `json:"notAfter,omitzero"`
+	Attempts int       `json:"attempts"`
+	// MaybeSent: an attempt may have reached Vipps MobilePay (its answer
+	// never came). Such a command is repeated or settled, never dropped as
+	// if it had not happened.
+	MaybeSent   bool      `json:"maybeSent,omitempty"`
 	NextAttempt time.Time `json:"nextAttempt,omitzero"` // zero: due at once
 	LastError   string    `json:"lastError,omitempty"`
 }
@@ -207,7 +211,7 @@ func (tx *Tx) NextDue() (time.Time, bool, error) {
 }
 
 // UpdateCommand stores the retry state of a queued command: Attempts,
-// NextAttempt, LastError and NotAfter. Changing what is sent (Reference,
+// MaybeSent, NextAttempt, LastError and NotAfter. Changing what is sent (Reference,
 // Kind, IdempotencyKey, Body, CreatedAt) is refused with [ErrInvalid]: a
 // retry must repeat the request exactly.
 func (tx *Tx) UpdateCommand(c *Command) error {

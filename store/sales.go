@@ -34,6 +34,16 @@ type Sale struct {
 	ErrorCode    string    `json:"errorCode,omitempty"`
 	ErrorMessage string    `json:"errorMessage,omitempty"`
 
+	// ManualCapture: the POS captures; otherwise the agent captures as soon
+	// as the payment is authorised.
+	ManualCapture bool `json:"manualCapture,omitempty"`
+	// Refunds the POS asked for, by its refund id, so that a repeated
+	// request does not refund twice.
+	Refunds []Refund `json:"refunds,omitempty"`
+	// SentAt is when the createPayment was first answered by ePayment (the
+	// payment exists); polling counts from it.
+	SentAt time.Time `json:"sentAt,omitzero"`
+
 	CreatedAt  time.Time `json:"createdAt"`
 	UpdatedAt  time.Time `json:"updatedAt"`
 	FinishedAt time.Time `json:"finishedAt,omitzero"` // required when Final
@@ -44,6 +54,12 @@ type Sale struct {
 type Customer struct {
 	PersonalQR  string `json:"personalQr,omitempty"`
 	PhoneNumber string `json:"phoneNumber,omitempty"`
+}
+
+// Refund is one refund the POS asked for.
+type Refund struct {
+	ID     string `json:"id"`
+	Amount int64  `json:"amount"`
 }
 
 // Aggregate mirrors ePayment's aggregate amounts, in minor units.

@@ -1,0 +1,147 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/store"
+)
+
+// Agent runs the sales of one till. Create it with New, start its loops with
+// Run, and stop them by ending Run's context.
+type Agent struct {
+	opts  Options
+	db    *store.DB
+	vipps *epayment.Client
+	log   *slog.Logger
+	clock Clock
+
+	// mu guards the in-memory state below; the store is the truth, this is
+	// what the loops need between commits.
+	mu       sync.Mutex
+	scan     *heldScan            // a scan waiting for the next sale
+	inflight map[string]bool      // references with a command being sent
+	polls    map[string]time.Time // next poll of each sale whose outcome is open
+	limits   map[string][]time.Time
+	online   bool
+	lastCall time.Time
+	lastErr  string
+
+	wakeOutbox chan struct{} // a command is due
+	wakePoll   chan struct{} // a poll is due
+	events     *notifier     // a new event was committed
+}
+
+// New makes an Agent over an open store and a Vipps MobilePay client.
+func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if vipps.MSN() != o.MSN && o.MSN != "" {
+		return nil, errors.New("agent: MSN differs from the client's")
+	}
+	o.MSN = vipps.MSN()
+	return &Agent{
+		opts: o, db: db, vipps: vipps, log: o.Logger, clock: o.Clock,
+		inflight:   map[string]bool{},
+		polls:      map[string]time.Time{},
+		limits:     map[string][]time.Time{},
+		online:     true,
+		wakeOutbox: make(chan struct{}, 1),
+		wakePoll:   make(chan struct{}, 1),
+		events:     newNotifier(),
+	}, nil
+}
+
+// Options returns the options in force, defaults filled in.
+func (a *Agent) Options() Options { return a.opts }
+
+// Run reconciles every unfinished sale, then sends queued commands and polls
+// outcomes until ctx ends. It returns when its goroutines have stopped.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.reconcileAll(); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { a.outboxLoop(ctx) })
+	wg.Go(func() { a.pollLoop(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// Status is what the display, the technician page and /readyz show.
+type Status struct {
+	Online       bool      `json:"online"`
+	LastContact  time.Time `json:"lastContact,omitzero"`
+	LastError    string    `json:"lastError,omitempty"`
+	Queued       int       `json:"queued"`
+	OldestQueued time.Time `json:"oldestQueued,omitzero"`
+	MaxQueued    int       `json:"maxQueued"`
+	MaxQueueAge  string    `json:"maxQueueAge"`
+	QueueFull    bool      `json:"queueFull"`
+	Unfinished   int       `json:"unfinished"`
+	LastSeq      uint64    `json:"lastSeq"`
+	ScanWaiting  bool      `json:"scanWaiting"`
+}
+
+// Status reports the agent's health and the outbox against its caps.
+func (a *Agent) Status() (Status, error) {
+	st, err := a.db.Stats()
+	if err != nil {
+		return Status{}, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Status{
+		Online: a.online, LastContact: a.lastCall, LastError: a.lastErr,
+		Queued: st.Commands, OldestQueued: st.OldestCommand,
+		MaxQueued: a.opts.MaxQueued, MaxQueueAge: a.opts.MaxQueueAge.String(),
+		Unfinished: st.Unfinished, LastSeq: st.LastSeq,
+		ScanWaiting: a.scan != nil && a.clock.Now().Before(a.scan.until),
+	}
+	s.QueueFull = a.queueFull(st)
+	return s, nil
+}
+
+func (a *Agent) queueFull(st store.Stats) bool {
+	return st.Commands >= a.opts.MaxQueued ||
+		(!st.OldestCommand.IsZero() && a.clock.Now().Sub(st.OldestCommand) > a.opts.MaxQueueAge)
+}
+
+// noteCall records how the last call to ePayment went: any answer means
+// online, no answer means offline. Coming back online reconciles.
+func (a *Agent) noteCall(err error) {
+	var te *epayment.TransportError
+	offline := errors.As(err, &te) && !errors.Is(err, context.Canceled)
+	a.mu.Lock()
+	was := a.online
+	a.online = !offline
+	if !offline {
+		a.lastCall = a.clock.Now()
+		a.lastErr = ""
+	} else {
+		a.lastErr = te.Err.Error()
+	}
+	a.mu.Unlock()
+	switch {
+	case was && offline:
+		a.log.Warn("ePayment unreachable: working offline", "err", te.Err)
+	case !was && !offline:
+		a.log.Info("ePayment reachable again: reconciling")
+		if err := a.reconcileAll(); err != nil {
+			a.log.Error("reconcile", "err", err)
+		}
+	}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

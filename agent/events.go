@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tillbox/tillbox/store"
+)
+
+// Event is one entry of the log the POS reads: a sale's state changed. Seq
+// numbers have no gaps; a POS that stores the last Seq it handled and asks
+// for the events after it sees every result exactly once, across its own
+// restarts and the box's.
+type Event struct {
+	Seq       uint64    `json:"seq"`
+	Reference string    `json:"reference"`
+	State     State     `json:"state"`
+	Sale      Sale      `json:"sale"`
+	At        time.Time `json:"at"`
+}
+
+// ErrEventsPruned means the POS asked for events older than the log keeps.
+var ErrEventsPruned = fmt.Errorf("events before the oldest kept one were pruned")
+
+// Events returns up to limit events after seq, waiting up to wait for the
+// first one when there is none yet (long poll).
+func (a *Agent) Events(ctx context.Context, after uint64, limit int, wait time.Duration) ([]Event, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		changed := a.events.wait() // before reading, so no commit is missed
+		var evs []store.Event
+		var first uint64
+		err := a.db.View(func(tx *store.Tx) error {
+			var err error
+			first = tx.FirstSeq()
+			evs, err = tx.EventsAfter(after, limit)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if after+1 < first && first > 1 {
+			return nil, fmt.Errorf("%w: oldest kept is %d, asked for after %d", ErrEventsPruned, first, after)
+		}
+		if len(evs) > 0 || wait <= 0 {
+			out := make([]Event, 0, len(evs))
+			for _, e := range evs {
+				ev := Event{Seq: e.Seq, Reference: e.Reference, State: State(e.State), At: e.At}
+				if err := json.Unmarshal(e.Data, &ev.Sale); err != nil {
+					return nil, fmt.Errorf("event %d: %w", e.Seq, err)
+				}
+				out = append(out, ev)
+			}
+			return out, nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return []Event{}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// notifier wakes every waiter when an event is committed.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newNotifier() *notifier { return &notifier{ch: make(chan struct{})} }
+
+// wait returns a channel closed at the next notify.
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+func (n *notifier) notify() {
+	n.mu.Lock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+	n.mu.Unlock()
+}

@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/tillbox/tillbox/agent/epayment"
+)
+
+// Options configure an Agent. The zero value of each field is a sensible
+// default for a shop counter (see withDefaults).
+type Options struct {
+	// Till identifies this till within the sales unit; it goes into
+	// generated references. Letters, digits and dashes.
+	Till string
+	// MSN is the merchant serial number of the sales unit.
+	MSN string
+	// Currency is the sales unit's currency (NOK, DKK, EUR).
+	Currency epayment.Currency
+	// ReferencePrefix starts every generated reference; default "tb-" + Till.
+	ReferencePrefix string
+	// DefaultDescription is the paymentDescription of a sale without one.
+	DefaultDescription string
+
+	// CustomerPresentWindow: a createPayment not sent within it is
+	// abandoned, never pushed later. Default 2 minutes.
+	CustomerPresentWindow time.Duration
+	// ScanWindow: a scan waits this long for the next sale. Default 60 s.
+	ScanWindow time.Duration
+	// ManualCapture: when false (the default for a shop counter) an
+	// authorised payment is captured at once; when true the POS captures.
+	ManualCapture bool
+
+	// MaxQueued caps the commands waiting in the outbox; beyond it new sales
+	// are refused (commands already queued are never dropped). Default 10 000.
+	MaxQueued int
+	// MaxQueueAge: while the oldest queued command is older, new sales are
+	// refused. Default 24 h.
+	MaxQueueAge time.Duration
+
+	// PollDelay is the first poll after a create was sent (5 s), PollEvery
+	// the interval after it (2 s) — FACTS.md §10.
+	PollDelay, PollEvery time.Duration
+	// RetryBase and RetryMax bound the outbox's back-off with jitter.
+	RetryBase, RetryMax time.Duration
+	// Workers is the number of commands sent at once. Default 4.
+	Workers int
+
+	// WebhookURL is the public URL registered with the Webhooks API and
+	// WebhookSecret its secret; both empty disables the webhook endpoint.
+	WebhookURL    string
+	WebhookSecret epayment.Secret
+
+	Logger *slog.Logger
+	// Clock is the time source; nil is the real clock.
+	Clock Clock
+}
+
+// Clock is the agent's source of time. The simulator's FakeClock satisfies
+// it, so tests of expiry, polling and back-off run in milliseconds.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
+var tillPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,20}$`)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Till == "" {
+		o.Till = "till1"
+	}
+	if !tillPattern.MatchString(o.Till) {
+		return o, fmt.Errorf("agent: till %q: use 1 to 20 letters, digits or dashes", o.Till)
+	}
+	if o.Currency == "" {
+		o.Currency = epayment.NOK
+	}
+	if _, ok := epayment.MinAmount(o.Currency); !ok {
+		return o, fmt.Errorf("agent: currency %q: use NOK, DKK or EUR", o.Currency)
+	}
+	if o.ReferencePrefix == "" {
+		o.ReferencePrefix = "tb-" + o.Till
+	}
+	if !refPrefixPattern.MatchString(o.ReferencePrefix) {
+		return o, fmt.Errorf("agent: reference prefix %q: use 1 to 40 letters, digits or dashes", o.ReferencePrefix)
+	}
+	if o.DefaultDescription == "" {
+		o.DefaultDescription = "Purchase in store"
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.CustomerPresentWindow, 2*time.Minute)
+	def(&o.ScanWindow, time.Minute)
+	def(&o.MaxQueueAge, 24*time.Hour)
+	def(&o.PollDelay, 5*time.Second)
+	def(&o.PollEvery, 2*time.Second)
+	def(&o.RetryBase, time.Second)
+	def(&o.RetryMax, time.Minute)
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = 10_000
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if (o.WebhookURL == "") != (o.WebhookSecret == "") {
+		return o, fmt.Errorf("agent: webhook URL and secret go together: set both or neither")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	return o, nil
+}
+
+var refPrefixPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,40}$`)

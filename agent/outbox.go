@@ -1,0 +1,422 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/store"
+)
+
+// The outbox worker sends queued commands to ePayment. Each command is sent
+// with the Idempotency-Key and body it was queued with, however often it is
+// retried and across restarts. Commands of one sale go one at a time, in the
+// order they were queued; commands of different sales go side by side, up to
+// Options.Workers.
+
+// outboxLoop runs until ctx ends and waits for the sends it started.
+func (a *Agent) outboxLoop(ctx context.Context) {
+	slots := make(chan struct{}, a.opts.Workers)
+	finished := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		next, err := a.dispatch(ctx, slots, finished, &wg)
+		if err != nil {
+			a.log.Error("outbox", "err", err)
+			next = a.clock.Now().Add(a.opts.RetryBase)
+		}
+		if !sleep(ctx, a.clock, next, a.wakeOutbox, finished) {
+			return
+		}
+	}
+}
+
+// sleep waits until at (zero: until woken), a wake-up or ctx's end; it
+// reports false when ctx ended.
+func sleep(ctx context.Context, clock Clock, at time.Time, wakes ...chan struct{}) bool {
+	fire := make(chan struct{})
+	stop := func() bool { return false }
+	if !at.IsZero() {
+		stop = clock.AfterFunc(max(at.Sub(clock.Now()), 0), func() { close(fire) })
+	}
+	defer stop()
+	var w1, w2 chan struct{}
+	if len(wakes) > 0 {
+		w1 = wakes[0]
+	}
+	if len(wakes) > 1 {
+		w2 = wakes[1]
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-fire:
+	case <-w1:
+	case <-w2:
+	}
+	return true
+}
+
+// dispatch starts a send for every due command that may go now and returns
+// when to look again.
+func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, wg *sync.WaitGroup) (time.Time, error) {
+	now := a.clock.Now()
+	var due []store.Command
+	first := map[string]uint64{} // lowest command id of each sale
+	var next time.Time
+	err := a.db.View(func(tx *store.Tx) error {
+		var err error
+		if due, err = tx.DueCommands(now, 256); err != nil {
+			return err
+		}
+		for _, c := range due {
+			if _, ok := first[c.Reference]; ok {
+				continue
+			}
+			cmds, err := tx.CommandsFor(c.Reference)
+			if err != nil {
+				return err
+			}
+			if len(cmds) > 0 {
+				first[c.Reference] = cmds[0].ID
+			}
+		}
+		at, ok, err := tx.NextDue()
+		if ok && at.After(now) {
+			next = at
+		}
+		return err
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, c := range due {
+		if first[c.Reference] != c.ID {
+			continue // an earlier command of this sale goes first
+		}
+		// A create past its window is abandoned or settled by GET: no
+		// modification call, so the per-reference limit does not apply.
+		modifies := !(c.Kind == cmdCreate && !c.NotAfter.IsZero() && now.After(c.NotAfter))
+		if wait := a.rateWait(c.Reference, now); modifies && wait > 0 {
+			next = earliest(next, now.Add(wait))
+			if c.Kind == cmdCreate && !c.NotAfter.IsZero() {
+				next = earliest(next, c.NotAfter.Add(time.Millisecond))
+			}
+			continue
+		}
+		a.mu.Lock()
+		busy := a.inflight[c.Reference]
+		if !busy {
+			select {
+			case slots <- struct{}{}:
+				a.inflight[c.Reference] = true
+				if modifies {
+					a.limits[c.Reference] = append(a.limits[c.Reference], now)
+				}
+			default:
+				busy = true // every worker is busy; a finished send wakes us
+			}
+		}
+		a.mu.Unlock()
+		if busy {
+			continue
+		}
+		wg.Go(func() {
+			defer func() {
+				a.mu.Lock()
+				delete(a.inflight, c.Reference)
+				a.mu.Unlock()
+				<-slots
+				wake(finished)
+			}()
+			a.send(ctx, c)
+		})
+	}
+	return next, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// ePayment allows 5 create, capture, cancel and refund calls a minute per
+// reference (FACTS.md §6); the worker keeps under it rather than earn 429s.
+const (
+	refLimit  = 5
+	refWindow = time.Minute
+)
+
+// rateWait is how long a sale's next call must wait to stay under the limit.
+func (a *Agent) rateWait(ref string, now time.Time) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	times := a.limits[ref]
+	i := 0
+	for i < len(times) && now.Sub(times[i]) >= refWindow {
+		i++
+	}
+	times = times[i:]
+	if len(times) == 0 {
+		delete(a.limits, ref)
+		return 0
+	}
+	a.limits[ref] = times
+	if len(times) < refLimit {
+		return 0
+	}
+	return refWindow - now.Sub(times[0])
+}
+
+// uncount takes back the last call counted against a sale's limit.
+func (a *Agent) uncount(ref string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t := a.limits[ref]; len(t) > 0 {
+		a.limits[ref] = t[:len(t)-1]
+	}
+}
+
+func (a *Agent) isInflight(ref string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inflight[ref]
+}
+
+// send makes one attempt of a command and records its outcome.
+func (a *Agent) send(ctx context.Context, c store.Command) {
+	if c.Kind == cmdCreate {
+		a.sendCreate(ctx, c)
+		return
+	}
+	var (
+		m   *epayment.ModificationResponse
+		err error
+	)
+	switch c.Kind {
+	case cmdCapture, cmdRefund:
+		var body epayment.ModificationRequest
+		if err := json.Unmarshal(c.Body, &body); err != nil {
+			a.log.Error("outbox: unreadable command", "id", c.ID, "err", err)
+			return
+		}
+		if c.Kind == cmdCapture {
+			m, err = a.vipps.CapturePayment(ctx, c.IdempotencyKey, c.Reference, body.ModificationAmount)
+		} else {
+			m, err = a.vipps.RefundPayment(ctx, c.IdempotencyKey, c.Reference, body.ModificationAmount)
+		}
+	case cmdCancel:
+		var body epayment.CancelRequest
+		_ = json.Unmarshal(c.Body, &body)
+		m, err = a.vipps.CancelPayment(ctx, c.IdempotencyKey, c.Reference, body.CancelTransactionOnly)
+	default:
+		a.log.Error("outbox: unknown command kind", "kind", c.Kind, "id", c.ID)
+		return
+	}
+	a.noteCall(err)
+	switch {
+	case err == nil:
+		a.settleLogged(c.Reference, &epayment.Payment{State: m.State, Aggregate: m.Aggregate, Amount: m.Amount}, c.ID, nil)
+	case ctx.Err() != nil:
+		// Shutting down: the command stays queued and goes again at start.
+	case retryable(err):
+		a.retryLater(c, err, true)
+	default:
+		// Refused for good (or a conflict): what ePayment says of the
+		// payment now is the truth to settle from.
+		a.log.Warn("command refused", "kind", c.Kind, "reference", c.Reference, "err", err)
+		a.resolveByGet(ctx, c, err)
+	}
+}
+
+// retryable: send again later with the same key. Credentials problems are
+// retried too (slowly): a technician can fix them, and dropping a capture
+// because of them would lose money.
+func retryable(err error) bool {
+	return epayment.IsRetryable(err) || epayment.StatusCode(err) == 401 || epayment.StatusCode(err) == 403
+}
+
+// sendCreate sends a createPayment, or abandons it when the
+// customer-present window has passed.
+func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
+	now := a.clock.Now()
+	if !c.NotAfter.IsZero() && now.After(c.NotAfter) {
+		if !c.MaybeSent {
+			a.abandon(c, fmt.Sprintf("The payment request could not be sent within %v (no answer from Vipps MobilePay). Take another means of payment.", a.opts.CustomerPresentWindow))
+			return
+		}
+		// It may have reached Vipps MobilePay: never send it again after the
+		// window, but find out whether it did.
+		a.resolveByGet(ctx, c, nil)
+		return
+	}
+	var req epayment.CreatePaymentRequest
+	if err := json.Unmarshal(c.Body, &req); err != nil {
+		a.log.Error("outbox: unreadable create", "id", c.ID, "err", err)
+		return
+	}
+	wasSent := c.MaybeSent
+	if !c.MaybeSent {
+		// Mark before sending: after a crash mid-send, the create counts as
+		// possibly sent and is settled, not abandoned in silence.
+		c.MaybeSent = true
+		if err := a.db.Update(func(tx *store.Tx) error { return tx.UpdateCommand(&c) }); err != nil {
+			a.log.Error("outbox: mark create", "err", err)
+			return
+		}
+	}
+	_, err := a.vipps.CreatePayment(ctx, c.IdempotencyKey, &req)
+	a.noteCall(err)
+	switch {
+	case err == nil:
+		a.created(c)
+	case ctx.Err() != nil:
+	case retryable(err):
+		if notSent(err) {
+			a.uncount(c.Reference) // the connection never opened: nothing reached Vipps
+			if !wasSent {
+				c.MaybeSent = false
+			}
+		}
+		a.retryLater(c, err, c.MaybeSent)
+	case epayment.IsConflict(err):
+		// The reference exists: an earlier attempt got through.
+		a.resolveByGet(ctx, c, err)
+	default:
+		a.fail(c, err)
+	}
+}
+
+// notSent reports whether err certainly happened before anything was sent:
+// the connection could not be opened.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// created records that the payment exists and schedules its polling.
+func (a *Agent) created(c store.Command) {
+	now := a.clock.Now()
+	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		if err := tx.DeleteCommand(c.ID); err != nil {
+			return err
+		}
+		if s.SentAt.IsZero() {
+			s.SentAt = now
+		}
+		if st := State(s.State); st == Queued || st == Requested {
+			s.State = string(AwaitingApproval)
+			s.VippsState = string(epayment.StateCreated)
+		}
+		a.schedulePoll(tx, s.Reference, now.Add(a.opts.PollDelay))
+		return nil
+	})
+	if err != nil {
+		a.log.Error("outbox: record create", "reference", c.Reference, "err", err)
+	}
+}
+
+// retryLater backs off with jitter, or waits as long as ePayment asked.
+func (a *Agent) retryLater(c store.Command, err error, maybeSent bool) {
+	now := a.clock.Now()
+	c.Attempts++
+	delay := backoff(a.opts.RetryBase, a.opts.RetryMax, c.Attempts)
+	if ra := epayment.RetryAfter(err); ra > 0 {
+		delay = ra
+	}
+	c.NextAttempt = now.Add(delay)
+	if c.Kind == cmdCreate && !c.MaybeSent && !c.NotAfter.IsZero() && c.NextAttempt.After(c.NotAfter) {
+		c.NextAttempt = c.NotAfter.Add(time.Millisecond) // abandon on time
+	}
+	c.LastError = err.Error()
+	_, uerr := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		if err := tx.UpdateCommand(&c); err != nil {
+			return err
+		}
+		if c.Kind == cmdCreate && maybeSent && State(s.State) == Queued {
+			s.State = string(Requested)
+		}
+		return nil
+	})
+	if uerr != nil {
+		a.log.Error("outbox: record retry", "reference", c.Reference, "err", uerr)
+	}
+	a.log.Info("command will be retried", "kind", c.Kind, "reference", c.Reference, "attempt", c.Attempts, "in", delay, "err", err)
+}
+
+// backoff is base·2^(n-1) capped at max, with jitter over its upper half.
+func backoff(base, max time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// abandon gives up a create that was never sent within the window.
+func (a *Agent) abandon(c store.Command, message string) {
+	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		if err := tx.DeleteCommand(c.ID); err != nil {
+			return err
+		}
+		s.State = string(Abandoned)
+		s.ErrorMessage = message
+		a.unschedulePoll(tx, s.Reference)
+		return nil
+	})
+	if err != nil {
+		a.log.Error("outbox: abandon", "reference", c.Reference, "err", err)
+		return
+	}
+	a.log.Warn("sale abandoned", "reference", c.Reference, "reason", message)
+}
+
+// fail records that ePayment refused a create for good.
+func (a *Agent) fail(c store.Command, cause error) {
+	code := epayment.ErrorCode(cause)
+	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		if err := tx.DeleteCommand(c.ID); err != nil {
+			return err
+		}
+		s.State = string(Failed)
+		s.ErrorCode = code
+		s.ErrorMessage = cashierMessage(code, epayment.StatusCode(cause))
+		a.unschedulePoll(tx, s.Reference)
+		return nil
+	})
+	if err != nil {
+		a.log.Error("outbox: record failure", "reference", c.Reference, "err", err)
+	}
+	a.log.Warn("payment refused", "reference", c.Reference, "code", code, "err", cause)
+}
+
+// resolveByGet settles a command's sale from what ePayment says of the
+// payment: after a refusal, a conflict, or a create that may have been sent
+// but whose window has passed.
+func (a *Agent) resolveByGet(ctx context.Context, c store.Command, cause error) {
+	p, err := a.vipps.GetPayment(ctx, c.Reference)
+	a.noteCall(err)
+	switch {
+	case err == nil:
+		a.settleLogged(c.Reference, p, c.ID, cause)
+	case ctx.Err() != nil:
+	case epayment.StatusCode(err) == 404 && c.Kind == cmdCreate && cause == nil:
+		a.abandon(c, fmt.Sprintf("The payment request could not be confirmed within %v. Take another means of payment.", a.opts.CustomerPresentWindow))
+	case epayment.StatusCode(err) == 404 && c.Kind == cmdCreate:
+		a.fail(c, cause)
+	case epayment.StatusCode(err) == 404:
+		a.fail(c, err)
+	default:
+		a.retryLater(c, err, c.MaybeSent)
+	}
+}

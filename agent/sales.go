@@ -1,0 +1,455 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/store"
+)
+
+// Errors of the POS operations, beside *ValidationError.
+var (
+	ErrNotFound   = errors.New("no such sale")
+	ErrConflict   = errors.New("a different sale has this reference")
+	ErrWrongState = errors.New("not possible in the sale's state")
+	ErrQueueFull  = errors.New("the outbox is full: no new sales until Vipps MobilePay answers again")
+	ErrBusy       = errors.New("another sale is waiting for the customer's scan")
+)
+
+var refundIDPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,40}$`)
+
+// Sale is a sale as the POS sees it. It never holds the customer's full
+// phone number or scanned code.
+type Sale struct {
+	Reference     string       `json:"reference"`
+	Till          string       `json:"till"`
+	Amount        int64        `json:"amount"`
+	Currency      string       `json:"currency"`
+	Description   string       `json:"description"`
+	Customer      *CustomerRef `json:"customer,omitempty"`
+	State         State        `json:"state"`
+	Outcome       bool         `json:"outcome"`
+	VippsState    string       `json:"vippsState,omitempty"`
+	Aggregate     Aggregate    `json:"aggregate"`
+	ErrorCode     string       `json:"errorCode,omitempty"`
+	Message       string       `json:"message,omitempty"`
+	ManualCapture bool         `json:"manualCapture,omitempty"`
+	CreatedAt     time.Time    `json:"createdAt"`
+	UpdatedAt     time.Time    `json:"updatedAt"`
+	FinishedAt    time.Time    `json:"finishedAt,omitzero"`
+}
+
+// CustomerRef tells how the customer was identified, masked.
+type CustomerRef struct {
+	Type   string `json:"type"` // personalQr or phoneNumber
+	Masked string `json:"masked,omitempty"`
+}
+
+// Aggregate is what has moved, in minor units, as ePayment reports it.
+type Aggregate struct {
+	Authorized int64 `json:"authorized"`
+	Captured   int64 `json:"captured"`
+	Refunded   int64 `json:"refunded"`
+	Cancelled  int64 `json:"cancelled"`
+}
+
+func view(s *store.Sale) Sale {
+	v := Sale{
+		Reference: s.Reference, Till: s.Till, Amount: s.Amount, Currency: s.Currency, Description: s.Description,
+		State: State(s.State), Outcome: State(s.State).Outcome(), VippsState: s.VippsState,
+		Aggregate: Aggregate(s.Aggregate),
+		ErrorCode: s.ErrorCode, Message: s.ErrorMessage, ManualCapture: s.ManualCapture,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, FinishedAt: s.FinishedAt,
+	}
+	switch {
+	case s.Customer.PersonalQR != "":
+		v.Customer = &CustomerRef{Type: "personalQr"}
+	case s.Customer.PhoneNumber != "":
+		v.Customer = &CustomerRef{Type: "phoneNumber", Masked: MaskPhone(s.Customer.PhoneNumber)}
+	}
+	return v
+}
+
+// MaskPhone shows an MSISDN as +47 ••• •• 678: country code and the last
+// three digits.
+func MaskPhone(msisdn string) string {
+	if len(msisdn) < 8 {
+		return "•••"
+	}
+	cc := msisdn[:2]
+	if len(msisdn) > 10 && msisdn[:3] == "358" {
+		cc = "358"
+	}
+	return "+" + cc + " ••• •• " + msisdn[len(msisdn)-3:]
+}
+
+// CreateSale takes a sale from the POS. It is committed to the store before
+// it returns: the answer the POS gets is durable. Repeating the same request
+// with the same reference returns the sale again instead of a second one.
+func (a *Agent) CreateSale(ctx context.Context, req SaleRequest) (Sale, error) {
+	if err := req.validate(&a.opts); err != nil {
+		return Sale{}, err
+	}
+	st, err := a.db.Stats()
+	if err != nil {
+		return Sale{}, err
+	}
+	if a.queueFull(st) {
+		return Sale{}, ErrQueueFull
+	}
+	now := a.clock.Now()
+	var out store.Sale
+	err = a.db.Update(func(tx *store.Tx) error {
+		if req.Reference != "" {
+			old, err := tx.Sale(req.Reference)
+			switch {
+			case err == nil:
+				if !sameSale(old, &req) {
+					return ErrConflict
+				}
+				out = *old
+				return nil
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		} else {
+			n, err := tx.NextCounter("reference")
+			if err != nil {
+				return err
+			}
+			req.Reference = fmt.Sprintf("%s-%06d", a.opts.ReferencePrefix, n)
+		}
+		s := &store.Sale{
+			Reference: req.Reference, Till: a.opts.Till, Amount: req.Amount, Currency: req.Currency,
+			Description: req.Description, State: string(WaitingForCustomer),
+			ManualCapture: req.Capture == "manual" || (req.Capture == "" && a.opts.ManualCapture),
+			CreatedAt:     now, UpdatedAt: now,
+		}
+		if rc := req.receipt(a.opts.Till); rc != nil {
+			b, err := json.Marshal(rc)
+			if err != nil {
+				return err
+			}
+			s.Receipt = b
+		}
+		if req.Customer != nil {
+			s.Customer = store.Customer(*req.Customer)
+		} else if code, ok := a.takeScan(now); ok {
+			s.Customer.PersonalQR = code
+		} else if err := a.noOtherWaiting(tx); err != nil {
+			return err
+		}
+		if err := tx.CreateSale(s); err != nil {
+			return err
+		}
+		if s.Customer != (store.Customer{}) {
+			if err := a.requestPayment(tx, s, now); err != nil {
+				return err
+			}
+		} else {
+			a.schedulePoll(tx, s.Reference, now.Add(a.opts.CustomerPresentWindow))
+		}
+		out = *s
+		return a.recordChange(tx, s, "")
+	})
+	if err != nil {
+		return Sale{}, err
+	}
+	a.log.Info("sale accepted", "reference", out.Reference, "amount", out.Amount, "state", out.State)
+	return view(&out), nil
+}
+
+func sameSale(s *store.Sale, r *SaleRequest) bool {
+	var c store.Customer
+	if r.Customer != nil {
+		c = store.Customer(*r.Customer)
+	}
+	return s.Amount == r.Amount && s.Currency == r.Currency && s.Description == r.Description &&
+		(c == store.Customer{} || c == s.Customer)
+}
+
+// noOtherWaiting refuses a second sale waiting for a scan: a scan must have
+// one sale to go to.
+func (a *Agent) noOtherWaiting(tx *store.Tx) error {
+	open, err := tx.UnfinishedSales()
+	if err != nil {
+		return err
+	}
+	for _, s := range open {
+		if State(s.State) == WaitingForCustomer {
+			return fmt.Errorf("%w (%s)", ErrBusy, s.Reference)
+		}
+	}
+	return nil
+}
+
+// requestPayment queues the createPayment of a sale whose customer is known.
+// The command holds its Idempotency-Key and body from now on.
+func (a *Agent) requestPayment(tx *store.Tx, s *store.Sale, now time.Time) error {
+	req := &epayment.CreatePaymentRequest{
+		Amount:              epayment.Amount{Currency: epayment.Currency(s.Currency), Value: s.Amount},
+		Customer:            &epayment.Customer{PersonalQR: s.Customer.PersonalQR, PhoneNumber: s.Customer.PhoneNumber},
+		CustomerInteraction: epayment.CustomerPresent,
+		PaymentMethod:       epayment.PaymentMethod{Type: "WALLET"},
+		Reference:           s.Reference,
+		UserFlow:            epayment.FlowPushMessage,
+		PaymentDescription:  s.Description,
+	}
+	if len(s.Receipt) > 0 {
+		req.Receipt = new(epayment.Receipt)
+		if err := json.Unmarshal(s.Receipt, req.Receipt); err != nil {
+			return err
+		}
+	}
+	s.State = string(Queued)
+	return a.enqueue(tx, s.Reference, cmdCreate, req, now.Add(a.opts.CustomerPresentWindow), now)
+}
+
+// Command kinds of the outbox.
+const (
+	cmdCreate  = "create"
+	cmdCapture = "capture"
+	cmdCancel  = "cancel"
+	cmdRefund  = "refund"
+)
+
+// enqueue writes a command with its key and body, due at once.
+func (a *Agent) enqueue(tx *store.Tx, ref, kind string, body any, notAfter, now time.Time) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	n, err := tx.NextCounter("command")
+	if err != nil {
+		return err
+	}
+	c := &store.Command{Reference: ref, Kind: kind, IdempotencyKey: idempotencyKey(kind, ref, n),
+		Body: b, CreatedAt: now, NotAfter: notAfter}
+	if err := tx.Enqueue(c); err != nil {
+		return err
+	}
+	tx.OnCommit(func() { wake(a.wakeOutbox) })
+	return nil
+}
+
+// idempotencyKey is recognisable (kind, reference) and unique (a durable
+// counter), within the 50 characters the API allows.
+func idempotencyKey(kind, ref string, n uint64) string {
+	k := fmt.Sprintf("%s-%d-%s", kind, n, ref)
+	if len(k) <= 50 {
+		return k
+	}
+	sum := sha256.Sum256([]byte(ref))
+	return fmt.Sprintf("%s-%d-%s", kind, n, hex.EncodeToString(sum[:])[:50-len(kind)-len(fmt.Sprint(n))-2])
+}
+
+// recordChange stores s and, when its state, amounts or error changed from
+// prev (empty for a new sale), appends an event for the POS. A sale whose
+// outcome is reached and that has no command left becomes final.
+func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prevKey string) error {
+	now := a.clock.Now()
+	s.UpdatedAt = now
+	cmds, err := tx.CommandsFor(s.Reference)
+	if err != nil {
+		return err
+	}
+	final := State(s.State).Outcome() && len(cmds) == 0 && !(State(s.State) == Completed && s.Aggregate.Captured < s.Amount && s.Aggregate.Captured+s.Aggregate.Cancelled < s.Aggregate.Authorized)
+	if final && !s.Final {
+		s.FinishedAt = now
+	}
+	s.Final = final
+	if !final {
+		s.FinishedAt = time.Time{}
+	}
+	if err := tx.PutSale(s); err != nil {
+		return err
+	}
+	v := view(s)
+	if changeKey(v) == prevKey {
+		return nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.AppendEvent(&store.Event{Reference: s.Reference, Kind: "sale", State: s.State, Data: data, At: now}); err != nil {
+		return err
+	}
+	outcome := v.Outcome
+	tx.OnCommit(func() {
+		a.events.notify()
+		if outcome {
+			a.clearScan()
+		}
+	})
+	return nil
+}
+
+// changeKey is what makes a change worth an event.
+func changeKey(v Sale) string {
+	return fmt.Sprintf("%s|%v|%s", v.State, v.Aggregate, v.ErrorCode)
+}
+
+// modify loads a sale, lets fn change it inside one transaction, and
+// records the change.
+func (a *Agent) modify(ref string, fn func(tx *store.Tx, s *store.Sale) error) (Sale, error) {
+	var out store.Sale
+	err := a.db.Update(func(tx *store.Tx) error {
+		s, err := tx.Sale(ref)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		prev := changeKey(view(s))
+		if err := fn(tx, s); err != nil {
+			return err
+		}
+		out = *s
+		return a.recordChange(tx, s, prev)
+	})
+	return view(&out), err
+}
+
+// GetSale returns one sale.
+func (a *Agent) GetSale(ref string) (Sale, error) {
+	var out Sale
+	err := a.db.View(func(tx *store.Tx) error {
+		s, err := tx.Sale(ref)
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		out = view(s)
+		return nil
+	})
+	return out, err
+}
+
+// ListSales returns up to limit sales after the given reference, in
+// reference order.
+func (a *Agent) ListSales(after string, limit int) ([]Sale, error) {
+	var out []Sale
+	err := a.db.View(func(tx *store.Tx) error {
+		ss, err := tx.Sales(after, limit)
+		for i := range ss {
+			out = append(out, view(&ss[i]))
+		}
+		return err
+	})
+	return out, err
+}
+
+// CancelSale cancels a sale: at once while nothing was sent to Vipps
+// MobilePay, otherwise through a cancel command (which releases an
+// authorisation too). A captured sale must be refunded instead.
+func (a *Agent) CancelSale(ctx context.Context, ref string) (Sale, error) {
+	now := a.clock.Now()
+	return a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
+		cmds, err := tx.CommandsFor(ref)
+		if err != nil {
+			return err
+		}
+		switch State(s.State) {
+		case WaitingForCustomer:
+			s.State = string(Cancelled)
+			a.unschedulePoll(tx, ref)
+			return nil
+		case Queued:
+			if len(cmds) == 1 && cmds[0].Kind == cmdCreate && cmds[0].Attempts == 0 && !a.isInflight(ref) {
+				s.State = string(Cancelled)
+				return tx.DeleteCommand(cmds[0].ID)
+			}
+		case Requested, AwaitingApproval, Authorized, Capturing:
+		default:
+			return fmt.Errorf("%w: sale is %s", ErrWrongState, s.State)
+		}
+		for _, c := range cmds {
+			if c.Kind == cmdCancel {
+				return nil // already asked
+			}
+			if c.Kind == cmdCapture && c.Attempts == 0 && !a.isInflight(ref) {
+				if err := tx.DeleteCommand(c.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return a.enqueue(tx, ref, cmdCancel, &epayment.CancelRequest{}, time.Time{}, now)
+	})
+}
+
+// CaptureSale captures amount (0: all that is left) of an authorised sale
+// with manual capture.
+func (a *Agent) CaptureSale(ctx context.Context, ref string, amount int64) (Sale, error) {
+	now := a.clock.Now()
+	return a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
+		if st := State(s.State); st != Authorized && st != Capturing && !(st == Completed && s.Aggregate.Captured < s.Aggregate.Authorized-s.Aggregate.Cancelled) {
+			return fmt.Errorf("%w: sale is %s", ErrWrongState, s.State)
+		}
+		left := s.Aggregate.Authorized - s.Aggregate.Cancelled - s.Aggregate.Captured
+		cmds, err := tx.CommandsFor(ref)
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			if c.Kind == cmdCapture {
+				var m epayment.ModificationRequest
+				_ = json.Unmarshal(c.Body, &m)
+				left -= m.ModificationAmount.Value
+			}
+		}
+		if amount == 0 {
+			amount = left
+		}
+		if amount <= 0 || amount > left {
+			return &ValidationError{Field: "amount", Reason: fmt.Sprintf("must be 1 to %d (what is authorised and not captured)", left)}
+		}
+		s.State = string(Capturing)
+		return a.enqueue(tx, ref, cmdCapture, &epayment.ModificationRequest{ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now)
+	})
+}
+
+// RefundSale refunds amount of a captured sale. refundID, chosen by the POS,
+// makes the request safe to repeat: the same id refunds once.
+func (a *Agent) RefundSale(ctx context.Context, ref string, amount int64, refundID string) (Sale, error) {
+	now := a.clock.Now()
+	if refundID != "" && !refundIDPattern.MatchString(refundID) {
+		return Sale{}, &ValidationError{Field: "refundId", Reason: "must be 1 to 40 letters, digits or dashes"}
+	}
+	return a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
+		for _, r := range s.Refunds {
+			if refundID != "" && r.ID == refundID {
+				if r.Amount != amount {
+					return &ValidationError{Field: "refundId", Reason: fmt.Sprintf("was used for a refund of %d", r.Amount)}
+				}
+				return nil
+			}
+		}
+		if st := State(s.State); st != Completed && st != Refunded {
+			return fmt.Errorf("%w: sale is %s; only captured sales can be refunded", ErrWrongState, s.State)
+		}
+		var asked int64
+		for _, r := range s.Refunds {
+			asked += r.Amount
+		}
+		left := s.Aggregate.Captured - max(asked, s.Aggregate.Refunded)
+		if amount <= 0 || amount > left {
+			return &ValidationError{Field: "amount", Reason: fmt.Sprintf("must be 1 to %d (captured and not refunded)", left)}
+		}
+		if refundID == "" {
+			refundID = fmt.Sprintf("r%d", len(s.Refunds)+1)
+		}
+		s.Refunds = append(s.Refunds, store.Refund{ID: refundID, Amount: amount})
+		return a.enqueue(tx, ref, cmdRefund, &epayment.ModificationRequest{ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now)
+	})
+}

@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tillbox/tillbox/store"
+)
+
+// A scan binds to a sale in one of two orders:
+//
+//   - the sale came first and waits for the customer: the scan binds to it
+//     at once and the payment is requested;
+//   - the scan came first: it is held for ScanWindow and binds to the next
+//     sale the POS sends without a customer.
+//
+// A held scan is cleared when any sale reaches its outcome, so the next
+// customer is never charged with the previous one's code, and a scan while
+// a payment is pending is refused: it never takes that payment over.
+
+// heldScan is a scan waiting for the next sale. It lives in memory only: after
+// a restart the customer scans again.
+type heldScan struct {
+	code  string
+	until time.Time
+}
+
+// ScanResult tells what became of a scan, for the display.
+type ScanResult struct {
+	// Outcome is "bound" (a payment was requested with it), "held" (it waits
+	// for the next sale) or "refused" (see Message).
+	Outcome   string `json:"outcome"`
+	Reference string `json:"reference,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// ErrPaymentPending refuses a scan while a customer is paying.
+var ErrPaymentPending = errors.New("a payment is in progress: scan again when it is finished")
+
+// Scan takes the whole text of a personal QR code from a scanner. Whether the
+// text is a personal QR code at all is for the caller (the scanner's
+// classifier) to decide; the agent checks only what ePayment checks.
+func (a *Agent) Scan(code string) (ScanResult, error) {
+	if err := checkPersonalQR(code); err != nil {
+		return ScanResult{Outcome: "refused", Message: err.Error()}, &ValidationError{Field: "code", Reason: err.Error()}
+	}
+	now := a.clock.Now()
+	var res ScanResult
+	err := a.db.Update(func(tx *store.Tx) error {
+		open, err := tx.UnfinishedSales()
+		if err != nil {
+			return err
+		}
+		var waiting *store.Sale
+		for i := range open {
+			s := &open[i]
+			switch st := State(s.State); {
+			case st.pending():
+				return ErrPaymentPending
+			case st == WaitingForCustomer && (waiting == nil || s.CreatedAt.Before(waiting.CreatedAt)):
+				waiting = s
+			}
+		}
+		if waiting == nil {
+			a.mu.Lock()
+			a.scan = &heldScan{code: code, until: now.Add(a.opts.ScanWindow)}
+			a.mu.Unlock()
+			res = ScanResult{Outcome: "held", Message: "waiting for the sale"}
+			return nil
+		}
+		prev := changeKey(view(waiting))
+		waiting.Customer = store.Customer{PersonalQR: code}
+		a.unschedulePoll(tx, waiting.Reference)
+		if err := a.requestPayment(tx, waiting, now); err != nil {
+			return err
+		}
+		res = ScanResult{Outcome: "bound", Reference: waiting.Reference}
+		return a.recordChange(tx, waiting, prev)
+	})
+	if errors.Is(err, ErrPaymentPending) {
+		return ScanResult{Outcome: "refused", Message: err.Error()}, err
+	}
+	if err != nil {
+		return ScanResult{}, err
+	}
+	a.log.Info("scan", "outcome", res.Outcome, "reference", res.Reference)
+	return res, nil
+}
+
+// takeScan hands the held scan, if still fresh, to a new sale.
+func (a *Agent) takeScan(now time.Time) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.scan
+	a.scan = nil
+	if s == nil || !now.Before(s.until) {
+		return "", false
+	}
+	return s.code, true
+}
+
+func (a *Agent) clearScan() {
+	a.mu.Lock()
+	a.scan = nil
+	a.mu.Unlock()
+}

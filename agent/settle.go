@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/store"
+)
+
+// Settling applies what ePayment says of a payment — a GET, or the answer of
+// a capture, cancel or refund — to its sale. Answers may arrive in any order
+// (a poll started before a capture can finish after it) and more than once
+// (webhooks repeat), so settling only moves forward: each aggregate amount
+// only grows, and a final ePayment state never goes back to CREATED. The
+// sale's state is then derived from the merged facts.
+
+// settleLogged settles and logs a failure to. doneCmd (if not 0) is the
+// command the answer completes; cause is why it was refused, if it was.
+func (a *Agent) settleLogged(ref string, p *epayment.Payment, doneCmd uint64, cause error) {
+	if err := a.settle(ref, p, doneCmd, cause); err != nil {
+		a.log.Error("settle", "reference", ref, "err", err)
+	}
+}
+
+func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause error) error {
+	now := a.clock.Now()
+	_, err := a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
+		if doneCmd != 0 {
+			if err := tx.DeleteCommand(doneCmd); err != nil {
+				return err
+			}
+		}
+		if cause != nil {
+			s.ErrorCode = epayment.ErrorCode(cause)
+			s.ErrorMessage = cashierMessage(s.ErrorCode, epayment.StatusCode(cause))
+		}
+		if State(s.State) == Failed || State(s.State) == Abandoned {
+			return nil // no payment of ours exists
+		}
+		merge(s, p)
+		cmds, err := tx.CommandsFor(ref)
+		if err != nil {
+			return err
+		}
+		var capturing, cancelling, creating bool
+		for _, c := range cmds {
+			switch c.Kind {
+			case cmdCapture:
+				capturing = true
+			case cmdCancel:
+				cancelling = true
+			case cmdCreate:
+				creating = true
+			}
+		}
+		if creating && s.VippsState != "" {
+			// The payment exists: the create is done, whatever its answer was.
+			for _, c := range cmds {
+				if c.Kind == cmdCreate {
+					if err := tx.DeleteCommand(c.ID); err != nil {
+						return err
+					}
+				}
+			}
+			if s.SentAt.IsZero() {
+				s.SentAt = now
+			}
+		}
+		pay := &epayment.Payment{State: epayment.State(s.VippsState), Aggregate: aggregateOf(s)}
+		st := stateOfPayment(pay, s.Amount, capturing)
+		if st == Authorized && !s.ManualCapture && !cancelling && s.Aggregate.Captured == 0 && s.Aggregate.Cancelled == 0 {
+			amount := s.Aggregate.Authorized
+			if err := a.enqueue(tx, ref, cmdCapture, &epayment.ModificationRequest{
+				ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now); err != nil {
+				return err
+			}
+			st = Capturing
+		}
+		s.State = string(st)
+		if st == AwaitingApproval {
+			a.schedulePoll(tx, ref, now.Add(a.opts.PollEvery))
+		} else {
+			a.unschedulePoll(tx, ref)
+		}
+		return nil
+	})
+	return err
+}
+
+// merge folds an answer of ePayment into the sale without going back.
+func merge(s *store.Sale, p *epayment.Payment) {
+	if p.State != "" && (s.VippsState == "" || s.VippsState == string(epayment.StateCreated)) {
+		s.VippsState = string(p.State)
+	}
+	if p.PSPReference != "" {
+		s.PSPReference = p.PSPReference
+	}
+	ag := p.Aggregate
+	s.Aggregate.Authorized = max(s.Aggregate.Authorized, ag.AuthorizedAmount.Value)
+	s.Aggregate.Captured = max(s.Aggregate.Captured, ag.CapturedAmount.Value)
+	s.Aggregate.Refunded = max(s.Aggregate.Refunded, ag.RefundedAmount.Value)
+	s.Aggregate.Cancelled = max(s.Aggregate.Cancelled, ag.CancelledAmount.Value)
+}
+
+func aggregateOf(s *store.Sale) epayment.Aggregate {
+	c := epayment.Currency(s.Currency)
+	return epayment.Aggregate{
+		AuthorizedAmount: epayment.Amount{Currency: c, Value: s.Aggregate.Authorized},
+		CapturedAmount:   epayment.Amount{Currency: c, Value: s.Aggregate.Captured},
+		RefundedAmount:   epayment.Amount{Currency: c, Value: s.Aggregate.Refunded},
+		CancelledAmount:  epayment.Amount{Currency: c, Value: s.Aggregate.Cancelled},
+	}
+}
