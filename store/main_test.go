@@ -51,7 +51,7 @@ func childHold(path string) int {
 
 // startChild runs the test binary in a child role and returns it with its
 // stdout.
-func startChild(t *testing.T, role, path string) (*exec.Cmd, io.WriteCloser, *bufio.Scanner) {
+func startChild(t testing.TB, role, path string) (*exec.Cmd, io.WriteCloser, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+role, childDBEnv+"="+path)
