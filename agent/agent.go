@@ -117,7 +117,7 @@ func (a *Agent) queueFull(st store.Stats) bool {
 // online, no answer means offline. Coming back online reconciles.
 func (a *Agent) noteCall(err error) {
 	var te *epayment.TransportError
-	offline := errors.As(err, &te) && !errors.Is(err, context.Canceled)
+	offline := errors.As(err, &te) && !te.Canceled
 	a.mu.Lock()
 	was := a.online
 	a.online = !offline

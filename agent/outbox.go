@@ -238,11 +238,13 @@ func (a *Agent) send(ctx context.Context, c store.Command) {
 	}
 }
 
-// retryable: send again later with the same key. Credentials problems are
-// retried too (slowly): a technician can fix them, and dropping a capture
-// because of them would lose money.
+// retryable: send again later with the same key. Credentials problems
+// (401, 403) and a redirect (a wrong base URL) are retried too, with
+// back-off: a technician can fix them, and dropping a capture because of
+// them would lose money.
 func retryable(err error) bool {
-	return epayment.IsRetryable(err) || epayment.StatusCode(err) == 401 || epayment.StatusCode(err) == 403
+	s := epayment.StatusCode(err)
+	return epayment.IsRetryable(err) || epayment.IsAuth(err) || (s >= 300 && s < 400)
 }
 
 // sendCreate sends a createPayment, or abandons it when the

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -21,6 +22,10 @@ import (
 // client adds (headers, JSON, token cache, error handling).
 //
 //	go test -run '^$' -bench . -benchmem ./agent/epayment/
+//
+// One iteration is four calls; B/op and allocs/op count the iteration, and
+// B/call and allocs/call one call. Both include the simulator's side, which
+// runs in the same process: compare the two benchmarks, not the figures alone.
 
 var benchOps = []string{"create", "approve", "get", "capture"}
 
@@ -36,6 +41,27 @@ func (l latencies) report(b *testing.B) {
 		b.ReportMetric(float64(d[len(d)/2].Microseconds()), op+"-p50-µs")
 		b.ReportMetric(float64(d[len(d)*99/100].Microseconds()), op+"-p99-µs")
 	}
+}
+
+// perCall measures the memory allocated while it runs, and reports it per
+// call: an iteration of the benchmarks makes len(benchOps) calls.
+type perCall struct{ before runtime.MemStats }
+
+func startPerCall() *perCall {
+	p := &perCall{}
+	runtime.ReadMemStats(&p.before)
+	return p
+}
+
+func (p *perCall) report(b *testing.B) {
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	calls := float64(b.N * len(benchOps))
+	if calls == 0 {
+		return
+	}
+	b.ReportMetric(float64(after.TotalAlloc-p.before.TotalAlloc)/calls, "B/call")
+	b.ReportMetric(float64(after.Mallocs-p.before.Mallocs)/calls, "allocs/call")
 }
 
 func benchServer(b *testing.B) *httptest.Server {
@@ -67,6 +93,7 @@ func BenchmarkClient(b *testing.B) {
 	approve := &epayment.ForceApproveRequest{Customer: &epayment.Customer{PhoneNumber: "4712345678"}}
 	b.ReportAllocs()
 	b.ResetTimer()
+	mem := startPerCall()
 	for i := 0; b.Loop(); i++ {
 		ref := fmt.Sprintf("bench-client-%08d", i)
 		timed("create", func() error { _, err := c.CreatePayment(ctx, ref+"-c", pushRequest(ref, 10000)); return err })
@@ -75,6 +102,7 @@ func BenchmarkClient(b *testing.B) {
 		timed("capture", func() error { _, err := c.CapturePayment(ctx, ref+"-k", ref, nok(10000)); return err })
 	}
 	b.StopTimer()
+	mem.report(b)
 	lat.report(b)
 }
 
@@ -127,6 +155,7 @@ func BenchmarkRawRoundTrip(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	mem := startPerCall()
 	for i := 0; b.Loop(); i++ {
 		ref := fmt.Sprintf("bench-raw-%08d", i)
 		create, _ := json.Marshal(pushRequest(ref, 10000))
@@ -136,5 +165,6 @@ func BenchmarkRawRoundTrip(b *testing.B) {
 		do("capture", http.MethodPost, "/epayment/v1/payments/"+ref+"/capture", ref+"-k", capture, http.StatusOK)
 	}
 	b.StopTimer()
+	mem.report(b)
 	lat.report(b)
 }

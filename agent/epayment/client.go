@@ -3,7 +3,11 @@
 // the personal QR exchange (see shared/vipps/FACTS.md).
 //
 // The client sends every header Vipps asks for, caches the access token, and
-// turns every non-2xx answer into an *Error. It never invents an
+// turns every non-2xx answer into an *Error, a missing answer into a
+// *TransportError and an unreadable 2xx answer into a *DecodeError; IsRetryable,
+// IsConflict, IsAuth, IsPermanent and OutcomeUnknown classify them. It talks
+// https only (http on loopback, for a simulator) and never follows a redirect,
+// so that the keys never reach another host. It never invents an
 // Idempotency-Key: the caller owns keys, so that a command retried after a
 // restart is the same command. (net/http itself may resend a request that
 // carries an Idempotency-Key once, when a reused connection fails before any
@@ -19,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -40,7 +45,9 @@ const maxBody = 1 << 20
 // Config holds what a Client needs. ClientID, ClientSecret, SubscriptionKey
 // and MSN come from the business portal (For developers) of the sales unit.
 type Config struct {
-	// BaseURL is TestBaseURL, ProductionBaseURL or a simulator's URL.
+	// BaseURL is TestBaseURL, ProductionBaseURL or a simulator's URL. It
+	// must be https, except on a loopback host (127.0.0.0/8, ::1, localhost),
+	// where http is allowed for a simulator.
 	BaseURL         string
 	ClientID        string
 	ClientSecret    Secret
@@ -58,6 +65,9 @@ type Config struct {
 	PluginVersion string
 
 	// HTTPClient sends the requests; nil means a client with a 30 s timeout.
+	// The client uses a shallow copy that never follows redirects: Go would
+	// carry client_secret and Ocp-Apim-Subscription-Key to the new host. A 3xx
+	// answer is returned as an *Error.
 	HTTPClient *http.Client
 	// Logger gets one debug line per call; nil discards. Secrets are never logged.
 	Logger *slog.Logger
@@ -89,6 +99,12 @@ func New(cfg Config) (*Client, error) {
 	base, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
 		return nil, fmt.Errorf("epayment: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if base.Scheme == "http" && !isLoopbackHost(base.Hostname()) {
+		return nil, fmt.Errorf("epayment: BaseURL %q uses http: the keys and tokens would travel in clear text; use https (http is allowed only on a loopback host: 127.0.0.1, ::1, localhost)", cfg.BaseURL)
+	}
+	if base.User != nil {
+		return nil, fmt.Errorf("epayment: BaseURL must not carry user information")
 	}
 	switch {
 	case cfg.ClientID == "":
@@ -126,10 +142,13 @@ func New(cfg Config) (*Client, error) {
 		}
 		h.Set(name, v)
 	}
-	c := &Client{base: base, cfg: cfg, hc: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now, headers: h}
-	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 30 * time.Second}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if cfg.HTTPClient != nil {
+		cp := *cfg.HTTPClient
+		hc = &cp
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c := &Client{base: base, cfg: cfg, hc: hc, log: cfg.Logger, now: cfg.Now, headers: h}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -229,12 +248,12 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, token Secret) e
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.log.DebugContext(ctx, "vipps call failed", "op", cl.op, "method", cl.method, "path", cl.path, "err", err)
-		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: unwrapURLError(err)}
+		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: unwrapURLError(err), Canceled: ctx.Err() != nil}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err}
+		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err, Canceled: ctx.Err() != nil}
 	}
 	traceID := resp.Header.Get("X-Trace-Id")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -251,7 +270,7 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, token Secret) e
 	// The 200 of cancel/capture/refund is declared as application/problem+json
 	// in spec 1.8.1 although it is a success body: decode by status, not type.
 	if err := json.Unmarshal(data, cl.out); err != nil {
-		return fmt.Errorf("vipps %s: %s %s: %d answer is not the expected JSON: %w", cl.op, cl.method, cl.path, resp.StatusCode, err)
+		return &DecodeError{Op: cl.op, Method: cl.method, Path: cl.path, StatusCode: resp.StatusCode, Err: err}
 	}
 	return nil
 }
@@ -261,6 +280,13 @@ func (c *Client) apiError(cl call, resp *http.Response, data []byte) *Error {
 	e := &Error{
 		Op: cl.op, Method: cl.method, Path: cl.path, StatusCode: resp.StatusCode,
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		e.Detail = "redirect not followed (is BaseURL right?)"
+		if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.Host != "" {
+			e.Detail = "redirect to " + loc.Scheme + "://" + loc.Host + " not followed (is BaseURL right?)"
+		}
+		return e
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if !strings.HasSuffix(mt, "json") {
@@ -303,4 +329,14 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// isLoopbackHost reports whether host (without port) is localhost or a
+// loopback IP address (127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -41,22 +43,34 @@ type rig struct {
 	specs  *spectest.Transport
 	logs   *bytes.Buffer
 
-	mu   sync.Mutex
-	reqs []*http.Request // headers of every request the simulator got
-	now  time.Time       // the client's clock
+	mu     sync.Mutex
+	reqs   []*http.Request          // headers of every request the simulator got
+	bodies [][]byte                 // their bodies, in the same order
+	delays map[string]time.Duration // real time to wait before serving a path
+	now    time.Time                // the client's clock
 }
 
 func newRig(t *testing.T, opts sim.Options, edit func(*epayment.Config)) *rig {
 	t.Helper()
-	r := &rig{t: t, logs: &bytes.Buffer{}, now: time.Now()}
+	r := &rig{t: t, logs: &bytes.Buffer{}, now: time.Now(), delays: map[string]time.Duration{}}
 	if opts.App.Delay == 0 && opts.App.Action == 0 {
 		opts.App = sim.AppPolicy{Action: sim.Ignore}
 	}
 	r.sim = sim.New(opts)
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
 		r.mu.Lock()
 		r.reqs = append(r.reqs, req.Clone(context.Background()))
+		r.bodies = append(r.bodies, body)
+		delay := r.delays[req.URL.Path]
 		r.mu.Unlock()
+		if delay > 0 {
+			time.Sleep(delay)
+		}
 		r.sim.ServeHTTP(w, req)
 	}))
 	t.Cleanup(func() { r.srv.Close(); r.sim.Close() })
@@ -101,6 +115,27 @@ func (r *rig) requests(prefix string) []*http.Request {
 		}
 	}
 	return out
+}
+
+// requestBodies returns the bodies of the recorded requests whose path
+// starts with prefix.
+func (r *rig) requestBodies(prefix string) [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out [][]byte
+	for i, q := range r.reqs {
+		if strings.HasPrefix(q.URL.Path, prefix) {
+			out = append(out, r.bodies[i])
+		}
+	}
+	return out
+}
+
+// delay makes the rig wait d (real time) before the simulator serves path.
+func (r *rig) delay(path string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delays[path] = d
 }
 
 func (r *rig) payment(ref string) sim.PaymentInfo {
@@ -424,22 +459,27 @@ func TestLostResponseRetriedWithSameKey(t *testing.T) {
 	}
 }
 
-// TestTokenCachedAndSharedRefresh: one token call for many concurrent calls,
-// a new one shortly before expiry.
+// TestTokenCachedAndSharedRefresh: with no token cached yet and a slow token
+// endpoint, 40 concurrent calls share one token call; later calls reuse the
+// token until shortly before expiry.
 func TestTokenCachedAndSharedRefresh(t *testing.T) {
 	r := newRig(t, sim.Options{TokenLifetime: time.Hour}, nil)
 	ctx := context.Background()
-	ref := r.createAuthorized(ctx, 1000)
+	// Slow enough that every caller arrives while the first refresh runs.
+	r.delay("/accesstoken/get", 50*time.Millisecond)
 
 	var wg sync.WaitGroup
+	start := make(chan struct{})
 	errs := make(chan error, 40)
 	for range 40 {
 		wg.Go(func() {
-			if _, err := r.client.GetPayment(ctx, ref); err != nil {
+			<-start
+			if _, err := r.client.ListWebhooks(ctx); err != nil {
 				errs <- err
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -448,7 +488,12 @@ func TestTokenCachedAndSharedRefresh(t *testing.T) {
 	if n := len(r.requests("/accesstoken/get")); n != 1 {
 		t.Fatalf("%d token calls, want 1 shared by every caller", n)
 	}
+	if n := len(r.requests("/webhooks/v1/webhooks")); n != 40 {
+		t.Fatalf("%d calls reached the API, want 40", n)
+	}
+	r.delay("/accesstoken/get", 0)
 
+	ref := r.createAuthorized(ctx, 1000)
 	r.advance(50 * time.Minute) // still within the hour minus the margin
 	if _, err := r.client.GetPayment(ctx, ref); err != nil {
 		t.Fatal(err)
@@ -485,8 +530,8 @@ func TestRefreshAfter401Once(t *testing.T) {
 
 	bad := newRig(t, sim.Options{ClientSecret: "the-right-secret"}, nil)
 	_, err = bad.client.GetPayment(ctx, "tb-test-unknown")
-	if epayment.StatusCode(err) != http.StatusUnauthorized || !epayment.IsPermanent(err) {
-		t.Fatalf("wrong secret gave %v, want a permanent 401", err)
+	if epayment.StatusCode(err) != http.StatusUnauthorized || !epayment.IsAuth(err) || epayment.IsPermanent(err) || epayment.IsRetryable(err) {
+		t.Fatalf("wrong secret gave %v, want a 401 that IsAuth (not permanent, not retryable)", err)
 	}
 	if n := len(bad.requests("/accesstoken/get")); n != 1 {
 		t.Errorf("%d token calls for one failed call, want 1", n)
@@ -514,7 +559,7 @@ func TestTypedErrors(t *testing.T) {
 
 	// Same reference, new key: the reference exists.
 	_, err = c.CreatePayment(ctx, ref+"-c2", pushRequest(ref, 1000))
-	if !epayment.IsConflict(err) && epayment.ErrorCode(err) != "4150" {
+	if !epayment.IsConflict(err) || epayment.ErrorCode(err) != "4150" {
 		t.Errorf("reused reference: %v", err)
 	}
 	// Same key, other body: 409.
@@ -614,6 +659,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 	_, err = down.client.GetPayment(ctx, ref)
 	errs = append(errs, err)
 
+	// A webhook registration: its secret is the key to every delivery.
+	hook, err := r.client.RegisterWebhook(ctx, "https://example.com/hook", []string{epayment.WebhookEventType(epayment.EventCaptured)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hook.Secret.Reveal()) < 32 {
+		t.Fatalf("webhook secret %d characters: the test would prove nothing", len(hook.Secret.Reveal()))
+	}
+	hookJSON, _ := json.Marshal(hook)
+	var hookLog bytes.Buffer
+	slog.New(slog.NewJSONHandler(&hookLog, nil)).Info("registered", "hook", hook, "secret", hook.Secret)
+	slog.New(slog.NewTextHandler(&hookLog, nil)).Info("registered", "hook", hook, "secret", hook.Secret)
+
 	var tokens []string
 	for _, q := range r.requests("/epayment") {
 		tokens = append(tokens, strings.TrimPrefix(q.Header.Get("Authorization"), "Bearer "))
@@ -621,11 +679,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if len(tokens) == 0 || tokens[0] == "" {
 		t.Fatal("no access token seen")
 	}
-	secrets := []string{testSecret, testSubKey, tokens[0]}
+	secrets := []string{testSecret, testSubKey, tokens[0], hook.Secret.Reveal()}
 	cfg := epayment.Config{ClientID: "id", ClientSecret: testSecret, SubscriptionKey: testSubKey}
 	cfgJSON, _ := json.Marshal(map[string]any{"clientSecret": cfg.ClientSecret, "subscriptionKey": cfg.SubscriptionKey})
 	texts := []string{r.logs.String(), wrong.logs.String(), down.logs.String(),
-		fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfgJSON)}
+		fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfgJSON),
+		fmt.Sprintf("%v %+v %#v %s %v", hook, hook, hook, hookJSON, *hook), hookLog.String()}
 	for _, e := range errs {
 		if e == nil {
 			t.Fatal("a call that should fail succeeded")
@@ -652,6 +711,10 @@ func TestNewChecksConfig(t *testing.T) {
 	for name, edit := range map[string]func(*epayment.Config){
 		"no base URL":      func(c *epayment.Config) { c.BaseURL = "" },
 		"ftp base URL":     func(c *epayment.Config) { c.BaseURL = "ftp://api.vipps.no" },
+		"http remote host": func(c *epayment.Config) { c.BaseURL = "http://example.com" },
+		"http vipps host":  func(c *epayment.Config) { c.BaseURL = "http://api.vipps.no" },
+		"http LAN address": func(c *epayment.Config) { c.BaseURL = "http://192.168.1.10:8080" },
+		"user info":        func(c *epayment.Config) { c.BaseURL = "https://u:p@api.vipps.no" },
 		"no client id":     func(c *epayment.Config) { c.ClientID = "" },
 		"no secret":        func(c *epayment.Config) { c.ClientSecret = "" },
 		"no key":           func(c *epayment.Config) { c.SubscriptionKey = "" },
@@ -665,5 +728,63 @@ func TestNewChecksConfig(t *testing.T) {
 		if _, err := epayment.New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	cfg := ok
+	cfg.BaseURL = "http://example.com"
+	if _, err := epayment.New(cfg); err == nil || !strings.Contains(err.Error(), "https") {
+		t.Errorf("http://example.com: %v; want an error that asks for https", err)
+	}
+	for _, base := range []string{"http://127.0.0.1:8080", "http://127.1.2.3", "http://[::1]:9000/", "http://localhost:8080", "https://apitest.vipps.no/"} {
+		cfg.BaseURL = base
+		if _, err := epayment.New(cfg); err != nil {
+			t.Errorf("%s refused: %v", base, err)
+		}
+	}
+}
+
+// TestRedirectsNotFollowed: a redirect, even to another loopback server, is
+// an *Error; the credentials never reach the other host.
+func TestRedirectsNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var leaked []http.Header
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		leaked = append(leaked, r.Header.Clone())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"token_type":"Bearer","expires_in":"3600","access_token":"tok"}`))
+	}))
+	defer other.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+
+	follow := func(*http.Request, []*http.Request) error { return nil }
+	for name, hc := range map[string]*http.Client{
+		"default client": nil,
+		"caller's client with its own CheckRedirect": {CheckRedirect: follow},
+	} {
+		c, err := epayment.New(epayment.Config{BaseURL: redirector.URL, ClientID: testClientID, ClientSecret: testSecret,
+			SubscriptionKey: testSubKey, MSN: testMSN, HTTPClient: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.GetPayment(context.Background(), "tb-test-redirect")
+		var ae *epayment.Error
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusTemporaryRedirect || ae.Op != "accessToken" {
+			t.Errorf("%s: redirect gave %T %v; want a 307 *Error of the token call", name, err, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), testSecret) || strings.Contains(err.Error(), testSubKey)) {
+			t.Errorf("%s: a secret in the error: %v", name, err)
+		}
+		if hc != nil && reflect.ValueOf(hc.CheckRedirect).Pointer() != reflect.ValueOf(follow).Pointer() {
+			t.Errorf("%s: New changed the caller's http.Client", name)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(leaked) > 0 {
+		t.Errorf("the other host got %d requests, client_secret %q", len(leaked), leaked[0].Get("client_secret"))
 	}
 }

@@ -27,27 +27,39 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestErrorClasses(t *testing.T) {
-	apiErr := func(status int) error {
-		return fmt.Errorf("wrapped: %w", &Error{Op: "capturePayment", Method: "POST", Path: "/x", StatusCode: status})
+	apiErr := func(status int, code string) error {
+		return fmt.Errorf("wrapped: %w", &Error{Op: "capturePayment", Method: "POST", Path: "/x", StatusCode: status, Code: code})
 	}
 	netErr := &TransportError{Op: "getPayment", Err: errors.New("connection reset by peer")}
 	for _, c := range []struct {
-		name                                    string
-		err                                     error
-		retryable, conflict, permanent, unknown bool
+		name                                          string
+		err                                           error
+		retryable, conflict, permanent, auth, unknown bool
 	}{
-		{"400", apiErr(400), false, false, true, false},
-		{"401", apiErr(401), false, false, true, false},
-		{"404", apiErr(404), false, false, true, false},
-		{"409", apiErr(409), false, true, false, false},
-		{"423", apiErr(423), true, false, false, false},
-		{"429", apiErr(429), true, false, false, false},
-		{"500", apiErr(500), true, false, false, true},
-		{"503", apiErr(503), true, false, false, true},
-		{"network", netErr, true, false, false, true},
-		{"cancelled", &TransportError{Op: "getPayment", Err: context.Canceled}, false, false, false, true},
-		{"other", errors.New("boom"), false, false, false, false},
-		{"nil", nil, false, false, false, false},
+		{"307", apiErr(307, ""), false, false, false, false, false},
+		{"400", apiErr(400, ""), false, false, true, false, false},
+		{"400 6080", apiErr(400, "6080"), false, false, true, false, false},
+		{"400 6160 order processing", apiErr(400, "6160"), true, false, false, false, false},
+		{"400 6280", apiErr(400, "6280"), true, false, false, false, false},
+		{"401", apiErr(401, ""), false, false, false, true, false},
+		{"403", apiErr(403, ""), false, false, false, true, false},
+		{"403 5080", apiErr(403, "5080"), false, false, false, true, false},
+		{"404", apiErr(404, "5090"), false, false, true, false, false},
+		{"409", apiErr(409, "4010"), false, true, false, false, false},
+		{"409 6160 order processing", apiErr(409, "6160"), true, false, false, false, false},
+		{"409 6280", apiErr(409, "6280"), true, false, false, false, false},
+		{"422", apiErr(422, "5070"), false, false, true, false, false},
+		{"423", apiErr(423, "6160"), true, false, false, false, false},
+		{"429", apiErr(429, ""), true, false, false, false, false},
+		{"500", apiErr(500, ""), true, false, false, false, true},
+		{"503", apiErr(503, ""), true, false, false, false, true},
+		{"network", netErr, true, false, false, false, true},
+		{"http.Client timeout", &TransportError{Op: "capturePayment", Err: fmt.Errorf("timeout: %w", context.DeadlineExceeded)}, true, false, false, false, true},
+		{"caller cancelled", &TransportError{Op: "getPayment", Err: context.Canceled, Canceled: true}, false, false, false, false, true},
+		{"caller deadline", &TransportError{Op: "getPayment", Err: context.DeadlineExceeded, Canceled: true}, false, false, false, false, true},
+		{"unreadable 2xx", fmt.Errorf("wrapped: %w", &DecodeError{Op: "capturePayment", StatusCode: 200, Err: errors.New("bad json")}), true, false, false, false, true},
+		{"other", errors.New("boom"), false, false, false, false, false},
+		{"nil", nil, false, false, false, false, false},
 	} {
 		if got := IsRetryable(c.err); got != c.retryable {
 			t.Errorf("%s: IsRetryable = %v", c.name, got)
@@ -57,6 +69,9 @@ func TestErrorClasses(t *testing.T) {
 		}
 		if got := IsPermanent(c.err); got != c.permanent {
 			t.Errorf("%s: IsPermanent = %v", c.name, got)
+		}
+		if got := IsAuth(c.err); got != c.auth {
+			t.Errorf("%s: IsAuth = %v", c.name, got)
 		}
 		if got := OutcomeUnknown(c.err); got != c.unknown {
 			t.Errorf("%s: OutcomeUnknown = %v", c.name, got)

@@ -2,7 +2,7 @@ package epayment
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -38,7 +38,7 @@ func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, error) {
 			case <-wait:
 				continue // the refresh ended; take its token, or refresh anew if it failed
 			case <-ctx.Done():
-				return "", &TransportError{Op: "accessToken", Method: http.MethodPost, Path: "/accesstoken/get", Err: ctx.Err()}
+				return "", &TransportError{Op: "accessToken", Method: http.MethodPost, Path: "/accesstoken/get", Err: ctx.Err(), Canceled: true}
 			}
 		}
 		done := make(chan struct{})
@@ -72,12 +72,16 @@ func (t *tokenCache) invalidate(tok Secret) {
 func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, error) {
 	var r TokenResponse
 	asked := c.now()
-	err := c.send(ctx, call{op: "accessToken", method: http.MethodPost, path: "/accesstoken/get", out: &r}, nil, "")
+	cl := call{op: "accessToken", method: http.MethodPost, path: "/accesstoken/get", out: &r}
+	err := c.send(ctx, cl, nil, "")
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	bad := func(what string) error {
+		return &DecodeError{Op: cl.op, Method: cl.method, Path: cl.path, StatusCode: http.StatusOK, Err: errors.New(what)}
+	}
 	if r.AccessToken == "" {
-		return "", time.Time{}, fmt.Errorf("vipps accessToken: answer has no access_token")
+		return "", time.Time{}, bad("answer has no access_token")
 	}
 	// Count the lifetime from when we asked, by our own clock: expires_in
 	// does not depend on the two clocks agreeing; expires_on is the fallback.
@@ -87,7 +91,7 @@ func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, error) {
 	} else if s, err := strconv.ParseInt(r.ExpiresOn, 10, 64); err == nil && s > 0 {
 		expires = time.Unix(s, 0)
 	} else {
-		return "", time.Time{}, fmt.Errorf("vipps accessToken: answer has neither expires_in nor expires_on")
+		return "", time.Time{}, bad("answer has neither expires_in nor expires_on")
 	}
 	life := expires.Sub(asked)
 	return Secret(r.AccessToken), expires.Add(-min(tokenMargin, life/10)), nil

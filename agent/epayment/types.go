@@ -334,8 +334,9 @@ type RegisterWebhookRequest struct {
 	Events []string `json:"events"`
 }
 
-// RegisterWebhookResponse is the answer of a registration: keep Secret, it is
-// the only way to verify the webhook's deliveries.
+// RegisterWebhookResponse is the wire answer of a registration.
+// Client.RegisterWebhook returns it as a WebhookRegistration, whose Secret
+// never prints or logs.
 type RegisterWebhookResponse struct {
 	ID     string `json:"id"`
 	Secret string `json:"secret"`

@@ -95,7 +95,7 @@ func (d *demo) run(ctx context.Context, listen, qr string, amount int64) error {
 		return err
 	}
 	d.mu.Lock()
-	d.secret = epayment.Secret(reg.Secret)
+	d.secret = reg.Secret
 	d.mu.Unlock()
 	d.say("webhook", "registered %s for %d event types (id %s); deliveries are checked with the HMAC-SHA256 signature", d.hookURL, len(events), reg.ID)
 

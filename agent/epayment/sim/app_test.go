@@ -128,3 +128,84 @@ func TestForceApprove(t *testing.T) {
 		t.Fatalf("events %s", got)
 	}
 }
+
+// TestAppPolicyForExistingPayment: a policy set for the reference of a payment
+// still CREATED replaces its pending decision, its delay counted from then.
+func TestAppPolicyForExistingPayment(t *testing.T) {
+	g := newRig(t, Options{App: AppPolicy{Action: Approve, Delay: 2 * time.Second}})
+	g.create("app-late-reject", 1000)  // would be approved at 2 s
+	g.create("app-late-approve", 1000) // likewise, approved later instead
+	g.create("app-late-ignore", 1000)  // likewise, never approved
+	g.clock.Advance(time.Second)
+
+	g.call("POST", "/sim/app", map[string]any{"reference": "app-late-reject", "action": "reject"}).want(http.StatusNoContent)
+	g.call("POST", "/sim/app", map[string]any{"reference": "app-late-approve", "action": "approve", "delayMs": 3000}).want(http.StatusNoContent)
+	g.call("POST", "/sim/app", map[string]any{"reference": "app-late-ignore", "action": "ignore"}).want(http.StatusNoContent)
+	g.clock.Advance(0)
+	if s := g.get("app-late-reject").State; s != epayment.StateAborted {
+		t.Fatalf("reject set for a CREATED payment: %s, want ABORTED at once", s)
+	}
+	g.clock.Advance(2999 * time.Millisecond) // 4 s: past the old 2 s, before the new 1 s + 3 s
+	if s := g.get("app-late-approve").State; s != epayment.StateCreated {
+		t.Fatalf("approve re-scheduled for 3 s from 1 s: %s at 3.999 s", s)
+	}
+	if s := g.get("app-late-ignore").State; s != epayment.StateCreated {
+		t.Fatalf("ignore: %s at 3.999 s", s)
+	}
+	g.clock.Advance(time.Millisecond)
+	if s := g.get("app-late-approve").State; s != epayment.StateAuthorized {
+		t.Fatalf("approve re-scheduled: %s at 4 s", s)
+	}
+	if got := eventNames(g.events("app-late-approve")); got != "CREATED,AUTHORIZED" {
+		t.Fatalf("events %s: the old decision acted too", got)
+	}
+	g.clock.Advance(paymentLifetime)
+	if s := g.get("app-late-ignore").State; s != epayment.StateExpired {
+		t.Fatalf("ignore: %s after 10 min", s)
+	}
+	// A final payment is not touched.
+	g.call("POST", "/sim/app", map[string]any{"reference": "app-late-reject", "action": "approve"}).want(http.StatusNoContent)
+	g.clock.Advance(time.Second)
+	if got := eventNames(g.events("app-late-reject")); got != "CREATED,ABORTED" {
+		t.Fatalf("events of an aborted payment after a new policy: %s", got)
+	}
+}
+
+// TestCancelMidAuthorisation: in the last 100 ms before the app approves, a
+// cancel gets 6250 and changes nothing; before the window it terminates, and
+// once authorised it releases the reservation.
+func TestCancelMidAuthorisation(t *testing.T) {
+	g := newRig(t, Options{App: AppPolicy{Action: Approve, Delay: 2 * time.Second}})
+	g.create("midauth-ref-01", 1000)
+	g.create("midauth-ref-02", 1000)
+	g.clock.Advance(1899 * time.Millisecond)
+	m := g.modification(g.cancel("midauth-ref-02", newKey(), nil)) // 101 ms before: not yet
+	if m.State != epayment.StateTerminated {
+		t.Fatalf("cancel 101 ms before the approval: %s", m.State)
+	}
+	g.clock.Advance(time.Millisecond) // 100 ms before the approval
+	key := newKey()
+	g.cancel("midauth-ref-01", key, nil).wantError(http.StatusBadRequest, codeCancelProcessing)
+	g.clock.Advance(99 * time.Millisecond)
+	g.cancel("midauth-ref-01", newKey(), map[string]any{"cancelTransactionOnly": true}).wantError(http.StatusBadRequest, codeCancelProcessing)
+	if p := g.info("midauth-ref-01"); p.State != epayment.StateCreated || p.Ops.Cancel != 0 {
+		t.Fatalf("after refused cancels: %s, %d cancels", p.State, p.Ops.Cancel)
+	}
+	g.clock.Advance(time.Millisecond)
+	if s := g.get("midauth-ref-01").State; s != epayment.StateAuthorized {
+		t.Fatalf("at 2 s: %s", s)
+	}
+	// The 6250 stays for its key (a 4xx stays a 4xx); a new key cancels.
+	g.cancel("midauth-ref-01", key, nil).wantError(http.StatusBadRequest, codeCancelProcessing)
+	m = g.modification(g.cancel("midauth-ref-01", newKey(), nil))
+	if m.State != epayment.StateAuthorized || m.Aggregate.CancelledAmount.Value != 1000 {
+		t.Fatalf("cancel after the approval: %+v", m)
+	}
+	// Reject and ignore have no authorisation window.
+	g.sim.SetApp("ref:midauth-ref-03", AppPolicy{Action: Reject, Delay: time.Second})
+	g.create("midauth-ref-03", 1000)
+	g.clock.Advance(950 * time.Millisecond)
+	if m := g.modification(g.cancel("midauth-ref-03", newKey(), nil)); m.State != epayment.StateTerminated {
+		t.Fatalf("cancel before a rejection: %s", m.State)
+	}
+}

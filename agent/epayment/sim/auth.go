@@ -25,6 +25,13 @@ const tokenResource = "00000002-0000-0000-c000-000000000000"
 // handleToken is POST /accesstoken/get: the headers client_id, client_secret
 // and Ocp-Apim-Subscription-Key in, a bearer token valid for TokenLifetime (by
 // the simulator's clock) out, every value a string.
+//
+// With a scaled clock (--speed) the answer speaks real time, the time of any
+// client: expires_in is the lifetime divided by the speed, in whole real
+// seconds (at least 1, the token then living that long), and expires_on and
+// not_before are real epoch seconds. Otherwise a client would keep a token
+// the simulator considers expired, speed times too long. With a FakeClock the
+// answer is in the simulator's time (tests move both clocks).
 func (s *Server) handleToken(c *call) *reply {
 	h := c.r.Header
 	id, secret, sub := h.Get("client_id"), h.Get("client_secret"), h.Get("Ocp-Apim-Subscription-Key")
@@ -39,7 +46,15 @@ func (s *Server) handleToken(c *call) *reply {
 		return c.unauthorized("Invalid client_id or client_secret.")
 	}
 	now := s.now()
-	exp := now.Add(s.opts.TokenLifetime)
+	life := s.opts.TokenLifetime
+	secs := int64(life / time.Second)
+	wallNow, wallSecs := now, secs // the times the answer reports
+	if speed := realSpeed(s.clock); speed > 0 && speed != 1 {
+		wallNow = time.Now()
+		wallSecs = max(1, int64(life.Seconds()/speed))
+		life = max(life, time.Duration(float64(wallSecs)*speed*float64(time.Second)))
+	}
+	exp := now.Add(life)
 	tok := newAccessToken(id, now, exp)
 
 	s.mu.Lock()
@@ -51,13 +66,13 @@ func (s *Server) handleToken(c *call) *reply {
 	s.tokens[tok] = exp
 	s.mu.Unlock()
 
-	secs := strconv.FormatInt(int64(s.opts.TokenLifetime/time.Second), 10)
+	in := strconv.FormatInt(wallSecs, 10)
 	return jsonReply(http.StatusOK, ctTokenJSON, epayment.TokenResponse{
 		TokenType:    "Bearer",
-		ExpiresIn:    secs,
-		ExtExpiresIn: secs,
-		ExpiresOn:    strconv.FormatInt(exp.Unix(), 10),
-		NotBefore:    strconv.FormatInt(now.Unix(), 10),
+		ExpiresIn:    in,
+		ExtExpiresIn: in,
+		ExpiresOn:    strconv.FormatInt(wallNow.Unix()+wallSecs, 10),
+		NotBefore:    strconv.FormatInt(wallNow.Unix(), 10),
 		Resource:     tokenResource,
 		AccessToken:  tok,
 	})

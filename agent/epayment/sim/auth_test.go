@@ -172,3 +172,39 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 		t.Fatalf("ops %+v", ops)
 	}
 }
+
+// TestTokenExpiresInRealSecondsWhenScaled: with a scaled clock the token
+// answer reports real time, so a client on the real clock refreshes before
+// the simulator's clock expires the token.
+func TestTokenExpiresInRealSecondsWhenScaled(t *testing.T) {
+	for _, c := range []struct {
+		speed    float64
+		lifetime time.Duration
+		want     int64
+	}{
+		{1, time.Hour, 3600},
+		{60, time.Hour, 60},
+		{3600, 10 * time.Minute, 1}, // 0.17 s real: reported as 1 s, and the token lives that long
+	} {
+		g := newRig(t, Options{Clock: NewScaledClock(c.speed), TokenLifetime: c.lifetime})
+		before := time.Now().Unix()
+		var tr epayment.TokenResponse
+		g.call("POST", "/accesstoken/get", nil,
+			"client_id", testClientID, "client_secret", testSecret, "Ocp-Apim-Subscription-Key", testSubKey, "Authorization", "-").
+			want(http.StatusOK).decode(&tr)
+		after := time.Now().Unix()
+		in, _ := strconv.ParseInt(tr.ExpiresIn, 10, 64)
+		on, _ := strconv.ParseInt(tr.ExpiresOn, 10, 64)
+		nb, _ := strconv.ParseInt(tr.NotBefore, 10, 64)
+		if in != c.want || nb < before || nb > after || on != nb+in {
+			t.Errorf("speed %v, lifetime %v: expires_in %s, not_before %s, expires_on %s; want expires_in %d and real epoch seconds",
+				c.speed, c.lifetime, tr.ExpiresIn, tr.NotBefore, tr.ExpiresOn, c.want)
+		}
+		g.sim.mu.Lock()
+		exp := g.sim.tokens[tr.AccessToken]
+		g.sim.mu.Unlock()
+		if life := exp.Sub(g.sim.Now()); float64(life) < float64(in)*c.speed*float64(time.Second)*0.9 {
+			t.Errorf("speed %v: the token lives %v of sim time, shorter than the %d real seconds reported", c.speed, life, in)
+		}
+	}
+}

@@ -48,6 +48,21 @@ func (c *scaledClock) AfterFunc(d time.Duration, f func()) func() bool {
 	return time.AfterFunc(time.Duration(float64(d)/c.speed), f).Stop
 }
 
+// Speed is how many times faster than real time the clock runs.
+func (c *scaledClock) Speed() float64 { return c.speed }
+
+// realSpeed is the speed of a clock that runs in real time, scaled or not;
+// 0 for a clock that does not follow real time (a FakeClock).
+func realSpeed(c Clock) float64 {
+	switch c := c.(type) {
+	case realClock:
+		return 1
+	case interface{ Speed() float64 }:
+		return c.Speed()
+	}
+	return 0
+}
+
 // FakeClock is a clock that moves only when told to. Timers fire inside
 // Advance, on the caller's goroutine, one at a time in the order they are due
 // (ties in the order they were set); during a timer's function Now is the time

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,9 +17,11 @@ import (
 
 // The control API under /sim/, for tests and the demo. It needs no credentials.
 //
-//	GET    /sim/payments                 every payment ([]PaymentInfo)
+//	GET    /sim/payments                 the payments, oldest first ([]PaymentInfo); optional filters
+//	                                     ?state=AUTHORIZED ?reference=R ?msn=M and ?limit=N (the first N)
 //	GET    /sim/payments/{reference}     one payment (?msn= to pick among MSNs)
-//	POST   /sim/app                      {"phoneNumber"|"reference"|neither, "action":"approve|reject|ignore", "delayMs":N}
+//	POST   /sim/app                      {"phoneNumber"|"reference"|neither, "action":"approve|reject|ignore", "delayMs":N};
+//	                                     for a reference, also re-schedules that payment if still CREATED
 //	GET    /sim/users                    the test users ([]User)
 //	POST   /sim/users                    {"phoneNumber","token","customerToken","ineligible"} adds a user
 //	GET    /sim/faults                   the faults in force ([]Fault)
@@ -78,34 +81,76 @@ func (p *payment) info() PaymentInfo {
 	}
 }
 
-// Payments returns every payment, oldest first.
-func (s *Server) Payments() []PaymentInfo {
+// PaymentFilter picks payments for ListPayments. Zero fields do not filter.
+type PaymentFilter struct {
+	MSN       string
+	Reference string
+	State     epayment.State
+	// Limit, when positive, keeps the first Limit payments (oldest first).
+	Limit int
+}
+
+// Payments returns every payment the simulator holds, oldest first. Payments
+// in a final state are forgotten after Options.Retention.
+func (s *Server) Payments() []PaymentInfo { return s.ListPayments(PaymentFilter{}) }
+
+// ListPayments returns the payments f picks, oldest first (then by MSN and
+// reference). Only the payments returned are copied.
+func (s *Server) ListPayments(f PaymentFilter) []PaymentInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]PaymentInfo, 0, len(s.payments))
-	for _, p := range s.payments {
-		out = append(out, p.info())
+	keep := func(p *payment) bool {
+		return (f.MSN == "" || p.key.msn == f.MSN) && (f.State == "" || p.state == f.State)
 	}
-	slices.SortFunc(out, func(a, b PaymentInfo) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+	var ps []*payment
+	if f.Reference != "" {
+		for _, p := range s.refs[f.Reference] {
+			if keep(p) {
+				ps = append(ps, p)
+			}
+		}
+	} else {
+		ps = make([]*payment, 0, len(s.payments))
+		for _, p := range s.payments {
+			if keep(p) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	slices.SortFunc(ps, func(a, b *payment) int {
+		if c := a.createdAt.Compare(b.createdAt); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.MSN, b.MSN); c != 0 {
+		if c := strings.Compare(a.key.msn, b.key.msn); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Reference, b.Reference)
+		return strings.Compare(a.key.reference, b.key.reference)
 	})
+	if f.Limit > 0 && len(ps) > f.Limit {
+		ps = ps[:f.Limit]
+	}
+	out := make([]PaymentInfo, len(ps))
+	for i, p := range ps {
+		out[i] = p.info()
+	}
 	return out
 }
 
-// Payment returns the payment with this reference (under any MSN when msn is "").
+// Payment returns the payment with this reference under msn, or, when msn is
+// "", the oldest with this reference under any MSN.
 func (s *Server) Payment(msn, reference string) (PaymentInfo, bool) {
-	for _, p := range s.Payments() {
-		if p.Reference == reference && (msn == "" || p.MSN == msn) {
-			return p, true
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var p *payment
+	if msn != "" {
+		p = s.payments[payKey{msn, reference}]
+	} else if ps := s.refs[reference]; len(ps) > 0 {
+		p = ps[0]
 	}
-	return PaymentInfo{}, false
+	if p == nil {
+		return PaymentInfo{}, false
+	}
+	return p.info(), true
 }
 
 // Now returns the simulator's clock.
@@ -114,7 +159,23 @@ func (s *Server) Now() time.Time { return s.now() }
 func (s *Server) controlRoutes() {
 	m := s.mux
 	m.HandleFunc("GET /sim/payments", func(w http.ResponseWriter, r *http.Request) {
-		writeControl(w, http.StatusOK, s.Payments())
+		q := r.URL.Query()
+		f := PaymentFilter{MSN: q.Get("msn"), Reference: q.Get("reference"), State: epayment.State(strings.ToUpper(q.Get("state")))}
+		switch f.State {
+		case "", epayment.StateCreated, epayment.StateAuthorized, epayment.StateAborted, epayment.StateExpired, epayment.StateTerminated:
+		default:
+			controlError(w, http.StatusBadRequest, "state must be CREATED, AUTHORIZED, ABORTED, EXPIRED or TERMINATED")
+			return
+		}
+		if l := q.Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 0 {
+				controlError(w, http.StatusBadRequest, "limit must be a non-negative integer")
+				return
+			}
+			f.Limit = n
+		}
+		writeControl(w, http.StatusOK, s.ListPayments(f))
 	})
 	m.HandleFunc("GET /sim/payments/{reference}", func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.Payment(r.URL.Query().Get("msn"), r.PathValue("reference"))

@@ -35,6 +35,7 @@ func (s *Server) handleCreate(c *call) *reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.maybeSweep()
 	if rep := s.replay(c, ref); rep != nil {
 		return rep
 	}
@@ -113,6 +114,7 @@ func (s *Server) create(c *call) *reply {
 		p.redirectURL = "vipps://?token=" + p.token
 	}
 	s.payments[key] = p
+	s.refs[key.reference] = append(s.refs[key.reference], p)
 	p.pspReference = s.record(p, epayment.EventCreated, p.amount.Value, c.idemKey, true).PSPReference
 	p.ops.Create++
 	s.startPayment(p)

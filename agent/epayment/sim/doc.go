@@ -63,6 +63,10 @@
 //     amount (event CANCELLED, state stays AUTHORIZED); after a full capture
 //     6040; when nothing is left to release after an earlier cancel, 200 with
 //     the unchanged payment and no event. Capture after a cancel: 6070.
+//   - Cancel while the customer is mid-authorisation (the last 100 ms of
+//     simulated time before the app's scheduled approval, app.go): 400 6250,
+//     the payment unchanged. Like every 4xx it is kept for its
+//     Idempotency-Key: cancel again with a new key.
 //   - On ABORTED, EXPIRED and TERMINATED payments: cancel 6190, capture 6200,
 //     refund 6210 (by operation). Capture/refund of 0 is 4040. A capture or
 //     refund in another currency than the payment's is a 400 naming
@@ -88,12 +92,22 @@
 // after 1 hour. Refunds of exactly 123 (400 5100) and 124 (400 6220) are
 // refused; each leaves a REFUNDED event with success false and moves nothing.
 //
-// Webhooks (webhooks.go, delivery.go): http URLs on loopback hosts are accepted
-// besides https (for tests); deliveries go only to loopback hosts unless
-// Options.AllowRemoteWebhooks (a refused delivery is logged as given up,
-// never retried); x-ms-date is the simulator's clock; event types are
-// accepted by pattern (<name>.v<n>), only ePayment events are ever sent.
+// Webhooks (webhooks.go, delivery.go): https URLs on ports 443, 80 or 8080;
+// on loopback hosts also http and any port (for tests); deliveries go only to
+// loopback hosts unless Options.AllowRemoteWebhooks (a refused delivery is
+// logged as given up, never retried); x-ms-date is the simulator's clock; the
+// eight ePayment event types and user.checked-in.v1 are accepted (anything
+// else is a 400 naming it), only ePayment events are ever sent.
 //
-// The simulator keeps every payment, idempotency key and registration for its
-// whole life: it is a test fake, not a server to run for weeks.
+// Customer app (app.go): a policy set for a reference re-schedules that
+// payment's decision if it is still CREATED; default and phone policies apply
+// to new payments.
+//
+// Tokens (auth.go): with a scaled clock (--speed) the token answer reports
+// real time: expires_in is TokenLifetime divided by the speed.
+//
+// Retention (retention.go): a payment in a final state is forgotten, with its
+// idempotency keys, Options.Retention (default 24 h of simulated time) after
+// its last event; calls for it then get 404. Registrations, users and the
+// latest 10000 delivery attempts are kept for the simulator's life.
 package sim

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // Idempotency (FACTS.md §6): per MSN and Idempotency-Key, the first answer of an
@@ -13,8 +14,9 @@ import (
 // another operation (another op or another reference) gets 409 with 4020. Every
 // answer the operation gives is kept, a 4xx included ("a 4xx stays a 4xx").
 // Answers given before the operation runs (401, 429, injected faults, a missing
-// header) are not kept. Keys are kept for the life of the simulator (the real
-// retention is not documented).
+// header) are not kept. The real retention of keys is not documented: the
+// simulator keeps a key while its payment lives, and forgets it with the
+// payment (retention.go), or after Options.Retention when it names no payment.
 
 type idemKey struct{ msn, key string }
 
@@ -23,6 +25,7 @@ type idemRecord struct {
 	reference string
 	bodyHash  [32]byte
 	reply     *reply
+	at        time.Time // when the answer was given (sim clock)
 }
 
 // replay returns the kept answer for c's Idempotency-Key, a 409 when the key
@@ -67,6 +70,7 @@ func (s *Server) remember(c *call, reference string, rep *reply) {
 		reference: reference,
 		bodyHash:  bodyHash(c.body),
 		reply:     &kept,
+		at:        s.now(),
 	}
 }
 

@@ -204,6 +204,10 @@ func (s *Server) handleCancel(c *call) *reply {
 		}
 		switch p.state {
 		case epayment.StateCreated:
+			if p.authorising(s.now()) {
+				return c.domainError(http.StatusBadRequest, codeCancelProcessing, "Cannot cancel processing payment",
+					"The customer is approving the payment right now. GET the payment shortly: it will be AUTHORIZED or ABORTED.")
+			}
 			// Merchant cancel before authorisation: TERMINATED, and the whole
 			// amount counts as cancelled.
 			p.state = epayment.StateTerminated

@@ -31,8 +31,16 @@ type Options struct {
 	// any other currency gets 5040.
 	Currency epayment.Currency
 	// TokenLifetime is the life of an access token by the simulator's clock
-	// (default 1 h, as in the test environment).
+	// (default 1 h, as in the test environment). With a scaled clock
+	// (NewScaledClock, --speed) the token answer reports it in real seconds
+	// (see handleToken), so that a client on the real clock refreshes in time.
 	TokenLifetime time.Duration
+	// Retention is how long, by the simulator's clock, a payment in a final
+	// state (any state but CREATED) is kept after its last event, with its
+	// idempotency keys and the receipt sent with it; then a sweep forgets it
+	// and a call for it gets 404 as for an unknown reference. 0 means 24 h;
+	// a negative value keeps everything. It bounds the memory of a long soak.
+	Retention time.Duration
 	// App is the default behaviour of the simulated customer app. The zero
 	// value means {Action: Approve, Delay: 2 s}.
 	App AppPolicy
@@ -113,6 +121,7 @@ type AppPolicy struct {
 const (
 	defaultAppDelay      = 2 * time.Second
 	defaultTokenLifetime = time.Hour
+	defaultRetention     = 24 * time.Hour
 )
 
 // withDefaults fills the zero fields of o.
@@ -128,6 +137,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TokenLifetime <= 0 {
 		o.TokenLifetime = defaultTokenLifetime
+	}
+	if o.Retention == 0 {
+		o.Retention = defaultRetention
 	}
 	if o.App.Action == 0 {
 		o.App = AppPolicy{Action: Approve, Delay: defaultAppDelay}
@@ -153,6 +165,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	if o.TokenLifetime <= 0 {
 		o.TokenLifetime = defaultTokenLifetime
 	}
+	if o.Retention == 0 {
+		o.Retention = defaultRetention
+	}
 	fs.StringVar(&o.ClientID, "client-id", o.ClientID, "pin the client_id the token call must send (empty: accept any)")
 	fs.StringVar(&o.ClientSecret, "client-secret", o.ClientSecret, "pin the client_secret the token call must send (empty: accept any)")
 	fs.StringVar(&o.SubscriptionKey, "subscription-key", o.SubscriptionKey, "pin the Ocp-Apim-Subscription-Key (empty: accept any)")
@@ -174,9 +189,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.DurationVar(&o.App.Delay, "app-delay", o.App.Delay, "how long the simulated customer takes to act, in simulated time")
-	fs.DurationVar(&o.TokenLifetime, "token-lifetime", o.TokenLifetime, "access token lifetime, in simulated time")
+	fs.DurationVar(&o.TokenLifetime, "token-lifetime", o.TokenLifetime, "access token lifetime, in simulated time (with --speed, expires_in is reported in real seconds: lifetime/speed)")
+	fs.DurationVar(&o.Retention, "retention", o.Retention, "how long a payment in a final state is kept after its last event, in simulated time (negative: forever)")
 	fs.BoolVar(&o.PushDisabled, "push-disabled", o.PushDisabled, "the sales unit is not approved for PUSH_MESSAGE (5080)")
-	fs.Func("speed", "clock speed factor: 60 runs one simulated minute per real second (default 1)", func(s string) error {
+	fs.Func("speed", "clock speed factor: 60 runs one simulated minute per real second (default 1); payment expiry, app delay, token lifetime and rate limits all follow it", func(s string) error {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || f <= 0 {
 			return fmt.Errorf("speed %q is not a positive number", s)

@@ -13,19 +13,19 @@ func TestRegisterFlags(t *testing.T) {
 	var o Options
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	o.RegisterFlags(fs)
-	if o.App != (AppPolicy{Action: Approve, Delay: 2 * time.Second}) || o.Currency != epayment.NOK || o.TokenLifetime != time.Hour {
+	if o.App != (AppPolicy{Action: Approve, Delay: 2 * time.Second}) || o.Currency != epayment.NOK || o.TokenLifetime != time.Hour || o.Retention != 24*time.Hour {
 		t.Fatalf("defaults %+v", o)
 	}
 	err := fs.Parse([]string{
 		"--client-id", "id-1", "--client-secret", "s3cret", "--subscription-key", "sk", "--msn", "123456",
-		"--currency", "dkk", "--app", "Reject", "--app-delay", "5s", "--token-lifetime", "10m", "--speed", "60", "--push-disabled",
+		"--currency", "dkk", "--app", "Reject", "--app-delay", "5s", "--token-lifetime", "10m", "--speed", "60", "--push-disabled", "--retention", "2h",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.ClientID != "id-1" || o.ClientSecret != "s3cret" || o.SubscriptionKey != "sk" || o.MSN != "123456" ||
 		o.Currency != epayment.DKK || o.App != (AppPolicy{Action: Reject, Delay: 5 * time.Second}) ||
-		o.TokenLifetime != 10*time.Minute || !o.PushDisabled {
+		o.TokenLifetime != 10*time.Minute || !o.PushDisabled || o.Retention != 2*time.Hour {
 		t.Fatalf("parsed %+v", o)
 	}
 	if _, ok := o.Clock.(*scaledClock); !ok || o.Clock.(*scaledClock).speed != 60 {

@@ -43,6 +43,12 @@ type payment struct {
 	ops                                       OpCounts
 
 	stopExpiry, stopApp func()
+	// The customer app's pending decision: what it will do and when (zero
+	// when nothing is scheduled). appGen counts the schedules, so that a
+	// decision replaced while its timer was already firing does nothing.
+	appAction Action
+	appAt     time.Time
+	appGen    uint64
 }
 
 // OpCounts counts the operations actually applied to a payment. Idempotent
@@ -95,6 +101,14 @@ func (p *payment) modification() epayment.ModificationResponse {
 // uncaptured is what is still reserved: authorised, not captured, not cancelled.
 func (p *payment) uncaptured() int64 { return p.authorized - p.captured - p.cancelled }
 
+// lastActivity is the time of p's last event.
+func (p *payment) lastActivity() time.Time {
+	if len(p.events) == 0 {
+		return p.createdAt
+	}
+	return p.events[len(p.events)-1].Timestamp
+}
+
 // stopTimers cancels the pending expiry and app decision of a payment that
 // reached a final state.
 func (p *payment) stopTimers() {
@@ -106,6 +120,7 @@ func (p *payment) stopTimers() {
 		p.stopApp()
 		p.stopApp = nil
 	}
+	p.appAction, p.appAt = 0, time.Time{}
 }
 
 // record appends an event to p's log and queues its webhook deliveries.

@@ -92,6 +92,7 @@ const (
 	codeCannotRefund         = "6210"
 	codeRefundPeriodExpired  = "6220"
 	codeAlreadyReserved      = "6230"
+	codeCancelProcessing     = "6250" // the customer is mid-authorisation
 	codeCustomerNotFound     = "7010"
 	codeApproveFailed        = "10010" // test environment only
 	codeApproveNotAllowed    = "10020" // test environment only

@@ -31,7 +31,9 @@ type Server struct {
 	mu       sync.Mutex
 	tokens   map[string]time.Time // access token -> expiry (sim clock)
 	payments map[payKey]*payment
+	refs     map[string][]*payment // reference -> its payments under every MSN, oldest first
 	idem     map[idemKey]*idemRecord
+	swept    time.Time // when the retention sweep last ran (sim clock)
 	users    *userTable
 	app      appPolicies
 	faults   map[string]*faultState
@@ -65,6 +67,7 @@ func New(opts Options) *Server {
 		limiter:  newRateLimiter(),
 		tokens:   make(map[string]time.Time),
 		payments: make(map[payKey]*payment),
+		refs:     make(map[string][]*payment),
 		idem:     make(map[idemKey]*idemRecord),
 		users:    newUserTable(opts.Clock.Now()),
 		app:      newAppPolicies(opts.App),

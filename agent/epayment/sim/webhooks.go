@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tillbox/tillbox/agent/epayment"
@@ -16,9 +17,13 @@ import (
 
 // The Webhooks API (FACTS.md §7): register, list, delete.
 //
-// Deviation: the real API takes only https URLs. The simulator also takes http
-// URLs whose host is loopback (127.0.0.0/8, ::1, localhost), so that tests can
-// receive deliveries from an httptest.Server.
+// URLs: https on the common ports 443, 80 or 8080 (FACTS.md §7). Deviation:
+// on a loopback host (127.0.0.0/8, ::1, localhost) http is taken too, and any
+// port, so that tests can receive deliveries from an httptest.Server.
+//
+// Event types: the eight ePayment types (epayments.payment.<name>.v1, see
+// epayment.WebhookEventType) and the QR API's user.checked-in.v1; anything
+// else, a typo included, is a 400 naming the type.
 //
 // A registration made with a Merchant-Serial-Number header (or under a pinned
 // Options.MSN) gets the events of that MSN's payments; one made without gets
@@ -31,10 +36,20 @@ const (
 	webhookSecretByteCount = 64
 )
 
-var (
-	eventTypePattern = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)*\.v[0-9]+$`)
-	uuidPattern      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-)
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// knownEventTypes are the event types a registration may name.
+var knownEventTypes = func() map[string]bool {
+	m := map[string]bool{checkInEventType: true}
+	for _, n := range []epayment.EventName{epayment.EventCreated, epayment.EventAuthorized, epayment.EventAborted, epayment.EventExpired,
+		epayment.EventCancelled, epayment.EventCaptured, epayment.EventRefunded, epayment.EventTerminated} {
+		m[epayment.WebhookEventType(n)] = true
+	}
+	return m
+}()
+
+// webhookPorts are the ports a non-loopback webhook URL may use.
+var webhookPorts = map[string]bool{"": true, "443": true, "80": true, "8080": true}
 
 type registration struct {
 	id      string
@@ -68,8 +83,8 @@ func (s *Server) handleRegisterWebhook(c *call) *reply {
 	}
 	var events []string
 	for _, e := range req.Events {
-		if !eventTypePattern.MatchString(e) {
-			return c.invalid(field{"events", "Unknown event type " + e + "."})
+		if !knownEventTypes[e] {
+			return c.invalid(field{"events", "Unknown event type " + strconv.Quote(e) + "."})
 		}
 		if !slices.Contains(events, e) {
 			events = append(events, e)
@@ -116,12 +131,14 @@ func checkWebhookURL(raw string) string {
 		return "The url must be an absolute URL."
 	case u.User != nil || u.Fragment != "":
 		return "The url must not carry user information or a fragment."
-	case strings.EqualFold(u.Scheme, "https"):
-		return ""
-	case strings.EqualFold(u.Scheme, "http") && isLoopbackHost(u.Hostname()):
-		return "" // deviation: loopback http, for tests
+	case (strings.EqualFold(u.Scheme, "https") || strings.EqualFold(u.Scheme, "http")) && isLoopbackHost(u.Hostname()):
+		return "" // deviation: loopback http(s) on any port, for tests
+	case !strings.EqualFold(u.Scheme, "https"):
+		return "The url must use HTTPS."
+	case !webhookPorts[u.Port()]:
+		return "The url must use port 443, 80 or 8080."
 	}
-	return "The url must use HTTPS."
+	return ""
 }
 
 // isLoopbackHost reports whether host (no port) is localhost or a loopback IP.

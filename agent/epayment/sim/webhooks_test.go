@@ -370,3 +370,35 @@ func TestWebhookScopeAndSafety(t *testing.T) {
 		t.Fatalf("other MSN got %d, deleted got %d deliveries", len(other.all()), len(gone.all()))
 	}
 }
+
+// TestWebhookEventTypesAndPorts: only the known event types register, a typo
+// is a 400 naming it; https URLs use 443, 80 or 8080, loopback URLs any port.
+func TestWebhookEventTypesAndPorts(t *testing.T) {
+	g := newRig(t, Options{})
+	g.register("https://example.com/all", allPaymentEvents...)
+	g.register("https://example.com/qr", checkInEventType)
+	for _, e := range []string{"epayments.payment.capturd.v1", "epayments.payment.captured.v2", "user.checked-in.v2", "recurring.agreement-activated.v1"} {
+		p := g.call("POST", "/webhooks/v1/webhooks", map[string]any{"url": "https://example.com/hook", "events": []string{"epayments.payment.created.v1", e}}).
+			wantError(http.StatusBadRequest, "")
+		if !strings.Contains(fmt.Sprint(p.ExtraDetails), e) {
+			t.Errorf("event %s refused without naming it: %+v", e, p.ExtraDetails)
+		}
+	}
+	for url, ok := range map[string]bool{
+		"https://example.com:443/hook":  true,
+		"https://example.com:80/hook":   true,
+		"https://example.com:8080/hook": true,
+		"https://example.com:8443/hook": false,
+		"https://example.com:9000/hook": false,
+		"http://example.com:8080/hook":  false,
+		"http://127.0.0.1:54321/hook":   true,
+		"https://127.0.0.1:54321/hook":  true,
+		"http://[::1]:1234/hook":        true,
+		"http://localhost:4321/hook":    true,
+	} {
+		r := g.call("POST", "/webhooks/v1/webhooks", map[string]any{"url": url, "events": []string{"epayments.payment.created.v1"}})
+		if got := r.Status == http.StatusCreated; got != ok {
+			t.Errorf("%s: status %d, want accepted %v: %s", url, r.Status, ok, r.Body)
+		}
+	}
+}
