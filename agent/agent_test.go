@@ -375,3 +375,56 @@ func TestEventsLongPollAndGapless(t *testing.T) {
 		t.Errorf("no new events, got %d", len(none))
 	}
 }
+
+// TestCancelQueuedBehindAnUnsentCreate: the create's connection is dropped
+// (it may have been sent), the cashier cancels, and the create turns out
+// never to have reached Vipps: the sale is abandoned, and the cancel queued
+// behind the create is dropped with it instead of failing the sale.
+func TestCancelQueuedBehindAnUnsentCreate(t *testing.T) {
+	o := fast()
+	o.CustomerPresentWindow = 200 * time.Millisecond
+	o.RetryBase, o.RetryMax = 100*time.Millisecond, 200*time.Millisecond
+	r := newRig(t, sim.Options{}, o)
+	r.sim.SetFault(sim.Fault{Endpoint: "createPayment", Drop: 1})
+	ref := ref()
+	r.sale(agent.SaleRequest{Reference: ref, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
+	r.waitState(ref, agent.Requested)
+	if _, err := r.agent.CancelSale(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	s := r.waitState(ref, agent.Abandoned)
+	if _, ok := r.simPayment(ref); ok {
+		t.Error("the simulator holds a payment that was never created")
+	}
+	st, _ := r.agent.Status()
+	if st.Queued != 0 || !s.Outcome {
+		t.Errorf("after abandon: %d commands queued, sale %+v", st.Queued, s)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if again, _ := r.agent.GetSale(ref); again.State != agent.Abandoned {
+		t.Errorf("abandoned sale became %s", again.State)
+	}
+}
+
+// TestCancelOfAnUnsentCreateNeedsNoCall: offline, nothing was sent: the
+// cancel ends the sale without a call to Vipps (at once, or at the create's
+// next attempt when one is under way).
+func TestCancelOfAnUnsentCreateNeedsNoCall(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	r := &rig{t: t, dir: t.TempDir(), opts: fast()}
+	r.start(dead)
+	ref := ref()
+	r.sale(agent.SaleRequest{Reference: ref, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
+	time.Sleep(50 * time.Millisecond) // a few failed attempts
+	if _, err := r.agent.CancelSale(context.Background(), ref); err != nil {
+		t.Fatalf("cancel offline: %v", err)
+	}
+	if s := r.waitState(ref, agent.Cancelled); !s.Outcome {
+		t.Errorf("cancelled sale: %+v", s)
+	}
+	if st, _ := r.agent.Status(); st.Queued != 0 {
+		t.Errorf("%d commands left", st.Queued)
+	}
+}

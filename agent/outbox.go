@@ -88,8 +88,11 @@ func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, wg 
 				first[c.Reference] = cmds[0].ID
 			}
 		}
-		at, ok, err := tx.NextDue()
-		if ok && at.After(now) {
+		// Due commands held back (behind an earlier command of their sale,
+		// or by the rate limit) are covered by the first's NextAttempt,
+		// the limit's wait, or a finished send.
+		at, ok, err := tx.NextDueAfter(now)
+		if ok {
 			next = at
 		}
 		return err
@@ -228,7 +231,9 @@ func (a *Agent) send(ctx context.Context, c store.Command) {
 		a.settleLogged(c.Reference, &epayment.Payment{State: m.State, Aggregate: m.Aggregate, Amount: m.Amount}, c.ID, nil)
 	case ctx.Err() != nil:
 		// Shutting down: the command stays queued and goes again at start.
-	case retryable(err):
+	case retryable(err), c.Kind == cmdCancel && epayment.ErrorCode(err) == "6250":
+		// 6250: the customer is approving right now; cancel again shortly
+		// (it then releases the authorisation instead).
 		a.retryLater(c, err, true)
 	default:
 		// Refused for good (or a conflict): what ePayment says of the
@@ -259,6 +264,9 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 		// It may have reached Vipps MobilePay: never send it again after the
 		// window, but find out whether it did.
 		a.resolveByGet(ctx, c, nil)
+		return
+	}
+	if !c.MaybeSent && a.cancelledBeforeSent(c) {
 		return
 	}
 	var req epayment.CreatePaymentRequest
@@ -296,6 +304,33 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 	default:
 		a.fail(c, err)
 	}
+}
+
+// cancelledBeforeSent ends a sale the POS cancelled while its create was
+// queued and never sent: nothing to ask Vipps MobilePay.
+func (a *Agent) cancelledBeforeSent(c store.Command) bool {
+	done := false
+	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		cmds, err := tx.CommandsFor(s.Reference)
+		if err != nil {
+			return err
+		}
+		for _, o := range cmds {
+			if o.Kind == cmdCancel {
+				done = true
+			}
+		}
+		if !done {
+			return nil
+		}
+		s.State = string(Cancelled)
+		return dropCommands(tx, s.Reference)
+	})
+	if err != nil {
+		a.log.Error("outbox: cancel before send", "reference", c.Reference, "err", err)
+		return false
+	}
+	return done
 }
 
 // notSent reports whether err certainly happened before anything was sent:
@@ -368,7 +403,7 @@ func backoff(base, max time.Duration, n int) time.Duration {
 // abandon gives up a create that was never sent within the window.
 func (a *Agent) abandon(c store.Command, message string) {
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
-		if err := tx.DeleteCommand(c.ID); err != nil {
+		if err := dropCommands(tx, s.Reference); err != nil {
 			return err
 		}
 		s.State = string(Abandoned)
@@ -383,11 +418,27 @@ func (a *Agent) abandon(c store.Command, message string) {
 	a.log.Warn("sale abandoned", "reference", c.Reference, "reason", message)
 }
 
+// dropCommands removes every queued command of a sale for which no payment
+// exists (never sent, or refused): a cancel queued behind its create has
+// nothing left to cancel.
+func dropCommands(tx *store.Tx, ref string) error {
+	cmds, err := tx.CommandsFor(ref)
+	if err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		if err := tx.DeleteCommand(c.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // fail records that ePayment refused a create for good.
 func (a *Agent) fail(c store.Command, cause error) {
 	code := epayment.ErrorCode(cause)
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
-		if err := tx.DeleteCommand(c.ID); err != nil {
+		if err := dropCommands(tx, s.Reference); err != nil {
 			return err
 		}
 		s.State = string(Failed)

@@ -366,7 +366,7 @@ func (a *Agent) CancelSale(ctx context.Context, ref string) (Sale, error) {
 			a.unschedulePoll(tx, ref)
 			return nil
 		case Queued:
-			if len(cmds) == 1 && cmds[0].Kind == cmdCreate && cmds[0].Attempts == 0 && !a.isInflight(ref) {
+			if len(cmds) == 1 && cmds[0].Kind == cmdCreate && !cmds[0].MaybeSent && !a.isInflight(ref) {
 				s.State = string(Cancelled)
 				return tx.DeleteCommand(cmds[0].ID)
 			}
@@ -378,7 +378,7 @@ func (a *Agent) CancelSale(ctx context.Context, ref string) (Sale, error) {
 			if c.Kind == cmdCancel {
 				return nil // already asked
 			}
-			if c.Kind == cmdCapture && c.Attempts == 0 && !a.isInflight(ref) {
+			if c.Kind == cmdCapture && !c.MaybeSent && c.Attempts == 0 && !a.isInflight(ref) {
 				if err := tx.DeleteCommand(c.ID); err != nil {
 					return err
 				}

@@ -68,7 +68,10 @@ func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause er
 		}
 		pay := &epayment.Payment{State: epayment.State(s.VippsState), Aggregate: aggregateOf(s)}
 		st := stateOfPayment(pay, s.Amount, capturing)
-		if st == Authorized && !s.ManualCapture && !cancelling && s.Aggregate.Captured == 0 && s.Aggregate.Cancelled == 0 {
+		// Capture at once, unless the POS captures, a cancel is on its way,
+		// or a capture was refused for good (its error stays on the sale
+		// for the POS; capturing again would be refused again).
+		if st == Authorized && !s.ManualCapture && !cancelling && s.ErrorCode == "" && s.Aggregate.Captured == 0 && s.Aggregate.Cancelled == 0 {
 			amount := s.Aggregate.Authorized
 			if err := a.enqueue(tx, ref, cmdCapture, &epayment.ModificationRequest{
 				ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now); err != nil {

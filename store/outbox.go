@@ -210,6 +210,28 @@ func (tx *Tx) NextDue() (time.Time, bool, error) {
 	return c.NextAttempt, true, nil
 }
 
+// NextDueAfter returns the earliest NextAttempt strictly after t, and false
+// when no command waits for later: when to look again once the commands due
+// now are dealt with.
+func (tx *Tx) NextDueAfter(t time.Time) (time.Time, bool, error) {
+	due, err := tx.bucket(bucketOutDue)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	k, _ := due.Cursor().Seek(u64Key(timeKey(t) + 1))
+	if k == nil {
+		return time.Time{}, false, nil
+	}
+	if len(k) != 16 {
+		return time.Time{}, false, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("%s key %x", bucketOutDue, k)}
+	}
+	c, err := tx.Command(keyU64(k[8:]))
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return c.NextAttempt, true, nil
+}
+
 // UpdateCommand stores the retry state of a queued command: Attempts,
 // MaybeSent, NextAttempt, LastError and NotAfter. Changing what is sent (Reference,
 // Kind, IdempotencyKey, Body, CreatedAt) is refused with [ErrInvalid]: a

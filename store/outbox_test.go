@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -218,4 +219,46 @@ func TestCommandsFor(t *testing.T) {
 		}
 		return err
 	})
+}
+
+func TestNextDueAfter(t *testing.T) {
+	db, _ := newTestDB(t, Options{})
+	base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	err := db.Update(func(tx *Tx) error {
+		for i, at := range []time.Time{{}, base, base.Add(time.Second), base.Add(time.Minute)} {
+			c := testCommand(fmt.Sprintf("till-1-%06d", i), "capture")
+			c.NextAttempt = at
+			if err := tx.Enqueue(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		after time.Time
+		want  time.Time
+		ok    bool
+	}{
+		{time.Time{}, base, true},
+		{base.Add(-time.Nanosecond), base, true},
+		{base, base.Add(time.Second), true},
+		{base.Add(30 * time.Second), base.Add(time.Minute), true},
+		{base.Add(time.Minute), time.Time{}, false},
+	} {
+		var got time.Time
+		var ok bool
+		if err := db.View(func(tx *Tx) error {
+			var err error
+			got, ok, err = tx.NextDueAfter(c.after)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if ok != c.ok || !got.Equal(c.want) {
+			t.Errorf("NextDueAfter(%v) = %v, %v; want %v, %v", c.after, got, ok, c.want, c.ok)
+		}
+	}
 }
