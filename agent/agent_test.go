@@ -428,3 +428,30 @@ func TestCancelOfAnUnsentCreateNeedsNoCall(t *testing.T) {
 		t.Errorf("%d commands left", st.Queued)
 	}
 }
+
+func TestAcceptTellsRepeatsApart(t *testing.T) {
+	r := newRig(t, sim.Options{}, fast())
+	ctx := context.Background()
+	req := agent.SaleRequest{Reference: ref(), Amount: 5000, Currency: "NOK", Customer: &agent.Customer{PersonalQR: vippsQR},
+		Lines: []agent.Line{{Name: "Bok", Amount: 5000}}}
+	if _, created, err := r.agent.Accept(ctx, req); err != nil || !created {
+		t.Fatalf("first: created=%v %v", created, err)
+	}
+	if _, created, err := r.agent.Accept(ctx, req); err != nil || created {
+		t.Fatalf("repeat: created=%v %v", created, err)
+	}
+	other := req
+	other.Lines = []agent.Line{{Name: "Penn", Amount: 5000}}
+	if _, _, err := r.agent.Accept(ctx, other); !errors.Is(err, agent.ErrConflict) {
+		t.Errorf("same reference, other lines: %v", err)
+	}
+	other = req
+	other.Capture = "manual"
+	if _, _, err := r.agent.Accept(ctx, other); !errors.Is(err, agent.ErrConflict) {
+		t.Errorf("same reference, other capture mode: %v", err)
+	}
+	r.waitState(req.Reference, agent.Completed)
+	if _, err := r.agent.CaptureSale(ctx, req.Reference, 0); !errors.Is(err, agent.ErrWrongState) {
+		t.Errorf("capture of a completed sale: %v", err)
+	}
+}

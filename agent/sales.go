@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -94,15 +95,22 @@ func MaskPhone(msisdn string) string {
 // it returns: the answer the POS gets is durable. Repeating the same request
 // with the same reference returns the sale again instead of a second one.
 func (a *Agent) CreateSale(ctx context.Context, req SaleRequest) (Sale, error) {
+	s, _, err := a.Accept(ctx, req)
+	return s, err
+}
+
+// Accept is CreateSale that also tells whether the sale is new (false: the
+// same request came before, and this is that sale).
+func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created bool, err error) {
 	if err := req.validate(&a.opts); err != nil {
-		return Sale{}, err
+		return Sale{}, false, err
 	}
 	st, err := a.db.Stats()
 	if err != nil {
-		return Sale{}, err
+		return Sale{}, false, err
 	}
 	if a.queueFull(st) {
-		return Sale{}, ErrQueueFull
+		return Sale{}, false, ErrQueueFull
 	}
 	now := a.clock.Now()
 	var out store.Sale
@@ -111,7 +119,7 @@ func (a *Agent) CreateSale(ctx context.Context, req SaleRequest) (Sale, error) {
 			old, err := tx.Sale(req.Reference)
 			switch {
 			case err == nil:
-				if !sameSale(old, &req) {
+				if !a.sameSale(old, &req) {
 					return ErrConflict
 				}
 				out = *old
@@ -157,22 +165,32 @@ func (a *Agent) CreateSale(ctx context.Context, req SaleRequest) (Sale, error) {
 			a.schedulePoll(tx, s.Reference, now.Add(a.opts.CustomerPresentWindow))
 		}
 		out = *s
+		created = true
 		return a.recordChange(tx, s, "")
 	})
 	if err != nil {
-		return Sale{}, err
+		return Sale{}, false, err
 	}
-	a.log.Info("sale accepted", "reference", out.Reference, "amount", out.Amount, "state", out.State)
-	return view(&out), nil
+	if created {
+		a.log.Info("sale accepted", "reference", out.Reference, "amount", out.Amount, "state", out.State)
+	}
+	return view(&out), created, nil
 }
 
-func sameSale(s *store.Sale, r *SaleRequest) bool {
+// sameSale reports whether r repeats the request that made s. The customer
+// may be missing from the repeat (it may have come from a scan).
+func (a *Agent) sameSale(s *store.Sale, r *SaleRequest) bool {
 	var c store.Customer
 	if r.Customer != nil {
 		c = store.Customer(*r.Customer)
 	}
+	manual := r.Capture == "manual" || (r.Capture == "" && a.opts.ManualCapture)
+	var receipt []byte
+	if rc := r.receipt(a.opts.Till); rc != nil {
+		receipt, _ = json.Marshal(rc)
+	}
 	return s.Amount == r.Amount && s.Currency == r.Currency && s.Description == r.Description &&
-		(c == store.Customer{} || c == s.Customer)
+		(c == store.Customer{} || c == s.Customer) && s.ManualCapture == manual && bytes.Equal(s.Receipt, receipt)
 }
 
 // noOtherWaiting refuses a second sale waiting for a scan: a scan must have
@@ -407,6 +425,9 @@ func (a *Agent) CaptureSale(ctx context.Context, ref string, amount int64) (Sale
 				_ = json.Unmarshal(c.Body, &m)
 				left -= m.ModificationAmount.Value
 			}
+		}
+		if left <= 0 {
+			return fmt.Errorf("%w: nothing left to capture", ErrWrongState)
 		}
 		if amount == 0 {
 			amount = left

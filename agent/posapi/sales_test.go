@@ -1,0 +1,419 @@
+package posapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tillbox/tillbox/agent"
+)
+
+// TestCreateSaleRepeatAndConflict: a sale is taken (201), the same request
+// again answers the same sale (200), the same reference with another
+// amount is a conflict (409); a sale without a reference gets one.
+func TestCreateSaleRepeatAndConflict(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	req := sale("pos-0001-abcd", 49900)
+
+	a := r.send(call{method: "POST", path: "/api/v1/sales", body: jsonOf(t, req)})
+	if a.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	s := decode[agent.Sale](t, a)
+	if s.Reference != req.Reference || s.Amount != 49900 || s.Currency != "NOK" || s.Customer == nil || s.Customer.Type != "personalQr" {
+		t.Errorf("created %+v", s)
+	}
+	if got := a.header.Get("Location"); got != "/api/v1/sales/pos-0001-abcd" {
+		t.Errorf("Location %q", got)
+	}
+	if strings.Contains(string(a.body), "4712345678") {
+		t.Errorf("the answer shows the customer's code: %s", a.body)
+	}
+
+	again := r.send(call{method: "POST", path: "/api/v1/sales", body: jsonOf(t, req)})
+	if again.status != http.StatusOK {
+		t.Fatalf("repeat: %d %s", again.status, again.body)
+	}
+	if s2 := decode[agent.Sale](t, again); s2.Reference != s.Reference || !s2.CreatedAt.Equal(s.CreatedAt) {
+		t.Errorf("repeat answered another sale: %+v", s2)
+	}
+
+	other := req
+	other.Amount = 50000
+	c := r.send(call{method: "POST", path: "/api/v1/sales", body: jsonOf(t, other)})
+	if e := c.error(t); c.status != http.StatusConflict || e.Code != codeConflict {
+		t.Errorf("conflict: %d %+v", c.status, e)
+	}
+
+	gen, created, err := r.client.CreateSale(context.Background(), agent.SaleRequest{Amount: 100, Currency: "NOK",
+		Customer: &agent.Customer{PhoneNumber: "4712345678"}})
+	if err != nil || !created {
+		t.Fatalf("generated reference: %v (created %v)", err, created)
+	}
+	if !regexp.MustCompile(`^tb-till1-\d+$`).MatchString(gen.Reference) || gen.Description == "" {
+		t.Errorf("generated sale %+v", gen)
+	}
+	if gen.Customer == nil || gen.Customer.Masked != "+47 ••• •• 678" {
+		t.Errorf("customer %+v, want masked phone", gen.Customer)
+	}
+	r.waitState(req.Reference, agent.Completed)
+}
+
+// TestAutoCaptureAndRefund: a sale goes through to completed with the
+// amount captured; refunds are queued (202), safe to repeat with a
+// refundId, and checked against what is left.
+func TestAutoCaptureAndRefund(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	if _, _, err := r.client.CreateSale(ctx, sale("refund-0001", 49900)); err != nil {
+		t.Fatal(err)
+	}
+	s := r.waitState("refund-0001", agent.Completed)
+	if s.Aggregate.Captured != 49900 || !s.Outcome {
+		t.Fatalf("completed sale %+v", s)
+	}
+
+	a := r.send(call{method: "POST", path: "/api/v1/sales/refund-0001/refund", body: []byte(`{"amount":10000,"refundId":"ret-1"}`)})
+	if a.status != http.StatusAccepted {
+		t.Fatalf("refund: %d %s", a.status, a.body)
+	}
+	if a.header.Get("Location") != "/api/v1/sales/refund-0001" {
+		t.Errorf("Location %q", a.header.Get("Location"))
+	}
+	// The same refund again is harmless; the same id with another amount is not.
+	if _, err := r.client.RefundSale(ctx, "refund-0001", 10000, "ret-1"); err != nil {
+		t.Errorf("repeated refund: %v", err)
+	}
+	b := r.send(call{method: "POST", path: "/api/v1/sales/refund-0001/refund", body: []byte(`{"amount":20000,"refundId":"ret-1"}`)})
+	if e := b.error(t); b.status != http.StatusBadRequest || e.Field != "refundId" {
+		t.Errorf("refund id reused: %d %+v", b.status, e)
+	}
+	c := r.send(call{method: "POST", path: "/api/v1/sales/refund-0001/refund", body: []byte(`{"amount":40000}`)})
+	if e := c.error(t); c.status != http.StatusBadRequest || e.Field != "amount" || !strings.Contains(e.Reason, "39900") {
+		t.Errorf("refund of more than is left: %d %+v", c.status, e)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s, err := r.client.GetSale(ctx, "refund-0001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State == agent.Refunded && s.Aggregate.Refunded == 10000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refund not done: %+v", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestManualCapture: a sale with manual capture stops at authorized; the POS
+// captures part, then the rest; one more capture is in the wrong state.
+func TestManualCapture(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	req := sale("manual-0001", 49900)
+	req.Capture = "manual"
+	if _, _, err := r.client.CreateSale(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.waitState("manual-0001", agent.Authorized); !s.ManualCapture || s.Aggregate.Authorized != 49900 {
+		t.Fatalf("authorised sale %+v", s)
+	}
+	for _, c := range []struct {
+		body, field string
+	}{
+		{`{"amount":0}`, "amount"},
+		{`{"amount":-5}`, "amount"},
+		{`{"amount":100.5}`, "amount"},
+		{`{"amount":60000}`, "amount"}, // more than authorised: the agent's check
+	} {
+		a := r.send(call{method: "POST", path: "/api/v1/sales/manual-0001/capture", body: []byte(c.body), malformed: true})
+		if e := a.error(t); a.status != http.StatusBadRequest || e.Field != c.field {
+			t.Errorf("capture %s: %d %+v", c.body, a.status, e)
+		}
+	}
+	a := r.send(call{method: "POST", path: "/api/v1/sales/manual-0001/capture", body: []byte(`{"amount":10000}`)})
+	if a.status != http.StatusAccepted {
+		t.Fatalf("capture: %d %s", a.status, a.body)
+	}
+	waitFor(t, func() bool {
+		s, err := r.client.GetSale(ctx, "manual-0001")
+		return err == nil && s.Aggregate.Captured == 10000 && s.State == agent.Authorized
+	})
+	// No body: all that is left.
+	if a := r.send(call{method: "POST", path: "/api/v1/sales/manual-0001/capture"}); a.status != http.StatusAccepted {
+		t.Fatalf("capture the rest: %d %s", a.status, a.body)
+	}
+	if s := r.waitState("manual-0001", agent.Completed); s.Aggregate.Captured != 49900 {
+		t.Fatalf("completed %+v", s)
+	}
+	_, err := r.client.CaptureSale(ctx, "manual-0001", 0)
+	if !errors.Is(err, agent.ErrWrongState) {
+		t.Errorf("capture of a completed sale: %v", err)
+	}
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 15 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCancel: a sale waiting for a scan is cancelled at once; a sale the
+// customer is looking at is cancelled through Vipps MobilePay; a cancelled
+// sale cannot be cancelled again.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{sim: simIgnore()})
+	ctx := context.Background()
+	if _, _, err := r.client.CreateSale(ctx, agent.SaleRequest{Reference: "cancel-0001", Amount: 1000, Currency: "NOK"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		body   string
+		ct     string
+		status int
+		field  string
+	}{
+		{`{"why":"x"}`, "", 400, "why"},
+		{`{}`, "text/plain", 415, "Content-Type"},
+		{`{}}`, "", 400, ""},
+	} {
+		a := r.send(call{method: "POST", path: "/api/v1/sales/cancel-0001/cancel", body: []byte(c.body), ct: c.ct, malformed: true})
+		if e := a.error(t); a.status != c.status || e.Field != c.field {
+			t.Errorf("cancel with %s (%s): %d %+v", c.body, c.ct, a.status, e)
+		}
+	}
+	a := r.send(call{method: "POST", path: "/api/v1/sales/cancel-0001/cancel", body: []byte(`{}`)})
+	if s := decode[agent.Sale](t, a); a.status != http.StatusAccepted || s.State != agent.Cancelled || !s.Outcome {
+		t.Fatalf("cancel: %d %s", a.status, a.body)
+	}
+	again := r.send(call{method: "POST", path: "/api/v1/sales/cancel-0001/cancel"})
+	if e := again.error(t); again.status != http.StatusConflict || e.Code != codeWrongState {
+		t.Errorf("second cancel: %d %+v", again.status, e)
+	}
+	if a := r.send(call{method: "POST", path: "/api/v1/sales/nosuchsale/cancel"}); a.status != http.StatusNotFound || a.error(t).Code != codeNotFound {
+		t.Errorf("cancel of no sale: %d %s", a.status, a.body)
+	}
+
+	// The customer ignores the push: cancel it at Vipps MobilePay.
+	if _, _, err := r.client.CreateSale(ctx, sale("cancel-0002", 2000)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState("cancel-0002", agent.AwaitingApproval)
+	if _, err := r.client.CancelSale(ctx, "cancel-0002"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState("cancel-0002", agent.Cancelled)
+}
+
+// TestGetAndList pages through sales and refuses bad references and
+// parameters.
+func TestGetAndList(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	ctx := context.Background()
+	for i := range 3 {
+		req := agent.SaleRequest{Reference: fmt.Sprintf("list-%04d", i), Amount: 100 + int64(i), Currency: "NOK",
+			Customer: &agent.Customer{PhoneNumber: "4712345678"}}
+		if _, _, err := r.client.CreateSale(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p1, err := r.client.ListSales(ctx, "", 2)
+	if err != nil || len(p1.Sales) != 2 || p1.Next != "list-0001" {
+		t.Fatalf("page 1: %+v %v", p1, err)
+	}
+	p2, err := r.client.ListSales(ctx, p1.Next, 2)
+	if err != nil || len(p2.Sales) != 1 || p2.Sales[0].Reference != "list-0002" || p2.Next != "" {
+		t.Fatalf("page 2: %+v %v", p2, err)
+	}
+	if all, err := r.client.ListSales(ctx, "", 0); err != nil || len(all.Sales) != 3 {
+		t.Fatalf("all: %+v %v", all, err)
+	}
+	if empty, err := r.client.ListSales(ctx, "list-0002", 0); err != nil || empty.Sales == nil || len(empty.Sales) != 0 {
+		t.Fatalf("after the last: %+v %v", empty, err)
+	}
+	s, err := r.client.GetSale(ctx, "list-0001")
+	if err != nil || s.Amount != 101 || s.State != agent.Queued {
+		t.Fatalf("get: %+v %v", s, err)
+	}
+	if _, err := r.client.GetSale(ctx, "list-9999"); !errors.Is(err, agent.ErrNotFound) {
+		t.Errorf("get of no sale: %v", err)
+	}
+	for _, c := range []struct{ path, field string }{
+		{"/api/v1/sales/short", "reference"},
+		{"/api/v1/sales/has_underscore", "reference"},
+		{"/api/v1/sales/list-0001?x=1", "x"},
+		{"/api/v1/sales?limit=0", "limit"},
+		{"/api/v1/sales?limit=1001", "limit"},
+		{"/api/v1/sales?limit=ten", "limit"},
+		{"/api/v1/sales?after=bad!", "after"},
+		{"/api/v1/sales?after=list-0001&after=list-0002", "after"},
+		{"/api/v1/sales?sort=desc", "sort"},
+	} {
+		a := r.send(call{method: "GET", path: c.path, malformed: true})
+		if e := a.error(t); a.status != http.StatusBadRequest || e.Field != c.field {
+			t.Errorf("GET %s: %d %+v, want 400 naming %s", c.path, a.status, e, c.field)
+		}
+	}
+}
+
+// TestRefundAndCaptureWrongState: a sale that is not captured cannot be
+// refunded, one that is not authorised cannot be captured.
+func TestRefundAndCaptureWrongState(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	ctx := context.Background()
+	if _, _, err := r.client.CreateSale(ctx, sale("state-0001", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []call{
+		{method: "POST", path: "/api/v1/sales/state-0001/refund", body: []byte(`{"amount":100}`)},
+		{method: "POST", path: "/api/v1/sales/state-0001/capture", body: []byte(`{}`)},
+	} {
+		a := r.send(c)
+		if e := a.error(t); a.status != http.StatusConflict || e.Code != codeWrongState {
+			t.Errorf("%s: %d %+v", c.path, a.status, e)
+		}
+	}
+	for _, c := range []call{
+		{method: "POST", path: "/api/v1/sales/state-0001/refund", malformed: true},
+		{method: "POST", path: "/api/v1/sales/state-0001/refund", body: []byte(`{"amount":"100"}`), malformed: true},
+		{method: "POST", path: "/api/v1/sales/state-0001/refund", body: []byte(`{"amount":100,"refundId":"no spaces"}`), malformed: true},
+	} {
+		if a := r.send(c); a.status != http.StatusBadRequest {
+			t.Errorf("refund %s: %d %s", c.body, a.status, a.body)
+		}
+	}
+	big := fmt.Sprintf(`{"amount":100,"refundId":"%s"}`, strings.Repeat("a", MaxBody))
+	if a := r.send(call{method: "POST", path: "/api/v1/sales/state-0001/refund", body: []byte(big), malformed: true}); a.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversize refund: %d %s", a.status, a.body)
+	}
+}
+
+// TestQueueFull: at the cap of queued commands a new sale gets 503 with
+// Retry-After, and nothing is written.
+func TestQueueFull(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true, agent: agent.Options{MaxQueued: 1}})
+	ctx := context.Background()
+	if _, _, err := r.client.CreateSale(ctx, sale("queue-0001", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	a := r.send(call{method: "POST", path: "/api/v1/sales", body: jsonOf(t, sale("queue-0002", 1000))})
+	if e := a.error(t); a.status != http.StatusServiceUnavailable || e.Code != codeQueueFull || a.header.Get("Retry-After") != "30" {
+		t.Fatalf("queue full: %d %+v Retry-After %q", a.status, e, a.header.Get("Retry-After"))
+	}
+	_, _, err := r.client.CreateSale(ctx, sale("queue-0002", 1000))
+	var ce *Error
+	if !errors.As(err, &ce) || !errors.Is(err, agent.ErrQueueFull) || ce.RetryAfter != 30*time.Second {
+		t.Errorf("client error %#v", err)
+	}
+	if _, err := r.client.GetSale(ctx, "queue-0002"); !errors.Is(err, agent.ErrNotFound) {
+		t.Errorf("the refused sale was written: %v", err)
+	}
+}
+
+// TestBusyAndScans: one sale at a time waits for a scan; a scan binds to it,
+// or is held for the next sale, and is refused while a customer pays.
+func TestBusyAndScans(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	ctx := context.Background()
+
+	// Scan first: held, then taken by the next sale.
+	a := r.send(call{method: "POST", path: "/api/v1/scans", body: jsonOf(t, ScanRequest{Code: qrCode})})
+	if res := decode[agent.ScanResult](t, a); a.status != http.StatusOK || res.Outcome != "held" {
+		t.Fatalf("scan: %d %s", a.status, a.body)
+	}
+	if st, err := r.client.Status(ctx); err != nil || !st.ScanWaiting {
+		t.Fatalf("status after a scan: %+v %v", st, err)
+	}
+	s, _, err := r.client.CreateSale(ctx, agent.SaleRequest{Reference: "scan-0001", Amount: 1000, Currency: "NOK"})
+	if err != nil || s.State != agent.Queued || s.Customer == nil || s.Customer.Type != "personalQr" {
+		t.Fatalf("sale after a scan: %+v %v", s, err)
+	}
+	// A customer is paying: the next scan is refused.
+	b := r.send(call{method: "POST", path: "/api/v1/scans", body: jsonOf(t, ScanRequest{Code: qrCode})})
+	if e := b.error(t); b.status != http.StatusConflict || e.Code != codePaymentPending {
+		t.Fatalf("scan while paying: %d %+v", b.status, e)
+	}
+	if _, err := r.client.CancelSale(ctx, "scan-0001"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Sale first: it waits, a second one is refused, the scan binds.
+	if _, _, err := r.client.CreateSale(ctx, agent.SaleRequest{Reference: "scan-0002", Amount: 1000, Currency: "NOK"}); err != nil {
+		t.Fatal(err)
+	}
+	c := r.send(call{method: "POST", path: "/api/v1/sales", body: jsonOf(t, agent.SaleRequest{Reference: "scan-0003", Amount: 1000, Currency: "NOK"})})
+	if e := c.error(t); c.status != http.StatusConflict || e.Code != codeBusy || !strings.Contains(e.Message, "scan-0002") {
+		t.Fatalf("second waiting sale: %d %+v", c.status, e)
+	}
+	res, err := r.client.Scan(ctx, qrCode)
+	if err != nil || res.Outcome != "bound" || res.Reference != "scan-0002" {
+		t.Fatalf("scan to a waiting sale: %+v %v", res, err)
+	}
+
+	for _, body := range []string{`{"code":"abc"}`, `{"code":""}`, `{}`, `{"code":12345}`, `{"code":"` + qrCode + `","x":1}`} {
+		a := r.send(call{method: "POST", path: "/api/v1/scans", body: []byte(body), malformed: true})
+		if e := a.error(t); a.status != http.StatusBadRequest || e.Field == "" {
+			t.Errorf("scan %s: %d %+v", body, a.status, e)
+		}
+	}
+}
+
+// TestStatus reports the queue against its caps.
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true, agent: agent.Options{MaxQueued: 5}})
+	ctx := context.Background()
+	if _, _, err := r.client.CreateSale(ctx, sale("status-0001", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Queued != 1 || st.MaxQueued != 5 || st.QueueFull || st.Unfinished != 1 || st.LastSeq != 1 || st.OldestQueued.IsZero() {
+		t.Errorf("status %+v", st)
+	}
+	if a := r.send(call{method: "GET", path: "/api/v1/status?verbose=1", malformed: true}); a.status != http.StatusBadRequest {
+		t.Errorf("status with a parameter: %d", a.status)
+	}
+}
+
+// TestInternalErrorLeaksNothing: an error of the store is a generic 500 to
+// the POS and the detail goes to the log.
+func TestInternalErrorLeaksNothing(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	r.dbClosed = true
+	if err := r.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a := r.send(call{method: "GET", path: "/api/v1/sales/internal-0001"})
+	e := a.error(t)
+	if a.status != http.StatusInternalServerError || e.Code != codeInternal || e.Message != "internal error: see the box's log" {
+		t.Fatalf("%d %+v", a.status, e)
+	}
+	if !strings.Contains(r.logs.String(), "POS API: internal error") {
+		t.Errorf("the detail is not logged:\n%s", r.logs.String())
+	}
+}

@@ -1,0 +1,330 @@
+package posapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+)
+
+// The tests check every request they send and every answer they get
+// against openapi.yaml, so that the document and the server cannot drift:
+//
+//   - a request is valid by the document, unless the test marks it as
+//     deliberately wrong (withMalformed), for requests the server must
+//     refuse;
+//   - an answer has a status the operation declares (an undeclared one
+//     fails), a body matching the declared schema (additionalProperties
+//     is false everywhere, so an extra field fails too), an empty body
+//     where none is declared, the declared headers, and Cache-Control:
+//     no-store;
+//   - a request on a path or method the document does not have gets 404 or
+//     405 with an Error body;
+//   - WebSocket handshakes and messages are checked by the WebSocket tests
+//     (validateHandshake, validateEvent).
+//
+// TestMain fails the run when an operation/status of wantCoverage was never
+// seen.
+
+// apiSpec is openapi.yaml, loaded once.
+type apiSpec struct {
+	doc    *openapi3.T
+	router routers.Router
+	opts   *openapi3filter.Options
+}
+
+var (
+	specOnce sync.Once
+	theSpec  *apiSpec
+	specErr  error
+)
+
+func loadSpec(tb testing.TB) *apiSpec {
+	tb.Helper()
+	specOnce.Do(func() { theSpec, specErr = parseSpec(OpenAPI) })
+	if specErr != nil {
+		tb.Fatalf("openapi.yaml: %v", specErr)
+	}
+	return theSpec
+}
+
+func parseSpec(b []byte) (*apiSpec, error) {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = false
+	doc, err := loader.LoadFromData(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(context.Background(), openapi3.EnableExamplesValidation()); err != nil {
+		return nil, fmt.Errorf("invalid document: %w", err)
+	}
+	// Match any host and port: the tests' servers are on loopback ports.
+	doc.Servers = nil
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &apiSpec{doc: doc, router: router, opts: &openapi3filter.Options{
+		MultiError:            true,
+		IncludeResponseStatus: true,
+		SkipSettingDefaults:   true,
+		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+			scheme, tok, _ := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
+			if in.SecuritySchemeName != "bearerAuth" || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+				return errors.New("no bearer token")
+			}
+			return nil
+		},
+		RejectWhenRequestBodyNotSpecified: true,
+		SchemaValidationOptions:           []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
+	}}, nil
+}
+
+// coverage is every operationId/status pair the validator saw.
+var coverage = struct {
+	sync.Mutex
+	seen map[string]map[int]bool
+}{seen: map[string]map[int]bool{}}
+
+func cover(opID string, status int) {
+	coverage.Lock()
+	defer coverage.Unlock()
+	if coverage.seen[opID] == nil {
+		coverage.seen[opID] = map[int]bool{}
+	}
+	coverage.seen[opID][status] = true
+}
+
+type malformedKey struct{}
+
+// withMalformed marks the requests made with ctx as deliberately wrong:
+// their request is not checked against the document, their answer is.
+func withMalformed(ctx context.Context) context.Context {
+	return context.WithValue(ctx, malformedKey{}, true)
+}
+
+func isMalformed(ctx context.Context) bool { return ctx.Value(malformedKey{}) != nil }
+
+// validatingTransport checks every exchange against the document.
+type validatingTransport struct {
+	spec *apiSpec
+	tb   testing.TB
+	next http.RoundTripper
+}
+
+func (vt *validatingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var reqBody []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		reqBody = b
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	resp, err := vt.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err := vt.spec.check(req, reqBody, resp.StatusCode, resp.Header, body); err != nil {
+		vt.tb.Errorf("openapi.yaml: %s %s -> %d: %v\n  request body: %s\n  response body: %s",
+			req.Method, req.URL.RequestURI(), resp.StatusCode, err, short(reqBody), short(body))
+	}
+	return resp, nil
+}
+
+func short(b []byte) string {
+	if len(b) > 1024 {
+		return fmt.Sprintf("%s… (%d bytes)", b[:1024], len(b))
+	}
+	return string(b)
+}
+
+// check validates one exchange; see the comment at the top of this file.
+func (s *apiSpec) check(req *http.Request, reqBody []byte, status int, h http.Header, body []byte) error {
+	var errs []error
+	if got := h.Get("Cache-Control"); got != "no-store" {
+		errs = append(errs, fmt.Errorf("Cache-Control is %q, want no-store", got))
+	}
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		// Not in the document: only a JSON 404 or 405 will do.
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusUnauthorized {
+			errs = append(errs, fmt.Errorf("no operation in the document (%v), yet the answer is %d", err, status))
+		}
+		if err := s.checkSchema("Error", h, body); err != nil {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	}
+	cover(route.Operation.OperationID, status)
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: s.opts}
+	if !isMalformed(req.Context()) {
+		r2 := req.Clone(context.Background())
+		r2.Body = io.NopCloser(bytes.NewReader(reqBody))
+		in.Request = r2
+		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+			errs = append(errs, fmt.Errorf("request: %w", err))
+		}
+		in.Request = req
+	}
+	rin := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: h,
+		Body: io.NopCloser(bytes.NewReader(body)), Options: s.opts}
+	if err := openapi3filter.ValidateResponse(context.Background(), rin); err != nil {
+		errs = append(errs, fmt.Errorf("response: %w", err))
+	}
+	if ref := route.Operation.Responses.Status(status); ref != nil && len(ref.Value.Content) == 0 && len(body) > 0 {
+		errs = append(errs, fmt.Errorf("response: a body where the document declares none"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkSchema checks a JSON body against a component schema.
+func (s *apiSpec) checkSchema(name string, h http.Header, body []byte) error {
+	if h != nil {
+		if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" {
+			return fmt.Errorf("Content-Type %q, want application/json", h.Get("Content-Type"))
+		}
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("body is not JSON: %w", err)
+	}
+	if err := s.doc.Components.Schemas[name].Value.VisitJSON(v, openapi3.VisitAsResponse(), openapi3.MultiErrors()); err != nil {
+		return fmt.Errorf("body is not a %s: %w", name, err)
+	}
+	return nil
+}
+
+// validateHandshake checks the answer to a WebSocket handshake (101, or an
+// HTTP error) against the streamEvents operation.
+func (s *apiSpec) validateHandshake(tb testing.TB, req *http.Request, resp *http.Response, body []byte) {
+	tb.Helper()
+	if err := s.check(req, nil, resp.StatusCode, resp.Header, body); err != nil {
+		tb.Errorf("openapi.yaml: WebSocket handshake -> %d: %v\n  body: %s", resp.StatusCode, err, short(body))
+	}
+}
+
+// validateEvent checks one WebSocket message against the Event schema.
+func (s *apiSpec) validateEvent(tb testing.TB, msg []byte) {
+	tb.Helper()
+	if err := s.checkSchema("Event", nil, msg); err != nil {
+		tb.Errorf("openapi.yaml: WebSocket message: %v\n  %s", err, short(msg))
+	}
+}
+
+// TestSpecIsValid loads openapi.yaml as kin-openapi sees it, examples
+// included, and checks that the document and the server agree on routes.
+func TestSpecIsValid(t *testing.T) {
+	s := loadSpec(t)
+	var ops []string
+	for path, item := range s.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			ops = append(ops, method+" "+path)
+			if op.OperationID == "" {
+				t.Errorf("%s %s has no operationId", method, path)
+			}
+			if _, ok := op.Responses.Map()["500"]; !ok && path != PathOpenAPI {
+				t.Errorf("%s %s does not declare 500", method, path)
+			}
+			if _, ok := op.Responses.Map()["401"]; !ok && path != PathOpenAPI {
+				t.Errorf("%s %s does not declare 401", method, path)
+			}
+		}
+	}
+	slices.Sort(ops)
+	// The routes of the server, as registered in newServer.
+	want := []string{
+		"GET /api/openapi.yaml",
+		"GET /api/v1/events",
+		"GET /api/v1/events/ws",
+		"GET /api/v1/sales",
+		"GET /api/v1/sales/{reference}",
+		"GET /api/v1/status",
+		"POST /api/v1/sales",
+		"POST /api/v1/sales/{reference}/cancel",
+		"POST /api/v1/sales/{reference}/capture",
+		"POST /api/v1/sales/{reference}/refund",
+		"POST /api/v1/scans",
+	}
+	if !slices.Equal(ops, want) {
+		t.Errorf("operations of openapi.yaml:\n  %s\nwant the server's routes:\n  %s", strings.Join(ops, "\n  "), strings.Join(want, "\n  "))
+	}
+	// Every error code the server uses is in the Error schema's enum, and
+	// the other way round.
+	var codes []string
+	for _, v := range s.doc.Components.Schemas["Error"].Value.Properties["error"].Value.Enum {
+		codes = append(codes, v.(string))
+	}
+	server := []string{codeInvalidRequest, codeUnauthorized, codeForbidden, codeNotFound, codeMethodNotAllowed,
+		codeConflict, codeWrongState, codeBusy, codePaymentPending, codeEventsPruned, codeTooLarge, codeMediaType,
+		codeQueueFull, codeInternal}
+	slices.Sort(codes)
+	slices.Sort(server)
+	if !slices.Equal(codes, server) {
+		t.Errorf("error codes of openapi.yaml %v, of the server %v", codes, server)
+	}
+}
+
+// TestSpecCatchesDrift proves the validator fails an answer the document
+// does not declare: an undeclared status, an extra field, a missing header.
+func TestSpecCatchesDrift(t *testing.T) {
+	s := loadSpec(t)
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:1/api/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer x")
+	h := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}
+	good := `{"online":true,"queued":0,"maxQueued":1,"maxQueueAge":"1h","queueFull":false,"unfinished":0,"lastSeq":0,"scanWaiting":false}`
+	if err := s.check(req, nil, 200, h, []byte(good)); err != nil {
+		t.Fatalf("a good answer fails: %v", err)
+	}
+	for name, c := range map[string]struct {
+		status int
+		h      http.Header
+		body   string
+	}{
+		"undeclared status":   {202, h, good},
+		"extra field":         {200, h, strings.Replace(good, `"online":true`, `"online":true,"extra":1`, 1)},
+		"missing field":       {200, h, strings.Replace(good, `"lastSeq":0,`, ``, 1)},
+		"no Cache-Control":    {200, http.Header{"Content-Type": {"application/json"}}, good},
+		"text error":          {401, http.Header{"Content-Type": {"text/plain"}, "Cache-Control": {"no-store"}, "Www-Authenticate": {"Bearer"}}, "no"},
+		"no WWW-Authenticate": {401, h, `{"error":"unauthorized","message":"m"}`},
+	} {
+		if err := s.check(req, nil, c.status, c.h, []byte(c.body)); err == nil {
+			t.Errorf("%s: not caught", name)
+		}
+	}
+}
+
+// seen lists the statuses seen per operation, for failure messages.
+func seen() map[string][]int {
+	coverage.Lock()
+	defer coverage.Unlock()
+	out := map[string][]int{}
+	for op, st := range coverage.seen {
+		out[op] = slices.Sorted(maps.Keys(st))
+	}
+	return out
+}

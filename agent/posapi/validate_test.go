@@ -1,0 +1,128 @@
+package posapi
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestCreateSaleValidation sends every kind of bad sale: each gets 400 (413,
+// 415) naming the field, and nothing is written.
+func TestCreateSaleValidation(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	lines := func(amounts ...int) string {
+		var ls []string
+		for i, a := range amounts {
+			ls = append(ls, fmt.Sprintf(`{"name":"item %d","amount":%d,"taxRate":2500}`, i, a))
+		}
+		return `[` + strings.Join(ls, ",") + `]`
+	}
+	long := strings.Repeat("x", 101)
+	cases := []struct {
+		name   string
+		body   string
+		ct     string
+		status int
+		field  string
+		reason string // a part of the reason
+	}{
+		{"amount below the minimum", `{"amount":99,"currency":"NOK"}`, "", 400, "amount", "at least 100"},
+		{"amount zero", `{"amount":0,"currency":"NOK"}`, "", 400, "amount", "at least"},
+		{"amount negative", `{"amount":-100,"currency":"NOK"}`, "", 400, "amount", "at least"},
+		{"amount missing", `{"currency":"NOK"}`, "", 400, "amount", "at least"},
+		{"amount above the maximum", `{"amount":65000001,"currency":"NOK"}`, "", 400, "amount", "65000000"},
+		{"amount float", `{"amount":12.5,"currency":"NOK"}`, "", 400, "amount", "integer"},
+		{"amount integral float", `{"amount":1000.0,"currency":"NOK"}`, "", 400, "amount", "integer"},
+		{"amount exponent", `{"amount":1e3,"currency":"NOK"}`, "", 400, "amount", "integer"},
+		{"amount string", `{"amount":"1000","currency":"NOK"}`, "", 400, "amount", "integer"},
+		{"amount huge", `{"amount":99999999999999999999,"currency":"NOK"}`, "", 400, "amount", "too large"},
+		{"amount null", `{"amount":null,"currency":"NOK"}`, "", 400, "amount", "null"},
+		{"currency of another sales unit", `{"amount":1000,"currency":"DKK"}`, "", 400, "currency", "NOK"},
+		{"currency unknown", `{"amount":1000,"currency":"nok"}`, "", 400, "currency", "NOK"},
+		{"currency missing", `{"amount":1000}`, "", 400, "currency", "required"},
+		{"description too short", `{"amount":1000,"currency":"NOK","description":"ab"}`, "", 400, "description", "3 to 100"},
+		{"description too long", `{"amount":1000,"currency":"NOK","description":"` + long + `"}`, "", 400, "description", "3 to 100"},
+		{"reference too short", `{"amount":1000,"currency":"NOK","reference":"abc"}`, "", 400, "reference", "8 to 64"},
+		{"reference with a space", `{"amount":1000,"currency":"NOK","reference":"abc def ghi"}`, "", 400, "reference", "8 to 64"},
+		{"reference too long", `{"amount":1000,"currency":"NOK","reference":"` + strings.Repeat("a", 65) + `"}`, "", 400, "reference", "8 to 64"},
+		{"lines not summing", `{"amount":1000,"currency":"NOK","lines":` + lines(400, 500) + `}`, "", 400, "lines", "sum to 900"},
+		{"line tax rate", `{"amount":1000,"currency":"NOK","lines":[{"name":"a","amount":1000,"taxRate":10001}]}`, "", 400, "lines[0].taxRate", "10000"},
+		{"line without name", `{"amount":1000,"currency":"NOK","lines":[{"name":"","amount":1000}]}`, "", 400, "lines[0].name", "1 to 100"},
+		{"line amount float", `{"amount":1000,"currency":"NOK","lines":[{"name":"a","amount":500},{"name":"b","amount":500.5}]}`, "", 400, "lines[1].amount", "integer"},
+		{"line unknown field", `{"amount":1000,"currency":"NOK","lines":[{"name":"a","amount":1000,"vat":25}]}`, "", 400, "lines[0].vat", "not a field"},
+		{"lines not an array", `{"amount":1000,"currency":"NOK","lines":{}}`, "", 400, "lines", "array"},
+		{"both customer fields", `{"amount":1000,"currency":"NOK","customer":{"personalQr":"` + qrCode + `","phoneNumber":"4712345678"}}`, "", 400, "customer", "not both"},
+		{"phone number with +", `{"amount":1000,"currency":"NOK","customer":{"phoneNumber":"+4712345678"}}`, "", 400, "customer.phoneNumber", "digits"},
+		{"personal QR too short", `{"amount":1000,"currency":"NOK","customer":{"personalQr":"abc"}}`, "", 400, "customer.personalQr", "5 to 255"},
+		{"personal QR with a control character", `{"amount":1000,"currency":"NOK","customer":{"personalQr":"abc\u0007def"}}`, "", 400, "customer.personalQr", "printable"},
+		{"customer unknown field", `{"amount":1000,"currency":"NOK","customer":{"email":"a@b.no"}}`, "", 400, "customer.email", "not a field"},
+		{"customer not an object", `{"amount":1000,"currency":"NOK","customer":"4712345678"}`, "", 400, "customer", "object"},
+		{"capture unknown", `{"amount":1000,"currency":"NOK","capture":"later"}`, "", 400, "capture", "auto"},
+		{"unknown field", `{"amount":1000,"currency":"NOK","tip":100}`, "", 400, "tip", "not a field"},
+		{"field in another case", `{"Amount":1000,"currency":"NOK"}`, "", 400, "Amount", "not a field"},
+		{"field twice", `{"amount":100000,"currency":"NOK","amount":100}`, "", 400, "amount", "twice"},
+		{"trailing data", `{"amount":1000,"currency":"NOK"} {}`, "", 400, "", "after the JSON object"},
+		{"trailing garbage", `{"amount":1000,"currency":"NOK"}x`, "", 400, "", "after the JSON object"},
+		{"malformed JSON", `{"amount":1000,"currency":"NOK"`, "", 400, "", "malformed JSON"},
+		{"malformed JSON in a field", `{"amount":1000,"currency":"NOK","customer":{"phoneNumber":"4712345678}}`, "", 400, "customer.phoneNumber", "malformed JSON"},
+		{"not an object", `[{"amount":1000,"currency":"NOK"}]`, "", 400, "", "JSON object"},
+		{"null body", `null`, "", 400, "", "JSON object"},
+		{"empty body", ``, "", 400, "", "empty"},
+		{"invalid UTF-8", "{\"amount\":1000,\"currency\":\"NOK\",\"description\":\"caf\xe9 au lait\"}", "", 400, "", "UTF-8"},
+		{"wrong content type", `{"amount":1000,"currency":"NOK"}`, "text/plain", 415, "Content-Type", "application/json"},
+		{"form content type", `amount=1000&currency=NOK`, "application/x-www-form-urlencoded", 415, "Content-Type", "application/json"},
+		{"no content type", `{"amount":1000,"currency":"NOK"}`, "-", 415, "Content-Type", "application/json"},
+		{"another charset", `{"amount":1000,"currency":"NOK"}`, "application/json; charset=latin1", 415, "Content-Type", "application/json"},
+		{"oversize body", `{"amount":1000,"currency":"NOK","description":"` + strings.Repeat("x", MaxBody) + `"}`, "", 413, "", ""},
+	}
+	for _, c := range cases {
+		a := r.send(call{method: "POST", path: "/api/v1/sales", body: []byte(c.body), ct: c.ct, malformed: true})
+		e := a.error(t)
+		if a.status != c.status || e.Field != c.field || !strings.Contains(e.Reason+e.Message, c.reason) {
+			t.Errorf("%s: %d %+v, want %d naming %q with %q", c.name, a.status, e, c.status, c.field, c.reason)
+		}
+		if c.status == 400 && (e.Code != codeInvalidRequest || e.Reason == "") {
+			t.Errorf("%s: %+v, want invalid_request with a reason", c.name, e)
+		}
+	}
+	// A query parameter on a route that takes none.
+	a := r.send(call{method: "POST", path: "/api/v1/sales?dryRun=1", body: jsonOf(t, sale("query-0001", 1000)), malformed: true})
+	if e := a.error(t); a.status != http.StatusBadRequest || e.Field != "dryRun" {
+		t.Errorf("query parameter: %d %+v", a.status, e)
+	}
+	r.nothingWritten()
+
+	// The good requests beside them pass: the charset parameter, an exact
+	// line sum with a return, a description of exactly 3 and 100
+	// characters.
+	for _, body := range []string{
+		`{"reference":"good-0001","amount":1000,"currency":"NOK","description":"abc","customer":{"phoneNumber":"4712345678"}}`,
+		`{"reference":"good-0002","amount":1000,"currency":"NOK","description":"` + long[:100] + `","customer":{"phoneNumber":"4712345678"},` +
+			`"lines":[{"name":"a","amount":1200,"taxRate":2500,"quantity":"2","unitPrice":600},{"name":"b","amount":200,"taxRate":2500,"isReturn":true}]}`,
+	} {
+		a := r.send(call{method: "POST", path: "/api/v1/sales", body: []byte(body), ct: "application/json; charset=utf-8"})
+		if a.status != http.StatusCreated {
+			t.Errorf("good sale %s: %d %s", body, a.status, a.body)
+		}
+	}
+}
+
+// TestMethodsAndRoutes: unknown routes and methods get JSON errors.
+func TestMethodsAndRoutes(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	a := r.send(call{method: "PUT", path: "/api/v1/sales", body: []byte(`{}`)})
+	if e := a.error(t); a.status != http.StatusMethodNotAllowed || e.Code != codeMethodNotAllowed || !strings.Contains(a.header.Get("Allow"), "POST") {
+		t.Errorf("PUT /api/v1/sales: %d %+v Allow %q", a.status, e, a.header.Get("Allow"))
+	}
+	b := r.send(call{method: "GET", path: "/api/v1/nothing"})
+	if e := b.error(t); b.status != http.StatusNotFound || e.Code != codeNotFound {
+		t.Errorf("GET /api/v1/nothing: %d %+v", b.status, e)
+	}
+	c := r.send(call{method: "DELETE", path: "/api/v1/sales/abcdefgh-1"})
+	if e := c.error(t); c.status != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE a sale: %d %+v", c.status, e)
+	}
+}
