@@ -9,7 +9,7 @@ BIN     := bin
 
 all: build
 
-## demo: run the simulator and one scripted in-store payment through the client
+## demo: the agent with the embedded simulator, the POS API and a virtual scanner (stdin)
 demo:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/tillbox demo
 

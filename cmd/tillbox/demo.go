@@ -1,241 +1,238 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/agent/posapi"
+	"github.com/tillbox/tillbox/store"
 )
 
-// runDemo runs the simulator on loopback and takes one in-store payment
-// through the client, printing each step: scan, create (push), poll and
-// webhooks, capture, event log. Later the agent takes over this flow.
+// exampleQR is a personal QR code in Vipps' clear-text form, as in the docs.
+const exampleQR = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
+
+// runDemo runs the whole agent on this machine: the embedded Vipps
+// MobilePay simulator, a store in a temporary folder, the POS API and the
+// webhook endpoint, and a virtual scanner reading codes typed or pasted on
+// the terminal. A first sale goes through by itself so the log shows the
+// flow; then it runs until interrupted (or, with --once, stops there).
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runDemoWithInput(ctx, args, os.Stdin, stdout, stderr)
+}
+
+func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tillbox demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:0", "address of the embedded simulator")
-	qr := fs.String("qr", "https://qr.vipps.no/28/2/01/031/4712345678?v=1", "the scanned personal QR code")
-	amount := fs.Int64("amount", 49900, "amount in øre")
+	listen := fs.String("listen", "127.0.0.1:8080", "address of the POS API (another free port is taken if this one is busy)")
+	dataDir := fs.String("data-dir", "", "folder for the database (default: a new temporary folder)")
+	approveAfter := fs.Duration("approve-after", 2*time.Second, "how long the simulated customer takes to approve in the app")
+	once := fs.Bool("once", false, "stop after the first sale reaches its outcome")
+	verbose := fs.Bool("v", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d := &demo{out: stdout}
-	return d.run(ctx, *listen, *qr, *amount)
-}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := newLogger(stderr, level)
+	if *dataDir == "" {
+		dir, err := os.MkdirTemp("", "tillbox-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*dataDir = dir
+	}
 
-type demo struct {
-	out  io.Writer
-	step int
-
-	mu       sync.Mutex
-	secret   epayment.Secret
-	hookURL  string
-	received []epayment.EventName
-	arrived  chan struct{}
-}
-
-func (d *demo) say(what, format string, a ...any) {
-	d.step++
-	fmt.Fprintf(d.out, "%2d. %-10s %s\n", d.step, what, fmt.Sprintf(format, a...))
-}
-
-func (d *demo) note(what, format string, a ...any) {
-	fmt.Fprintf(d.out, "    %-10s %s\n", what, fmt.Sprintf(format, a...))
-}
-
-func (d *demo) run(ctx context.Context, listen, qr string, amount int64) error {
-	fmt.Fprintln(d.out, "tillbox demo: one in-store Vipps MobilePay payment against the embedded simulator")
-
-	// The simulator, with the simulated customer approving after 2 s.
-	simLn, err := net.Listen("tcp", listen)
+	// The simulator: the only fake, on loopback.
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: *approveAfter}, Logger: log.With("part", "sim")})
+	defer s.Close()
+	simLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	s := sim.New(sim.Options{})
-	defer s.Close()
 	stopSim := serve(simLn, s)
 	defer stopSim()
 	simURL := "http://" + simLn.Addr().String()
-	d.say("simulator", "%s (every payment it holds: %s/sim/payments)", simURL, simURL)
 
-	// A webhook receiver on loopback, as the agent will have.
-	hookLn, err := net.Listen("tcp", "127.0.0.1:0")
+	// The box's own listener: POS API and webhooks.
+	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return err
-	}
-	d.arrived = make(chan struct{}, 16)
-	stopHook := serve(hookLn, http.HandlerFunc(d.webhook))
-	defer stopHook()
-	d.hookURL = "http://" + hookLn.Addr().String() + "/webhooks/vipps"
-
-	c, err := epayment.New(epayment.Config{
-		BaseURL: simURL, ClientID: "00000000-0000-4000-8000-000000000001", ClientSecret: "demo-secret",
-		SubscriptionKey: "demo-subscription-key", MSN: "123456",
-	})
-	if err != nil {
-		return err
-	}
-	var events []string
-	for _, n := range []epayment.EventName{epayment.EventCreated, epayment.EventAuthorized, epayment.EventAborted,
-		epayment.EventExpired, epayment.EventCancelled, epayment.EventCaptured, epayment.EventRefunded, epayment.EventTerminated} {
-		events = append(events, epayment.WebhookEventType(n))
-	}
-	reg, err := c.RegisterWebhook(ctx, d.hookURL, events)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.secret = reg.Secret
-	d.mu.Unlock()
-	d.say("webhook", "registered %s for %d event types (id %s); deliveries are checked with the HMAC-SHA256 signature", d.hookURL, len(events), reg.ID)
-
-	// The customer scans their personal QR code.
-	who := "a Vipps MobilePay user"
-	if x, err := c.ExchangeQR(ctx, qr); err == nil {
-		who = maskMSISDN(x.MSISDN) + " (QR format " + x.Version + ")"
-	}
-	// The scanned text goes to Vipps whole; it is never printed, since a
-	// clear-text code holds the phone number.
-	d.say("scan", "a personal QR code (%d characters) → %s", len(qr), who)
-
-	// The till sends the sale: createPayment with a push to the customer.
-	ref := fmt.Sprintf("tillbox-demo-%d", time.Now().Unix())
-	key := ref + "-create"
-	req := &epayment.CreatePaymentRequest{
-		Amount:              epayment.Amount{Currency: epayment.NOK, Value: amount},
-		Customer:            &epayment.Customer{PersonalQR: qr},
-		CustomerInteraction: epayment.CustomerPresent,
-		PaymentMethod:       epayment.PaymentMethod{Type: "WALLET"},
-		Reference:           ref,
-		UserFlow:            epayment.FlowPushMessage,
-		PaymentDescription:  "Kjøp i butikk, demo",
-		Receipt: &epayment.Receipt{
-			OrderLines: []epayment.OrderLine{{Name: "Kaffe og bolle", ID: "1", TotalAmount: amount,
-				TotalAmountExcludingTax: amount * 100 / 115, TotalTaxAmount: amount - amount*100/115, TaxRate: ptr[int64](1500)}},
-			BottomLine: epayment.BottomLine{Currency: epayment.NOK, PosID: "till-1", ReceiptNumber: "1"},
-		},
-	}
-	created := time.Now()
-	if _, err := c.CreatePayment(ctx, key, req); err != nil {
-		return err
-	}
-	d.say("create", "reference %s, %s NOK, PUSH_MESSAGE to the customer's app, CUSTOMER_PRESENT, Idempotency-Key %s", ref, kroner(amount), key)
-
-	// Learn the outcome by polling (5 s after create, then every 2 s) and webhooks.
-	d.say("wait", "the simulated customer approves in the app after about 2 s; polling starts 5 s after create")
-	var p *epayment.Payment
-	next := created.Add(5 * time.Second)
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Until(next)):
-		}
-		if p, err = c.GetPayment(ctx, ref); err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			return err
 		}
-		d.note("poll", "t+%.0fs state %s", time.Since(created).Seconds(), p.State)
-		if p.State.Final() {
-			break
-		}
-		next = time.Now().Add(2 * time.Second)
 	}
-	if p.State != epayment.StateAuthorized {
-		return fmt.Errorf("payment ended %s, not AUTHORIZED", p.State)
-	}
+	boxURL := "http://" + ln.Addr().String()
 
-	m, err := c.CapturePayment(ctx, ref+"-capture", ref, p.Amount)
+	client, err := epayment.New(epayment.Config{BaseURL: simURL, ClientID: "00000000-0000-4000-8000-000000000001",
+		ClientSecret: "demo-secret", SubscriptionKey: "demo-key", MSN: "123456", Logger: log.With("part", "vipps")})
 	if err != nil {
 		return err
 	}
-	if m.Aggregate.CapturedAmount.Value != amount {
-		return fmt.Errorf("captured %d øre, expected %d", m.Aggregate.CapturedAmount.Value, amount)
+	hookURL := boxURL + "/webhooks/vipps"
+	var events []string
+	for _, n := range []epayment.EventName{epayment.EventCreated, epayment.EventAuthorized, epayment.EventAborted, epayment.EventExpired,
+		epayment.EventCancelled, epayment.EventCaptured, epayment.EventRefunded, epayment.EventTerminated} {
+		events = append(events, epayment.WebhookEventType(n))
 	}
-	d.say("capture", "aggregate.capturedAmount %s NOK: the whole amount", kroner(m.Aggregate.CapturedAmount.Value))
+	reg, err := client.RegisterWebhook(ctx, hookURL, events)
+	if err != nil {
+		return fmt.Errorf("registering the webhook with the simulator: %w", err)
+	}
 
-	log, err := c.PaymentEvents(ctx, ref)
+	db, err := store.Open(filepath.Join(*dataDir, "tillbox.db"), store.Options{Logger: log.With("part", "store")})
 	if err != nil {
 		return err
 	}
-	var names []string
-	for _, e := range log {
-		names = append(names, string(e.Name))
+	defer db.Close()
+	a, err := agent.New(db, client, agent.Options{Till: "demo", WebhookURL: hookURL, WebhookSecret: reg.Secret, Logger: log.With("part", "agent")})
+	if err != nil {
+		return err
 	}
-	d.say("event log", "%s", strings.Join(names, " → "))
+	token := epayment.Secret(randomToken())
+	mux := http.NewServeMux()
+	mux.Handle("/api/", posapi.New(a, token, log.With("part", "pos-api")))
+	mux.Handle("/webhooks/vipps", a.WebhookHandler())
+	stopBox := serve(ln, mux)
+	defer stopBox()
 
-	// Wait a moment for the captured webhook, then show what arrived.
-	deadline := time.After(3 * time.Second)
-wait:
-	for {
-		d.mu.Lock()
-		n := len(d.received)
-		d.mu.Unlock()
-		if n >= len(log) {
-			break
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		if err := a.Run(runCtx); err != nil {
+			log.Error("agent stopped", "err", err)
 		}
+	})
+
+	fmt.Fprintf(stdout, `tillbox demo: the agent, the embedded Vipps MobilePay simulator and a virtual scanner
+
+  POS API       %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
+  POS token     %[2]s
+  simulator     %[3]s   (every payment: %[3]s/sim/payments)
+  database      %[4]s
+
+Ring up a sale as the cash register would:
+  curl -s -H 'Authorization: Bearer %[2]s' -H 'Content-Type: application/json' \
+       -d '{"amount":4990,"currency":"NOK","description":"Kaffe"}' %[1]s/api/v1/sales
+or type 'sale 4990' here. Then scan: paste a personal QR code here and press Enter, e.g.
+  %[5]s
+Follow the results as the POS would: tillbox pos --url %[1]s --token %[2]s events --follow
+
+A first sale goes through now by itself (the simulated customer approves after %[6]v):
+`, boxURL, token.Reveal(), simURL, *dataDir, exampleQR, *approveAfter)
+
+	// Report every event as a POS would, from sequence 0.
+	outcome := make(chan agent.Event, 1)
+	wg.Go(func() { followEvents(runCtx, a, stdout, outcome) })
+
+	first, err := a.CreateSale(ctx, agent.SaleRequest{Amount: 49900, Currency: "NOK", Description: "Kaffe og bolle",
+		Lines: []agent.Line{{Name: "Kaffe", Amount: 3900, TaxRate: 1500}, {Name: "Bolle", Amount: 46000, TaxRate: 1500}}})
+	if err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond) // the customer reaches for the phone
+	if res, err := a.Scan(exampleQR); err != nil {
+		return fmt.Errorf("virtual scan: %w", err)
+	} else {
+		fmt.Fprintf(stdout, "  scanner      personal QR code scanned → %s %s\n", res.Outcome, res.Reference)
+	}
+
+	if *once {
 		select {
-		case <-d.arrived:
-		case <-deadline:
-			break wait
+		case ev := <-outcome:
+			if ev.Reference != first.Reference || ev.State != agent.Completed {
+				return fmt.Errorf("first sale ended %s", ev.State)
+			}
+			fmt.Fprintf(stdout, "done: %s captured %s NOK in full.\n", ev.Reference, kroner(ev.Sale.Aggregate.Captured))
+			return nil
+		case <-time.After(30 * time.Second):
+			return errors.New("the first sale did not complete within 30 s")
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	d.mu.Lock()
-	got := d.received
-	d.mu.Unlock()
-	d.say("webhooks", "%d verified deliveries: %v", len(got), got)
-
-	resp, err := http.Get(simURL + "/sim/payments/" + ref)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var info map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
-		return err
-	}
-	ops, _ := json.Marshal(info["ops"])
-	d.say("simulator", "holds %s in state %v, operations applied %s", ref, info["state"], ops)
-	fmt.Fprintln(d.out, "done: the payment was requested, approved, captured and confirmed by both polling and webhooks.")
+	wg.Go(func() { virtualScanner(runCtx, a, stdin, stdout) })
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping")
 	return nil
 }
 
-// webhook receives the simulator's deliveries and verifies each signature.
-func (d *demo) webhook(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	if err != nil {
-		http.Error(w, "read error", http.StatusBadRequest)
-		return
+// followEvents prints the event log as a POS reads it; the first outcome goes
+// to outcome.
+func followEvents(ctx context.Context, a *agent.Agent, out io.Writer, outcome chan<- agent.Event) {
+	var after uint64
+	for ctx.Err() == nil {
+		evs, err := a.Events(ctx, after, 100, 30*time.Second)
+		if err != nil {
+			return
+		}
+		for _, e := range evs {
+			after = e.Seq
+			line := fmt.Sprintf("  event %-4d  %s  %-20s %s NOK", e.Seq, e.Reference, e.State, kroner(e.Sale.Amount))
+			if e.Sale.Message != "" {
+				line += "  " + e.Sale.Message
+			}
+			fmt.Fprintln(out, line)
+			if e.State.Outcome() {
+				select {
+				case outcome <- e:
+				default:
+				}
+			}
+		}
 	}
-	d.mu.Lock()
-	secret, url := d.secret, d.hookURL
-	d.mu.Unlock()
-	if err := epayment.VerifyWebhook(secret.Reveal(), url, r.Header, body); err != nil {
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		fmt.Fprintf(d.out, "    %-10s refused: %v\n", "webhook", err)
-		return
-	}
-	var ev epayment.WebhookEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	d.mu.Lock()
-	d.received = append(d.received, ev.Name)
-	d.mu.Unlock()
-	d.note("webhook", "%s %s, signature verified", ev.Name, ev.Reference)
-	select {
-	case d.arrived <- struct{}{}:
-	default:
+}
+
+// virtualScanner reads lines from the terminal: a personal QR code is a
+// scan; "sale AMOUNT" rings up a sale as the POS would.
+func virtualScanner(ctx context.Context, a *agent.Agent, in io.Reader, out io.Writer) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() && ctx.Err() == nil {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "sale "):
+			amount, err := strconv.ParseInt(strings.TrimSpace(line[5:]), 10, 64)
+			if err != nil {
+				fmt.Fprintln(out, "  usage: sale AMOUNT-IN-ØRE, e.g. sale 4990")
+				continue
+			}
+			s, err := a.CreateSale(ctx, agent.SaleRequest{Amount: amount, Currency: "NOK"})
+			if err != nil {
+				fmt.Fprintln(out, "  sale refused:", err)
+				continue
+			}
+			fmt.Fprintf(out, "  pos          sale %s of %s NOK: %s\n", s.Reference, kroner(s.Amount), s.State)
+		default:
+			res, err := a.Scan(line)
+			if err != nil {
+				fmt.Fprintln(out, "  scanner      refused:", err)
+				continue
+			}
+			fmt.Fprintf(out, "  scanner      scan %s %s\n", res.Outcome, res.Reference)
+		}
 	}
 }
 
@@ -245,9 +242,7 @@ func serve(ln net.Listener, h http.Handler) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Println("serve:", err)
-		}
+		_ = srv.Serve(ln)
 	}()
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -257,16 +252,10 @@ func serve(ln net.Listener, h http.Handler) (stop func()) {
 	}
 }
 
-// maskMSISDN shows a phone number as +47 ••• •• 678.
-func maskMSISDN(msisdn string) string {
-	if len(msisdn) < 5 {
-		return "•••"
-	}
-	cc := msisdn[:2]
-	if strings.HasPrefix(msisdn, "358") {
-		cc = "358"
-	}
-	return "+" + cc + " ••• •• " + msisdn[len(msisdn)-3:]
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // kroner formats minor units as 499.00.
@@ -277,5 +266,3 @@ func kroner(minor int64) string {
 	}
 	return fmt.Sprintf("%s%d.%02d", sign, minor/100, minor%100)
 }
-
-func ptr[T any](v T) *T { return &v }

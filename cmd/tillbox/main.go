@@ -22,6 +22,10 @@ Usage:
   tillbox version               print the version of this build
   tillbox sim [flags]           run the Vipps MobilePay API simulator (tillbox sim -h)
   tillbox demo [flags]          run the simulator and one in-store payment through the client, step by step
+  tillbox run [flags]           run the agent of a till (tillbox run -h)
+  tillbox config example|check  print a commented configuration file, or check one
+  tillbox backup FILE           write a consistent copy of the database to FILE (tillbox backup -h)
+  tillbox pos COMMAND           talk to a box's POS API: sale, get, list, cancel, capture, refund, events (tillbox pos -h)
 
 Run 'tillbox COMMAND -h' for a command's flags.
 `
@@ -58,6 +62,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSim(ctx, args, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args, stdout, stderr)
+	case "run":
+		return runRun(ctx, args, stdout, stderr)
+	case "config":
+		return runConfig(ctx, args, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args, stdout, stderr)
+	case "pos":
+		return runPOS(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

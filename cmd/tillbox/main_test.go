@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -104,29 +105,64 @@ func TestSimRejectsBadFlags(t *testing.T) {
 	}
 }
 
-// TestDemo runs what `make demo` runs and checks the story it tells.
+// TestDemo runs what `make demo` runs, until its first sale completes, and
+// checks the story it tells.
 func TestDemo(t *testing.T) {
 	var out syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := run(ctx, []string{"demo"}, &out, io.Discard); err != nil {
+	err := runDemoWithInput(ctx, []string{"--once", "--listen", "127.0.0.1:0", "--approve-after", "200ms"}, strings.NewReader(""), &out, io.Discard)
+	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
 	text := out.String()
 	for _, want := range []string{
-		"personal QR code (46 characters) → +47 ••• •• 678",
-		"PUSH_MESSAGE", "CUSTOMER_PRESENT",
-		"state AUTHORIZED",
-		"aggregate.capturedAmount 499.00 NOK",
-		"CREATED → AUTHORIZED → CAPTURED",
-		`"capture":1,"create":1`,
-		"done:",
+		"POS API       http://127.0.0.1:", "POS token", "/api/openapi.yaml",
+		"personal QR code scanned → bound",
+		"waiting_for_customer", "queued", "awaiting_approval", "capturing", "completed",
+		"captured 499.00 NOK in full",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
 	}
-	if strings.Contains(text, "4712345678") {
-		t.Errorf("the demo shows the customer's full phone number:\n%s", text)
+	if strings.Count(text, "4712345678") != 1 { // only in the example to paste
+		t.Errorf("the demo shows the customer's phone number beyond the example code:\n%s", text)
+	}
+}
+
+// TestVirtualScanner: lines typed on the terminal become sales and scans.
+func TestVirtualScanner(t *testing.T) {
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--approve-after", "100ms"}, pr, &out, io.Discard)
+	}()
+	waitOutput(t, &out, "tb-demo-000001  completed") // the first sale
+	fmt.Fprintln(pw, "sale 4990")
+	waitOutput(t, &out, "pos          sale tb-demo-000002 of 49.90 NOK: waiting_for_customer")
+	fmt.Fprintln(pw, "abc") // too short to be a scan: refused at the till
+	waitOutput(t, &out, "scanner      refused")
+	fmt.Fprintln(pw, "https://qr.vipps.no/28/2/01/031/4798765432?v=1")
+	waitOutput(t, &out, "scan bound tb-demo-000002")
+	waitOutput(t, &out, "tb-demo-000002  completed")
+	cancel()
+	pw.Close()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("demo: %v", err)
+	}
+}
+
+func waitOutput(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,0 +1,356 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tillbox/tillbox/agent/epayment"
+)
+
+// Problem is one thing wrong (or doubtful) in a configuration: the field in
+// dotted form ("vipps.client_id", "scanner[2].baud"; scanners count from 1),
+// why, and the line of the file when known. A Reason never holds a secret.
+type Problem struct {
+	Field  string
+	Reason string
+	Line   int // 0 when unknown
+}
+
+// String is "FIELD: REASON", followed by " (line N)" when the line is known.
+func (p Problem) String() string {
+	s := p.Field + ": " + p.Reason
+	if p.Line > 0 {
+		s += " (line " + strconv.Itoa(p.Line) + ")"
+	}
+	return s
+}
+
+// Error is every problem of a configuration that cannot be used.
+type Error struct {
+	File     string // empty when the configuration did not come from a file
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config")
+	if e.File != "" {
+		b.WriteString(" " + e.File)
+	}
+	if len(e.Problems) == 1 {
+		return b.String() + ": " + e.Problems[0].String()
+	}
+	fmt.Fprintf(&b, ": %d problems", len(e.Problems))
+	for i, p := range e.Problems {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+var (
+	tillPattern      = regexp.MustCompile(`^[a-zA-Z0-9-]{1,20}$`)
+	refPrefixPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,40}$`)
+	msnPattern       = regexp.MustCompile(`^[0-9]{4,10}$`)
+	guidPattern      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
+// Languages are the languages of the customer display.
+var Languages = []string{"nb", "da", "fi", "en"}
+
+// Validate checks every rule of the configuration and returns all that are
+// broken as an [*Error], or nil. It never looks at the disk or the network.
+func (c *Config) Validate() error {
+	errs, _ := c.check()
+	if len(errs) == 0 {
+		return nil
+	}
+	return &Error{File: c.File, Problems: errs}
+}
+
+// check returns the problems and the warnings of the configuration.
+func (c *Config) check() (errs, warns []Problem) {
+	add := func(field, format string, a ...any) {
+		errs = append(errs, Problem{Field: field, Reason: fmt.Sprintf(format, a...), Line: c.lines[field]})
+	}
+	warn := func(field, format string, a ...any) {
+		warns = append(warns, Problem{Field: field, Reason: fmt.Sprintf(format, a...), Line: c.lines[field]})
+	}
+	between := func(field string, d Duration, lo, hi time.Duration) {
+		if d.D() < lo || d.D() > hi {
+			add(field, "%s is out of range: use %s to %s", d, Duration(lo), Duration(hi))
+		}
+	}
+
+	// [box]
+	b := &c.Box
+	if !tillPattern.MatchString(b.Till) {
+		add("box.till", "%q: use 1 to 20 letters, digits or dashes", b.Till)
+	}
+	if strings.TrimSpace(b.DataDir) == "" {
+		add("box.data_dir", "missing: the directory of the database, e.g. /var/lib/tillbox")
+	}
+	if _, ok := epayment.MinAmount(epayment.Currency(b.Currency)); !ok {
+		add("box.currency", "%q is not NOK, DKK or EUR (the sales unit's currency, in capitals)", b.Currency)
+	}
+	between("box.shutdown_timeout", b.ShutdownTimeout, time.Second, 10*time.Minute)
+
+	c.checkVipps(add)
+
+	// [sales]
+	s := &c.Sales
+	between("sales.customer_present_window", s.CustomerPresentWindow, time.Second, 10*time.Minute)
+	between("sales.scan_window", s.ScanWindow, time.Second, 10*time.Minute)
+	if s.Capture != "auto" && s.Capture != "manual" {
+		add("sales.capture", "%q is not \"auto\" or \"manual\"", s.Capture)
+	}
+	if s.MaxQueued < 1 || s.MaxQueued > 1_000_000 {
+		add("sales.max_queued", "%d is out of range: use 1 to 1000000", s.MaxQueued)
+	}
+	between("sales.max_queue_age", s.MaxQueueAge, time.Minute, 30*24*time.Hour)
+	if s.ReferencePrefix != "" && !refPrefixPattern.MatchString(s.ReferencePrefix) {
+		add("sales.reference_prefix", "%q: use 1 to 40 letters, digits or dashes", s.ReferencePrefix)
+	}
+	if n := len([]rune(s.DefaultDescription)); n < 3 || n > 100 {
+		add("sales.default_description", "is %d characters long: use 3 to 100", n)
+	}
+
+	// [sync]
+	y := &c.Sync
+	between("sync.poll_delay", y.PollDelay, time.Millisecond, time.Minute)
+	between("sync.poll_every", y.PollEvery, time.Millisecond, time.Minute)
+	between("sync.retry_base", y.RetryBase, time.Millisecond, time.Minute)
+	between("sync.retry_max", y.RetryMax, time.Millisecond, time.Hour)
+	if y.RetryMax < y.RetryBase {
+		add("sync.retry_max", "%s is shorter than sync.retry_base (%s)", y.RetryMax, y.RetryBase)
+	}
+	if y.Workers < 1 || y.Workers > 64 {
+		add("sync.workers", "%d is out of range: use 1 to 64", y.Workers)
+	}
+	if c.real() {
+		for _, f := range []struct {
+			field string
+			d     Duration
+		}{{"sync.poll_delay", y.PollDelay}, {"sync.poll_every", y.PollEvery}} {
+			if f.d.D() < time.Second {
+				warn(f.field, "%s: polling Vipps MobilePay more often than every second risks its rate limits; it advises 5s after the request, then every 2s", f.d)
+			}
+		}
+	}
+
+	// [pos]
+	listen(add, "pos.listen", c.POS.Listen, true)
+	switch t := c.POS.Token.Reveal(); {
+	case t == "":
+		add("pos.token", "missing: the cash register's bearer token (make one with `openssl rand -hex 24`), or pos.token_file, or TILLBOX_POS_TOKEN")
+	case len(t) < 16:
+		add("pos.token", "is %d characters long: use at least 16 (make one with `openssl rand -hex 24`)", len(t))
+	case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+		add("pos.token", "holds a space, a control character or a non-ASCII character: a bearer token must be plain ASCII")
+	case c.real() && t == exampleToken:
+		add("pos.token", "is still the example's placeholder: make one with `openssl rand -hex 24`")
+	}
+
+	// [store]
+	between("store.retention", c.Store.Retention, time.Hour, 10*365*24*time.Hour)
+	if c.Store.EventRetention != 0 {
+		between("store.event_retention", c.Store.EventRetention, time.Hour, 10*365*24*time.Hour)
+	}
+	between("store.lock_timeout", c.Store.LockTimeout, time.Millisecond, time.Minute)
+
+	// [log]
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format", "%q is not text or json", c.Log.Format)
+	}
+
+	// [metrics], [display], [console]
+	if c.Metrics.Listen != "" {
+		listen(add, "metrics.listen", c.Metrics.Listen, true)
+	}
+	if c.Display.Listen != "" {
+		listen(add, "display.listen", c.Display.Listen, true)
+	}
+	if !slices.Contains(Languages, c.Display.Language) {
+		add("display.language", "%q is not one of %s", c.Display.Language, strings.Join(Languages, ", "))
+	}
+	if c.Console.Listen != "" {
+		listen(add, "console.listen", c.Console.Listen, true)
+	}
+	if h := c.Console.PasswordHash.Reveal(); h != "" && (!strings.HasPrefix(h, "$") || len(h) < 20 || strings.ContainsAny(h, " \t\r\n")) {
+		add("console.password_hash", "is not a password hash in crypt form ($argon2id$…, $2b$…): make one with `tillbox passwd`; never write the password itself")
+	}
+	c.checkAddresses(add)
+
+	// [[scanner]]
+	names := map[string]int{}
+	matches := map[string]int{}
+	for i := range c.Scanners {
+		sc := &c.Scanners[i]
+		p := fmt.Sprintf("scanner[%d]", i+1)
+		sc.validate(p, func(field, format string, a ...any) { add(field, format, a...) })
+		if j, dup := names[sc.Name]; dup && sc.Name != "" {
+			add(p+".name", "%q is also the name of scanner[%d]", sc.Name, j)
+		}
+		names[sc.Name] = i + 1
+		if m, err := ParseMatch(sc.Match); err == nil {
+			if j, dup := matches[m.String()]; dup {
+				add(p+".match", "%q also matches scanner[%d]: one device cannot be read twice", sc.Match, j)
+			}
+			matches[m.String()] = i + 1
+		}
+	}
+	return errs, warns
+}
+
+// real reports whether the configuration talks to the real Vipps MobilePay
+// (test or production) rather than a simulator.
+func (c *Config) real() bool { return c.Vipps.Environment != "" }
+
+func (c *Config) checkVipps(add func(field, format string, a ...any)) {
+	v := &c.Vipps
+	switch {
+	case v.Environment == "" && v.BaseURL == "":
+		add("vipps.environment", "missing: set \"test\" or \"production\", or vipps.base_url for a simulator")
+	case v.Environment != "" && v.BaseURL != "":
+		add("vipps.base_url", "set together with vipps.environment: keep one (base_url is for a simulator)")
+	case v.Environment != "" && v.Environment != "test" && v.Environment != "production":
+		add("vipps.environment", "%q is not \"test\" or \"production\"", v.Environment)
+	case v.BaseURL != "":
+		if reason := checkURL(v.BaseURL, true); reason != "" {
+			add("vipps.base_url", "%s", reason)
+		}
+	}
+
+	// Values of this section are never echoed: a secret pasted into the
+	// wrong key must not end up in a log.
+	switch {
+	case v.ClientID == "":
+		add("vipps.client_id", "missing: the client_id of the sales unit (business portal, For developers)")
+	case !guidPattern.MatchString(v.ClientID):
+		add("vipps.client_id", "is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) as the business portal gives it")
+	case c.real() && v.ClientID == exampleClientID:
+		add("vipps.client_id", "is still the example's simulator placeholder: copy the sales unit's client_id from the business portal (For developers)")
+	}
+	secret := func(field string, value epayment.Secret, placeholder, what string) {
+		s := value.Reveal()
+		switch {
+		case s == "":
+			add(field, "missing: the %s of the sales unit (business portal, For developers), or %s_file, or %s", what, field[len("vipps."):], envName(field))
+		case strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 || strings.TrimSpace(s) != s:
+			add(field, "holds white space at an end or a control character: copy the %s again", what)
+		case c.real() && s == placeholder:
+			add(field, "is still the example's simulator placeholder: copy the sales unit's %s from the business portal (For developers)", what)
+		}
+	}
+	secret("vipps.client_secret", v.ClientSecret, exampleClientSecret, "client_secret")
+	secret("vipps.subscription_key", v.SubscriptionKey, exampleSubscriptionKey, "subscription key")
+	switch {
+	case v.MSN == "":
+		add("vipps.msn", "missing: the merchant serial number of the sales unit (4 to 10 digits)")
+	case !msnPattern.MatchString(v.MSN):
+		add("vipps.msn", "is not 4 to 10 digits (the merchant serial number of the sales unit)")
+	}
+
+	switch {
+	case v.WebhookURL == "" && v.WebhookSecret == "":
+	case v.WebhookURL == "":
+		add("vipps.webhook_url", "missing while vipps.webhook_secret is set: set both or neither")
+	case v.WebhookSecret == "":
+		add("vipps.webhook_secret", "missing while vipps.webhook_url is set: set both (the secret the webhook registration answered) or neither")
+	default:
+		if reason := checkURL(v.WebhookURL, !c.real()); reason != "" {
+			add("vipps.webhook_url", "%s", reason)
+		}
+	}
+
+	if v.Timeout.D() < time.Second || v.Timeout.D() > 5*time.Minute {
+		add("vipps.timeout", "%s is out of range: use 1s to 5m", v.Timeout)
+	}
+	for _, h := range []struct{ field, v string }{
+		{"vipps.system_name", v.SystemName}, {"vipps.system_version", v.SystemVersion},
+		{"vipps.plugin_name", v.PluginName}, {"vipps.plugin_version", v.PluginVersion},
+	} {
+		if len(h.v) > 30 {
+			add(h.field, "is %d characters long: Vipps allows at most 30", len(h.v))
+		}
+	}
+}
+
+// checkURL returns why raw is not a usable base or webhook URL, or "". Plain
+// http is allowed only to loopback, and only when allowHTTP (a simulator).
+func checkURL(raw string, allowHTTP bool) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Sprintf("%q is not an absolute http(s) URL", raw)
+	}
+	if u.User != nil {
+		return "must not hold a user name or password"
+	}
+	if u.Fragment != "" {
+		return fmt.Sprintf("%q has a #fragment", raw)
+	}
+	if u.Scheme == "http" {
+		if !allowHTTP {
+			return fmt.Sprintf("%q: Vipps MobilePay needs https", raw)
+		}
+		if !loopback(u.Hostname()) {
+			return fmt.Sprintf("%q: plain http would carry credentials unencrypted; use https, or http only to a simulator on loopback (127.0.0.1)", raw)
+		}
+	}
+	return ""
+}
+
+// listen adds a problem when addr is not a host:port to listen on.
+func listen(add func(field, format string, a ...any), field, addr string, portZeroOK bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		add(field, "%q is not HOST:PORT (e.g. \"127.0.0.1:8080\", or \":8080\" for every interface)", addr)
+		return
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !portZeroOK) {
+		add(field, "%q: port %q is not a number from 1 to 65535", addr, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		add(field, "%q: %q is not a host name or IP address", addr, host)
+	}
+}
+
+// checkAddresses refuses two servers on one address.
+func (c *Config) checkAddresses(add func(field, format string, a ...any)) {
+	seen := map[string]string{}
+	for _, a := range []struct{ field, addr string }{
+		{"pos.listen", c.POS.Listen}, {"metrics.listen", c.Metrics.Listen},
+		{"display.listen", c.Display.Listen}, {"console.listen", c.Console.Listen},
+	} {
+		if a.addr == "" || strings.HasSuffix(a.addr, ":0") {
+			continue
+		}
+		if other, ok := seen[a.addr]; ok {
+			add(a.field, "%q is also %s: give each its own port", a.addr, other)
+			continue
+		}
+		seen[a.addr] = a.field
+	}
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

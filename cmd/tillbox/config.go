@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/tillbox/tillbox/agent/config"
+)
+
+const configUsage = `Usage:
+  tillbox config example        print a commented configuration file (it runs against tillbox sim)
+  tillbox config check FILE     name the field and the reason of every problem of FILE
+`
+
+// runConfig is `tillbox config example|check`.
+func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, configUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "example":
+		if len(args) > 1 {
+			fmt.Fprint(stderr, configUsage)
+			return errUsage
+		}
+		fmt.Fprint(stdout, config.Example())
+		return nil
+	case "check":
+		if len(args) != 2 {
+			fmt.Fprint(stderr, configUsage)
+			return errUsage
+		}
+		return checkConfig(args[1], stdout)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, configUsage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "tillbox config: unknown command %q\n\n%s", args[0], configUsage)
+	return errUsage
+}
+
+// checkConfig prints every problem of the file as FIELD: REASON, then its
+// warnings; it fails when there is any problem.
+func checkConfig(path string, stdout io.Writer) error {
+	c, err := config.Load(path)
+	if err != nil {
+		err = problems(stdout, path, err)
+	}
+	if c != nil {
+		for _, w := range c.Warnings {
+			fmt.Fprintln(stdout, "warning:", w)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return nil
+}

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/posapi"
+	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/store"
+)
+
+// runRun is `tillbox run`: the agent of one till, until ctx ends.
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	m := NewMain(stdout, stderr)
+	if err := m.ParseFlags(args); err != nil {
+		return err
+	}
+	err := m.Run(ctx)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Main is one tillbox agent process: the store, the Vipps MobilePay client,
+// the agent's loops and the HTTP server of the POS API and the webhooks.
+// NewMain → ParseFlags (or set Config) → Run(ctx) → Close.
+type Main struct {
+	// Config is the configuration in force; ParseFlags loads it.
+	Config *config.Config
+
+	stdout, stderr io.Writer
+	level          slog.LevelVar
+	log            *slog.Logger
+
+	db    *store.DB
+	agent *agent.Agent
+	ln    net.Listener
+	ready chan struct{} // closed once the server accepts requests
+}
+
+// NewMain returns a Main that writes its notices to stdout and its log to
+// stderr.
+func NewMain(stdout, stderr io.Writer) *Main {
+	return &Main{stdout: stdout, stderr: stderr, ready: make(chan struct{})}
+}
+
+// ParseFlags reads the command line of `tillbox run`, loads the
+// configuration file and applies the flags over it. Every problem of the
+// configuration is printed to stderr, one per line.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("tillbox run", flag.ContinueOnError)
+	fs.SetOutput(m.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: tillbox run [flags]\n\nRun the agent of one till: the POS API, webhooks, the outbox and polling.\nFlags override the configuration file.\n\n")
+		fs.PrintDefaults()
+	}
+	path := fs.String("config", config.DefaultPath, "the configuration `file` (`tillbox config example` prints one)")
+	var o config.Overrides
+	fs.StringVar(&o.Listen, "listen", "", "serve the POS API and webhooks on `ADDR` instead of pos.listen")
+	fs.StringVar(&o.DataDir, "data-dir", "", "keep the database in `DIR` instead of box.data_dir")
+	fs.StringVar(&o.BaseURL, "vipps-url", "", "talk to Vipps MobilePay (or a simulator) at `URL` instead of vipps.environment/base_url")
+	fs.Func("scanner", "read the scanner `SPEC` (DRIVER:MATCH[,KEY=VALUE...], e.g. serial:/dev/ttyACM0,baud=9600) instead of the [[scanner]] entries; repeatable", func(s string) error {
+		sc, err := config.ParseScanner(s)
+		if err != nil {
+			return err
+		}
+		o.Scanners = append(o.Scanners, sc)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(m.stderr, "tillbox run: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	c, err := config.Load(*path)
+	if err == nil {
+		err = c.Override(o)
+	}
+	if err != nil {
+		return problems(m.stderr, *path, err)
+	}
+	m.Config = c
+	return nil
+}
+
+// problems prints each problem of a configuration error on its own line
+// and returns a summary; any other error is returned as it is.
+func problems(w io.Writer, path string, err error) error {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	for _, p := range ce.Problems {
+		fmt.Fprintln(w, p)
+	}
+	if len(ce.Problems) == 1 {
+		return fmt.Errorf("%s: 1 problem", path)
+	}
+	return fmt.Errorf("%s: %d problems", path, len(ce.Problems))
+}
+
+// Addr is the address the server listens on, once Ready is closed.
+func (m *Main) Addr() net.Addr { return m.ln.Addr() }
+
+// Ready is closed once the POS API accepts requests.
+func (m *Main) Ready() <-chan struct{} { return m.ready }
+
+// Run opens the store, starts the agent and serves the POS API and the
+// webhook endpoint until ctx ends, then shuts down in two phases: the server
+// stops accepting and lets requests in flight finish, then the agent's loops
+// stop; both within box.shutdown_timeout. (A second signal, handled in
+// main, ends the process at once.)
+func (m *Main) Run(ctx context.Context) error {
+	c := m.Config
+	if c == nil {
+		return errors.New("run: no configuration")
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	m.log = m.newLogger()
+	log := m.log
+	for _, w := range c.Warnings {
+		log.Warn("configuration", "field", w.Field, "line", w.Line, "problem", w.Reason)
+	}
+
+	if err := m.open(); err != nil {
+		return err
+	}
+	return m.serve(ctx)
+}
+
+// open opens the store, makes the Vipps MobilePay client and the agent, and
+// listens on the POS API's address.
+func (m *Main) open() error {
+	c, log := m.Config, m.log
+	if err := os.MkdirAll(c.Box.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	so := c.StoreOptions()
+	so.Logger = log.With("component", "store")
+	db, err := store.Open(c.DBPath(), so)
+	if err != nil {
+		return err // the store's message names the lock holder or how to restore
+	}
+	m.db = db
+	ec := c.EPaymentConfig()
+	ec.Logger = log.With("component", "epayment")
+	vipps, err := epayment.New(ec)
+	if err != nil {
+		return err
+	}
+	ao := c.AgentOptions()
+	ao.Logger = log.With("component", "agent")
+	a, err := agent.New(db, vipps, ao)
+	if err != nil {
+		return err
+	}
+	m.agent = a
+	if len(c.Scanners) > 0 {
+		log.Warn("scanner drivers are not in this build yet: the configured scanners are not read; scans come through POST /api/v1/scans",
+			"scanners", len(c.Scanners))
+	}
+
+	ln, err := net.Listen("tcp", c.POS.Listen)
+	if err != nil {
+		return fmt.Errorf("pos.listen: %w", err)
+	}
+	m.ln = ln
+	return nil
+}
+
+// serve runs the agent's loops and the HTTP server until ctx ends (or one
+// of them fails), then shuts both down in two phases.
+func (m *Main) serve(ctx context.Context) error {
+	c, log, ln, a := m.Config, m.log, m.ln, m.agent
+	// Requests see reqCtx: it ends at shutdown, which ends long-polls and
+	// WebSocket streams (hijacked, so Shutdown does not wait for them; the
+	// tracker does).
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
+	var inflight sync.WaitGroup
+	srv := &http.Server{
+		Handler:           track(&inflight, m.handler(log)),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A long-poll extends its own write deadline to its wait.
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		BaseContext:    func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	defer stopAgent()
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Run(agentCtx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+
+	base := "http://" + ln.Addr().String()
+	log.Info("tillbox running", "version", version.String(), "listen", ln.Addr().String(), "db", c.DBPath(),
+		"vipps", c.BaseURL(), "msn", c.Vipps.MSN, "till", c.Box.Till, "webhooks", c.Vipps.WebhookURL != "")
+	fmt.Fprintf(m.stdout, "tillbox: POS API on %s/api/v1/ (OpenAPI: %s%s), webhooks on %s/webhooks/vipps\n",
+		base, base, posapi.PathOpenAPI, base)
+	close(m.ready)
+
+	var runErr error
+	serving, agentRunning := true, true
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: no new requests; finishing those in flight")
+	case err := <-serveDone:
+		serving = false
+		runErr = fmt.Errorf("serving %s: %w", ln.Addr(), err)
+	case err := <-agentDone:
+		agentRunning = false
+		runErr = fmt.Errorf("agent: %w", err)
+		if err == nil {
+			runErr = errors.New("agent: stopped by itself")
+		}
+	}
+
+	// Phase one: stop accepting, let requests in flight finish; long-polls
+	// and streams get a moment, then their context ends.
+	timeout := c.Box.ShutdownTimeout.D()
+	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	grace := time.AfterFunc(min(time.Second, timeout/2), endRequests)
+	defer grace.Stop()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		_ = srv.Close()
+		runErr = errors.Join(runErr, fmt.Errorf("shutdown: requests still in flight after %s", timeout))
+	}
+	endRequests()
+	if serving {
+		if err := <-serveDone; !errors.Is(err, http.ErrServerClosed) {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	if !waitGroup(shutCtx, &inflight) {
+		runErr = errors.Join(runErr, fmt.Errorf("shutdown: streams still open after %s", timeout))
+	}
+
+	// Phase two: stop the agent's loops; queued commands stay in the store.
+	stopAgent()
+	if agentRunning {
+		select {
+		case err := <-agentDone:
+			runErr = errors.Join(runErr, err)
+		case <-shutCtx.Done():
+			// Leave the store open: the loops may still use it. The
+			// process is about to end, and with it the file lock.
+			m.db = nil
+			return errors.Join(runErr, fmt.Errorf("shutdown: the agent did not stop within %s", timeout))
+		}
+	}
+	log.Info("tillbox stopped")
+	return runErr
+}
+
+// handler routes the POS API and the webhook endpoint.
+func (m *Main) handler(log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi")))
+	mux.Handle("/webhooks/vipps", m.agent.WebhookHandler())
+	return mux
+}
+
+// track counts the requests in flight, hijacked ones included.
+func track(wg *sync.WaitGroup, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// waitGroup waits for wg until ctx ends; false when ctx ended first.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// newLogger is the process's one logger, to stderr, at the configured level
+// (which m.level can change while running) and format.
+func (m *Main) newLogger() *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(m.Config.Log.Level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	m.level.Set(lv)
+	opts := &slog.HandlerOptions{Level: &m.level}
+	if strings.EqualFold(m.Config.Log.Format, "json") {
+		return slog.New(slog.NewJSONHandler(m.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(m.stderr, opts))
+}
+
+// Close closes the store. It is safe to call after a failed Run, and more
+// than once.
+func (m *Main) Close() error {
+	if m.ln != nil {
+		_ = m.ln.Close() // already closed by Shutdown, unless Run failed before serving
+	}
+	if m.db == nil {
+		return nil
+	}
+	db := m.db
+	m.db = nil
+	return db.Close()
+}
