@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -145,3 +146,7 @@ func wake(ch chan struct{}) {
 	default:
 	}
 }
+
+// Backup writes a consistent copy of the database to w while the agent
+// runs: for the technician page and `tillbox backup`.
+func (a *Agent) Backup(w io.Writer) (int64, error) { return a.db.Backup(w) }

@@ -24,6 +24,7 @@ var wantCoverage = map[string][]int{
 	"streamEvents": {101, 400, 401, 403, 410},
 	"getStatus":    {200},
 	"postScan":     {200, 400, 409},
+	"getBackup":    {200, 400, 401},
 }
 
 func TestMain(m *testing.M) {

@@ -1,8 +1,10 @@
 package posapi
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/tillbox/tillbox/agent"
 )
@@ -199,6 +201,27 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// backup streams a consistent copy of the database, taken from one read
+// transaction while the agent goes on working.
+func (s *server) backup(w http.ResponseWriter, r *http.Request) {
+	if err := s.noQuery(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	name := fmt.Sprintf("tillbox-%s-%s.db", s.agent.Options().Till, time.Now().UTC().Format("20060102T150405Z"))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.WriteHeader(http.StatusOK)
+	n, err := s.agent.Backup(w)
+	if err != nil {
+		// The status is sent: the client gets a short body, which does not
+		// open as a database (tillbox backup checks it).
+		s.log.Error("backup failed", "written", n, "err", err)
+		return
+	}
+	s.log.Info("backup downloaded", "bytes", n)
 }
 
 // scan takes a code as if a scanner had read it: a test scan from the

@@ -77,6 +77,7 @@ func newServer(a *agent.Agent, token epayment.Secret, log *slog.Logger) *server 
 	s.handle("GET /api/v1/events/ws", s.eventStream)
 	s.handle("GET /api/v1/status", s.status)
 	s.handle("POST /api/v1/scans", s.scan)
+	s.handle("GET /api/v1/backup", s.backup)
 	return s
 }
 

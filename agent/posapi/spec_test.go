@@ -259,6 +259,7 @@ func TestSpecIsValid(t *testing.T) {
 	// The routes of the server, as registered in newServer.
 	want := []string{
 		"GET /api/openapi.yaml",
+		"GET /api/v1/backup",
 		"GET /api/v1/events",
 		"GET /api/v1/events/ws",
 		"GET /api/v1/sales",

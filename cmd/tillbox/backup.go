@@ -28,13 +28,14 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("tillbox backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: tillbox backup [--config FILE | --db PATH] FILE\n\n"+
+		fmt.Fprint(fs.Output(), "Usage: tillbox backup [--config FILE [--listen ADDR] | --db PATH] FILE\n\n"+
 			"Write a consistent copy of the database to FILE (atomically: FILE is the old backup or the new one,\n"+
 			"never a partial file). Restore by putting the copy in place of the database while tillbox is stopped.\n\n")
 		fs.PrintDefaults()
 	}
 	cfgPath := fs.String("config", "", "find the database through this configuration `file` (default "+config.DefaultPath+")")
 	dbPath := fs.String("db", "", "the database `file` itself")
+	listen := fs.String("listen", "", "where the running tillbox's POS API listens (default: pos.listen of the configuration)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,6 +55,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return problems(stderr, *cfgPath, err)
 		}
 		cfg, *dbPath = c, c.DBPath()
+		if *listen != "" {
+			cfg.POS.Listen = *listen
+		}
 	}
 	b := backup{db: *dbPath, out: out, cfg: cfg, stdout: stdout}
 	return b.run(ctx)

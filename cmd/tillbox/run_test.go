@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -141,6 +142,15 @@ func TestRunTakesASale(t *testing.T) {
 	err = run(ctx, []string{"backup", "--db", filepath.Join(tl.dir, "data", "tillbox.db"), filepath.Join(tl.dir, "b.db")}, io.Discard, io.Discard)
 	if !errors.As(err, &locked) || !strings.Contains(err.Error(), "tillbox is running") {
 		t.Errorf("backup while running: %v", err)
+	}
+	// With --config it is taken through the running agent's POS API.
+	var bout bytes.Buffer
+	live := filepath.Join(tl.dir, "live.db")
+	if err := run(ctx, []string{"backup", "--config", tl.config, "--listen", strings.TrimPrefix(tl.url, "http://"), live}, &bout, io.Discard); err != nil {
+		t.Fatalf("live backup: %v", err)
+	}
+	if n := salesIn(t, live); n != 1 {
+		t.Errorf("live backup holds %d sales; printed %q", n, bout.String())
 	}
 
 	// A long-poll waiting for the next event does not hold up the stop.
