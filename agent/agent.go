@@ -71,8 +71,25 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.outboxLoop(ctx) })
 	wg.Go(func() { a.pollLoop(ctx) })
+	wg.Go(func() { a.pruneLoop(ctx) })
 	wg.Wait()
 	return nil
+}
+
+// pruneLoop keeps the store's growth bounded: finished sales and events
+// past their retention are dropped, at start and every PruneEvery.
+func (a *Agent) pruneLoop(ctx context.Context) {
+	for {
+		p, err := a.db.Prune(a.clock.Now())
+		if err != nil {
+			a.log.Error("prune", "err", err)
+		} else if p != (store.Pruned{}) {
+			a.log.Info("pruned", "sales", p.Sales, "events", p.Events)
+		}
+		if !sleep(ctx, a.clock, a.clock.Now().Add(a.opts.PruneEvery)) {
+			return
+		}
+	}
 }
 
 // Status is what the display, the technician page and /readyz show.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/store"
 )
 
 func TestSaleIsCapturedInFull(t *testing.T) {
@@ -453,5 +455,41 @@ func TestAcceptTellsRepeatsApart(t *testing.T) {
 	r.waitState(req.Reference, agent.Completed)
 	if _, err := r.agent.CaptureSale(ctx, req.Reference, 0); !errors.Is(err, agent.ErrWrongState) {
 		t.Errorf("capture of a completed sale: %v", err)
+	}
+}
+
+// TestFinishedSalesArePruned: growth is bounded; a sale still at work is kept.
+func TestFinishedSalesArePruned(t *testing.T) {
+	o := fast()
+	o.PruneEvery = 20 * time.Millisecond
+	r := &rig{t: t, dir: t.TempDir(), opts: o, store: store.Options{Retention: 50 * time.Millisecond, EventRetention: time.Hour}}
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 10 * time.Millisecond}})
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	r.sim, r.srv = s, srv
+	r.start(srv.URL)
+
+	done := ref()
+	r.sale(agent.SaleRequest{Reference: done, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
+	r.waitState(done, agent.Completed)
+	waiting := ref()
+	r.sale(agent.SaleRequest{Reference: waiting, Amount: 100})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := r.agent.GetSale(done)
+		if errors.Is(err, agent.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the finished sale was never pruned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s, err := r.agent.GetSale(waiting); err != nil || s.State != agent.WaitingForCustomer {
+		t.Errorf("the unfinished sale: %+v %v", s, err)
+	}
+	// The POS can still read the results of pruned sales' events.
+	if evs, err := r.agent.Events(context.Background(), 0, 100, 0); err != nil || len(evs) == 0 || evs[0].Reference != done {
+		t.Errorf("events after prune: %d %v", len(evs), err)
 	}
 }

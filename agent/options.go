@@ -47,6 +47,9 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// Workers is the number of commands sent at once. Default 4.
 	Workers int
+	// PruneEvery is how often finished sales and old events past the
+	// store's retention are dropped. Default 1 h.
+	PruneEvery time.Duration
 
 	// WebhookURL is the public URL registered with the Webhooks API and
 	// WebhookSecret its secret; both empty disables the webhook endpoint.
@@ -108,6 +111,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.PollEvery, 2*time.Second)
 	def(&o.RetryBase, time.Second)
 	def(&o.RetryMax, time.Minute)
+	def(&o.PruneEvery, time.Hour)
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 10_000
 	}

@@ -34,6 +34,7 @@ type rig struct {
 	db     *store.DB
 	agent  *agent.Agent
 	opts   agent.Options
+	store  store.Options
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -63,7 +64,7 @@ func newRig(t *testing.T, simOpts sim.Options, opts agent.Options) *rig {
 // start opens the store and runs an agent against baseURL.
 func (r *rig) start(baseURL string) {
 	r.t.Helper()
-	db, err := store.Open(filepath.Join(r.dir, "tillbox.db"), store.Options{})
+	db, err := store.Open(filepath.Join(r.dir, "tillbox.db"), r.store)
 	if err != nil {
 		r.t.Fatal(err)
 	}
