@@ -231,16 +231,37 @@ func (a *Agent) send(ctx context.Context, c store.Command) {
 		a.settleLogged(c.Reference, &epayment.Payment{State: m.State, Aggregate: m.Aggregate, Amount: m.Amount}, c.ID, nil)
 	case ctx.Err() != nil:
 		// Shutting down: the command stays queued and goes again at start.
-	case retryable(err), c.Kind == cmdCancel && epayment.ErrorCode(err) == "6250":
-		// 6250: the customer is approving right now; cancel again shortly
-		// (it then releases the authorisation instead).
+	case retryable(err):
 		a.retryLater(c, err, true)
+	case c.Kind == cmdCancel && epayment.ErrorCode(err) == "6250":
+		// The customer is approving right now. The refusal sticks to this
+		// Idempotency-Key, so cancel again shortly as a new command (it
+		// then releases the authorisation instead).
+		a.cancelAgain(c, err)
 	default:
 		// Refused for good (or a conflict): what ePayment says of the
 		// payment now is the truth to settle from.
 		a.log.Warn("command refused", "kind", c.Kind, "reference", c.Reference, "err", err)
 		a.resolveByGet(ctx, c, err)
 	}
+}
+
+// cancelAgain replaces a cancel refused while the customer was approving
+// with a new one (a new key) a little later.
+func (a *Agent) cancelAgain(c store.Command, cause error) {
+	now := a.clock.Now()
+	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		if err := tx.DeleteCommand(c.ID); err != nil {
+			return err
+		}
+		return a.enqueueAt(tx, c.Reference, cmdCancel, &epayment.CancelRequest{}, time.Time{}, now,
+			now.Add(backoff(a.opts.PollEvery, a.opts.RetryMax, 1)))
+	})
+	if err != nil {
+		a.log.Error("outbox: cancel again", "reference", c.Reference, "err", err)
+		return
+	}
+	a.log.Info("cancel refused while the customer approves: cancelling again shortly", "reference", c.Reference, "err", cause)
 }
 
 // retryable: send again later with the same key. Credentials problems

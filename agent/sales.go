@@ -240,6 +240,12 @@ const (
 
 // enqueue writes a command with its key and body, due at once.
 func (a *Agent) enqueue(tx *store.Tx, ref, kind string, body any, notAfter, now time.Time) error {
+	return a.enqueueAt(tx, ref, kind, body, notAfter, now, time.Time{})
+}
+
+// enqueueAt writes a command with a fresh key, due at the given time (zero:
+// at once).
+func (a *Agent) enqueueAt(tx *store.Tx, ref, kind string, body any, notAfter, now, at time.Time) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -249,7 +255,7 @@ func (a *Agent) enqueue(tx *store.Tx, ref, kind string, body any, notAfter, now 
 		return err
 	}
 	c := &store.Command{Reference: ref, Kind: kind, IdempotencyKey: idempotencyKey(kind, ref, n),
-		Body: b, CreatedAt: now, NotAfter: notAfter}
+		Body: b, CreatedAt: now, NotAfter: notAfter, NextAttempt: at}
 	if err := tx.Enqueue(c); err != nil {
 		return err
 	}

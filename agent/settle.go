@@ -25,12 +25,21 @@ func (a *Agent) settleLogged(ref string, p *epayment.Payment, doneCmd uint64, ca
 func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause error) error {
 	now := a.clock.Now()
 	_, err := a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
+		doneKind := ""
 		if doneCmd != 0 {
+			c, err := tx.Command(doneCmd)
+			if err != nil {
+				return err
+			}
+			doneKind = c.Kind
 			if err := tx.DeleteCommand(doneCmd); err != nil {
 				return err
 			}
 		}
-		if cause != nil {
+		// A refused capture or refund is news for the POS. A refused cancel
+		// is not: the payment's state (captured, or already ended) is the
+		// answer, and it is settled below.
+		if cause != nil && doneKind != cmdCancel {
 			s.ErrorCode = epayment.ErrorCode(cause)
 			s.ErrorMessage = cashierMessage(s.ErrorCode, epayment.StatusCode(cause))
 		}
