@@ -1,0 +1,245 @@
+// Package scanners opens the scanners the configuration names, hands their
+// scans to one consumer, keeps them open (a driver that stops is opened
+// again) and reports their states for the technician page.
+package scanners
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/serial"
+)
+
+// Opener opens one configured scanner of a driver.
+type Opener func(config.Scanner, *slog.Logger) (device.Scanner, error)
+
+// ErrNoDriver is the error (wrapping errors.ErrUnsupported) of a scanner
+// whose driver this build lacks. The manager does not retry it.
+var ErrNoDriver = fmt.Errorf("driver not available in this build: %w", errors.ErrUnsupported)
+
+// DefaultDrivers are the drivers of this build: serial. The USB HID driver
+// (keyboard mode and HID POS, with the decoders of device/hidkbd and
+// device/hidpos) is not here yet: a "hid" scanner reports ErrNoDriver in
+// its status instead of pretending that no scanner is plugged in.
+func DefaultDrivers() map[string]Opener {
+	return map[string]Opener{
+		config.DriverSerial: openSerial,
+		config.DriverHID: func(config.Scanner, *slog.Logger) (device.Scanner, error) {
+			return nil, fmt.Errorf("USB HID scanners: %w", ErrNoDriver)
+		},
+	}
+}
+
+func openSerial(s config.Scanner, log *slog.Logger) (device.Scanner, error) {
+	c, err := serial.FromConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	c.Logger = log
+	return serial.Open(c)
+}
+
+// Options tune a Manager; the zero value is the default.
+type Options struct {
+	// Drivers open scanners by driver name; nil means DefaultDrivers.
+	Drivers map[string]Opener
+	// Logger receives the manager's and the drivers' logs; nil discards.
+	Logger *slog.Logger
+	// RestartBackoff is the first wait before a scanner whose driver
+	// stopped or failed to open is opened again; it doubles up to a
+	// minute. 0 means 1s.
+	RestartBackoff time.Duration
+}
+
+// Manager runs the configured scanners.
+type Manager struct {
+	opts    Options
+	entries []*entry
+	scans   chan device.Scan
+	done    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// entry is one configured scanner and the goroutine that keeps it open.
+type entry struct {
+	cfg config.Scanner
+
+	mu       sync.Mutex
+	current  device.Scanner // nil while not open
+	restarts uint64
+	lastErr  error
+	errAt    time.Time
+}
+
+// Open starts every scanner of cfgs (validated [[scanner]] entries, with
+// their defaults). A scanner that cannot be opened does not stop the
+// others: its Status tells why and it is tried again. Open fails only when
+// a scanner names a driver no Opener handles.
+func Open(cfgs []config.Scanner, opts Options) (*Manager, error) {
+	if opts.Drivers == nil {
+		opts.Drivers = DefaultDrivers()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.RestartBackoff <= 0 {
+		opts.RestartBackoff = time.Second
+	}
+	m := &Manager{opts: opts, scans: make(chan device.Scan), done: make(chan struct{})}
+	for i, c := range cfgs {
+		if c.Name == "" {
+			c.Name = fmt.Sprintf("scanner%d", i+1)
+		}
+		if _, ok := opts.Drivers[c.Driver]; !ok {
+			return nil, fmt.Errorf("scanner %q: no driver %q", c.Name, c.Driver)
+		}
+		m.entries = append(m.entries, &entry{cfg: c})
+	}
+	for _, e := range m.entries {
+		m.wg.Add(1)
+		go m.keep(e)
+	}
+	return m, nil
+}
+
+// Scans delivers the scans of all scanners, each with its Source. It is
+// closed after Close.
+func (m *Manager) Scans() <-chan device.Scan { return m.scans }
+
+// Statuses returns the state of every configured scanner, in the order of
+// the configuration.
+func (m *Manager) Statuses() []device.Status {
+	out := make([]device.Status, 0, len(m.entries))
+	for _, e := range m.entries {
+		out = append(out, e.status())
+	}
+	return out
+}
+
+// Close stops every scanner and waits for them; Scans is closed after.
+func (m *Manager) Close() error {
+	m.once.Do(func() {
+		close(m.done)
+		m.wg.Wait()
+		close(m.scans)
+	})
+	return nil
+}
+
+// keep opens the scanner of e, forwards its scans, and opens it again when
+// it stops, until Close.
+func (m *Manager) keep(e *entry) {
+	defer m.wg.Done()
+	log := m.opts.Logger.With("scanner", e.cfg.Name, "driver", e.cfg.Driver)
+	wait := m.opts.RestartBackoff
+	for first := true; ; first = false {
+		if !first && !m.sleep(wait) {
+			return
+		}
+		sc, err := m.opts.Drivers[e.cfg.Driver](e.cfg, log)
+		if err != nil {
+			e.fail(err)
+			if errors.Is(err, errors.ErrUnsupported) {
+				log.Error("scanner cannot work in this build", "err", err)
+				<-m.done
+				return
+			}
+			log.Warn("scanner not opened", "err", err, "retry", wait)
+			wait = min(2*wait, time.Minute)
+			continue
+		}
+		e.set(sc, !first)
+		if !m.forward(sc) {
+			sc.Close()
+			return
+		}
+		// The driver stopped by itself: close it for its error, start again.
+		err = sc.Close()
+		if err == nil {
+			err = errors.New("the driver stopped")
+		}
+		e.fail(err)
+		log.Warn("scanner stopped; opening it again", "err", err, "after", wait)
+	}
+}
+
+// forward passes the scans of sc on until sc stops (true) or Close (false).
+func (m *Manager) forward(sc device.Scanner) bool {
+	for {
+		select {
+		case s, ok := <-sc.Scans():
+			if !ok {
+				return true
+			}
+			select {
+			case m.scans <- s:
+			case <-m.done:
+				return false
+			}
+		case <-m.done:
+			return false
+		}
+	}
+}
+
+func (m *Manager) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-m.done:
+		return false
+	}
+}
+
+func (e *entry) set(sc device.Scanner, restart bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.current = sc
+	if restart {
+		e.restarts++
+	}
+}
+
+func (e *entry) fail(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.current = nil
+	e.lastErr, e.errAt = err, time.Now()
+}
+
+// status is the driver's status, or what the manager knows when the
+// scanner is not open; restarts of the driver count as reconnects.
+func (e *entry) status() device.Status {
+	e.mu.Lock()
+	cur, restarts, lastErr, errAt := e.current, e.restarts, e.lastErr, e.errAt
+	e.mu.Unlock()
+	if cur != nil {
+		st := cur.Status()
+		st.Name = e.cfg.Name
+		st.Reconnects += restarts
+		return st
+	}
+	st := device.Status{Name: e.cfg.Name, Driver: e.cfg.Driver, Match: e.cfg.Match, Mode: mode(e.cfg), Reconnects: restarts}
+	if lastErr != nil {
+		st.LastError, st.LastErrorAt = lastErr.Error(), errAt
+	}
+	return st
+}
+
+func mode(c config.Scanner) string {
+	if c.Driver == config.DriverSerial {
+		return fmt.Sprintf("%d baud, %s", c.Baud, c.Terminator)
+	}
+	if c.Mode == "hidpos" || c.Layout == "" {
+		return c.Mode
+	}
+	return c.Mode + ", " + c.Layout
+}
