@@ -51,6 +51,11 @@ type Options struct {
 	// store's retention are dropped. Default 1 h.
 	PruneEvery time.Duration
 
+	// CheckScan decides whether a scan is a personal QR code before it goes
+	// anywhere (e.g. device/classify); an error refuses it with its message.
+	// Nil accepts any text ePayment's length rule allows.
+	CheckScan func(code string) error
+
 	// WebhookURL is the public URL registered with the Webhooks API and
 	// WebhookSecret its secret; both empty disables the webhook endpoint.
 	WebhookURL    string

@@ -41,12 +41,16 @@ var ErrPaymentPending = errors.New("a payment is in progress: scan again when it
 // text is a personal QR code at all is for the caller (the scanner's
 // classifier) to decide; the agent checks only what ePayment checks.
 func (a *Agent) Scan(code string) (ScanResult, error) {
-	if err := checkPersonalQR(code); err != nil {
+	err := checkPersonalQR(code)
+	if err == nil && a.opts.CheckScan != nil {
+		err = a.opts.CheckScan(code)
+	}
+	if err != nil {
 		return ScanResult{Outcome: "refused", Message: err.Error()}, &ValidationError{Field: "code", Reason: err.Error()}
 	}
 	now := a.clock.Now()
 	var res ScanResult
-	err := a.db.Update(func(tx *store.Tx) error {
+	err = a.db.Update(func(tx *store.Tx) error {
 		open, err := tx.UnfinishedSales()
 		if err != nil {
 			return err

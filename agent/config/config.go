@@ -36,6 +36,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -253,7 +254,12 @@ func (c *Config) DBPath() string { return filepath.Join(c.Box.DataDir, DBFile) }
 // AgentOptions converts the configuration into the agent's options. The
 // caller sets Logger (and Clock in tests).
 func (c *Config) AgentOptions() agent.Options {
+	personalQR := classify.Default()
 	return agent.Options{
+		CheckScan: func(code string) error {
+			_, err := personalQR.Classify(code)
+			return err
+		},
 		Till:                  c.Box.Till,
 		MSN:                   c.Vipps.MSN,
 		Currency:              epayment.Currency(c.Box.Currency),

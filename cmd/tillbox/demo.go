@@ -23,6 +23,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
+	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -104,7 +105,9 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		return err
 	}
 	defer db.Close()
-	a, err := agent.New(db, client, agent.Options{Till: "demo", WebhookURL: hookURL, WebhookSecret: reg.Secret, Logger: log.With("part", "agent")})
+	personalQR := classify.Default()
+	a, err := agent.New(db, client, agent.Options{Till: "demo", WebhookURL: hookURL, WebhookSecret: reg.Secret, Logger: log.With("part", "agent"),
+		CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err }})
 	if err != nil {
 		return err
 	}

@@ -144,7 +144,7 @@ func TestVirtualScanner(t *testing.T) {
 	waitOutput(t, &out, "tb-demo-000001  completed") // the first sale
 	fmt.Fprintln(pw, "sale 4990")
 	waitOutput(t, &out, "pos          sale tb-demo-000002 of 49.90 NOK: waiting_for_customer")
-	fmt.Fprintln(pw, "abc") // too short to be a scan: refused at the till
+	fmt.Fprintln(pw, "7038010055607") // a product barcode: refused at the till, never sent
 	waitOutput(t, &out, "scanner      refused")
 	fmt.Fprintln(pw, "https://qr.vipps.no/28/2/01/031/4798765432?v=1")
 	waitOutput(t, &out, "scan bound tb-demo-000002")
