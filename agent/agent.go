@@ -31,6 +31,10 @@ type Agent struct {
 	online   bool
 	lastCall time.Time
 	lastErr  string
+	// While offline the outbox sends one probe at a time, no sooner than
+	// probeAt, instead of every queued command retrying on its own.
+	probeAt    time.Time
+	probeFails int
 
 	wakeOutbox chan struct{} // a command is due
 	wakePoll   chan struct{} // a poll is due
@@ -142,8 +146,11 @@ func (a *Agent) noteCall(err error) {
 	if !offline {
 		a.lastCall = a.clock.Now()
 		a.lastErr = ""
+		a.probeFails, a.probeAt = 0, time.Time{}
 	} else {
 		a.lastErr = te.Err.Error()
+		a.probeFails++
+		a.probeAt = a.clock.Now().Add(backoff(a.opts.RetryBase, a.opts.RetryMax, a.probeFails))
 	}
 	a.mu.Unlock()
 	switch {

@@ -100,9 +100,25 @@ func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, wg 
 	if err != nil {
 		return time.Time{}, err
 	}
+	a.mu.Lock()
+	offline, probeAt, sending := !a.online, a.probeAt, len(a.inflight)
+	a.mu.Unlock()
 	for _, c := range due {
 		if first[c.Reference] != c.ID {
 			continue // an earlier command of this sale goes first
+		}
+		// Offline, one command at a time probes the network, at the pace
+		// of the back-off; a create whose window has passed needs no call
+		// to be abandoned, and goes.
+		pastWindow := c.Kind == cmdCreate && !c.MaybeSent && !c.NotAfter.IsZero() && now.After(c.NotAfter)
+		if offline && !pastWindow {
+			if sending > 0 || now.Before(probeAt) {
+				if sending == 0 {
+					next = earliest(next, probeAt)
+				}
+				continue
+			}
+			sending++
 		}
 		// A create past its window is abandoned or settled by GET: no
 		// modification call, so the per-reference limit does not apply.
@@ -330,6 +346,16 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 // cancelledBeforeSent ends a sale the POS cancelled while its create was
 // queued and never sent: nothing to ask Vipps MobilePay.
 func (a *Agent) cancelledBeforeSent(c store.Command) bool {
+	queued := false
+	if err := a.db.View(func(tx *store.Tx) error {
+		cmds, err := tx.CommandsFor(c.Reference)
+		for _, o := range cmds {
+			queued = queued || o.Kind == cmdCancel
+		}
+		return err
+	}); err != nil || !queued {
+		return false
+	}
 	done := false
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
 		cmds, err := tx.CommandsFor(s.Reference)

@@ -24,6 +24,34 @@ func (a *Agent) settleLogged(ref string, p *epayment.Payment, doneCmd uint64, ca
 
 func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause error) error {
 	now := a.clock.Now()
+	if doneCmd == 0 && cause == nil {
+		// Most polls find nothing new: then there is nothing to commit.
+		var unchanged bool
+		var st State
+		err := a.db.View(func(tx *store.Tx) error {
+			s, err := tx.Sale(ref)
+			if err != nil {
+				return err
+			}
+			cmds, err := tx.CommandsFor(ref)
+			if err != nil {
+				return err
+			}
+			was := *s
+			merge(s, p)
+			pl := plan(s, cmds)
+			st = pl.state
+			unchanged = s.VippsState == was.VippsState && s.Aggregate == was.Aggregate && s.PSPReference == was.PSPReference &&
+				!pl.capture && !pl.createDone && pl.state == State(was.State)
+			return nil
+		})
+		if err == nil && unchanged {
+			if st == AwaitingApproval {
+				a.pollAt(ref, now.Add(a.opts.PollEvery))
+			}
+			return nil
+		}
+	}
 	_, err := a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
 		doneKind := ""
 		if doneCmd != 0 {
@@ -43,26 +71,13 @@ func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause er
 			s.ErrorCode = epayment.ErrorCode(cause)
 			s.ErrorMessage = cashierMessage(s.ErrorCode, epayment.StatusCode(cause))
 		}
-		if State(s.State) == Failed || State(s.State) == Abandoned {
-			return nil // no payment of ours exists
-		}
 		merge(s, p)
 		cmds, err := tx.CommandsFor(ref)
 		if err != nil {
 			return err
 		}
-		var capturing, cancelling, creating bool
-		for _, c := range cmds {
-			switch c.Kind {
-			case cmdCapture:
-				capturing = true
-			case cmdCancel:
-				cancelling = true
-			case cmdCreate:
-				creating = true
-			}
-		}
-		if creating && s.VippsState != "" {
+		pl := plan(s, cmds)
+		if pl.createDone {
 			// The payment exists: the create is done, whatever its answer was.
 			for _, c := range cmds {
 				if c.Kind == cmdCreate {
@@ -75,21 +90,14 @@ func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause er
 				s.SentAt = now
 			}
 		}
-		pay := &epayment.Payment{State: epayment.State(s.VippsState), Aggregate: aggregateOf(s)}
-		st := stateOfPayment(pay, s.Amount, capturing)
-		// Capture at once, unless the POS captures, a cancel is on its way,
-		// or a capture was refused for good (its error stays on the sale
-		// for the POS; capturing again would be refused again).
-		if st == Authorized && !s.ManualCapture && !cancelling && s.ErrorCode == "" && s.Aggregate.Captured == 0 && s.Aggregate.Cancelled == 0 {
-			amount := s.Aggregate.Authorized
+		if pl.capture {
 			if err := a.enqueue(tx, ref, cmdCapture, &epayment.ModificationRequest{
-				ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now); err != nil {
+				ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: s.Aggregate.Authorized}}, time.Time{}, now); err != nil {
 				return err
 			}
-			st = Capturing
 		}
-		s.State = string(st)
-		if st == AwaitingApproval {
+		s.State = string(pl.state)
+		if pl.state == AwaitingApproval {
 			a.schedulePoll(tx, ref, now.Add(a.opts.PollEvery))
 		} else {
 			a.unschedulePoll(tx, ref)
@@ -97,6 +105,41 @@ func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause er
 		return nil
 	})
 	return err
+}
+
+// settlement is what settling a sale does, decided from the sale (with the
+// answer merged in) and its queued commands.
+type settlement struct {
+	state      State
+	capture    bool // queue a capture of the authorised amount
+	createDone bool // the payment exists: drop the queued create
+}
+
+func plan(s *store.Sale, cmds []store.Command) settlement {
+	if State(s.State) == Failed || State(s.State) == Abandoned {
+		return settlement{state: State(s.State)} // no payment of ours exists
+	}
+	var capturing, cancelling, creating bool
+	for _, c := range cmds {
+		switch c.Kind {
+		case cmdCapture:
+			capturing = true
+		case cmdCancel:
+			cancelling = true
+		case cmdCreate:
+			creating = true
+		}
+	}
+	pl := settlement{createDone: creating && s.VippsState != ""}
+	pay := &epayment.Payment{State: epayment.State(s.VippsState), Aggregate: aggregateOf(s)}
+	pl.state = stateOfPayment(pay, s.Amount, capturing)
+	// Capture at once, unless the POS captures, a cancel is on its way, or
+	// a capture was refused for good (its error stays on the sale for the
+	// POS; capturing again would be refused again).
+	if pl.state == Authorized && !s.ManualCapture && !cancelling && s.ErrorCode == "" && s.Aggregate.Captured == 0 && s.Aggregate.Cancelled == 0 {
+		pl.capture, pl.state = true, Capturing
+	}
+	return pl
 }
 
 // merge folds an answer of ePayment into the sale without going back.
