@@ -73,20 +73,18 @@ func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, wg 
 	var next time.Time
 	err := a.db.View(func(tx *store.Tx) error {
 		var err error
-		if due, err = tx.DueCommands(now, 256); err != nil {
+		if due, err = tx.DueCommands(now, 64); err != nil {
 			return err
 		}
 		for _, c := range due {
-			if _, ok := first[c.Reference]; ok {
+			if _, ok := first[c.Reference]; ok || a.isInflight(c.Reference) {
 				continue
 			}
-			cmds, err := tx.CommandsFor(c.Reference)
+			id, _, err := tx.FirstCommandID(c.Reference)
 			if err != nil {
 				return err
 			}
-			if len(cmds) > 0 {
-				first[c.Reference] = cmds[0].ID
-			}
+			first[c.Reference] = id
 		}
 		// Due commands held back (behind an earlier command of their sale,
 		// or by the rate limit) are covered by the first's NextAttempt,

@@ -210,6 +210,25 @@ func (tx *Tx) NextDue() (time.Time, bool, error) {
 	return c.NextAttempt, true, nil
 }
 
+// FirstCommandID returns the id of a sale's oldest queued command, and
+// false when it has none. It reads only the index: the outbox worker asks
+// it for every due command.
+func (tx *Tx) FirstCommandID(ref string) (uint64, bool, error) {
+	byRef, err := tx.bucket(bucketOutRef)
+	if err != nil {
+		return 0, false, err
+	}
+	prefix := refPrefix(ref)
+	k, _ := byRef.Cursor().Seek(prefix)
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return 0, false, nil
+	}
+	if len(k) != len(prefix)+8 {
+		return 0, false, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("%s key %x", bucketOutRef, k)}
+	}
+	return keyU64(k[len(prefix):]), true, nil
+}
+
 // NextDueAfter returns the earliest NextAttempt strictly after t, and false
 // when no command waits for later: when to look again once the commands due
 // now are dealt with.

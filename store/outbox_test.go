@@ -262,3 +262,35 @@ func TestNextDueAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstCommandID(t *testing.T) {
+	db, _ := newTestDB(t, Options{})
+	var ids []uint64
+	err := db.Update(func(tx *Tx) error {
+		for _, ref := range []string{"till-1-000001", "till-1-0000010", "till-1-000001", "till-1-000002"} {
+			c := testCommand(ref, "capture")
+			if err := tx.Enqueue(c); err != nil {
+				return err
+			}
+			ids = append(ids, c.ID)
+		}
+		return tx.DeleteCommand(ids[0])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]uint64{"till-1-000001": ids[2], "till-1-0000010": ids[1], "till-1-000002": ids[3], "till-1-000003": 0} {
+		var got uint64
+		var ok bool
+		if err := db.View(func(tx *Tx) error {
+			var err error
+			got, ok, err = tx.FirstCommandID(ref)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got != want || ok != (want != 0) {
+			t.Errorf("FirstCommandID(%s) = %d, %v; want %d", ref, got, ok, want)
+		}
+	}
+}
