@@ -41,24 +41,21 @@ func (a *Agent) pollAt(ref string, at time.Time) {
 
 // reconcileAll schedules every unfinished sale to be settled from ePayment.
 func (a *Agent) reconcileAll() error {
-	var open []store.Sale
+	now := a.clock.Now()
 	if err := a.db.View(func(tx *store.Tx) error {
-		var err error
-		open, err = tx.UnfinishedSales()
-		return err
+		return tx.EachUnfinished(func(s *store.Sale) bool {
+			switch State(s.State) {
+			case WaitingForCustomer:
+				a.pollAt(s.Reference, s.CreatedAt.Add(a.opts.CustomerPresentWindow))
+			case Queued:
+				// The outbox sends it.
+			default:
+				a.pollAt(s.Reference, now)
+			}
+			return true
+		})
 	}); err != nil {
 		return fmt.Errorf("agent: reconcile: %w", err)
-	}
-	now := a.clock.Now()
-	for _, s := range open {
-		switch State(s.State) {
-		case WaitingForCustomer:
-			a.pollAt(s.Reference, s.CreatedAt.Add(a.opts.CustomerPresentWindow))
-		case Queued:
-			// The outbox sends it.
-		default:
-			a.pollAt(s.Reference, now)
-		}
 	}
 	wake(a.wakeOutbox)
 	return nil

@@ -196,16 +196,17 @@ func (a *Agent) sameSale(s *store.Sale, r *SaleRequest) bool {
 // noOtherWaiting refuses a second sale waiting for a scan: a scan must have
 // one sale to go to.
 func (a *Agent) noOtherWaiting(tx *store.Tx) error {
-	open, err := tx.UnfinishedSales()
-	if err != nil {
-		return err
-	}
-	for _, s := range open {
+	var waiting string
+	err := tx.EachUnfinished(func(s *store.Sale) bool {
 		if State(s.State) == WaitingForCustomer {
-			return fmt.Errorf("%w (%s)", ErrBusy, s.Reference)
+			waiting = s.Reference
 		}
+		return waiting == ""
+	})
+	if err == nil && waiting != "" {
+		err = fmt.Errorf("%w (%s)", ErrBusy, waiting)
 	}
-	return nil
+	return err
 }
 
 // requestPayment queues the createPayment of a sale whose customer is known.

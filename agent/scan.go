@@ -51,19 +51,23 @@ func (a *Agent) Scan(code string) (ScanResult, error) {
 	now := a.clock.Now()
 	var res ScanResult
 	err = a.db.Update(func(tx *store.Tx) error {
-		open, err := tx.UnfinishedSales()
+		var waiting *store.Sale
+		pending := false
+		err := tx.EachUnfinished(func(s *store.Sale) bool {
+			switch st := State(s.State); {
+			case st.pending():
+				pending = true
+			case st == WaitingForCustomer && (waiting == nil || s.CreatedAt.Before(waiting.CreatedAt)):
+				w := *s
+				waiting = &w
+			}
+			return !pending
+		})
 		if err != nil {
 			return err
 		}
-		var waiting *store.Sale
-		for i := range open {
-			s := &open[i]
-			switch st := State(s.State); {
-			case st.pending():
-				return ErrPaymentPending
-			case st == WaitingForCustomer && (waiting == nil || s.CreatedAt.Before(waiting.CreatedAt)):
-				waiting = s
-			}
+		if pending {
+			return ErrPaymentPending
 		}
 		if waiting == nil {
 			a.mu.Lock()

@@ -206,28 +206,41 @@ func (tx *Tx) Sales(after string, limit int) ([]Sale, error) {
 // UnfinishedSales returns every sale that is not Final, in reference order.
 // It reads the index of unfinished sales, not the finished ones.
 func (tx *Tx) UnfinishedSales() ([]Sale, error) {
+	var out []Sale
+	err := tx.EachUnfinished(func(s *Sale) bool {
+		out = append(out, *s)
+		return true
+	})
+	return out, err
+}
+
+// EachUnfinished calls fn with each sale that is not final, one at a time,
+// until fn returns false: memory stays flat however many there are. fn must
+// not keep s after it returns.
+func (tx *Tx) EachUnfinished(fn func(s *Sale) bool) error {
 	open, err := tx.bucket(bucketOpen)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sales, err := tx.bucket(bucketSales)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []Sale
 	c := open.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		v := sales.Get(k)
 		if v == nil {
-			return nil, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("unfinished sale %q is indexed but missing", k)}
+			return &CorruptError{Path: tx.path, Reason: fmt.Sprintf("unfinished sale %q is indexed but missing", k)}
 		}
 		var s Sale
 		if err := json.Unmarshal(v, &s); err != nil {
-			return nil, tx.corrupt(fmt.Sprintf("sale %q", k), err)
+			return tx.corrupt(fmt.Sprintf("sale %q", k), err)
 		}
-		out = append(out, s)
+		if !fn(&s) {
+			return nil
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // deleteSale removes a final sale and its entry doneKey in the prune index
