@@ -211,6 +211,21 @@ func (a *Agent) isInflight(ref string) bool {
 
 // send makes one attempt of a command and records its outcome.
 func (a *Agent) send(ctx context.Context, c store.Command) {
+	// The dispatcher's copy may predate what an earlier send of this
+	// command committed (its MaybeSent mark, its deletion): act on the
+	// command as it is now.
+	if rerr := a.db.View(func(tx *store.Tx) error {
+		now, err := tx.Command(c.ID)
+		if err == nil {
+			c = *now
+		}
+		return err
+	}); rerr != nil {
+		if !errors.Is(rerr, store.ErrNotFound) {
+			a.log.Error("outbox: read command", "id", c.ID, "err", rerr)
+		}
+		return
+	}
 	if c.Kind == cmdCreate {
 		a.sendCreate(ctx, c)
 		return
