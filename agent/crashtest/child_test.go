@@ -57,21 +57,23 @@ func (c childConfig) agentOptions(log *slog.Logger) agent.Options {
 	}
 }
 
-// TestAgentChild is the agent process of TestCrash, not a test: TestCrash
-// runs the test binary with -test.run=^TestAgentChild$ and childEnv set.
-func TestAgentChild(t *testing.T) {
+// TestMain runs the agent process of TestCrash when TestCrash started this
+// binary with childEnv set, and the tests otherwise.
+func TestMain(m *testing.M) {
 	raw, ok := os.LookupEnv(childEnv)
 	if !ok {
-		t.Skip("the agent process of TestCrash: it runs only when TestCrash starts it")
+		os.Exit(m.Run())
 	}
 	var cfg childConfig
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		t.Fatalf("%s: %v", childEnv, err)
+		fmt.Fprintf(os.Stderr, "crashtest agent: %s: %v\n", childEnv, err)
+		os.Exit(2)
 	}
 	if err := runAgent(cfg, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "crashtest agent %d: %v\n", os.Getpid(), err)
-		t.Fatal(err)
+		os.Exit(1)
 	}
+	os.Exit(0)
 }
 
 // runAgent opens the store, runs the agent with the POS API and the webhook

@@ -18,7 +18,7 @@
 //     that creates are abandoned, or sent just in time, or answered late,
 //     too.
 //   - The agent runs in a child process: the test binary re-executed with
-//     -test.run=^TestAgentChild$ and its configuration in an environment
+//     -test.run=^$ and its configuration in an environment
 //     variable. It opens the store in the data directory, serves the POS API
 //     and the webhook endpoint on 127.0.0.1:0, prints its address and runs
 //     until it is killed (or until its stdin closes, should the test die).

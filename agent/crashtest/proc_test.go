@@ -32,7 +32,7 @@ func startAgent(cfg childConfig, logw io.Writer, timeout time.Duration) (*agentP
 		return nil, err
 	}
 	ready := &readyWatcher{w: logw, ready: make(chan string, 1)}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAgentChild$", "-test.timeout=0")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.timeout=0")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(env))
 	cmd.Stdout = ready
 	cmd.Stderr = logw
