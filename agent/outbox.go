@@ -371,6 +371,9 @@ func (a *Agent) cancelledBeforeSent(c store.Command) bool {
 	}
 	done := false
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		if !stillToSend(tx, c, s) {
+			return nil
+		}
 		cmds, err := tx.CommandsFor(s.Reference)
 		if err != nil {
 			return err
@@ -462,7 +465,14 @@ func backoff(base, max time.Duration, n int) time.Duration {
 
 // abandon gives up a create that was never sent within the window.
 func (a *Agent) abandon(c store.Command, message string) {
+	gone := false
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		// Only a create still queued, for a sale still waiting for it:
+		// another send of the same command may have settled it meanwhile.
+		if !stillToSend(tx, c, s) {
+			gone = true
+			return nil
+		}
 		if err := dropCommands(tx, s.Reference); err != nil {
 			return err
 		}
@@ -475,7 +485,21 @@ func (a *Agent) abandon(c store.Command, message string) {
 		a.log.Error("outbox: abandon", "reference", c.Reference, "err", err)
 		return
 	}
-	a.log.Warn("sale abandoned", "reference", c.Reference, "reason", message)
+	if !gone {
+		a.log.Warn("sale abandoned", "reference", c.Reference, "reason", message)
+	}
+}
+
+// stillToSend reports, inside a transaction, whether the create c is still
+// queued as the caller saw it (no other send of it has marked it sent
+// since) and its sale still waiting for it.
+func stillToSend(tx *store.Tx, c store.Command, s *store.Sale) bool {
+	now, err := tx.Command(c.ID)
+	if err != nil || now.MaybeSent != c.MaybeSent {
+		return false
+	}
+	st := State(s.State)
+	return st == Queued || st == Requested
 }
 
 // dropCommands removes every queued command of a sale for which no payment
