@@ -268,6 +268,9 @@ func TestWebhookRetryKeepsOrderPerPayment(t *testing.T) {
 	eventually(t, "third attempt", func() bool { return countAttempts(g.sim, "retry-ref-aaa") == 3 })
 	g.clock.Advance(2 * time.Second) // retry 3: 200, then AUTHORIZED follows at once
 	eventually(t, "payment A delivered", func() bool { return len(rc.delivered()) == 4 })
+	// The receiver counts a delivery when it arrives; the simulator logs the
+	// attempt once it has the answer.
+	eventually(t, "every attempt logged", func() bool { return countAttempts(g.sim, "retry-ref-aaa") == 5 })
 	if got := names(rc.delivered()); got != "retry-ref-bbb:CREATED,retry-ref-bbb:AUTHORIZED,retry-ref-aaa:CREATED,retry-ref-aaa:AUTHORIZED" {
 		t.Fatalf("delivered in order %s", got)
 	}
