@@ -154,7 +154,12 @@ func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created
 		} else if err := a.noOtherWaiting(tx); err != nil {
 			return err
 		}
-		if err := tx.CreateSale(s); err != nil {
+		// New: a given reference was checked above, a generated one must be
+		// free too (a restored backup rewinds the counter). recordChange
+		// below writes the sale once.
+		if _, err := tx.Sale(s.Reference); err == nil {
+			return fmt.Errorf("sale %s: %w", s.Reference, store.ErrExists)
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		if s.Customer != (store.Customer{}) {

@@ -239,31 +239,21 @@ func (db *DB) Path() string { return db.path }
 // panics, nothing fn did is kept and fn's error is returned unchanged.
 // Only one Update runs at a time; do not call Update or View from inside fn.
 func (db *DB) Update(fn func(*Tx) error) error {
-	var fnErr error
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
-		fnErr = fn(&Tx{btx: btx, path: db.path})
-		return fnErr
-	})
-	if err == nil {
-		db.maybeReleaseMapping()
-	}
-	switch {
-	case fnErr != nil:
-		return fnErr
-	case errors.Is(err, berrors.ErrDatabaseNotOpen):
-		return fmt.Errorf("store: %w", ErrClosed)
-	case err != nil:
-		return fmt.Errorf("store: commit: %w", err)
-	}
-	return nil
+	return db.run(db.bolt.Update, "commit: ", fn)
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot, which
 // writers do not block and which does not block them. Do not call Update or
 // View from inside fn (bbolt may deadlock when it must grow the file).
 func (db *DB) View(fn func(*Tx) error) error {
+	return db.run(db.bolt.View, "", fn)
+}
+
+// run is Update and View: fn's own error comes back unchanged, bbolt's is
+// wrapped (what names the step that failed).
+func (db *DB) run(tx func(func(*bolt.Tx) error) error, what string, fn func(*Tx) error) error {
 	var fnErr error
-	err := db.bolt.View(func(btx *bolt.Tx) error {
+	err := tx(func(btx *bolt.Tx) error {
 		fnErr = fn(&Tx{btx: btx, path: db.path})
 		return fnErr
 	})
@@ -276,7 +266,7 @@ func (db *DB) View(fn func(*Tx) error) error {
 	case errors.Is(err, berrors.ErrDatabaseNotOpen):
 		return fmt.Errorf("store: %w", ErrClosed)
 	case err != nil:
-		return fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %s%w", what, err)
 	}
 	return nil
 }
