@@ -45,7 +45,9 @@ type Options struct {
 	PollDelay, PollEvery time.Duration
 	// RetryBase and RetryMax bound the outbox's back-off with jitter.
 	RetryBase, RetryMax time.Duration
-	// Workers is the number of commands sent at once. Default 4.
+	// Workers is the number of commands sent at once (each sale's still one
+	// at a time, in order). Default 16: a backlog after an outage drains with
+	// their answers settled several to a durable commit.
 	Workers int
 	// PruneEvery is how often finished sales and old events past the
 	// store's retention are dropped. Default 1 h.
@@ -121,7 +123,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxQueued = 10_000
 	}
 	if o.Workers <= 0 {
-		o.Workers = 4
+		o.Workers = 16
 	}
 	if (o.WebhookURL == "") != (o.WebhookSecret == "") {
 		return o, fmt.Errorf("agent: webhook URL and secret go together: set both or neither")

@@ -68,12 +68,12 @@ func sleep(ctx context.Context, clock Clock, at time.Time, wakes ...chan struct{
 // when to look again.
 func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, wg *sync.WaitGroup) (time.Time, error) {
 	now := a.clock.Now()
-	var due []store.Command
+	var due []store.DueCommand
 	first := map[string]uint64{} // lowest command id of each sale
 	var next time.Time
 	err := a.db.View(func(tx *store.Tx) error {
 		var err error
-		if due, err = tx.DueCommands(now, 64); err != nil {
+		if due, err = tx.Due(now, 64); err != nil {
 			return err
 		}
 		for _, c := range due {
@@ -153,7 +153,7 @@ func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, wg 
 				<-slots
 				wake(finished)
 			}()
-			a.send(ctx, c)
+			a.send(ctx, c.ID)
 		})
 	}
 	return next, nil
@@ -210,19 +210,20 @@ func (a *Agent) isInflight(ref string) bool {
 }
 
 // send makes one attempt of a command and records its outcome.
-func (a *Agent) send(ctx context.Context, c store.Command) {
-	// The dispatcher's copy may predate what an earlier send of this
-	// command committed (its MaybeSent mark, its deletion): act on the
-	// command as it is now.
+func (a *Agent) send(ctx context.Context, id uint64) {
+	// The dispatcher chose by the index, which may predate what an earlier
+	// send of this command committed (its MaybeSent mark, its deletion):
+	// act on the command as it is now.
+	var c store.Command
 	if rerr := a.db.View(func(tx *store.Tx) error {
-		now, err := tx.Command(c.ID)
+		now, err := tx.Command(id)
 		if err == nil {
 			c = *now
 		}
 		return err
 	}); rerr != nil {
 		if !errors.Is(rerr, store.ErrNotFound) {
-			a.log.Error("outbox: read command", "id", c.ID, "err", rerr)
+			a.log.Error("outbox: read command", "id", id, "err", rerr)
 		}
 		return
 	}
@@ -371,6 +372,7 @@ func (a *Agent) cancelledBeforeSent(c store.Command) bool {
 	}
 	done := false
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		done = false // modify may run this more than once
 		if !stillToSend(tx, c, s) {
 			return nil
 		}
@@ -467,6 +469,7 @@ func backoff(base, max time.Duration, n int) time.Duration {
 func (a *Agent) abandon(c store.Command, message string) {
 	gone := false
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
+		gone = false // modify may run this more than once
 		// Only a create still queued, for a sale still waiting for it:
 		// another send of the same command may have settled it meanwhile.
 		if !stillToSend(tx, c, s) {

@@ -43,7 +43,7 @@ func (a *Agent) pollAt(ref string, at time.Time) {
 func (a *Agent) reconcileAll() error {
 	now := a.clock.Now()
 	if err := a.db.View(func(tx *store.Tx) error {
-		return tx.EachUnfinished(func(s *store.Sale) bool {
+		return tx.EachOpen(func(s store.OpenSale) bool {
 			switch State(s.State) {
 			case WaitingForCustomer:
 				a.pollAt(s.Reference, s.CreatedAt.Add(a.opts.CustomerPresentWindow))

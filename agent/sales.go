@@ -202,7 +202,7 @@ func (a *Agent) sameSale(s *store.Sale, r *SaleRequest) bool {
 // one sale to go to.
 func (a *Agent) noOtherWaiting(tx *store.Tx) error {
 	var waiting string
-	err := tx.EachUnfinished(func(s *store.Sale) bool {
+	err := tx.EachOpen(func(s store.OpenSale) bool {
 		if State(s.State) == WaitingForCustomer {
 			waiting = s.Reference
 		}
@@ -328,10 +328,14 @@ func changeKey(v Sale) string {
 }
 
 // modify loads a sale, lets fn change it inside one transaction, and
-// records the change.
+// records the change. The transaction is committed with those of other
+// goroutines' concurrent modifications (store.DB.Batch): so fn may run
+// more than once, must change nothing outside the transaction but through
+// tx.OnCommit, and must set on every run each variable it reports through.
 func (a *Agent) modify(ref string, fn func(tx *store.Tx, s *store.Sale) error) (Sale, error) {
 	var out store.Sale
-	err := a.db.Update(func(tx *store.Tx) error {
+	err := a.db.Batch(func(tx *store.Tx) error {
+		out = store.Sale{}
 		s, err := tx.Sale(ref)
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrNotFound

@@ -51,15 +51,14 @@ func (a *Agent) Scan(code string) (ScanResult, error) {
 	now := a.clock.Now()
 	var res ScanResult
 	err = a.db.Update(func(tx *store.Tx) error {
-		var waiting *store.Sale
+		var oldest store.OpenSale // the sale waiting longest for a scan
 		pending := false
-		err := tx.EachUnfinished(func(s *store.Sale) bool {
+		err := tx.EachOpen(func(s store.OpenSale) bool {
 			switch st := State(s.State); {
 			case st.pending():
 				pending = true
-			case st == WaitingForCustomer && (waiting == nil || s.CreatedAt.Before(waiting.CreatedAt)):
-				w := *s
-				waiting = &w
+			case st == WaitingForCustomer && (oldest.Reference == "" || s.CreatedAt.Before(oldest.CreatedAt)):
+				oldest = s
 			}
 			return !pending
 		})
@@ -68,6 +67,12 @@ func (a *Agent) Scan(code string) (ScanResult, error) {
 		}
 		if pending {
 			return ErrPaymentPending
+		}
+		var waiting *store.Sale
+		if oldest.Reference != "" {
+			if waiting, err = tx.Sale(oldest.Reference); err != nil {
+				return err
+			}
 		}
 		if waiting == nil {
 			a.mu.Lock()

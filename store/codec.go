@@ -73,3 +73,60 @@ func checkRef(ref string) error {
 	}
 	return nil
 }
+
+// openValue is a sale's value in the index of unfinished sales: its
+// CreatedAt (8 bytes), then its State. Walks over the unfinished sales
+// (reconciliation, "is a sale waiting for a scan?") read the index alone.
+func openValue(s *Sale) []byte {
+	v := make([]byte, 0, 8+len(s.State))
+	v = binary.BigEndian.AppendUint64(v, timeKey(s.CreatedAt))
+	return append(v, s.State...)
+}
+
+// decodeOpenValue is the inverse of openValue.
+func decodeOpenValue(ref, v []byte) (OpenSale, bool) {
+	if len(v) < 8 {
+		return OpenSale{}, false
+	}
+	o := OpenSale{Reference: string(ref), State: string(v[8:])}
+	if n := binary.BigEndian.Uint64(v); n != 0 {
+		o.CreatedAt = time.Unix(0, int64(n))
+	}
+	return o, true
+}
+
+// dueValue is a command's value in the index by NextAttempt: what the
+// outbox decides on before it sends (kind, reference, deadline, whether it
+// may have been sent), so that choosing what to send decodes no command.
+//
+//	flags (1) | NotAfter (8) | len(Kind) (1) | Kind | Reference
+func dueValue(c *Command) []byte {
+	v := make([]byte, 0, 10+len(c.Kind)+len(c.Reference))
+	var flags byte
+	if c.MaybeSent {
+		flags |= 1
+	}
+	v = append(v, flags)
+	v = binary.BigEndian.AppendUint64(v, timeKey(c.NotAfter))
+	v = append(v, byte(len(c.Kind)))
+	v = append(v, c.Kind...)
+	return append(v, c.Reference...)
+}
+
+// decodeDueValue is the inverse of dueValue.
+func decodeDueValue(k, v []byte) (DueCommand, bool) {
+	if len(k) != 16 || len(v) < 10 || len(v) < 10+int(v[9]) {
+		return DueCommand{}, false
+	}
+	d := DueCommand{ID: keyU64(k), MaybeSent: v[0]&1 != 0}
+	if n := binary.BigEndian.Uint64(k[:8]); n != 0 {
+		d.NextAttempt = time.Unix(0, int64(n))
+	}
+	if n := binary.BigEndian.Uint64(v[1:9]); n != 0 {
+		d.NotAfter = time.Unix(0, int64(n))
+	}
+	kl := int(v[9])
+	d.Kind = string(v[10 : 10+kl])
+	d.Reference = string(v[10+kl:])
+	return d, d.Kind != "" && d.Reference != ""
+}

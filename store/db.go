@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,14 @@ type DB struct {
 
 	lastRelease  atomic.Int64 // unix ns; see maybeReleaseMapping
 	sinceRelease atomic.Int64 // transactions
+
+	// Batch: calls go to the committer goroutine through batchCh, which
+	// Close closes (batchClosed, under batchMu); batchDone is closed when
+	// the committer has returned.
+	batchMu     sync.RWMutex
+	batchClosed bool
+	batchCh     chan *batchCall
+	batchDone   chan struct{}
 }
 
 // Open opens the database at path, creating it when the file does not exist
@@ -130,6 +139,8 @@ func open(path string, opts Options, migs []migration) (*DB, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	db.batchCh, db.batchDone = make(chan *batchCall, maxBatch), make(chan struct{})
+	go db.committer()
 	return db, nil
 }
 
@@ -224,6 +235,9 @@ func openBolt(path string, bo *bolt.Options) (bdb *bolt.DB, err error) {
 
 // Close releases the file and its lock. Close is idempotent.
 func (db *DB) Close() error {
+	if db.batchCh != nil {
+		db.closeBatches()
+	}
 	db.removePID()
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.path, err)

@@ -39,6 +39,9 @@ func (tx *Tx) Enqueue(c *Command) error {
 	if c.Kind == "" || c.CreatedAt.IsZero() {
 		return fmt.Errorf("store: enqueue for %q: Kind and CreatedAt are required: %w", c.Reference, ErrInvalid)
 	}
+	if len(c.Kind) > maxKindLen {
+		return fmt.Errorf("store: enqueue for %q: Kind longer than %d bytes: %w", c.Reference, maxKindLen, ErrInvalid)
+	}
 	outbox, err := tx.bucket(bucketOutbox)
 	if err != nil {
 		return err
@@ -85,7 +88,7 @@ func (tx *Tx) indexCommand(c *Command) error {
 	if err := byRef.Put(refIDKey(c.Reference, c.ID), []byte{}); err != nil {
 		return fmt.Errorf("store: index command %d: %w", c.ID, err)
 	}
-	if err := due.Put(timeIDKey(c.NextAttempt, c.ID), []byte{}); err != nil {
+	if err := due.Put(timeIDKey(c.NextAttempt, c.ID), dueValue(c)); err != nil {
 		return fmt.Errorf("store: index command %d: %w", c.ID, err)
 	}
 	return nil
@@ -191,6 +194,44 @@ func (tx *Tx) DueCommands(now time.Time, limit int) ([]Command, error) {
 	return out, nil
 }
 
+// maxKindLen bounds a command's Kind, which its index entry holds.
+const maxKindLen = 64
+
+// DueCommand is what the outbox's index by NextAttempt holds of a queued
+// command: enough to choose what to send without decoding the command.
+type DueCommand struct {
+	ID          uint64
+	Reference   string
+	Kind        string
+	NextAttempt time.Time // zero: due at once
+	NotAfter    time.Time
+	MaybeSent   bool
+}
+
+// Due returns up to limit (all when limit <= 0) of the commands whose
+// NextAttempt is not after now, earliest first (then by ID), as the index
+// holds them: no command is decoded.
+func (tx *Tx) Due(now time.Time, limit int) ([]DueCommand, error) {
+	due, err := tx.bucket(bucketOutDue)
+	if err != nil {
+		return nil, err
+	}
+	until := timeKey(now)
+	var out []DueCommand
+	c := due.Cursor()
+	for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+		if len(k) == 16 && keyU64(k[:8]) > until {
+			break
+		}
+		d, ok := decodeDueValue(k, v)
+		if !ok {
+			return nil, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("%s entry %x: %x", bucketOutDue, k, v)}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 // NextDue returns the earliest NextAttempt of any queued command (the zero
 // time for "due at once"), and false when the outbox is empty: how long the
 // outbox worker may sleep.
@@ -264,15 +305,17 @@ func (tx *Tx) UpdateCommand(c *Command) error {
 		!old.CreatedAt.Equal(c.CreatedAt) || !sameJSON(old.Body, c.Body) {
 		return fmt.Errorf("store: update command %d: only its retry state may change: %w", c.ID, ErrInvalid)
 	}
-	if !old.NextAttempt.Equal(c.NextAttempt) {
+	if !old.NextAttempt.Equal(c.NextAttempt) || old.MaybeSent != c.MaybeSent || !old.NotAfter.Equal(c.NotAfter) {
 		due, err := tx.bucket(bucketOutDue)
 		if err != nil {
 			return err
 		}
-		if err := due.Delete(timeIDKey(old.NextAttempt, c.ID)); err != nil {
-			return err
+		if !old.NextAttempt.Equal(c.NextAttempt) {
+			if err := due.Delete(timeIDKey(old.NextAttempt, c.ID)); err != nil {
+				return err
+			}
 		}
-		if err := due.Put(timeIDKey(c.NextAttempt, c.ID), []byte{}); err != nil {
+		if err := due.Put(timeIDKey(c.NextAttempt, c.ID), dueValue(c)); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,11 +16,11 @@ const (
 	bucketMeta     = "meta"       // schema version and record counts
 	bucketCounters = "counters"   // NextCounter: name → uint64
 	bucketSales    = "sales"      // reference → Sale (JSON)
-	bucketOpen     = "sales_open" // reference → nil, every sale with Final == false
+	bucketOpen     = "sales_open" // reference → CreatedAt + State (openValue), every sale with Final == false
 	bucketDone     = "sales_done" // FinishedAt + reference → nil, every final sale (for Prune)
 	bucketOutbox   = "outbox"     // ID → Command (JSON); the bucket sequence assigns IDs
 	bucketOutRef   = "outbox_ref" // reference + NUL + ID → nil
-	bucketOutDue   = "outbox_due" // NextAttempt + ID → nil
+	bucketOutDue   = "outbox_due" // NextAttempt + ID → kind, reference, deadline (dueValue)
 	bucketEvents   = "events"     // Seq → Event (JSON); the bucket sequence assigns Seqs
 )
 
@@ -66,6 +67,7 @@ type migration func(tx *bolt.Tx) error
 func schema() []migration {
 	return []migration{
 		migrateV1,
+		migrateV2,
 	}
 }
 
@@ -88,6 +90,41 @@ func migrateV1(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrateV2 fills the values of the index of unfinished sales (CreatedAt
+// and State) and of the outbox's index by NextAttempt (what the outbox
+// chooses by), which version 1 left empty.
+func migrateV2(tx *bolt.Tx) error {
+	t := &Tx{btx: tx, path: tx.DB().Path()}
+	open, sales := tx.Bucket([]byte("sales_open")), tx.Bucket([]byte("sales"))
+	var refs [][]byte
+	if err := open.ForEach(func(k, _ []byte) error {
+		refs = append(refs, k)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range refs {
+		var s Sale
+		if err := json.Unmarshal(sales.Get(k), &s); err != nil {
+			return t.corrupt(fmt.Sprintf("sale %q", k), err)
+		}
+		if err := open.Put(k, openValue(&s)); err != nil {
+			return err
+		}
+	}
+	outbox, due := tx.Bucket([]byte("outbox")), tx.Bucket([]byte("outbox_due"))
+	return outbox.ForEach(func(k, v []byte) error {
+		c, err := t.decodeCommand(keyU64(k), v)
+		if err != nil {
+			return err
+		}
+		if len(c.Kind) > maxKindLen {
+			return t.corrupt(fmt.Sprintf("command %d", c.ID), fmt.Errorf("kind of %d bytes", len(c.Kind)))
+		}
+		return due.Put(timeIDKey(c.NextAttempt, c.ID), dueValue(c))
+	})
 }
 
 // errNotTillbox is wrapped into a CorruptError by the caller.

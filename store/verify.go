@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -108,7 +109,7 @@ func checkInvariants(tx *Tx, max int) []string {
 	}
 
 	// Sales and their two indexes.
-	open, done := map[string]bool{}, map[string]bool{}
+	open, done := map[string][]byte{}, map[string][]byte{}
 	nSales := 0
 	_ = buckets[bucketSales].ForEach(func(k, v []byte) error {
 		nSales++
@@ -121,20 +122,26 @@ func checkInvariants(tx *Tx, max int) []string {
 			bad("sale under %q has reference %q", k, s.Reference)
 		}
 		if s.Final {
-			done[string(timeRefKey(s.FinishedAt, s.Reference))] = true
+			done[string(timeRefKey(s.FinishedAt, s.Reference))] = []byte{}
 		} else {
-			open[s.Reference] = true
+			open[s.Reference] = openValue(&s)
 		}
 		return nil
 	})
 	count(keyNSales, nSales)
 	count(keyNOpen, len(open))
-	sameSet := func(bucket string, want map[string]bool) {
+	// sameSet checks that an index holds exactly the keys of want, each
+	// with its value.
+	sameSet := func(bucket string, want map[string][]byte) {
 		n := 0
-		_ = buckets[bucket].ForEach(func(k, _ []byte) error {
+		_ = buckets[bucket].ForEach(func(k, v []byte) error {
 			n++
-			if !want[string(k)] {
-				bad("%s holds %q, which matches no sale", bucket, k)
+			w, ok := want[string(k)]
+			switch {
+			case !ok:
+				bad("%s holds %q, which matches no record", bucket, k)
+			case !bytes.Equal(v, w):
+				bad("%s entry %q is %x, want %x", bucket, k, v, w)
 			}
 			return nil
 		})
@@ -147,7 +154,7 @@ func checkInvariants(tx *Tx, max int) []string {
 
 	// The outbox and its two indexes.
 	outbox := buckets[bucketOutbox]
-	byRef, due := map[string]bool{}, map[string]bool{}
+	byRef, due := map[string][]byte{}, map[string][]byte{}
 	nCommands := 0
 	_ = outbox.ForEach(func(k, v []byte) error {
 		nCommands++
@@ -159,8 +166,8 @@ func checkInvariants(tx *Tx, max int) []string {
 		if len(k) != 8 || keyU64(k) != c.ID || c.ID == 0 || c.ID > outbox.Sequence() {
 			bad("command under %x has id %d (sequence %d)", k, c.ID, outbox.Sequence())
 		}
-		byRef[string(refIDKey(c.Reference, c.ID))] = true
-		due[string(timeIDKey(c.NextAttempt, c.ID))] = true
+		byRef[string(refIDKey(c.Reference, c.ID))] = []byte{}
+		due[string(timeIDKey(c.NextAttempt, c.ID))] = dueValue(&c)
 		return nil
 	})
 	count(keyNCommands, nCommands)

@@ -226,7 +226,7 @@ func Default() *Config {
 			PollEvery: Duration(2 * time.Second),
 			RetryBase: Duration(time.Second),
 			RetryMax:  Duration(time.Minute),
-			Workers:   4,
+			Workers:   16,
 		},
 		POS:     POS{Listen: "127.0.0.1:8080"},
 		Store:   Store{Retention: Duration(store.DefaultRetention), LockTimeout: Duration(store.DefaultTimeout)},
