@@ -36,6 +36,19 @@ func (db *DB) maybeReleaseMapping() {
 	db.releaseMapping()
 }
 
+// walkRelease is how many records a long walk (EachOpen, EachUnfinished)
+// reads between releases of the mapped pages: the kernel maps the pages
+// around each one read (fault-around), so a walk over one index would
+// otherwise map much of the file.
+const walkRelease = 1024
+
+// release releases the mapped pages from inside a transaction, which keeps
+// bbolt from remapping meanwhile (a read transaction holds off remapping; a
+// write transaction remaps only in its own commit).
+func (tx *Tx) release() {
+	_ = releasePages(tx.btx.DB().Info().Data, tx.btx.Size())
+}
+
 // releaseMapping releases the mapped pages now. It runs inside a read
 // transaction, which keeps bbolt from remapping meanwhile.
 func (db *DB) releaseMapping() {

@@ -232,7 +232,11 @@ func (tx *Tx) EachUnfinished(fn func(s *Sale) bool) error {
 		return err
 	}
 	c := open.Cursor()
+	n := 0
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if n++; n%walkRelease == 0 {
+			tx.release()
+		}
 		v := sales.Get(k)
 		if v == nil {
 			return &CorruptError{Path: tx.path, Reason: fmt.Sprintf("unfinished sale %q is indexed but missing", k)}
@@ -264,7 +268,11 @@ func (tx *Tx) EachOpen(fn func(OpenSale) bool) error {
 		return err
 	}
 	c := open.Cursor()
+	n := 0
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if n++; n%walkRelease == 0 {
+			tx.release()
+		}
 		o, ok := decodeOpenValue(k, v)
 		if !ok {
 			return &CorruptError{Path: tx.path, Reason: fmt.Sprintf("%s entry %q: %x", bucketOpen, k, v)}
