@@ -137,7 +137,7 @@ type fixture struct {
 
 type wantScan struct{ data, sym string }
 
-func readFixture(t *testing.T, path string) fixture {
+func readFixture(t testing.TB, path string) fixture {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -173,7 +173,7 @@ func TestAutoMode(t *testing.T) {
 	}
 }
 
-func mustLayout(t *testing.T, name string) *hidkbd.Layout {
+func mustLayout(t testing.TB, name string) *hidkbd.Layout {
 	t.Helper()
 	l, err := hidkbd.LayoutByName(name)
 	if err != nil {
