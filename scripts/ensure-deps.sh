@@ -9,6 +9,8 @@ set -euo pipefail
 NEEDS=(
   "go golang (install Go 1.26 from go.dev: the Debian package is too old)"
   "gcc gcc"
+  "file file"
+  "readelf binutils"
   "git git"
 )
 
