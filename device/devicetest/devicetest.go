@@ -43,20 +43,20 @@ func (s *Scanner) Send(data string) bool {
 		s.mu.Unlock()
 		return false
 	}
+	// Counted as read before it is delivered, as the real drivers do: a
+	// consumer that has the scan sees it in Status.
 	s.sending.Add(1)
-	s.mu.Unlock()
-	defer s.sending.Done()
-	select {
-	case s.scans <- sc:
-	case <-s.done:
-		return false
-	}
-	s.mu.Lock()
 	s.status.Scans++
 	s.status.LastScanAt = sc.At
 	s.status.LastScan = device.Shorten(sc.Data)
 	s.mu.Unlock()
-	return true
+	defer s.sending.Done()
+	select {
+	case s.scans <- sc:
+		return true
+	case <-s.done:
+		return false
+	}
 }
 
 // SetStatus changes what Status reports; Name and the counts kept by Send
