@@ -330,7 +330,7 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 		// Mark before sending: after a crash mid-send, the create counts as
 		// possibly sent and is settled, not abandoned in silence.
 		c.MaybeSent = true
-		if err := a.db.Update(func(tx *store.Tx) error { return tx.UpdateCommand(&c) }); err != nil {
+		if err := a.db.Journaled(func(tx *store.Tx) error { return tx.UpdateCommand(&c) }); err != nil {
 			a.log.Error("outbox: mark create", "err", err)
 			return
 		}

@@ -114,7 +114,7 @@ func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created
 	}
 	now := a.clock.Now()
 	var out store.Sale
-	err = a.db.Update(func(tx *store.Tx) error {
+	err = a.db.Journaled(func(tx *store.Tx) error {
 		if req.Reference != "" {
 			old, err := tx.Sale(req.Reference)
 			switch {

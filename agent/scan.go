@@ -50,7 +50,7 @@ func (a *Agent) Scan(code string) (ScanResult, error) {
 	}
 	now := a.clock.Now()
 	var res ScanResult
-	err = a.db.Update(func(tx *store.Tx) error {
+	err = a.db.Journaled(func(tx *store.Tx) error {
 		var oldest store.OpenSale // the sale waiting longest for a scan
 		pending := false
 		err := tx.EachOpen(func(s store.OpenSale) bool {

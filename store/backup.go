@@ -12,6 +12,10 @@ import (
 // writers go on meanwhile. It returns the number of bytes written. The copy
 // is a complete database file: put it in place of the original to restore.
 func (db *DB) Backup(w io.Writer) (int64, error) {
+	// The copy is of bbolt's file: journaled writes go into it first.
+	if err := db.flush(); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := db.View(func(tx *Tx) error {
 		var err error

@@ -3,7 +3,6 @@ package store
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -25,5 +24,3 @@ func BenchmarkRawWriteFdatasync(b *testing.B) {
 		}
 	}
 }
-
-func fdatasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }

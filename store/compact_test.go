@@ -89,7 +89,7 @@ func TestCompactAtOpen(t *testing.T) {
 		}
 		return err
 	})
-	if got := dirNames(t, filepath.Dir(path)); !reflect.DeepEqual(got, []string{"tillbox.db", "tillbox.db.pid"}) {
+	if got := dirNames(t, filepath.Dir(path)); !reflect.DeepEqual(got, []string{"tillbox.db", "tillbox.db.journal", "tillbox.db.pid"}) {
 		t.Errorf("directory holds %v", got)
 	}
 }

@@ -12,8 +12,11 @@ import (
 // TestCrashDuringCommits kills a writing process at random moments (SIGKILL:
 // no deferred code, no Close) and checks after each kill that the file opens
 // without complaint, passes Verify, and holds every commit the child saw
-// returned. This is a process crash: the kernel still writes the page cache
-// out. Power loss is bbolt's fdatasync discipline, not tested here.
+// returned (two in three of them journaled: Open replays what the journal
+// holds beyond bbolt's last commit). This is a process crash: the kernel
+// still writes the page cache out. Power loss is bbolt's and the journal's
+// fdatasync discipline, not tested here (TestJournalRecovery copies the
+// files as a power cut would leave them).
 func TestCrashDuringCommits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")

@@ -41,6 +41,12 @@ type Options struct {
 	// Prune). Default [DefaultCompactMinFree]; negative never compacts.
 	CompactMinFree int64
 
+	// NoJournal opens the file without its journal (journal.go): no journal
+	// file is created beside it and none is replayed, and every write
+	// commits to bbolt. For checking a copy (a backup); a live database
+	// must be opened with its journal.
+	NoJournal bool
+
 	// NoSync skips fsync on commit. Only for benchmarks and fixtures: a
 	// commit is then not durable.
 	NoSync bool
@@ -88,6 +94,19 @@ type DB struct {
 	batchClosed bool
 	batchCh     chan *batchCall
 	batchDone   chan struct{}
+
+	// The journal (journal.go). jmu is held by every write transaction
+	// (and by a View replaying pending writes); pending are the journaled
+	// writes not yet committed to bbolt, npending their number for a
+	// lock-free look. The flusher commits them when signalled on flushCh;
+	// flushDone is closed when it has returned.
+	jmu       sync.Mutex
+	journal   *journal // nil: every write commits to bbolt (NoSync, or after a journal failure)
+	pending   [][]byte
+	npending  atomic.Int32
+	flushCh   chan struct{}
+	flushDone chan struct{}
+	flushHeld atomic.Bool // tests: the flusher leaves pending writes alone
 }
 
 // Open opens the database at path, creating it when the file does not exist
@@ -135,12 +154,27 @@ func open(path string, opts Options, migs []migration) (*DB, error) {
 		db.log.Info("database schema migrated", "from", version, "to", len(migs))
 	}
 
+	if !opts.NoSync && !opts.NoJournal {
+		if err := db.recoverJournal(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	if err := db.compactIfSparse(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	if db.journal != nil {
+		// Compaction may have changed the transaction the chain starts from.
+		_ = db.bolt.View(func(tx *bolt.Tx) error {
+			db.journal.restart(uint64(tx.ID()))
+			return nil
+		})
+	}
 	db.batchCh, db.batchDone = make(chan *batchCall, maxBatch), make(chan struct{})
+	db.flushCh, db.flushDone = make(chan struct{}, 1), make(chan struct{})
 	go db.committer()
+	go db.flusher(db.flushCh)
 	return db, nil
 }
 
@@ -238,6 +272,22 @@ func (db *DB) Close() error {
 	if db.batchCh != nil {
 		db.closeBatches()
 	}
+	if db.flushDone != nil {
+		db.jmu.Lock()
+		if db.flushCh != nil {
+			close(db.flushCh)
+			db.flushCh = nil
+		}
+		db.jmu.Unlock()
+		<-db.flushDone
+		if err := db.flush(); err != nil {
+			db.log.Error("close: commit of journaled writes failed (they stay in the journal)", "err", err)
+		}
+	}
+	if db.journal != nil {
+		_ = db.journal.f.Close()
+		db.journal = nil
+	}
 	db.removePID()
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.path, err)
@@ -251,16 +301,189 @@ func (db *DB) Path() string { return db.path }
 // Update runs fn in a read-write transaction and commits it durably (data
 // and meta page fsynced) before returning nil. If fn returns an error or
 // panics, nothing fn did is kept and fn's error is returned unchanged.
-// Only one Update runs at a time; do not call Update or View from inside fn.
+// Only one write transaction runs at a time; do not call Update, View,
+// Batch or Journaled from inside fn.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.run(db.bolt.Update, "commit: ", fn)
+	db.jmu.Lock()
+	var tx *Tx
+	var txid uint64
+	err := db.run(db.bolt.Update, "commit: ", func(t *Tx) error {
+		tx, txid = t, uint64(t.btx.ID()) // once committed, the Tx no longer knows it
+		if err := db.replayPending(t.btx); err != nil {
+			return err
+		}
+		return fn(t)
+	})
+	if err == nil {
+		db.committed(txid)
+	}
+	db.jmu.Unlock()
+	if err == nil {
+		tx.runOnCommit()
+	}
+	return err
+}
+
+// Journaled is Update, durable with one fdatasync of the journal instead
+// of a bbolt commit (see journal.go): for the writes a person waits for.
+// Every transaction that starts after it returns nil sees its writes. fn
+// must write through the Tx's methods only.
+func (db *DB) Journaled(fn func(*Tx) error) (err error) {
+	if db.journal == nil {
+		return db.Update(fn)
+	}
+	db.jmu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			db.jmu.Unlock()
+		}
+	}()
+	btx, err := db.bolt.Begin(true)
+	if err != nil {
+		return db.wrap("begin: ", err)
+	}
+	open := true
+	defer func() {
+		if open {
+			_ = btx.Rollback()
+		}
+	}()
+	if err := db.replayPending(btx); err != nil {
+		return err
+	}
+	ops := make([]byte, 0, 2048)
+	tx := &Tx{btx: btx, path: db.path, ops: &ops}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if !db.journal.fits(ops) {
+		// The journal is full: this commit takes every pending write to
+		// bbolt, and the journal starts again.
+		txid := uint64(btx.ID())
+		open = false
+		if err := btx.Commit(); err != nil {
+			return db.wrap("commit: ", err)
+		}
+		db.committed(txid)
+	} else {
+		open = false
+		_ = btx.Rollback()
+		if err := db.journal.append(ops); err != nil {
+			// Whether the record reached the disk is unknown: commit what
+			// is pending, which makes the journal's chain stale (never
+			// replayed), and write through bbolt from now on.
+			db.journal = nil
+			if ferr := db.commitPendingLocked(); ferr != nil {
+				db.log.Error("journal failed; so did committing the pending writes", "err", ferr)
+			}
+			return fmt.Errorf("store: journal: %w", err)
+		}
+		db.pending = append(db.pending, ops)
+		db.npending.Add(1)
+		if db.flushCh != nil {
+			select {
+			case db.flushCh <- struct{}{}:
+			default:
+			}
+		}
+	}
+	locked = false
+	db.jmu.Unlock()
+	db.maybeReleaseMapping()
+	tx.runOnCommit()
+	return nil
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot, which
-// writers do not block and which does not block them. Do not call Update or
-// View from inside fn (bbolt may deadlock when it must grow the file).
+// writers do not block and which does not block them (while journaled
+// writes wait for their commit to bbolt, a View replays them in a write
+// transaction that it rolls back: for that moment it does block writers).
+// Do not call Update, View, Batch or Journaled from inside fn.
 func (db *DB) View(fn func(*Tx) error) error {
+	if db.npending.Load() != 0 {
+		db.jmu.Lock()
+		if len(db.pending) != 0 {
+			defer db.jmu.Unlock()
+			return db.run(db.rolledBack, "", func(t *Tx) error {
+				if err := db.replayPending(t.btx); err != nil {
+					return err
+				}
+				return fn(t)
+			})
+		}
+		db.jmu.Unlock()
+	}
 	return db.run(db.bolt.View, "", fn)
+}
+
+// rolledBack runs fn in a bbolt write transaction that it rolls back.
+func (db *DB) rolledBack(fn func(*bolt.Tx) error) error {
+	btx, err := db.bolt.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = btx.Rollback() }()
+	return fn(btx)
+}
+
+// replayPending applies the journaled writes not yet in bbolt to btx.
+func (db *DB) replayPending(btx *bolt.Tx) error {
+	for _, ops := range db.pending {
+		if err := replay(btx, ops); err != nil {
+			return &CorruptError{Path: db.path, Reason: "a journaled write does not apply", Err: err}
+		}
+	}
+	return nil
+}
+
+// committed notes a commit to bbolt as transaction txid, which took every
+// pending write with it. The caller holds jmu.
+func (db *DB) committed(txid uint64) {
+	db.pending = nil
+	db.npending.Store(0)
+	if db.journal != nil {
+		db.journal.restart(txid)
+	}
+}
+
+// commitPendingLocked commits the pending journaled writes to bbolt. The
+// caller holds jmu.
+func (db *DB) commitPendingLocked() error {
+	if len(db.pending) == 0 {
+		return nil
+	}
+	var txid uint64
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		txid = uint64(btx.ID())
+		return db.replayPending(btx)
+	})
+	if err != nil {
+		return db.wrap("commit: ", err)
+	}
+	db.committed(txid)
+	return nil
+}
+
+// flush commits the pending journaled writes to bbolt now.
+func (db *DB) flush() error {
+	db.jmu.Lock()
+	defer db.jmu.Unlock()
+	return db.commitPendingLocked()
+}
+
+// flusher commits journaled writes to bbolt soon after they are made, all
+// that arrived meanwhile in one commit, until Close.
+func (db *DB) flusher(signals <-chan struct{}) {
+	defer close(db.flushDone)
+	for range signals {
+		if db.npending.Load() == 0 || db.flushHeld.Load() {
+			continue
+		}
+		if err := db.flush(); err != nil && !errors.Is(err, ErrClosed) {
+			db.log.Error("commit of journaled writes failed (they stay in the journal)", "err", err)
+		}
+	}
 }
 
 // run is Update and View: fn's own error comes back unchanged, bbolt's is
@@ -274,44 +497,60 @@ func (db *DB) run(tx func(func(*bolt.Tx) error) error, what string, fn func(*Tx)
 	if err == nil {
 		db.maybeReleaseMapping()
 	}
-	switch {
-	case fnErr != nil:
+	if fnErr != nil {
 		return fnErr
+	}
+	return db.wrap(what, err)
+}
+
+// wrap turns bbolt's errors into this package's.
+func (db *DB) wrap(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, berrors.ErrDatabaseNotOpen):
 		return fmt.Errorf("store: %w", ErrClosed)
-	case err != nil:
+	default:
 		return fmt.Errorf("store: %s%w", what, err)
 	}
-	return nil
 }
 
 // Tx is a transaction, valid only inside the function given to
-// [DB.Update] or [DB.View]. Records returned by its methods are copies.
+// [DB.Update], [DB.View], [DB.Batch] or [DB.Journaled]. Records returned
+// by its methods are copies.
 type Tx struct {
-	btx  *bolt.Tx
-	path string
+	btx      *bolt.Tx
+	path     string
+	ops      *[]byte  // the writes, recorded for the journal; nil when not journaled
+	onCommit []func() // see OnCommit
 }
 
 // OnCommit registers fn to run once the transaction has been committed
-// durably, before Update returns: the place to tell the POS and the display
-// about what was written. fn runs after the write lock is released, so it
-// may call View (a notification that fails to arrive is the subscriber's to
-// catch up on: the event log has it). fn does not run if the transaction
-// fails.
-func (tx *Tx) OnCommit(fn func()) { tx.btx.OnCommit(fn) }
+// durably, before Update (Batch, Journaled) returns: the place to tell the
+// POS and the display about what was written. fn runs after the write lock
+// is released, so it may call View (a notification that fails to arrive is
+// the subscriber's to catch up on: the event log has it). fn does not run
+// if the transaction fails.
+func (tx *Tx) OnCommit(fn func()) { tx.onCommit = append(tx.onCommit, fn) }
+
+func (tx *Tx) runOnCommit() {
+	for _, fn := range tx.onCommit {
+		fn()
+	}
+}
 
 // bucket returns a schema bucket; its absence means a damaged file.
-func (tx *Tx) bucket(name string) (*bolt.Bucket, error) {
+func (tx *Tx) bucket(name string) (bucket, error) {
 	b := tx.btx.Bucket([]byte(name))
 	if b == nil {
-		return nil, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("bucket %q is missing", name)}
+		return bucket{}, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("bucket %q is missing", name)}
 	}
 	if appendMostly(name) {
 		// Keys arrive mostly in order, so pages that split at bbolt's
 		// default half-full would stay half-empty for good.
 		b.FillPercent = 0.9
 	}
-	return b, nil
+	return bucket{Bucket: b, name: name, tx: tx}, nil
 }
 
 // corrupt reports a record that does not decode.

@@ -164,3 +164,14 @@ func jsonEqual(a, b json.RawMessage) bool {
 	var ca, cb bytes.Buffer
 	return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
 }
+
+func copyFile(tb testing.TB, src, dst string) {
+	tb.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}

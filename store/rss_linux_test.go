@@ -60,14 +60,3 @@ func BenchmarkPeakRSSDraining100kCommands(b *testing.B) {
 	b.ReportMetric(float64(kb)/1024, "peak-RSS-MB")
 	b.ReportMetric(float64(fi.Size())/(1<<20), "file-MB")
 }
-
-func copyFile(tb testing.TB, src, dst string) {
-	tb.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-}

@@ -94,9 +94,13 @@ func migrateV1(tx *bolt.Tx) error {
 
 // migrateV2 fills the values of the index of unfinished sales (CreatedAt
 // and State) and of the outbox's index by NextAttempt (what the outbox
-// chooses by), which version 1 left empty.
+// chooses by), which version 1 left empty, and gives the database the id
+// its journal records carry.
 func migrateV2(tx *bolt.Tx) error {
 	t := &Tx{btx: tx, path: tx.DB().Path()}
+	if err := tx.Bucket([]byte("meta")).Put([]byte("journal_id"), u64Key(newJournalID())); err != nil {
+		return err
+	}
 	open, sales := tx.Bucket([]byte("sales_open")), tx.Bucket([]byte("sales"))
 	var refs [][]byte
 	if err := open.ForEach(func(k, _ []byte) error {

@@ -18,8 +18,8 @@ func TestOpenCreatesCurrentSchema(t *testing.T) {
 		t.Errorf("schema version %d, want %d", st.SchemaVersion, len(schema()))
 	}
 	// Creation goes through a temporary file linked into place; only the
-	// database and its pid file remain.
-	if got, want := dirNames(t, filepath.Dir(path)), []string{"tillbox.db", "tillbox.db.pid"}; !reflect.DeepEqual(got, want) {
+	// database, its journal and its pid file remain.
+	if got, want := dirNames(t, filepath.Dir(path)), []string{"tillbox.db", "tillbox.db.journal", "tillbox.db.pid"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("directory holds %v, want %v", got, want)
 	}
 }

@@ -137,7 +137,7 @@ func (b *backup) throughAPI(ctx context.Context, locked *store.LockedError) erro
 
 // check opens a copy, checks every page and returns what it holds.
 func check(path string) (store.Stats, error) {
-	db, err := store.Open(path, store.Options{CompactMinFree: -1})
+	db, err := store.Open(path, store.Options{CompactMinFree: -1, NoJournal: true})
 	if err != nil {
 		return store.Stats{}, fmt.Errorf("backup: the copy %s does not open: %w", path, err)
 	}
