@@ -277,15 +277,18 @@ func (a *Agent) send(ctx context.Context, id uint64) {
 }
 
 // cancelAgain replaces a cancel refused while the customer was approving
-// with a new one (a new key) a little later.
+// with a new one (a new key) a little later, later each time: every try
+// counts against the sale's few modifications a minute, and an approval
+// can take the customer a while.
 func (a *Agent) cancelAgain(c store.Command, cause error) {
 	now := a.clock.Now()
+	n := c.Attempts + 1
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
 		if err := tx.DeleteCommand(c.ID); err != nil {
 			return err
 		}
-		return a.enqueueAt(tx, c.Reference, cmdCancel, &epayment.CancelRequest{}, time.Time{}, now,
-			now.Add(backoff(a.opts.PollEvery, a.opts.RetryMax, 1)))
+		return a.enqueueRetry(tx, c.Reference, cmdCancel, &epayment.CancelRequest{}, time.Time{}, now,
+			now.Add(backoff(a.opts.PollEvery, a.opts.RetryMax, n)), n)
 	})
 	if err != nil {
 		a.log.Error("outbox: cancel again", "reference", c.Reference, "err", err)

@@ -252,6 +252,12 @@ func (a *Agent) enqueue(tx *store.Tx, ref, kind string, body any, notAfter, now 
 // enqueueAt writes a command with a fresh key, due at the given time (zero:
 // at once).
 func (a *Agent) enqueueAt(tx *store.Tx, ref, kind string, body any, notAfter, now, at time.Time) error {
+	return a.enqueueRetry(tx, ref, kind, body, notAfter, now, at, 0)
+}
+
+// enqueueRetry is enqueueAt for a command that takes over from attempts
+// refused ones (its back-off goes on from there).
+func (a *Agent) enqueueRetry(tx *store.Tx, ref, kind string, body any, notAfter, now, at time.Time, attempts int) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -261,7 +267,7 @@ func (a *Agent) enqueueAt(tx *store.Tx, ref, kind string, body any, notAfter, no
 		return err
 	}
 	c := &store.Command{Reference: ref, Kind: kind, IdempotencyKey: idempotencyKey(kind, ref, n),
-		Body: b, CreatedAt: now, NotAfter: notAfter, NextAttempt: at}
+		Body: b, CreatedAt: now, NotAfter: notAfter, NextAttempt: at, Attempts: attempts}
 	if err := tx.Enqueue(c); err != nil {
 		return err
 	}

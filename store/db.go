@@ -472,11 +472,33 @@ func (db *DB) flush() error {
 	return db.commitPendingLocked()
 }
 
+// Journaled writes are committed to bbolt once no other has come for
+// flushIdle, or as soon as flushMany are pending: a bbolt commit holds the
+// write lock through its two fsyncs, and a scan or a payment request
+// arriving meanwhile would wait for it.
+const (
+	flushIdle = 20 * time.Millisecond
+	flushMany = 64
+)
+
 // flusher commits journaled writes to bbolt soon after they are made, all
 // that arrived meanwhile in one commit, until Close.
 func (db *DB) flusher(signals <-chan struct{}) {
 	defer close(db.flushDone)
-	for range signals {
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for {
+		select {
+		case _, ok := <-signals:
+			if !ok {
+				return
+			}
+			if db.npending.Load() < flushMany {
+				idle.Reset(flushIdle)
+				continue
+			}
+		case <-idle.C:
+		}
 		if db.npending.Load() == 0 || db.flushHeld.Load() {
 			continue
 		}

@@ -26,7 +26,9 @@ import (
 // replays them first and, when it commits to bbolt, takes them with it; a
 // View while writes are pending replays them in a write transaction that
 // it rolls back. A background flusher commits the pending writes to bbolt
-// soon after, in one commit for all that arrived meanwhile.
+// once the journaled writes pause (flushIdle) or many are pending
+// (flushMany), in one commit for all of them; any other commit to bbolt
+// takes them along too.
 //
 // After a crash or a power cut, Open replays the journal's records onto
 // the database in one commit, but only those made on the very state the
