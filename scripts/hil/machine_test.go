@@ -82,7 +82,7 @@ func boot(ctx context.Context, c machineConfig) (*machine, error) {
 		"guestfwd=tcp:10.0.2.100:%d-cmd:socat STDIO TCP:%s",
 		posPort, guestPOSPort, cmdPort, guestCmdPort, guestVippsPort, c.simAddr)
 	args := []string{
-		"-M", "virt", "-cpu", "cortex-a72", "-accel", "tcg", "-smp", "2", "-m", "512",
+		"-M", "virt", "-cpu", "cortex-a72", "-accel", "tcg", "-m", "512",
 		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", c.kernel, "-initrd", c.initrd,
 		"-append", "console=ttyAMA0 panic=-1 loglevel=6",

@@ -48,6 +48,26 @@ func TestRigProbes(t *testing.T) {
 		r.expectPayment(ctx, t, "posted scan", ref, personalQR)
 	})
 
+	t.Run("isolation", func(t *testing.T) {
+		// The forward to the simulator works; the host's loopback is not
+		// reachable otherwise (restrict=on), not even the simulator's own
+		// port through the host's address in the user network.
+		_, simPort, _ := net.SplitHostPort(r.simAddr)
+		for addr, want := range map[string]string{
+			"10.0.2.100:8090":     "connected",
+			"10.0.2.2:" + simPort: "failed",
+			"10.0.2.3:53":         "failed",
+		} {
+			got, err := m.guest(ctx, "dial "+addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || !strings.HasPrefix(got[0], want) {
+				t.Errorf("from the guest, dial %s: %q, want %s", addr, got, want)
+			}
+		}
+	})
+
 	t.Run("keyboard", func(t *testing.T) {
 		for round := range 3 {
 			if round > 0 {
@@ -150,6 +170,7 @@ func replugKeyboard(ctx context.Context, t *testing.T, m *machine) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	waitUSBGone(ctx, t, m, kbdID)
 	if _, err := m.qmp.execute(ctx, "device_add", map[string]any{"driver": "usb-kbd", "id": "kbd", "bus": "xhci.0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +188,12 @@ func probeSerial(ctx context.Context, t *testing.T, m *machine, text string) str
 	if err != nil {
 		t.Fatalf("plugging the USB-serial adapter: %v", err)
 	}
-	defer plug.Close()
+	defer func() {
+		// Unplug, and wait until the guest has let the adapter go, so
+		// that the next plug is not mistaken for this one.
+		plug.Close()
+		waitUSBGone(ctx, t, m, serialID)
+	}()
 	var s *guestStream
 	if err := poll(ctx, "/dev/ttyUSB0 in the guest", func() error {
 		s, err = m.guestOpen(ctx, "serial /dev/ttyUSB0 100000 100000")
@@ -239,9 +265,30 @@ func probeHIDPOS(ctx context.Context, t *testing.T, m *machine, text string) str
 // again.
 func replugGadget(ctx context.Context, t *testing.T, m *machine) {
 	t.Helper()
-	for _, c := range []string{"udc unbind", "udc bind"} {
-		if _, err := m.guest(ctx, c); err != nil {
-			t.Fatal(err)
+	if _, err := m.guest(ctx, "udc unbind"); err != nil {
+		t.Fatal(err)
+	}
+	waitUSBGone(ctx, t, m, posID)
+	if _, err := m.guest(ctx, "udc bind"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitUSBGone waits until the guest no longer lists the USB device id
+// (VID:PID[:SERIAL]), so that what is plugged next is not mistaken for it.
+func waitUSBGone(ctx context.Context, t *testing.T, m *machine, id string) {
+	t.Helper()
+	vidpid := strings.Join(strings.SplitN(id, ":", 3)[:2], ":")
+	if err := poll(ctx, "the guest to see "+vidpid+" unplugged", func() error {
+		usb, err := m.guest(ctx, "usb")
+		if err != nil {
+			return err
 		}
+		if l := strings.Join(usb, "\n"); strings.Contains(l, " "+vidpid+" ") {
+			return fmt.Errorf("still there:\n%s", l)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

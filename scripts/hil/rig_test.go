@@ -34,9 +34,10 @@ const posToken = "hil-pos-token-0123456789"
 
 // rig is one booted box with the simulator it talks to.
 type rig struct {
-	m   *machine
-	sim *sim.Server
-	pos *posapi.Client
+	m       *machine
+	sim     *sim.Server
+	simAddr string // the simulator's address on the host's loopback
+	pos     *posapi.Client
 }
 
 // partsOnce builds the parts once for every test of the package.
@@ -147,7 +148,7 @@ func startRig(t *testing.T, ctx context.Context, scanners string) *rig {
 			t.Errorf("QEMU dropped key events (its keyboard queue was full): slow the typing down (keyPace)")
 		}
 	})
-	r := &rig{m: m, sim: s, pos: &posapi.Client{BaseURL: m.posURL, Token: epayment.Secret(posToken), HTTPClient: &http.Client{Timeout: 30 * time.Second}}}
+	r := &rig{m: m, sim: s, simAddr: ln.Addr().String(), pos: &posapi.Client{BaseURL: m.posURL, Token: epayment.Secret(posToken), HTTPClient: &http.Client{Timeout: 30 * time.Second}}}
 
 	// Generous: TCG boots the arm64 kernel in seconds, but a loaded CI
 	// machine may take much longer. Failing here shows the console.

@@ -21,6 +21,7 @@
 //	                     in hex, for at most MS milliseconds
 //	serial PATH N MS     the same for a serial port, opened raw at 9600 baud
 //	usb                  the USB devices the kernel sees, with their drivers
+//	dial ADDR            try a TCP connection: "connected" or why not
 package main
 
 import (
@@ -215,6 +216,19 @@ func command(w *bufio.Writer, line string, g *gadgetDir) error {
 	case "usb":
 		fmt.Fprintln(w, "ok")
 		listUSB(w)
+		return nil
+	case "dial":
+		if len(args) != 1 {
+			return errors.New("dial ADDR")
+		}
+		fmt.Fprintln(w, "ok")
+		c, err := net.DialTimeout("tcp", args[0], 5*time.Second)
+		if err != nil {
+			fmt.Fprintf(w, "failed: %v\n", err)
+			return nil
+		}
+		c.Close()
+		fmt.Fprintln(w, "connected")
 		return nil
 	}
 	return fmt.Errorf("unknown command %q", verb)
