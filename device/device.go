@@ -3,7 +3,8 @@
 // from, when) and reports its Status for the technician page.
 //
 // The drivers live in sub-packages, one per technology: device/serial (USB
-// CDC-ACM, USB-serial, RS-232). The pure decoders they share are device/frame
+// CDC-ACM, USB-serial, RS-232) and device/hid (USB HID, keyboard mode and
+// HID POS, through github.com/karalabe/usb with cgo). The pure decoders they share are device/frame
 // (a byte stream split into scans), device/hidkbd (keyboard-mode HID boot
 // reports through a keyboard layout) and device/hidpos (HID POS reports, usage
 // page 0x8C). device/classify decides whether a scan is a personal QR code;

@@ -33,12 +33,12 @@ type Status struct {
 	// SerialNumber is the USB serial number, when known.
 	SerialNumber string `json:"serialNumber,omitempty"`
 	// Since is when the device was last opened or lost.
-	Since time.Time `json:"since"`
+	Since time.Time `json:"since,omitzero"`
 
 	// Scans counts the scans read since the scanner was started.
 	Scans uint64 `json:"scans"`
 	// LastScanAt is when the last scan arrived; zero before the first.
-	LastScanAt time.Time `json:"lastScanAt"`
+	LastScanAt time.Time `json:"lastScanAt,omitzero"`
 	// LastScan is the last scan, shortened and with its digits masked
 	// (Shorten): never the whole code, which may hold a phone number.
 	LastScan string `json:"lastScan,omitempty"`
@@ -51,7 +51,7 @@ type Status struct {
 	// LastError is the last problem (open failed, device lost, input
 	// dropped), with when it happened; empty when there was none.
 	LastError   string    `json:"lastError,omitempty"`
-	LastErrorAt time.Time `json:"lastErrorAt"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
 }
 
 // VIDPID formats a USB identity the way lsusb shows it.

@@ -10,6 +10,8 @@ set -euo pipefail
 NEEDS=(
   "go golang (install Go 1.26 from go.dev: the Debian package is too old)"
   "gcc gcc"
+  "file file"
+  "readelf binutils"
   "git git"
   # The hardware-in-the-loop test (scripts/hil): the static arm64 build with
   # cgo, the emulated arm64 box, and the relay of its network to the host's

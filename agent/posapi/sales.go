@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/device"
 )
 
 // referencePattern is the pattern of a sale's reference (issue 3 §2).
@@ -200,7 +201,18 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	if s.scanners == nil {
+		writeJSON(w, http.StatusOK, st)
+		return
+	}
+	sc := s.scanners()
+	if sc == nil {
+		sc = []device.Status{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		agent.Status
+		Scanners []device.Status `json:"scanners"`
+	}{st, sc})
 }
 
 // backup streams a consistent copy of the database, taken from one read

@@ -1,7 +1,9 @@
 package posapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/device"
 )
 
 // TestCreateSaleRepeatAndConflict: a sale is taken (201), the same request
@@ -415,5 +418,39 @@ func TestInternalErrorLeaksNothing(t *testing.T) {
 	}
 	if !strings.Contains(r.logs.String(), "POS API: internal error") {
 		t.Errorf("the detail is not logged:\n%s", r.logs.String())
+	}
+}
+
+// TestStatusScanners: with WithScanners, the status lists the scanners'
+// states as the document describes them.
+func TestStatusScanners(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	scanners := []device.Status{
+		{Name: "front", Driver: "hid", Match: "0c2e:0b61:K1", Mode: "keyboard, no", Connected: true, Path: "0001:0004:00",
+			Product: "Voyager 1450g", Manufacturer: "Honeywell", VIDPID: "0c2e:0b61", SerialNumber: "K1", Since: at,
+			Scans: 3, LastScanAt: at, LastScan: "https://qr.vipps.no/28/2/01/031/•••••••678?v=1", Reconnects: 2},
+		{Name: "hand", Driver: "hid", Match: "05e0:1200", Mode: "auto, us",
+			LastError: "this tillbox was built without cgo: USB HID scanners cannot be read; use a build with cgo (make build)", LastErrorAt: at},
+	}
+	r := newRig(t, rigOptions{noRun: true, server: func(s *server) { WithScanners(func() []device.Status { return scanners })(s) }})
+	a := r.send(call{method: "GET", path: "/api/v1/status"})
+	if a.status != http.StatusOK {
+		t.Fatalf("status %d %s", a.status, a.body)
+	}
+	var got struct {
+		Online   *bool           `json:"online"`
+		Scanners []device.Status `json:"scanners"`
+	}
+	if err := json.Unmarshal(a.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Online == nil || len(got.Scanners) != 2 || got.Scanners[0] != scanners[0] || got.Scanners[1] != scanners[1] {
+		t.Errorf("status %s", a.body)
+	}
+	// No scanners configured: an empty list, not null.
+	r2 := newRig(t, rigOptions{noRun: true, server: func(s *server) { WithScanners(func() []device.Status { return nil })(s) }})
+	if a := r2.send(call{method: "GET", path: "/api/v1/status"}); !bytes.Contains(a.body, []byte(`"scanners":[]`)) {
+		t.Errorf("status %s", a.body)
 	}
 }

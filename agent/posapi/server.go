@@ -13,6 +13,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/device"
 )
 
 // OpenAPI is the OpenAPI 3.0 document of this API, served at
@@ -33,7 +34,9 @@ type server struct {
 	log   *slog.Logger
 	token [sha256.Size]byte // the hash of the token; compared in constant time
 	noTok bool              // no token configured: every request is refused
-	mux   *http.ServeMux
+	// scanners, when set, are shown in GET /api/v1/status.
+	scanners func() []device.Status
+	mux      *http.ServeMux
 
 	// WebSocket keepalive; see events.go.
 	pingEvery, pongWait, writeWait time.Duration
@@ -50,8 +53,22 @@ type server struct {
 // when the request's context ends: give the http.Server a BaseContext that
 // ends at shutdown, as WebSocket connections are hijacked and
 // http.Server.Shutdown does not wait for them.
-func New(a *agent.Agent, token epayment.Secret, log *slog.Logger) http.Handler {
-	return newServer(a, token, log)
+func New(a *agent.Agent, token epayment.Secret, log *slog.Logger, opts ...Option) http.Handler {
+	s := newServer(a, token, log)
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// An Option adds to the POS API.
+type Option func(*server)
+
+// WithScanners adds the box's scanners to GET /api/v1/status: statuses
+// returns the state of each configured scanner (as
+// device/scanners.Manager.Statuses does).
+func WithScanners(statuses func() []device.Status) Option {
+	return func(s *server) { s.scanners = statuses }
 }
 
 func newServer(a *agent.Agent, token epayment.Secret, log *slog.Logger) *server {

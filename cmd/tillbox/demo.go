@@ -20,10 +20,12 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/device/classify"
+	"github.com/tillbox/tillbox/device/scanners"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -47,8 +49,21 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	approveAfter := fs.Duration("approve-after", 2*time.Second, "how long the simulated customer takes to approve in the app")
 	once := fs.Bool("once", false, "stop after the first sale reaches its outcome")
 	verbose := fs.Bool("v", false, "log at debug level")
+	var specs []config.Scanner
+	fs.Func("scanner", "also read the scanner `SPEC` (DRIVER:MATCH[,KEY=VALUE...], as tillbox run --scanner, e.g. serial:/dev/ttyACM0 or hid:0c2e:0b61,layout=no); repeatable", func(s string) error {
+		sc, err := config.ParseScanner(s)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, sc)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	scannerCfgs, err := demoScanners(specs)
+	if err != nil {
+		return problems(stderr, "--scanner", err)
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -112,8 +127,13 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		return err
 	}
 	token := epayment.Secret(randomToken())
+	sm, err := scanners.Open(scannerCfgs, scanners.Options{Logger: log.With("part", "scanners")})
+	if err != nil {
+		return err
+	}
+	defer sm.Close()
 	mux := http.NewServeMux()
-	mux.Handle("/api/", posapi.New(a, token, log.With("part", "pos-api")))
+	mux.Handle("/api/", posapi.New(a, token, log.With("part", "pos-api"), posapi.WithScanners(sm.Statuses)))
 	mux.Handle("/webhooks/vipps", a.WebhookHandler())
 	stopBox := serve(ln, mux)
 	defer stopBox()
@@ -128,6 +148,9 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 			log.Error("agent stopped", "err", err)
 		}
 	})
+	scans := readScans(sm, a, log.With("part", "scanners"), stdout)
+	defer scans.wait()
+	defer sm.Close()
 
 	fmt.Fprintf(stdout, `tillbox demo: the agent, the embedded Vipps MobilePay simulator and a virtual scanner
 
@@ -268,4 +291,21 @@ func kroner(minor int64) string {
 		sign, minor = "-", -minor
 	}
 	return fmt.Sprintf("%s%d.%02d", sign, minor/100, minor%100)
+}
+
+// demoScanners checks the --scanner specs as `tillbox run` does and fills
+// in their defaults.
+func demoScanners(specs []config.Scanner) ([]config.Scanner, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	c := config.Default()
+	// Stand-ins so that the rest of the configuration validates; the demo
+	// uses its own.
+	c.Vipps.BaseURL, c.Vipps.ClientID, c.Vipps.MSN = "http://127.0.0.1:1", "00000000-0000-4000-8000-000000000001", "123456"
+	c.Vipps.ClientSecret, c.Vipps.SubscriptionKey, c.POS.Token = "demo-secret", "demo-key", "demo-token-0123456789abcdef"
+	if err := c.Override(config.Overrides{Scanners: specs}); err != nil {
+		return nil, err
+	}
+	return c.Scanners, nil
 }

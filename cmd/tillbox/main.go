@@ -24,6 +24,7 @@ Usage:
   tillbox demo [flags]          run the simulator and one in-store payment through the client, step by step
   tillbox run [flags]           run the agent of a till (tillbox run -h)
   tillbox config example|check  print a commented configuration file, or check one
+  tillbox devices [--json]      list the serial ports and USB HID devices a scanner could be, with the config to read each
   tillbox backup FILE           write a consistent copy of the database to FILE (tillbox backup -h)
   tillbox pos COMMAND           talk to a box's POS API: sale, get, list, cancel, capture, refund, events (tillbox pos -h)
 
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runConfig(ctx, args, stdout, stderr)
 	case "backup":
 		return runBackup(ctx, args, stdout, stderr)
+	case "devices":
+		return runDevices(ctx, args, stdout, stderr, machine)
 	case "pos":
 		return runPOS(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":

@@ -19,6 +19,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/device/scanners"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -36,7 +37,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // Main is one tillbox agent process: the store, the Vipps MobilePay client,
-// the agent's loops and the HTTP server of the POS API and the webhooks.
+// the agent's loops, the scanners and the HTTP server of the POS API and the
+// webhooks.
 // NewMain → ParseFlags (or set Config) → Run(ctx) → Close.
 type Main struct {
 	// Config is the configuration in force; ParseFlags loads it.
@@ -46,10 +48,11 @@ type Main struct {
 	level          slog.LevelVar
 	log            *slog.Logger
 
-	db    *store.DB
-	agent *agent.Agent
-	ln    net.Listener
-	ready chan struct{} // closed once the server accepts requests
+	db       *store.DB
+	agent    *agent.Agent
+	scanners *scanners.Manager
+	ln       net.Listener
+	ready    chan struct{} // closed once the server accepts requests
 }
 
 // NewMain returns a Main that writes its notices to stdout and its log to
@@ -174,10 +177,13 @@ func (m *Main) open() error {
 		return err
 	}
 	m.agent = a
-	if len(c.Scanners) > 0 {
-		log.Warn("scanner drivers are not in this build yet: the configured scanners are not read; scans come through POST /api/v1/scans",
-			"scanners", len(c.Scanners))
+	// The scanners: a HID scanner in a build without cgo says so here, at
+	// error level, and in GET /api/v1/status.
+	sm, err := scanners.Open(c.Scanners, scanners.Options{Logger: log.With("component", "scanners")})
+	if err != nil {
+		return err
 	}
+	m.scanners = sm
 
 	ln, err := net.Listen("tcp", c.POS.Listen)
 	if err != nil {
@@ -215,6 +221,7 @@ func (m *Main) serve(ctx context.Context) error {
 	go func() { agentDone <- a.Run(agentCtx) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
+	scans := readScans(m.scanners, a, log.With("component", "scanners"), nil)
 
 	base := "http://" + ln.Addr().String()
 	log.Info("tillbox running", "version", version.String(), "listen", ln.Addr().String(), "db", c.DBPath(),
@@ -260,7 +267,10 @@ func (m *Main) serve(ctx context.Context) error {
 		runErr = errors.Join(runErr, fmt.Errorf("shutdown: streams still open after %s", timeout))
 	}
 
-	// Phase two: stop the agent's loops; queued commands stay in the store.
+	// Phase two: stop the scanners, then the agent's loops; queued
+	// commands stay in the store.
+	m.scanners.Close()
+	scans.wait()
 	stopAgent()
 	if agentRunning {
 		select {
@@ -280,7 +290,7 @@ func (m *Main) serve(ctx context.Context) error {
 // handler routes the POS API and the webhook endpoint.
 func (m *Main) handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/", posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi")))
+	mux.Handle("/api/", posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses)))
 	mux.Handle("/webhooks/vipps", m.agent.WebhookHandler())
 	return mux
 }
@@ -324,6 +334,9 @@ func (m *Main) newLogger() *slog.Logger {
 // Close closes the store. It is safe to call after a failed Run, and more
 // than once.
 func (m *Main) Close() error {
+	if m.scanners != nil {
+		m.scanners.Close() // already closed by Run, unless it failed before serving
+	}
 	if m.ln != nil {
 		_ = m.ln.Close() // already closed by Shutdown, unless Run failed before serving
 	}

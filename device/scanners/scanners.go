@@ -4,6 +4,7 @@
 package scanners
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/hid"
 	"github.com/tillbox/tillbox/device/serial"
 )
 
@@ -22,18 +24,39 @@ type Opener func(config.Scanner, *slog.Logger) (device.Scanner, error)
 // whose driver this build lacks. The manager does not retry it.
 var ErrNoDriver = fmt.Errorf("driver not available in this build: %w", errors.ErrUnsupported)
 
-// DefaultDrivers are the drivers of this build: serial. The USB HID driver
-// (keyboard mode and HID POS, with the decoders of device/hidkbd and
-// device/hidpos) is not here yet: a "hid" scanner reports ErrNoDriver in
-// its status instead of pretending that no scanner is plugged in.
+// DefaultDrivers are the drivers of this build: serial, and USB HID
+// (keyboard mode and HID POS). In a build without cgo the HID driver cannot
+// work: a "hid" scanner then reports an error wrapping ErrNoDriver that says
+// so, instead of pretending that no scanner is plugged in.
 func DefaultDrivers() map[string]Opener {
 	return map[string]Opener{
 		config.DriverSerial: openSerial,
-		config.DriverHID: func(config.Scanner, *slog.Logger) (device.Scanner, error) {
-			return nil, fmt.Errorf("USB HID scanners: %w", ErrNoDriver)
-		},
+		config.DriverHID:    openHID,
 	}
 }
+
+func openHID(s config.Scanner, log *slog.Logger) (device.Scanner, error) {
+	c, err := hid.FromConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	c.Logger = log
+	sc, err := hid.Open(c)
+	if errors.Is(err, hid.ErrNotBuilt) {
+		return nil, noDriver{err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// noDriver is the error of a driver this build lacks: its own words, and
+// ErrNoDriver for errors.Is.
+type noDriver struct{ err error }
+
+func (e noDriver) Error() string   { return e.err.Error() }
+func (e noDriver) Unwrap() []error { return []error{e.err, ErrNoDriver} }
 
 func openSerial(s config.Scanner, log *slog.Logger) (device.Scanner, error) {
 	c, err := serial.FromConfig(s)
@@ -51,9 +74,14 @@ type Options struct {
 	// Logger receives the manager's and the drivers' logs; nil discards.
 	Logger *slog.Logger
 	// RestartBackoff is the first wait before a scanner whose driver
-	// stopped or failed to open is opened again; it doubles up to a
-	// minute. 0 means 1s.
+	// stopped or failed to open is opened again; it doubles while opening
+	// fails, up to MaxRestartBackoff, and starts again after an open
+	// worked. 0 means 1s. (A USB HID scanner that was unplugged is found
+	// again this way.)
 	RestartBackoff time.Duration
+	// MaxRestartBackoff bounds that wait, so that a scanner plugged back in
+	// is read again soon; 0 means 5s.
+	MaxRestartBackoff time.Duration
 }
 
 // Manager runs the configured scanners.
@@ -91,6 +119,10 @@ func Open(cfgs []config.Scanner, opts Options) (*Manager, error) {
 	if opts.RestartBackoff <= 0 {
 		opts.RestartBackoff = time.Second
 	}
+	if opts.MaxRestartBackoff <= 0 {
+		opts.MaxRestartBackoff = 5 * time.Second
+	}
+	opts.MaxRestartBackoff = max(opts.MaxRestartBackoff, opts.RestartBackoff)
 	m := &Manager{opts: opts, scans: make(chan device.Scan), done: make(chan struct{})}
 	for i, c := range cfgs {
 		if c.Name == "" {
@@ -138,6 +170,8 @@ func (m *Manager) keep(e *entry) {
 	defer m.wg.Done()
 	log := m.opts.Logger.With("scanner", e.cfg.Name, "driver", e.cfg.Driver)
 	wait := m.opts.RestartBackoff
+	opened := false // once: later opens are reconnects
+	lastFailure := ""
 	for first := true; ; first = false {
 		if !first && !m.sleep(wait) {
 			return
@@ -150,11 +184,20 @@ func (m *Manager) keep(e *entry) {
 				<-m.done
 				return
 			}
-			log.Warn("scanner not opened", "err", err, "retry", wait)
-			wait = min(2*wait, time.Minute)
+			// Warn once per kind of failure, not at every retry of a
+			// scanner left unplugged.
+			level := slog.LevelWarn
+			if err.Error() == lastFailure {
+				level = slog.LevelDebug
+			}
+			lastFailure = err.Error()
+			log.Log(context.Background(), level, "scanner not opened", "err", err, "retry", wait)
+			wait = min(2*wait, m.opts.MaxRestartBackoff)
 			continue
 		}
-		e.set(sc, !first)
+		wait, lastFailure = m.opts.RestartBackoff, ""
+		e.set(sc, opened)
+		opened = true
 		if !m.forward(sc) {
 			sc.Close()
 			return

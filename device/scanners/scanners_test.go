@@ -1,6 +1,7 @@
 package scanners
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/devicetest"
+	"github.com/tillbox/tillbox/device/hid"
 )
 
 // fakes is a driver of devicetest scanners that remembers what it opened.
@@ -152,16 +154,40 @@ func TestFailedOpenStatus(t *testing.T) {
 	}
 }
 
+// TestHIDNotBuilt: in a build without cgo the HID driver fails with
+// hid.ErrNotBuilt; the manager shows its words and never retries. (The
+// binary built without cgo is tested in cmd/tillbox.)
 func TestHIDNotBuilt(t *testing.T) {
-	m := openManager(t, []config.Scanner{{Name: "kbd", Driver: "hid", Match: "0c2e:0b61", Mode: "keyboard", Layout: "no"}}, nil)
+	drivers := DefaultDrivers()
+	drivers[config.DriverHID] = func(config.Scanner, *slog.Logger) (device.Scanner, error) { return nil, noDriver{hid.ErrNotBuilt} }
+	m, err := Open([]config.Scanner{{Name: "kbd", Driver: "hid", Match: "0c2e:0b61", Mode: "keyboard", Layout: "no"}},
+		Options{Drivers: drivers, RestartBackoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	waitFor(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
 	st := m.Statuses()[0]
-	if !strings.Contains(st.LastError, "not available in this build") || st.Mode != "keyboard, no" {
+	if st.LastError != hid.ErrNotBuilt.Error() || st.Mode != "keyboard, no" || st.Connected {
 		t.Fatalf("status %+v", st)
+	}
+	if !errors.Is(noDriver{hid.ErrNotBuilt}, ErrNoDriver) || !errors.Is(noDriver{hid.ErrNotBuilt}, hid.ErrNotBuilt) {
+		t.Error("the error is not ErrNoDriver and ErrNotBuilt")
 	}
 	time.Sleep(30 * time.Millisecond) // six restart backoffs
 	if again := m.Statuses()[0]; again.Reconnects != 0 || !again.LastErrorAt.Equal(st.LastErrorAt) {
 		t.Fatalf("unsupported driver retried: %+v", again)
+	}
+}
+
+// TestHIDAbsent: with cgo (this test binary has it), the HID driver looks
+// for the device with the real enumeration and says it is not there.
+func TestHIDAbsent(t *testing.T) {
+	m := openManager(t, []config.Scanner{{Name: "kbd", Driver: "hid", Match: "ffff:fffe:NOPE", Mode: "auto", Layout: "us"}}, nil)
+	waitFor(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
+	st := m.Statuses()[0]
+	if !strings.Contains(st.LastError, "no USB HID device ffff:fffe:NOPE: is the scanner plugged in?") || st.Driver != "hid" || st.Match != "ffff:fffe:NOPE" {
+		t.Fatalf("status %+v", st)
 	}
 }
 
