@@ -3,6 +3,7 @@ package hil
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tillbox/tillbox/device/hidkbd"
@@ -99,17 +100,27 @@ func keystrokes(layout, text string) ([][]keyEvent, error) {
 
 // keyPace is the pause after each character typed. QEMU's usb-kbd queues
 // at most 16 key events and hands the guest one per poll of its interrupt
-// endpoint (every few ms); a full queue drops keys (and QEMU says so on
-// stderr, which fails the test). The pace keeps the queue far from full.
+// endpoint (every few ms); a full queue drops keys. QEMU traces that
+// (hid_kbd_queue_full, enabled on its command line) and typeText fails on
+// it. The pace keeps the queue far from full.
 const keyPace = 40 * time.Millisecond
+
+// queueFull is QEMU's trace of a key event dropped by usb-kbd.
+const queueFull = "hid_kbd_queue_full"
 
 // typeText types text on the emulated USB keyboard as a scanner set to
 // layout would, through QMP input-send-event.
-func (m *machine) typeText(ctx context.Context, layout, text string) error {
+func (m *machine) typeText(ctx context.Context, layout, text string) (err error) {
 	groups, err := keystrokes(layout, text)
 	if err != nil {
 		return err
 	}
+	full := strings.Count(m.console.String(), queueFull)
+	defer func() {
+		if err == nil && strings.Count(m.console.String(), queueFull) > full {
+			err = fmt.Errorf("typing %q: QEMU's keyboard queue was full and dropped keys: type slower (keyPace)", text)
+		}
+	}()
 	for _, g := range groups {
 		if _, err := m.qmp.execute(ctx, "input-send-event", map[string]any{"events": g}); err != nil {
 			return err

@@ -83,7 +83,7 @@ func boot(ctx context.Context, c machineConfig) (*machine, error) {
 		posPort, guestPOSPort, cmdPort, guestCmdPort, guestVippsPort, c.simAddr)
 	args := []string{
 		"-M", "virt", "-cpu", "cortex-a72", "-accel", "tcg", "-m", "512",
-		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+		"-display", "none", "-monitor", "none", "-trace", queueFull, "-serial", "stdio", "-no-reboot",
 		"-kernel", c.kernel, "-initrd", c.initrd,
 		"-append", "console=ttyAMA0 panic=-1 loglevel=6",
 		"-device", "qemu-xhci,id=xhci",

@@ -130,14 +130,30 @@ func probeKeyboard(ctx context.Context, t *testing.T, m *machine, layout, text s
 		t.Fatal(err)
 	}
 	defer s.close()
+	// A failed typing (keys dropped) ends the reading at once.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
 	typed := make(chan error, 1)
-	go func() { typed <- m.typeText(ctx, layout, text+"\n") }()
+	go func() {
+		err := m.typeText(ctx, layout, text+"\n")
+		if err != nil {
+			stopReading()
+		}
+		typed <- err
+	}()
 	l, _ := hidkbd.LayoutByName(layout)
 	dec := hidkbd.NewDecoder(l)
 	var scans []string
 	for len(scans) == 0 {
-		line, err := s.next(ctx)
+		line, err := s.next(readCtx)
 		if err != nil {
+			select {
+			case terr := <-typed:
+				if terr != nil {
+					t.Fatal(terr)
+				}
+			default:
+			}
 			t.Fatalf("reading %s in the guest: %v", path, err)
 		}
 		b, err := hex.DecodeString(line)
