@@ -93,7 +93,9 @@ func boot(ctx context.Context, c machineConfig) (*machine, error) {
 		"-qmp", "unix:" + qmpSock + ",server=on,wait=off",
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0,romfile=",
 	}
-	m.cmd = exec.Command("qemu-system-aarch64", args...)
+	// At a lower priority: the rest of `make test` runs beside it, and its
+	// tests should not wait for the emulator.
+	m.cmd = exec.Command("nice", append([]string{"-n", "10", "qemu-system-aarch64"}, args...)...)
 	m.cmd.Stdout = m.console
 	m.cmd.Stderr = &prefixWriter{prefix: "qemu: ", w: m.console}
 	m.console.printf("hil: qemu-system-aarch64 %q\n", args)

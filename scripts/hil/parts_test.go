@@ -24,11 +24,12 @@ type parts struct {
 // guestModules are the kernel modules the guest loads at boot (their
 // dependencies come along): the xHCI controller QEMU's USB devices sit on,
 // HID with hidraw, the FTDI USB-serial driver, the USB gadget stack with
-// the dummy host+device controller for the HID POS scanner, and virtio-net
+// the dummy host+device controller for the HID POS scanner and its CDC-ACM
+// port (and the host side's cdc-acm driver), and virtio-net
 // for the loopback-only network.
 var guestModules = []string{
 	"xhci_pci", "usbhid", "hid_generic", "ftdi_sio",
-	"dummy_hcd", "configfs", "libcomposite", "usb_f_hid",
+	"dummy_hcd", "configfs", "libcomposite", "usb_f_hid", "usb_f_acm", "cdc_acm",
 	"virtio_pci", "virtio_net",
 }
 

@@ -44,6 +44,16 @@ mode = "hidpos"
 // finds nothing.
 const posVIDPID = "1d6b:0104"
 
+// acmScanner is the gadget's CDC-ACM port, a serial scanner found by its
+// serial number too (the serial driver reads USB identities from sysfs).
+const acmScanner = `
+[[scanner]]
+name = "acm"
+driver = "serial"
+match = "` + posID + `"
+terminator = "CR"
+`
+
 // codes are the personal QR codes scanned in rounds 0, 1, 2 (round 1 is a
 // tokenised code of one of the simulator's users, with upper-case letters:
 // Shift on the keyboard).
@@ -73,7 +83,7 @@ type emulatedScanner struct {
 func TestScanners(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	r := startRig(t, ctx, scannersConfig)
+	r := startRig(t, ctx, scannersConfig+acmScanner)
 	m := r.m
 
 	var serialConn net.Conn
@@ -122,6 +132,14 @@ func TestScanners(t *testing.T) {
 		name: "hidpos",
 		scan: func(ctx context.Context, code string) error {
 			_, err := m.guest(ctx, "hidpos "+code)
+			return err
+		},
+		unplug: func(ctx context.Context) error { _, err := m.guest(ctx, "udc unbind"); return err },
+		plug:   func(ctx context.Context) error { _, err := m.guest(ctx, "udc bind"); return err },
+	}, {
+		name: "acm",
+		scan: func(ctx context.Context, code string) error {
+			_, err := m.guest(ctx, "acm "+code)
 			return err
 		},
 		unplug: func(ctx context.Context) error { _, err := m.guest(ctx, "udc unbind"); return err },

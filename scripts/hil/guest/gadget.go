@@ -35,8 +35,9 @@ type gadgetDir struct {
 	dir string
 }
 
-// create describes the HID POS scanner with identity "VID:PID[:SERIAL]"
-// (hex) and plugs it in.
+// create describes the scanner with identity "VID:PID[:SERIAL]" (hex) and
+// plugs it in. It has two functions, as many scanners do: HID POS, and a
+// CDC-ACM serial port (the host's /dev/ttyACM0, the gadget's /dev/ttyGS0).
 func (g *gadgetDir) create(id string) error {
 	parts := strings.Split(id, ":")
 	if len(parts) < 2 || len(parts) > 3 {
@@ -53,8 +54,9 @@ func (g *gadgetDir) create(id string) error {
 	}
 	d := g.dir
 	fn := filepath.Join(d, "functions", "hid.usb0")
+	acm := filepath.Join(d, "functions", "acm.usb0")
 	cfg := filepath.Join(d, "configs", "c.1")
-	for _, dir := range []string{d, filepath.Join(d, "strings", "0x409"), fn, cfg, filepath.Join(cfg, "strings", "0x409")} {
+	for _, dir := range []string{d, filepath.Join(d, "strings", "0x409"), fn, acm, cfg, filepath.Join(cfg, "strings", "0x409")} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -82,8 +84,10 @@ func (g *gadgetDir) create(id string) error {
 			return err
 		}
 	}
-	if err := os.Symlink(fn, filepath.Join(cfg, "hid.usb0")); err != nil {
-		return err
+	for _, f := range []string{fn, acm} {
+		if err := os.Symlink(f, filepath.Join(cfg, filepath.Base(f))); err != nil {
+			return err
+		}
 	}
 	return g.udc(true)
 }

@@ -2,19 +2,20 @@
 // emulated till box (see scripts/hil). It is built static for arm64 and
 // started by the guest's /init beside tillbox. It
 //
-//   - describes a HID POS scanner (usage page 0x8C) to the kernel's USB
-//     gadget support in configfs and plugs it in on dummy_hcd, so that
-//     the box sees a real USB HID device;
+//   - describes a scanner to the kernel's USB gadget support in configfs,
+//     HID POS (usage page 0x8C) with a CDC-ACM serial port beside it, and
+//     plugs it in on dummy_hcd, so that the box sees a real USB device;
 //   - relays a TCP port on the guest's loopback to an address QEMU
 //     forwards to the host (the agent talks plain http only to loopback);
 //   - answers the test's commands on a TCP port QEMU forwards from the
-//     host: type a code on the HID POS scanner, unplug and replug it, read
+//     host: scan a code on the gadget, unplug and replug it, read
 //     a device for the rig's probes, list the USB devices.
 //
 // A command is one line on its own connection; the answer starts with
 // "ok" or "error: ..." and ends when the connection closes:
 //
 //	hidpos TEXT          send TEXT as HID POS scanned data reports on /dev/hidg0
+//	acm TEXT             send TEXT and CR on the gadget's serial port, /dev/ttyGS0
 //	udc unbind|bind      unplug or plug the gadget (write its UDC file)
 //	hidraw VID PID       the /dev/hidrawN of that USB device
 //	read PATH N MS       "ok" once PATH is open, then each of up to N reads
@@ -183,6 +184,20 @@ func command(w *bufio.Writer, line string, g *gadgetDir) error {
 			}
 		}
 		fmt.Fprintf(w, "ok\n%d reports\n", len(reports))
+		return nil
+	case "acm":
+		p, err := serial.Open("/dev/ttyGS0", &serial.Mode{BaudRate: 9600})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		if _, err := p.Write([]byte(rest + "\r")); err != nil {
+			return fmt.Errorf("/dev/ttyGS0: %w", err)
+		}
+		if err := p.Drain(); err != nil {
+			return fmt.Errorf("/dev/ttyGS0: %w", err)
+		}
+		fmt.Fprintln(w, "ok")
 		return nil
 	case "udc":
 		if len(args) != 1 {
