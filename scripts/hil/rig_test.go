@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,31 +40,27 @@ type rig struct {
 	pos     *posapi.Client
 }
 
-// partsOnce builds the parts once for every test of the package.
-var partsCache struct {
-	p   *parts
-	err error
-	dir string
-}
+// partsDir holds the parts built for this run of the tests; TestMain
+// removes it.
+var partsDir string
 
-func getPartsOnce(ctx context.Context) (*parts, error) {
-	if partsCache.p != nil || partsCache.err != nil {
-		return partsCache.p, partsCache.err
-	}
-	dir, err := os.MkdirTemp("", "tillbox-hil-parts-")
-	if err != nil {
-		return nil, err
-	}
-	partsCache.dir = dir
-	partsCache.p, partsCache.err = getParts(ctx, dir)
-	return partsCache.p, partsCache.err
-}
+// builtParts fetches and builds the parts once for every test of the
+// package.
+var builtParts = sync.OnceValues(func() (*parts, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	return getParts(ctx, partsDir)
+})
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if partsCache.dir != "" {
-		os.RemoveAll(partsCache.dir)
+	dir, err := os.MkdirTemp("", "tillbox-hil-parts-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	partsDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -108,7 +105,7 @@ listen = ""
 // answer. On failure of the test the guest's console is logged.
 func startRig(t *testing.T, ctx context.Context, scanners string) *rig {
 	t.Helper()
-	p, err := getPartsOnce(ctx)
+	p, err := builtParts()
 	if err != nil {
 		t.Fatal(err)
 	}
