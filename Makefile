@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/tillbox/tillbox/agent/version.stamp=$(VERSION)
 BIN     := bin
 
-.PHONY: all demo build build-arm64 build-armv7 check-static test lint bench deps fuzz clean
+.PHONY: all demo build build-arm64 build-armv7 check-static test lint bench deps fuzz clean hil
 
 all: build
 
@@ -56,6 +56,10 @@ lint: deps
 test: lint check-static
 	@echo "== go test -race (gotestsum prints the count at the end)"
 	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
+
+## hil: only the hardware-in-the-loop test (an emulated arm64 box with USB scanners; see README)
+hil: deps
+	$(GO) test -count=1 -v -timeout 20m ./scripts/hil/
 
 ## bench: benchmarks of the client against the simulator on loopback
 bench:

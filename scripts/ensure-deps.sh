@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ensure-deps.sh: make sure every outside tool the test suite needs is here.
 #
-# Each line of NEEDS is "command debian-package". A missing command is
+# Each line of NEEDS is "command debian-package" (or "/path debian-package"
+# for a package without a command). A missing command is
 # installed with apt-get when we run as root; otherwise the script stops and
 # says what to install. Nothing is skipped in silence.
 set -euo pipefail
@@ -12,6 +13,14 @@ NEEDS=(
   "file file"
   "readelf binutils"
   "git git"
+  # The hardware-in-the-loop test (scripts/hil): the static arm64 build with
+  # cgo, the emulated arm64 box, and the relay of its network to the host's
+  # loopback. Its arm64 kernel and busybox come from scripts/hil/fetch.sh.
+  "aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu"
+  "/usr/aarch64-linux-gnu/lib/libc.a libc6-dev-arm64-cross"
+  "qemu-system-aarch64 qemu-system-arm"
+  "socat socat"
+  "dpkg-deb dpkg"
 )
 
 missing_pkgs=()
@@ -19,7 +28,11 @@ missing_cmds=()
 for line in "${NEEDS[@]}"; do
   cmd=${line%% *}
   pkg=${line#* }
-  if ! command -v "$cmd" >/dev/null 2>&1; then
+  case "$cmd" in
+    /*) present() { [ -e "$1" ]; } ;;
+    *) present() { command -v "$1" >/dev/null 2>&1; } ;;
+  esac
+  if ! present "$cmd"; then
     missing_cmds+=("$cmd")
     case "$pkg" in
       *" "*) echo "ensure-deps: '$cmd' is missing: $pkg" >&2; exit 1 ;;

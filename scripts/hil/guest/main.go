@@ -1,0 +1,344 @@
+// Command hilguest is the hardware-in-the-loop rig's hand inside the
+// emulated till box (see scripts/hil). It is built static for arm64 and
+// started by the guest's /init beside tillbox. It
+//
+//   - describes a scanner to the kernel's USB gadget support in configfs,
+//     HID POS (usage page 0x8C) with a CDC-ACM serial port beside it, and
+//     plugs it in on dummy_hcd, so that the box sees a real USB device;
+//   - relays a TCP port on the guest's loopback to an address QEMU
+//     forwards to the host (the agent talks plain http only to loopback);
+//   - answers the test's commands on a TCP port QEMU forwards from the
+//     host: scan a code on the gadget, unplug and replug it, read
+//     a device for the rig's probes, list the USB devices.
+//
+// A command is one line on its own connection; the answer starts with
+// "ok" or "error: ..." and ends when the connection closes:
+//
+//	hidpos TEXT          send TEXT as HID POS scanned data reports on /dev/hidg0
+//	acm TEXT             send TEXT and CR on the gadget's serial port, /dev/ttyGS0
+//	udc unbind|bind      unplug or plug the gadget (write its UDC file)
+//	hidraw VID PID       the /dev/hidrawN of that USB device
+//	read PATH N MS       "ok" once PATH is open, then each of up to N reads
+//	                     in hex, for at most MS milliseconds
+//	serial PATH N MS     the same for a serial port, opened raw at 9600 baud
+//	usb                  the USB devices the kernel sees, with their drivers
+//	dial ADDR            try a TCP connection: "connected" or why not
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.bug.st/serial"
+
+	"github.com/tillbox/tillbox/device/hidpos"
+)
+
+func main() {
+	log.SetFlags(log.Lmicroseconds)
+	log.SetPrefix("hilguest: ")
+	listen := flag.String("listen", ":7000", "answer the test's commands on `ADDR`")
+	relay := flag.String("relay", "", "relay `LOCAL=REMOTE` TCP connections, e.g. 127.0.0.1:8090=10.0.2.100:8090")
+	gadget := flag.String("gadget", "", "create and plug a HID POS gadget with USB identity `VID:PID[:SERIAL]`")
+	flag.Parse()
+
+	g := &gadgetDir{dir: "/sys/kernel/config/usb_gadget/hilpos"}
+	if *gadget != "" {
+		if err := g.create(*gadget); err != nil {
+			log.Fatalf("gadget: %v", err)
+		}
+		log.Printf("gadget %s plugged in", *gadget)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	if *relay != "" {
+		local, remote, ok := strings.Cut(*relay, "=")
+		if !ok {
+			log.Fatalf("-relay %q: want LOCAL=REMOTE", *relay)
+		}
+		ln, err := net.Listen("tcp", local)
+		if err != nil {
+			log.Fatalf("relay: %v", err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- serveRelay(ctx, ln, remote) }()
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatalf("listen: %v", err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); errc <- serveCommands(ctx, ln, g) }()
+	log.Printf("ready on %s", ln.Addr())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		log.Printf("stopped: %v", err)
+	}
+	stop()
+	wg.Wait()
+}
+
+// serveRelay copies each connection accepted on ln to a new connection to
+// remote, both ways, until ctx ends.
+func serveRelay(ctx context.Context, ln net.Listener, remote string) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			r, err := net.Dial("tcp", remote)
+			if err != nil {
+				log.Printf("relay to %s: %v", remote, err)
+				return
+			}
+			defer r.Close()
+			done := make(chan struct{})
+			go func() {
+				_, _ = io.Copy(r, c)
+				_ = r.(*net.TCPConn).CloseWrite()
+				close(done)
+			}()
+			_, _ = io.Copy(c, r)
+			_ = c.(*net.TCPConn).CloseWrite()
+			<-done
+		}()
+	}
+}
+
+// serveCommands answers one command per connection until ctx ends.
+func serveCommands(ctx context.Context, ln net.Listener, g *gadgetDir) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return fmt.Errorf("commands: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\r\n")
+			w := bufio.NewWriter(c)
+			defer w.Flush()
+			if err := command(w, line, g); err != nil {
+				log.Printf("%q: %v", line, err)
+				fmt.Fprintf(w, "error: %v\n", err)
+			}
+		}()
+	}
+}
+
+// command carries out one command line, writing its answer to w. It
+// returns an error before writing "ok", or after, when reading failed.
+func command(w *bufio.Writer, line string, g *gadgetDir) error {
+	verb, rest, _ := strings.Cut(line, " ")
+	args := strings.Fields(rest)
+	switch verb {
+	case "hidpos":
+		reports, err := hidpos.Encode(hidpos.Standard, []byte(rest), "]Q1")
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile("/dev/hidg0", os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		for _, r := range reports {
+			if _, err := f.Write(r); err != nil {
+				return fmt.Errorf("/dev/hidg0: %w", err)
+			}
+		}
+		fmt.Fprintf(w, "ok\n%d reports\n", len(reports))
+		return nil
+	case "acm":
+		p, err := serial.Open("/dev/ttyGS0", &serial.Mode{BaudRate: 9600})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		if _, err := p.Write([]byte(rest + "\r")); err != nil {
+			return fmt.Errorf("/dev/ttyGS0: %w", err)
+		}
+		if err := p.Drain(); err != nil {
+			return fmt.Errorf("/dev/ttyGS0: %w", err)
+		}
+		fmt.Fprintln(w, "ok")
+		return nil
+	case "udc":
+		if len(args) != 1 {
+			return errors.New("udc unbind|bind")
+		}
+		if err := g.udc(args[0] == "bind"); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "ok")
+		return nil
+	case "hidraw":
+		if len(args) != 2 {
+			return errors.New("hidraw VID PID")
+		}
+		p, err := findHidraw(args[0], args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "ok\n%s\n", p)
+		return nil
+	case "read", "serial":
+		if len(args) != 3 {
+			return fmt.Errorf("%s PATH N MS", verb)
+		}
+		n, err1 := strconv.Atoi(args[1])
+		ms, err2 := strconv.Atoi(args[2])
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		return readDevice(w, verb == "serial", args[0], n, time.Duration(ms)*time.Millisecond)
+	case "usb":
+		fmt.Fprintln(w, "ok")
+		listUSB(w)
+		return nil
+	case "dial":
+		if len(args) != 1 {
+			return errors.New("dial ADDR")
+		}
+		fmt.Fprintln(w, "ok")
+		c, err := net.DialTimeout("tcp", args[0], 5*time.Second)
+		if err != nil {
+			fmt.Fprintf(w, "failed: %v\n", err)
+			return nil
+		}
+		c.Close()
+		fmt.Fprintln(w, "connected")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q", verb)
+}
+
+// readDevice opens path, says "ok", then writes each read in hex until n
+// reads or the time is up.
+func readDevice(w *bufio.Writer, isSerial bool, path string, n int, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	var read func([]byte) (int, error)
+	if isSerial {
+		p, err := serial.Open(path, &serial.Mode{BaudRate: 9600})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		if err := p.SetReadTimeout(100 * time.Millisecond); err != nil {
+			return err
+		}
+		read = func(b []byte) (int, error) {
+			if time.Now().After(deadline) {
+				return 0, os.ErrDeadlineExceeded
+			}
+			return p.Read(b)
+		}
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := f.SetReadDeadline(deadline); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		read = f.Read
+	}
+	fmt.Fprintln(w, "ok")
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	buf := make([]byte, 4096)
+	for i := 0; i < n; {
+		k, err := read(buf)
+		if k > 0 {
+			i++
+			fmt.Fprintln(w, hex.EncodeToString(buf[:k]))
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			fmt.Fprintln(w, "timeout")
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// findHidraw returns the hidraw node of the USB device vid:pid (hex).
+func findHidraw(vid, pid string) (string, error) {
+	want := strings.ToUpper(fmt.Sprintf(":0000%s:0000%s", vid, pid))
+	nodes, _ := filepath.Glob("/sys/class/hidraw/hidraw*")
+	for _, n := range nodes {
+		ue, err := os.ReadFile(filepath.Join(n, "device", "uevent"))
+		if err != nil {
+			continue
+		}
+		for l := range strings.SplitSeq(string(ue), "\n") {
+			if id, ok := strings.CutPrefix(l, "HID_ID="); ok && strings.HasSuffix(strings.ToUpper(id), want) {
+				return "/dev/" + filepath.Base(n), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no hidraw device for %s:%s among %d", vid, pid, len(nodes))
+}
+
+// listUSB writes a line per USB device and interface the kernel sees.
+func listUSB(w io.Writer) {
+	devs, _ := filepath.Glob("/sys/bus/usb/devices/*")
+	for _, d := range devs {
+		attr := func(name string) string {
+			b, _ := os.ReadFile(filepath.Join(d, name))
+			return strings.TrimSpace(string(b))
+		}
+		drv := "-"
+		if l, err := os.Readlink(filepath.Join(d, "driver")); err == nil {
+			drv = filepath.Base(l)
+		}
+		if v := attr("idVendor"); v != "" {
+			fmt.Fprintf(w, "%s %s:%s %q driver=%s\n", filepath.Base(d), v, attr("idProduct"), attr("product"), drv)
+		} else {
+			fmt.Fprintf(w, "%s class=%s driver=%s\n", filepath.Base(d), attr("bInterfaceClass"), drv)
+		}
+	}
+}
