@@ -147,6 +147,14 @@ func New(cfg Config) (*Client, error) {
 		cp := *cfg.HTTPClient
 		hc = &cp
 	}
+	if hc.Transport == nil {
+		// net/http keeps 2 idle connections per host by default: an outbox
+		// sending many commands at once would open a new connection (and
+		// TLS session) for most of them.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = maxIdleConns
+		hc.Transport = t
+	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c := &Client{base: base, cfg: cfg, hc: hc, log: cfg.Logger, now: cfg.Now, headers: h}
 	if c.log == nil {
@@ -157,6 +165,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
+
+// maxIdleConns is how many idle connections to ePayment the client keeps:
+// more than the outbox's workers send at once.
+const maxIdleConns = 64
 
 // MSN is the merchant serial number the client acts for.
 func (c *Client) MSN() string { return c.cfg.MSN }
