@@ -17,7 +17,7 @@ import (
 // fault. A release costs some 20 µs; RSS then follows the working set, not
 // the file.
 const (
-	releaseEvery    = 64
+	releaseEvery    = 1024
 	releaseInterval = time.Second
 )
 
