@@ -292,11 +292,11 @@ func idempotencyKey(kind, ref string, n uint64) string {
 func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prevKey string) error {
 	now := a.clock.Now()
 	s.UpdatedAt = now
-	cmds, err := tx.CommandsFor(s.Reference)
+	_, queued, err := tx.FirstCommandID(s.Reference)
 	if err != nil {
 		return err
 	}
-	final := State(s.State).Outcome() && len(cmds) == 0 && !(State(s.State) == Completed && s.Aggregate.Captured < s.Amount && s.Aggregate.Captured+s.Aggregate.Cancelled < s.Aggregate.Authorized)
+	final := State(s.State).Outcome() && !queued && !(State(s.State) == Completed && s.Aggregate.Captured < s.Amount && s.Aggregate.Captured+s.Aggregate.Cancelled < s.Aggregate.Authorized)
 	if final && !s.Final {
 		s.FinishedAt = now
 	}

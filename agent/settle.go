@@ -55,14 +55,11 @@ func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause er
 	_, err := a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
 		doneKind := ""
 		if doneCmd != 0 {
-			c, err := tx.Command(doneCmd)
+			c, err := tx.TakeCommand(doneCmd)
 			if err != nil {
 				return err
 			}
 			doneKind = c.Kind
-			if err := tx.DeleteCommand(doneCmd); err != nil {
-				return err
-			}
 		}
 		// A refused capture or refund is news for the POS. A refused cancel
 		// is not: the payment's state (captured, or already ended) is the

@@ -339,21 +339,27 @@ func sameJSON(a, b json.RawMessage) bool {
 // answer, or when the agent abandons it); an error wrapping [ErrNotFound]
 // if it is not there.
 func (tx *Tx) DeleteCommand(id uint64) error {
+	_, err := tx.TakeCommand(id)
+	return err
+}
+
+// TakeCommand is DeleteCommand, returning the command it deleted.
+func (tx *Tx) TakeCommand(id uint64) (*Command, error) {
 	c, err := tx.Command(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	outbox, err := tx.bucket(bucketOutbox)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	byRef, err := tx.bucket(bucketOutRef)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	due, err := tx.bucket(bucketOutDue)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, del := range []func() error{
 		func() error { return outbox.Delete(u64Key(id)) },
@@ -361,8 +367,8 @@ func (tx *Tx) DeleteCommand(id uint64) error {
 		func() error { return due.Delete(timeIDKey(c.NextAttempt, id)) },
 	} {
 		if err := del(); err != nil {
-			return fmt.Errorf("store: delete command %d: %w", id, err)
+			return nil, fmt.Errorf("store: delete command %d: %w", id, err)
 		}
 	}
-	return tx.addCount(keyNCommands, -1)
+	return c, tx.addCount(keyNCommands, -1)
 }
