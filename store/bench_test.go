@@ -21,6 +21,9 @@ import (
 //     the outbox worker deletes the command and the sale is finished, so the
 //     outbox and the unfinished index stay small.
 //   - offline: nothing is sent; the outbox and the unfinished index grow.
+//
+// The -journaled variants write the accept with DB.Journaled (one
+// fdatasync of the journal) instead of Update (a bbolt commit: two).
 func BenchmarkUpdateSale(b *testing.B) {
 	accept := func(tx *Tx) error {
 		n, err := tx.NextCounter("till-1")
@@ -56,7 +59,7 @@ func BenchmarkUpdateSale(b *testing.B) {
 		}
 		return err
 	}
-	run := func(b *testing.B, path string, online bool) {
+	run := func(b *testing.B, path string, online, journaled bool) {
 		db, err := Open(path, Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -83,8 +86,12 @@ func BenchmarkUpdateSale(b *testing.B) {
 			before := db.bolt.Stats()
 			b.StartTimer()
 
+			write := db.Update
+			if journaled {
+				write = db.Journaled
+			}
 			start = time.Now()
-			if err := db.Update(accept); err != nil {
+			if err := write(accept); err != nil {
 				b.Fatal(err)
 			}
 			acceptTime += time.Since(start)
@@ -103,18 +110,24 @@ func BenchmarkUpdateSale(b *testing.B) {
 		b.ReportMetric(float64(rawTime.Microseconds())/float64(b.N), "raw-µs")
 		b.ReportMetric(float64(writes)/float64(b.N), "writes/commit")
 	}
-	b.Run("online", func(b *testing.B) {
-		path := buildFixture(b, func(tx *Tx, i int) error {
-			if err := accept(tx); err != nil {
-				return err
-			}
-			return settle(tx)
-		}, 20_000)
-		run(b, path, true)
-	})
-	b.Run("offline", func(b *testing.B) {
-		run(b, filepath.Join(b.TempDir(), "tillbox.db"), false)
-	})
+	for _, journaled := range []bool{false, true} {
+		suffix := ""
+		if journaled {
+			suffix = "-journaled"
+		}
+		b.Run("online"+suffix, func(b *testing.B) {
+			path := buildFixture(b, func(tx *Tx, i int) error {
+				if err := accept(tx); err != nil {
+					return err
+				}
+				return settle(tx)
+			}, 20_000)
+			run(b, path, true, journaled)
+		})
+		b.Run("offline"+suffix, func(b *testing.B) {
+			run(b, filepath.Join(b.TempDir(), "tillbox.db"), false, journaled)
+		})
+	}
 }
 
 // buildFixture writes a database quickly (NoSync) and returns its path.
