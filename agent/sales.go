@@ -114,6 +114,7 @@ func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created
 	}
 	now := a.clock.Now()
 	var out store.Sale
+	var taken *heldScan // the held scan this sale took, given back if it is not stored
 	err = a.db.Journaled(func(tx *store.Tx) error {
 		if req.Reference != "" {
 			old, err := tx.Sale(req.Reference)
@@ -149,8 +150,9 @@ func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created
 		}
 		if req.Customer != nil {
 			s.Customer = store.Customer(*req.Customer)
-		} else if code, ok := a.takeScan(now); ok {
-			s.Customer.PersonalQR = code
+		} else if held, ok := a.takeScan(now); ok {
+			taken = held
+			s.Customer.PersonalQR = held.code
 		} else if err := a.noOtherWaiting(tx); err != nil {
 			return err
 		}
@@ -174,6 +176,9 @@ func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created
 		return a.recordChange(tx, s, "")
 	})
 	if err != nil {
+		if taken != nil {
+			a.putBackScan(taken)
+		}
 		return Sale{}, false, err
 	}
 	if created {
@@ -451,6 +456,7 @@ func (a *Agent) CaptureSale(ctx context.Context, ref string, amount int64) (Sale
 		if left <= 0 {
 			return fmt.Errorf("%w: nothing left to capture", ErrWrongState)
 		}
+		amount := amount // modify may run this again: the caller's amount stays as asked
 		if amount == 0 {
 			amount = left
 		}
@@ -489,10 +495,11 @@ func (a *Agent) RefundSale(ctx context.Context, ref string, amount int64, refund
 		if amount <= 0 || amount > left {
 			return &ValidationError{Field: "amount", Reason: fmt.Sprintf("must be 1 to %d (captured and not refunded)", left)}
 		}
-		if refundID == "" {
-			refundID = fmt.Sprintf("r%d", len(s.Refunds)+1)
+		id := refundID // modify may run this again: the caller's id stays as given
+		if id == "" {
+			id = fmt.Sprintf("r%d", len(s.Refunds)+1)
 		}
-		s.Refunds = append(s.Refunds, store.Refund{ID: refundID, Amount: amount})
+		s.Refunds = append(s.Refunds, store.Refund{ID: id, Amount: amount})
 		return a.enqueue(tx, ref, cmdRefund, &epayment.ModificationRequest{ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now)
 	})
 }

@@ -75,9 +75,12 @@ func (a *Agent) Scan(code string) (ScanResult, error) {
 			}
 		}
 		if waiting == nil {
-			a.mu.Lock()
-			a.scan = &heldScan{code: code, until: now.Add(a.opts.ScanWindow)}
-			a.mu.Unlock()
+			held := &heldScan{code: code, until: now.Add(a.opts.ScanWindow)}
+			tx.OnCommit(func() {
+				a.mu.Lock()
+				a.scan = held
+				a.mu.Unlock()
+			})
 			res = ScanResult{Outcome: "held", Message: "waiting for the sale"}
 			return nil
 		}
@@ -101,15 +104,25 @@ func (a *Agent) Scan(code string) (ScanResult, error) {
 }
 
 // takeScan hands the held scan, if still fresh, to a new sale.
-func (a *Agent) takeScan(now time.Time) (string, bool) {
+func (a *Agent) takeScan(now time.Time) (*heldScan, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.scan
 	a.scan = nil
 	if s == nil || !now.Before(s.until) {
-		return "", false
+		return nil, false
 	}
-	return s.code, true
+	return s, true
+}
+
+// putBackScan holds again a scan taken by a sale that was not stored,
+// unless another scan came meanwhile.
+func (a *Agent) putBackScan(s *heldScan) {
+	a.mu.Lock()
+	if a.scan == nil {
+		a.scan = s
+	}
+	a.mu.Unlock()
 }
 
 func (a *Agent) clearScan() {

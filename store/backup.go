@@ -12,16 +12,20 @@ import (
 // writers go on meanwhile. It returns the number of bytes written. The copy
 // is a complete database file: put it in place of the original to restore.
 func (db *DB) Backup(w io.Writer) (int64, error) {
-	// The copy is of bbolt's file: journaled writes go into it first.
-	if err := db.flush(); err != nil {
+	// The copy is bbolt's file: the journaled writes go into it first, and
+	// the read transaction starts before any other write can.
+	db.jmu.Lock()
+	if err := db.commitPendingLocked(); err != nil {
+		db.jmu.Unlock()
 		return 0, err
 	}
-	var n int64
-	err := db.View(func(tx *Tx) error {
-		var err error
-		n, err = tx.btx.WriteTo(w)
-		return err
-	})
+	btx, err := db.bolt.Begin(false)
+	db.jmu.Unlock()
+	if err != nil {
+		return 0, db.wrap("backup: ", err)
+	}
+	defer func() { _ = btx.Rollback() }()
+	n, err := btx.WriteTo(w)
 	if err != nil {
 		return n, fmt.Errorf("store: backup: %w", err)
 	}

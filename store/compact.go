@@ -76,6 +76,18 @@ func compactInto(src *bolt.DB, dst string) error {
 	}
 	err = bolt.Compact(d, src, compactTxSize)
 	if err == nil {
+		// A new journal id: bbolt's transaction ids start again in the
+		// copy, so records made on the original (whose id they carry)
+		// must never be taken for records made on the copy.
+		err = d.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket([]byte(bucketMeta))
+			if meta == nil || meta.Get([]byte(keyJournalID)) == nil {
+				return nil
+			}
+			return meta.Put([]byte(keyJournalID), u64Key(newJournalID()))
+		})
+	}
+	if err == nil {
 		err = d.Sync()
 	}
 	if cerr := d.Close(); err == nil {

@@ -143,6 +143,15 @@ func open(path string, opts Options, migs []migration) (*DB, error) {
 	db := &DB{bolt: bdb, path: path, opts: opts, log: opts.Logger.With("db", path), pageSize: bdb.Info().PageSize}
 	db.writePID()
 
+	// The journal first: its records were made on the file as it is, before
+	// any migration or compaction this Open may do.
+	useJournal := !opts.NoSync && !opts.NoJournal
+	if useJournal {
+		if err := db.recoverJournal(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	if version < uint64(len(migs)) {
 		if err := db.bolt.Update(func(tx *bolt.Tx) error {
 			_, err := migrate(tx, migs)
@@ -153,23 +162,19 @@ func open(path string, opts Options, migs []migration) (*DB, error) {
 		}
 		db.log.Info("database schema migrated", "from", version, "to", len(migs))
 	}
-
-	if !opts.NoSync && !opts.NoJournal {
-		if err := db.recoverJournal(); err != nil {
-			_ = db.Close()
-			return nil, err
-		}
-	}
 	if err := db.compactIfSparse(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	if db.journal != nil {
-		// Compaction may have changed the transaction the chain starts from.
-		_ = db.bolt.View(func(tx *bolt.Tx) error {
-			db.journal.restart(uint64(tx.ID()))
-			return nil
-		})
+	if useJournal {
+		// A migration (version 2 gives the file its journal id) or a
+		// compaction (which starts bbolt's transaction ids again) may have
+		// happened: open the journal for the file as it is now, its old
+		// records made unreadable.
+		if err := db.startJournal(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	db.batchCh, db.batchDone = make(chan *batchCall, maxBatch), make(chan struct{})
 	db.flushCh, db.flushDone = make(chan struct{}, 1), make(chan struct{})
@@ -284,10 +289,12 @@ func (db *DB) Close() error {
 			db.log.Error("close: commit of journaled writes failed (they stay in the journal)", "err", err)
 		}
 	}
+	db.jmu.Lock()
 	if db.journal != nil {
 		_ = db.journal.f.Close()
 		db.journal = nil
 	}
+	db.jmu.Unlock()
 	db.removePID()
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.path, err)
@@ -304,20 +311,23 @@ func (db *DB) Path() string { return db.path }
 // Only one write transaction runs at a time; do not call Update, View,
 // Batch or Journaled from inside fn.
 func (db *DB) Update(fn func(*Tx) error) error {
-	db.jmu.Lock()
 	var tx *Tx
-	var txid uint64
-	err := db.run(db.bolt.Update, "commit: ", func(t *Tx) error {
-		tx, txid = t, uint64(t.btx.ID()) // once committed, the Tx no longer knows it
-		if err := db.replayPending(t.btx); err != nil {
-			return err
+	err := func() error {
+		db.jmu.Lock()
+		defer db.jmu.Unlock() // also when fn panics
+		var txid uint64
+		err := db.run(db.bolt.Update, "commit: ", func(t *Tx) error {
+			tx, txid = t, uint64(t.btx.ID()) // once committed, the Tx no longer knows it
+			if err := db.replayPending(t.btx); err != nil {
+				return err
+			}
+			return fn(t)
+		})
+		if err == nil {
+			db.committed(txid)
 		}
-		return fn(t)
-	})
-	if err == nil {
-		db.committed(txid)
-	}
-	db.jmu.Unlock()
+		return err
+	}()
 	if err == nil {
 		tx.runOnCommit()
 	}
@@ -329,10 +339,11 @@ func (db *DB) Update(fn func(*Tx) error) error {
 // Every transaction that starts after it returns nil sees its writes. fn
 // must write through the Tx's methods only.
 func (db *DB) Journaled(fn func(*Tx) error) (err error) {
+	db.jmu.Lock()
 	if db.journal == nil {
+		db.jmu.Unlock()
 		return db.Update(fn)
 	}
-	db.jmu.Lock()
 	locked := true
 	defer func() {
 		if locked {
@@ -357,7 +368,12 @@ func (db *DB) Journaled(fn func(*Tx) error) (err error) {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if !db.journal.fits(ops) {
+	switch {
+	case len(ops) == 0:
+		// Nothing written: nothing to make durable.
+		open = false
+		_ = btx.Rollback()
+	case !db.journal.fits(ops):
 		// The journal is full: this commit takes every pending write to
 		// bbolt, and the journal starts again.
 		txid := uint64(btx.ID())
@@ -366,13 +382,14 @@ func (db *DB) Journaled(fn func(*Tx) error) (err error) {
 			return db.wrap("commit: ", err)
 		}
 		db.committed(txid)
-	} else {
+	default:
 		open = false
 		_ = btx.Rollback()
 		if err := db.journal.append(ops); err != nil {
 			// Whether the record reached the disk is unknown: commit what
 			// is pending, which makes the journal's chain stale (never
 			// replayed), and write through bbolt from now on.
+			_ = db.journal.f.Close()
 			db.journal = nil
 			if ferr := db.commitPendingLocked(); ferr != nil {
 				db.log.Error("journal failed; so did committing the pending writes", "err", ferr)

@@ -155,6 +155,9 @@ func replay(btx *bolt.Tx, ops []byte) error {
 		if b == nil {
 			return fmt.Errorf("journal record names the bucket %q, which is missing", name)
 		}
+		if appendMostly(string(name)) {
+			b.FillPercent = 0.9 // as Tx.bucket sets it
+		}
 		bytesOf := func() ([]byte, bool) {
 			n, w := binary.Uvarint(ops)
 			if w <= 0 || uint64(len(ops)-w) < n {
@@ -303,7 +306,11 @@ func readChain(r io.ReaderAt, id, txid uint64) ([][]byte, error) {
 func journalID(bdb *bolt.DB) (uint64, error) {
 	var id uint64
 	err := bdb.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte(bucketMeta)).Get([]byte(keyJournalID)); len(v) == 8 {
+		meta := tx.Bucket([]byte(bucketMeta)) // none in an empty file, before the migrations
+		if meta == nil {
+			return nil
+		}
+		if v := meta.Get([]byte(keyJournalID)); len(v) == 8 {
 			id = binary.BigEndian.Uint64(v)
 		}
 		return nil
@@ -344,6 +351,7 @@ func (db *DB) recoverJournal() error {
 		j.f.Close()
 		return fmt.Errorf("store: read journal: %w", err)
 	}
+	defer j.f.Close() // startJournal opens it again once Open is done with the file
 	if len(chain) > 0 {
 		if err := db.bolt.Update(func(tx *bolt.Tx) error {
 			for _, ops := range chain {
@@ -353,12 +361,40 @@ func (db *DB) recoverJournal() error {
 			}
 			return nil
 		}); err != nil {
-			j.f.Close()
 			return &CorruptError{Path: db.path + JournalSuffix, Reason: "its records do not apply", Err: err}
 		}
 		db.log.Info("journal replayed", "records", len(chain))
-		txid++
 	}
+	return nil
+}
+
+// startJournal opens the journal for new records on the file as it is now.
+// Its first block is zeroed and synced first: records of an earlier chain
+// left there could otherwise match a later state of this file (after a
+// compaction, or a backup restored in its place, bbolt's transaction ids
+// start again).
+func (db *DB) startJournal() error {
+	id, err := journalID(db.bolt)
+	if err != nil || id == 0 {
+		return err
+	}
+	j, err := openJournal(db.path, id)
+	if err != nil {
+		return err
+	}
+	_, err = j.f.WriteAt(make([]byte, journalBlock), 0)
+	if err == nil {
+		err = fdatasync(j.f)
+	}
+	if err != nil {
+		j.f.Close()
+		return fmt.Errorf("store: journal: %w", err)
+	}
+	var txid uint64
+	_ = db.bolt.View(func(tx *bolt.Tx) error {
+		txid = uint64(tx.ID())
+		return nil
+	})
 	j.restart(txid)
 	db.journal = j
 	return nil
