@@ -194,6 +194,9 @@ func (c *Config) check() (errs, warns []Problem) {
 	}
 	c.checkAddresses(add)
 
+	// [scan]
+	c.Scan.check(add, warn)
+
 	// [[scanner]]
 	names := map[string]int{}
 	matches := map[string]int{}
