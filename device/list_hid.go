@@ -22,10 +22,16 @@ type HIDDevice struct {
 	Manufacturer string `json:"manufacturer,omitempty"`
 	Product      string `json:"product,omitempty"`
 	// UsagePage and Usage are those of the interface's top-level
-	// collection; 0 when enumeration cannot tell (on Linux it reads no
-	// report descriptor, so that listing never detaches a device).
+	// collection; 0 when enumeration cannot tell. On Linux they come from
+	// the report descriptor in sysfs, which is there while the kernel's
+	// HID driver holds the interface (listing never detaches it); a boot
+	// keyboard interface is a keyboard even without it.
 	UsagePage uint16 `json:"usagePage"`
 	Usage     uint16 `json:"usage"`
+	// KernelDriver is the driver bound to the interface, when sysfs tells:
+	// "usbhid" (the kernel's), "usbfs" (a program holds the device, such
+	// as a running tillbox), "" otherwise.
+	KernelDriver string `json:"kernelDriver,omitempty"`
 	// Interface is the USB interface number.
 	Interface int `json:"interface"`
 	// Path is how the driver opens it: with the bundled libusb,

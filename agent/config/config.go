@@ -29,6 +29,7 @@
 package config
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,6 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
-	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -58,6 +58,7 @@ type Config struct {
 	Metrics  Metrics   `toml:"metrics"`
 	Display  Display   `toml:"display"`
 	Console  Console   `toml:"console"`
+	Scan     Scan      `toml:"scan"`
 	Scanners []Scanner `toml:"scanner"`
 
 	// File is the path the configuration was loaded from, if any.
@@ -234,6 +235,7 @@ func Default() *Config {
 		Metrics: Metrics{Enabled: true},
 		Display: Display{Listen: "127.0.0.1:8081", Language: "nb"},
 		Console: Console{Listen: "127.0.0.1:8082"},
+		Scan:    defaultScan(),
 	}
 }
 
@@ -251,10 +253,14 @@ func (c *Config) BaseURL() string {
 // DBPath is the database file in the data directory.
 func (c *Config) DBPath() string { return filepath.Join(c.Box.DataDir, DBFile) }
 
-// AgentOptions converts the configuration into the agent's options. The
-// caller sets Logger (and Clock in tests).
-func (c *Config) AgentOptions() agent.Options {
-	personalQR := classify.Default()
+// AgentOptions converts the configuration into the agent's options: a scan
+// is checked against the [scan] patterns. The caller sets Logger (and
+// Clock in tests). It fails only on a configuration Validate refuses.
+func (c *Config) AgentOptions() (agent.Options, error) {
+	personalQR, err := c.Scan.Classifier()
+	if err != nil {
+		return agent.Options{}, fmt.Errorf("config: scan.pattern: %w", err)
+	}
 	return agent.Options{
 		CheckScan: func(code string) error {
 			_, err := personalQR.Classify(code)
@@ -277,7 +283,7 @@ func (c *Config) AgentOptions() agent.Options {
 		Workers:               c.Sync.Workers,
 		WebhookURL:            c.Vipps.WebhookURL,
 		WebhookSecret:         c.Vipps.WebhookSecret,
-	}
+	}, nil
 }
 
 // EPaymentConfig converts the configuration into the ePayment client's. The

@@ -3,12 +3,14 @@ package config
 import (
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -88,6 +90,32 @@ func TestExampleScanners(t *testing.T) {
 	}
 }
 
+// TestExampleScanPatterns: the commented [[scan.pattern]] blocks,
+// uncommented, are the defaults, and give no warning.
+func TestExampleScanPatterns(t *testing.T) {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(Example(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "#[[scan.pattern]]"):
+			in, line = true, line[1:]
+		case in && strings.HasPrefix(line, "#   "):
+			line = line[1:]
+		case in && line == "#":
+		default:
+			in = false
+		}
+		b.WriteString(line + "\n")
+	}
+	if !strings.Contains(b.String(), "\n[[scan.pattern]]\n") {
+		t.Fatal("the example has no [[scan.pattern]] block")
+	}
+	c := mustParse(t, b.String())
+	if !slices.Equal(c.Scan.Patterns, classify.DefaultPatterns) || len(c.Warnings) != 0 {
+		t.Errorf("the example's patterns: %q, warnings %v; want the defaults %q", c.Scan.Patterns, c.Warnings, classify.DefaultPatterns)
+	}
+}
+
 // TestConversions: the options the agent, the client and the store get.
 func TestConversions(t *testing.T) {
 	d := minimal().set("box.till", `"kasse-2"`).set("box.currency", `"DKK"`).
@@ -98,7 +126,10 @@ func TestConversions(t *testing.T) {
 		set("store.retention", `"30d"`).set("store.lock_timeout", `"100ms"`).set("box.data_dir", `"/data"`)
 	c := mustParse(t, d.String())
 
-	ao := c.AgentOptions()
+	ao, err := c.AgentOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if ao.Till != "kasse-2" || ao.MSN != "123456" || ao.Currency != epayment.DKK || !ao.ManualCapture ||
 		ao.ScanWindow != 45*time.Second || ao.CustomerPresentWindow != 2*time.Minute || ao.MaxQueued != 50 ||
 		ao.MaxQueueAge != 24*time.Hour || ao.ReferencePrefix != "shop7" || ao.PollDelay != 5*time.Second ||
@@ -132,7 +163,7 @@ func TestConversions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	a, err := agent.New(db, vipps, c.AgentOptions())
+	a, err := agent.New(db, vipps, ao)
 	if err != nil {
 		t.Fatal(err)
 	}

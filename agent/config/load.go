@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/device/classify"
 )
 
 // Load reads the configuration file at path, takes the secrets from the
@@ -183,9 +184,13 @@ func (d *decoder) document(doc map[string]toml.Primitive) {
 			}
 			continue
 		}
+		if name == scanKey {
+			d.scan(prim)
+			continue
+		}
 		target, ok := sections[name]
 		if !ok {
-			d.fail(name, "unknown section"+suggest(name, append(sortedKeys(sections), scannerKey)), 0)
+			d.fail(name, "unknown section"+suggest(name, append(sortedKeys(sections), scannerKey, scanKey)), 0)
 			continue
 		}
 		var raw any
@@ -196,6 +201,41 @@ func (d *decoder) document(doc map[string]toml.Primitive) {
 			continue
 		}
 		d.table(name, keys, target)
+	}
+}
+
+// scan decodes the [scan] section: its only key, pattern, is a list of
+// [[scan.pattern]] tables (or an empty list, which validation refuses).
+// Without it the defaults stay.
+func (d *decoder) scan(prim toml.Primitive) {
+	var raw any
+	_ = d.md.PrimitiveDecode(prim, &raw)
+	var keys map[string]toml.Primitive
+	if _, isTable := raw.(map[string]any); !isTable || d.md.PrimitiveDecode(prim, &keys) != nil {
+		d.fail(scanKey, "must be a table: write [[scan.pattern]] tables, each with a name and an expr", 0)
+		return
+	}
+	for _, k := range sortedKeys(keys) {
+		field := scanKey + "." + k
+		if k != "pattern" {
+			d.fail(field, "unknown key"+suggest(k, []string{"pattern"}), 0)
+			continue
+		}
+		var list any
+		_ = d.md.PrimitiveDecode(keys[k], &list)
+		if l, ok := list.([]any); ok && len(l) == 0 {
+			d.c.Scan.Patterns = []classify.Pattern{} // refused by checkScan, naming the field
+			continue
+		}
+		var entries []map[string]toml.Primitive
+		if _, isArray := list.([]map[string]any); !isArray || d.md.PrimitiveDecode(keys[k], &entries) != nil {
+			d.fail(field, "must be [[scan.pattern]] tables, each with a name and an expr", 0)
+			continue
+		}
+		d.c.Scan.Patterns = make([]classify.Pattern, len(entries))
+		for i, e := range entries {
+			d.table(fmt.Sprintf("%s[%d]", field, i+1), e, &d.c.Scan.Patterns[i])
+		}
 	}
 }
 
@@ -224,7 +264,7 @@ func (d *decoder) suggestKey(section, key string, known map[string]int) string {
 	if s := suggest(key, sortedKeys(known)); s != "" {
 		return s
 	}
-	if strings.HasPrefix(section, scannerKey+"[") {
+	if strings.HasPrefix(section, scannerKey+"[") || strings.HasPrefix(section, scanKey+".") {
 		return ""
 	}
 	sections := d.c.sections()

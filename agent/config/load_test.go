@@ -274,9 +274,13 @@ func TestSecretsNeverShow(t *testing.T) {
 	d := minimal().set("vipps.webhook_url", `"http://127.0.0.1:8080/webhooks/vipps"`).
 		set("vipps.webhook_secret", `"`+testWebhookSecret+`"`)
 	c := mustParse(t, d.String())
+	ao, err := c.AgentOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []string{
 		c.String(), fmt.Sprint(c), fmt.Sprintf("%v", *c), fmt.Sprintf("%+v", *c), fmt.Sprintf("%#v", *c),
-		fmt.Sprintf("%v", c.Vipps), fmt.Sprintf("%+v", c.EPaymentConfig()), fmt.Sprintf("%+v", c.AgentOptions()),
+		fmt.Sprintf("%v", c.Vipps), fmt.Sprintf("%+v", c.EPaymentConfig()), fmt.Sprintf("%+v", ao),
 	} {
 		noSecrets(t, "config", s)
 	}

@@ -99,6 +99,13 @@ func TestScannerRules(t *testing.T) {
 	if p := find(t, ps, "scanner[2].name"); !strings.Contains(p.Reason, "also the name of scanner[1]") {
 		t.Errorf("%s", p)
 	}
+
+	// The HID interface and the serial port of one device are two scanners.
+	c := mustParse(t, minimal().String()+"[[scanner]]\ndriver = \"hid\"\nmatch = \"1d6b:0104:HIL0001\"\n"+
+		"[[scanner]]\ndriver = \"serial\"\nmatch = \"1d6b:0104:HIL0001\"\n")
+	if len(c.Scanners) != 2 {
+		t.Errorf("scanners %+v", c.Scanners)
+	}
 }
 
 func TestScannerDefaults(t *testing.T) {

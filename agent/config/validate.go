@@ -194,6 +194,9 @@ func (c *Config) check() (errs, warns []Problem) {
 	}
 	c.checkAddresses(add)
 
+	// [scan]
+	c.Scan.check(add, warn)
+
 	// [[scanner]]
 	names := map[string]int{}
 	matches := map[string]int{}
@@ -205,11 +208,14 @@ func (c *Config) check() (errs, warns []Problem) {
 			add(p+".name", "%q is also the name of scanner[%d]", sc.Name, j)
 		}
 		names[sc.Name] = i + 1
+		// A device with a HID interface and a serial port (CDC-ACM) beside
+		// it, as many scanners have, may be named by both drivers.
 		if m, err := ParseMatch(sc.Match); err == nil {
-			if j, dup := matches[m.String()]; dup {
+			key := sc.Driver + " " + m.String()
+			if j, dup := matches[key]; dup {
 				add(p+".match", "%q also matches scanner[%d]: one device cannot be read twice", sc.Match, j)
 			}
-			matches[m.String()] = i + 1
+			matches[key] = i + 1
 		}
 	}
 	return errs, warns

@@ -96,6 +96,10 @@ token = "x"
 [pos]
 token = "` + testToken + `"
 
+[[scan.pattern]]
+name = "bad"
+expr = '^(x'
+
 [[scanner]]
 driver = "hid"
 match = "0c2e:0b61"
@@ -106,14 +110,15 @@ baud = 9600
 	}
 	var out bytes.Buffer
 	err := run(t.Context(), []string{"config", "check", path}, &out, io.Discard)
-	if err == nil || errors.Is(err, errUsage) || err.Error() != path+": 5 problems" {
+	if err == nil || errors.Is(err, errUsage) || err.Error() != path+": 6 problems" {
 		t.Fatalf("check = %v", err)
 	}
 	want := `box.currency: "SEK" is not NOK, DKK or EUR (the sales unit's currency, in capitals) (line 2)
 vipps.client_id: is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) as the business portal gives it (line 6)
 vipps.msn: must be a string in quotes, not an integer (line 9)
 vipps.token: unknown key: token is a key of [pos], not of [vipps] (line 10)
-scanner[1].baud: applies to serial scanners only (line 18)
+scan.pattern[1].expr: is not a regular expression (RE2 syntax): missing closing ): ` + "`^(x`" + ` (line 17)
+scanner[1].baud: applies to serial scanners only (line 22)
 warning: ` + path + `: every user can read it and it holds secrets (vipps.client_secret, vipps.subscription_key, pos.token): chmod 640 ` + path + ` (owner root, group of the tillbox service), or move them to *_file or TILLBOX_* variables
 `
 	if out.String() != want {

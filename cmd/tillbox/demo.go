@@ -58,12 +58,35 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		specs = append(specs, sc)
 		return nil
 	})
+	scan := config.Default().Scan // [scan] of a configuration file
+	var patterns []classify.Pattern
+	fs.Func("pattern", "recognise personal QR codes by `NAME=REGEXP` (RE2, the whole code) instead of the defaults, as [[scan.pattern]] does in the configuration; repeatable", func(s string) error {
+		name, expr, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("%q is not NAME=REGEXP", s)
+		}
+		patterns = append(patterns, classify.Pattern{Name: name, Expr: expr})
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	scannerCfgs, err := demoScanners(specs)
 	if err != nil {
 		return problems(stderr, "--scanner", err)
+	}
+	if patterns != nil {
+		scan.Patterns = patterns
+	}
+	if err := scan.Validate(); err != nil {
+		return problems(stderr, "--pattern", err)
+	}
+	personalQR, err := scan.Classifier()
+	if err != nil {
+		return err
+	}
+	if _, err := personalQR.Classify(exampleQR); err != nil {
+		return fmt.Errorf("--pattern: the demo's example code %s is not a personal QR code by these patterns (%w): the first sale could not go through", exampleQR, err)
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -120,7 +143,6 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		return err
 	}
 	defer db.Close()
-	personalQR := classify.Default()
 	a, err := agent.New(db, client, agent.Options{Till: "demo", WebhookURL: hookURL, WebhookSecret: reg.Secret, Logger: log.With("part", "agent"),
 		CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err }})
 	if err != nil {

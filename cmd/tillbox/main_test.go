@@ -166,3 +166,39 @@ func waitOutput(t *testing.T, out *syncBuffer, want string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestDemoPatterns: --pattern replaces the personal QR patterns as
+// [[scan.pattern]] does; a bad one is refused naming the field.
+func TestDemoPatterns(t *testing.T) {
+	var errOut bytes.Buffer
+	err := runDemoWithInput(t.Context(), []string{"--pattern", `x=^(a`}, strings.NewReader(""), io.Discard, &errOut)
+	if err == nil || !strings.Contains(errOut.String(), "scan.pattern[1].expr: is not a regular expression (RE2 syntax): missing closing ): `^(a`") {
+		t.Errorf("bad pattern: %v, stderr %q", err, errOut.String())
+	}
+	err = runDemoWithInput(t.Context(), []string{"--pattern", `tok=^https://qr\.vipps\.no/p/[a-z]+$`}, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "the demo's example code") {
+		t.Errorf("patterns that refuse the example: %v", err)
+	}
+
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--approve-after", "100ms",
+			"--pattern", `clear=^https://qr\.vipps\.no/28/2/01/031/[0-9]{10}\?v=1$`}, pr, &out, io.Discard)
+	}()
+	waitOutput(t, &out, "tb-demo-000001  completed")
+	fmt.Fprintln(pw, "sale 4990")
+	waitOutput(t, &out, "tb-demo-000002 of 49.90 NOK: waiting_for_customer")
+	fmt.Fprintln(pw, "https://qr.vipps.no/p/Lm3Vb8Qw1Zx6Pd0K") // tokenised: a default, not configured
+	waitOutput(t, &out, "scanner      refused")
+	fmt.Fprintln(pw, "https://qr.vipps.no/28/2/01/031/4798765432?v=1")
+	waitOutput(t, &out, "scan bound tb-demo-000002")
+	cancel()
+	pw.Close()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("demo: %v", err)
+	}
+}

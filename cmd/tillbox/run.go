@@ -170,7 +170,10 @@ func (m *Main) open() error {
 	if err != nil {
 		return err
 	}
-	ao := c.AgentOptions()
+	ao, err := c.AgentOptions()
+	if err != nil {
+		return err
+	}
 	ao.Logger = log.With("component", "agent")
 	a, err := agent.New(db, vipps, ao)
 	if err != nil {

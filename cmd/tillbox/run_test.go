@@ -278,3 +278,22 @@ func TestRunRefusals(t *testing.T) {
 		t.Errorf("address in use: %v", err)
 	}
 }
+
+// TestRunScanPatterns: the [scan] patterns of the configuration decide
+// what a scan must be: here only a tokenised code of one form.
+func TestRunScanPatterns(t *testing.T) {
+	tl := startTill(t, `
+[[scan.pattern]]
+name = "short-token"
+expr = '^https://qr\.vipps\.no/p/[A-Za-z0-9]{16}$'
+`)
+	ctx := t.Context()
+	res, err := tl.client.Scan(ctx, "https://qr.vipps.no/28/2/01/031/4712345678?v=1") // a default, not configured
+	if err == nil || !strings.Contains(err.Error(), "not a personal QR code") {
+		t.Errorf("clear-text code: %+v, %v; want refused", res, err)
+	}
+	res, err = tl.client.Scan(ctx, "https://qr.vipps.no/p/Lm3Vb8Qw1Zx6Pd0K")
+	if err != nil || res.Outcome != "held" {
+		t.Errorf("configured form: %+v, %v; want held for the next sale", res, err)
+	}
+}

@@ -23,7 +23,9 @@ type decoded struct {
 // configured or, in auto mode, found: the interface's usage page when
 // enumeration tells it (0x8C is HID POS, anything else a keyboard), else
 // the first report (8 bytes is a boot keyboard report, anything else HID
-// POS), since Linux enumeration reads no report descriptor.
+// POS). On Linux the usage page comes from the report descriptor in sysfs
+// (see describe), which is unknown only when the kernel's HID driver did
+// not hold a non-keyboard interface when it was listed.
 type decoder struct {
 	configured string // ModeAuto, ModeKeyboard or ModePOS
 	resolved   string // ModeKeyboard or ModePOS; "" until auto mode knows

@@ -54,7 +54,7 @@ func find(m config.Match, mode string, list []device.HIDDevice) (d device.HIDDev
 
 // rank orders the interfaces of a device for a mode, best first: the HID
 // POS interface for hidpos and auto, the keyboard for keyboard mode, then
-// interfaces whose usage is unknown (Linux enumeration does not read it),
+// interfaces whose usage is unknown (see describe),
 // then any other (a mouse, consumer keys).
 func rank(mode string, d device.HIDDevice) int {
 	pos := d.UsagePage == device.UsagePagePOS

@@ -29,7 +29,8 @@ func Supported() bool { return usb.Supported() }
 
 // Enumerate lists the HID interfaces of the USB devices with identity
 // vid:pid (0 matches any), sorted by identity, serial number, interface
-// and path. Without cgo it returns ErrNotBuilt.
+// and path; on Linux with the strings and usage pages sysfs tells (see
+// describe). Without cgo it returns ErrNotBuilt.
 func Enumerate(vid, pid uint16) ([]device.HIDDevice, error) {
 	if !usb.Supported() {
 		return nil, ErrNotBuilt
@@ -46,6 +47,7 @@ func Enumerate(vid, pid uint16) ([]device.HIDDevice, error) {
 			UsagePage: i.UsagePage, Usage: i.Usage, Interface: i.Interface, Path: i.Path,
 		})
 	}
+	describe(sysfsRoot, out)
 	SortDevices(out)
 	return out, nil
 }

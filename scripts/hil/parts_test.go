@@ -97,8 +97,9 @@ func runCmd(ctx context.Context, env []string, dir string, name string, args ...
 
 // initScript is the guest's /init: busybox mounts the pseudo file systems,
 // loads the modules, brings up the network (the only way out is QEMU's
-// forwards to the host's loopback), starts hilguest and runs tillbox until
-// it ends, then powers off.
+// forwards to the host's loopback), starts hilguest, waits until the
+// kernel has set up both USB HID devices (the keyboard and the gadget's HID
+// POS interface), and runs tillbox until it ends, then powers off.
 const initScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin
@@ -117,6 +118,7 @@ ip route add default via 10.0.2.2
 mkdir -p /var/lib/tillbox
 echo "hil: starting hilguest"
 /usr/bin/hilguest -listen :7000 -relay 127.0.0.1:8090=10.0.2.100:8090 -gadget %s &
+/usr/bin/hilguest -wait-hid 2 || echo "hil: the USB HID devices are not all set up"
 echo "hil: starting tillbox"
 /usr/bin/tillbox run --config /etc/tillbox/tillbox.toml
 echo "hil: tillbox exited with status $?"

@@ -36,6 +36,8 @@ func TestRigProbes(t *testing.T) {
 		}
 	}
 
+	t.Run("devices", func(t *testing.T) { checkDevices(ctx, t, m) })
+
 	t.Run("network", func(t *testing.T) {
 		ref := r.newSale(ctx, t, "posted scan")
 		res, err := r.pos.Scan(ctx, personalQR)
@@ -306,5 +308,77 @@ func waitUSBGone(ctx context.Context, t *testing.T, m *machine, id string) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkDevices runs `tillbox devices --json` in the guest, where nothing
+// holds the emulated devices, and checks that the static tillbox lists the
+// keyboard and the gadget's HID POS interface with their USB strings (read
+// in sysfs: the bundled hidapi reads none in a static build) and their
+// usage pages (from the report descriptors in sysfs), and the gadget's
+// CDC-ACM port beside them.
+func checkDevices(ctx context.Context, t *testing.T, m *machine) {
+	lines, err := m.guest(ctx, "devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Join(lines, "\n")
+	t.Logf("tillbox devices --json in the guest:\n%s", out)
+	type hidDevice struct {
+		VID, PID                            uint16
+		SerialNumber, Manufacturer, Product string
+		UsagePage, Usage                    uint16
+		KernelDriver, Kind, Match, Mode     string
+	}
+	var list struct {
+		Serial []struct {
+			Path         string
+			VID, PID     uint16
+			SerialNumber string
+			Match        string
+		}
+		HID      []hidDevice
+		HIDError string
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("tillbox devices --json: %v", err)
+	}
+	if list.HIDError != "" {
+		t.Fatalf("tillbox devices: %s", list.HIDError)
+	}
+	want := map[string]hidDevice{
+		kbdID: {VID: 0x0627, PID: 0x0001, Manufacturer: "QEMU", Product: "QEMU USB Keyboard", UsagePage: 0x01, Usage: 0x06,
+			KernelDriver: "usbhid", Kind: "keyboard", Mode: "keyboard"},
+		posID: {VID: 0x1d6b, PID: 0x0104, SerialNumber: "HIL0001", Manufacturer: "tillbox HIL", Product: "HID POS scanner",
+			UsagePage: 0x8c, Usage: 0x02, KernelDriver: "usbhid", Kind: "HID POS", Mode: "hidpos", Match: posID},
+	}
+	for id, w := range want {
+		var found []hidDevice
+		for _, d := range list.HID {
+			if fmt.Sprintf("%04x:%04x", d.VID, d.PID) == id[:9] {
+				found = append(found, d)
+			}
+		}
+		if len(found) != 1 {
+			t.Errorf("%s: %d HID interfaces listed, want 1", id, len(found))
+			continue
+		}
+		got := found[0]
+		if w.Match == "" { // QEMU gives the keyboard a serial number of its own
+			w.SerialNumber, w.Match = got.SerialNumber, got.Match
+			if got.SerialNumber == "" || got.Match != kbdID+":"+got.SerialNumber {
+				t.Errorf("%s: serial number %q, match %q", id, got.SerialNumber, got.Match)
+			}
+		}
+		if got != w {
+			t.Errorf("%s:\n got %+v\nwant %+v", id, got, w)
+		}
+	}
+	acm := false
+	for _, p := range list.Serial {
+		acm = acm || (p.Path == "/dev/ttyACM0" && p.Match == posID)
+	}
+	if !acm {
+		t.Errorf("no /dev/ttyACM0 matching %s among the serial ports %+v", posID, list.Serial)
 	}
 }

@@ -14,13 +14,17 @@ import (
 )
 
 // scannersConfig names the three emulated scanners the way a store would:
-// by USB identity, which survives unplug and replug.
+// by USB identity, which survives unplug and replug. Both HID scanners run
+// in auto mode: the keyboard must be found a keyboard, the gadget a HID
+// POS scanner, from the usage pages of their report descriptors (which
+// the static tillbox reads in sysfs), and the gadget is matched with its
+// serial number (a USB string, read in sysfs too).
 const scannersConfig = `
 [[scanner]]
 name = "keyboard"
 driver = "hid"
 match = "` + kbdID + `"
-mode = "keyboard"
+mode = "auto"
 layout = "no"
 
 [[scanner]]
@@ -33,16 +37,12 @@ terminator = "CR"
 [[scanner]]
 name = "hidpos"
 driver = "hid"
-match = "` + posVIDPID + `"
-mode = "hidpos"
+match = "` + posID + `"
+mode = "auto"
 `
 
-// posVIDPID matches the HID POS gadget without its serial number: the
-// static tillbox reads no USB strings (hidapi converts them with iconv,
-// which in a static glibc binary needs the gconv modules of a glibc
-// installation, and the box has none), so a match with a serial number
-// finds nothing.
-const posVIDPID = "1d6b:0104"
+// autoModes are the modes auto mode must find for the HID scanners.
+var autoModes = map[string]string{"keyboard": "auto: keyboard, no", "hidpos": "auto: hidpos"}
 
 // acmScanner is the gadget's CDC-ACM port, a serial scanner found by its
 // serial number too (the serial driver reads USB identities from sysfs).
@@ -156,6 +156,14 @@ func TestScanners(t *testing.T) {
 				}
 			}
 			st := r.waitScanner(ctx, t, sc.name, "connected", func(s device.Status) bool { return s.Connected })
+			// Before any report came, auto mode knows from the usage page
+			// (tillbox started once the kernel had set up both devices).
+			if want, ok := autoModes[sc.name]; ok && st.Mode != want {
+				t.Errorf("%s: mode %q before the first scan, want %q: the usage page was not read", sc.name, st.Mode, want)
+			}
+			if sc.name == "hidpos" && (st.SerialNumber != "HIL0001" || st.Product != "HID POS scanner" || st.Manufacturer != "tillbox HIL") {
+				t.Errorf("hidpos: status %+v lacks the gadget's USB strings", st)
+			}
 			for round, code := range codes {
 				what := fmt.Sprintf("%s, round %d", sc.name, round)
 				if round > 0 {
@@ -181,6 +189,9 @@ func TestScanners(t *testing.T) {
 				st = r.waitScanner(ctx, t, sc.name, "counting the scan", func(s device.Status) bool { return s.Scans > scans })
 				if st.Scans != scans+1 || !st.Connected {
 					t.Errorf("%s: scanner status after one scan: %+v, want %d scans and connected", what, st, scans+1)
+				}
+				if want, ok := autoModes[sc.name]; ok && st.Mode != want {
+					t.Errorf("%s: mode %q, want %q", what, st.Mode, want)
 				}
 			}
 		})

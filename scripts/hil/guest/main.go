@@ -22,7 +22,13 @@
 //	                     in hex, for at most MS milliseconds
 //	serial PATH N MS     the same for a serial port, opened raw at 9600 baud
 //	usb                  the USB devices the kernel sees, with their drivers
+//	devices              what `tillbox devices --json` prints here
 //	dial ADDR            try a TCP connection: "connected" or why not
+//
+// With -wait-hid N it only waits until N USB HID interfaces are there,
+// each bound to a kernel driver (the guest's /init runs it before tillbox,
+// so that tillbox meets the devices as a box meets scanners plugged in
+// before it starts: set up by the kernel).
 package main
 
 import (
@@ -36,6 +42,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -55,7 +62,14 @@ func main() {
 	listen := flag.String("listen", ":7000", "answer the test's commands on `ADDR`")
 	relay := flag.String("relay", "", "relay `LOCAL=REMOTE` TCP connections, e.g. 127.0.0.1:8090=10.0.2.100:8090")
 	gadget := flag.String("gadget", "", "create and plug a HID POS gadget with USB identity `VID:PID[:SERIAL]`")
+	waitHID := flag.Int("wait-hid", 0, "only wait until `N` USB HID interfaces are there, each bound to a kernel driver, then exit")
 	flag.Parse()
+	if *waitHID > 0 {
+		if err := waitHIDBound(*waitHID, time.Minute); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	g := &gadgetDir{dir: "/sys/kernel/config/usb_gadget/hilpos"}
 	if *gadget != "" {
@@ -232,6 +246,18 @@ func command(w *bufio.Writer, line string, g *gadgetDir) error {
 		fmt.Fprintln(w, "ok")
 		listUSB(w)
 		return nil
+	case "devices":
+		out, err := exec.Command("/usr/bin/tillbox", "devices", "--json").Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return fmt.Errorf("tillbox devices: %w: %s", err, ee.Stderr)
+			}
+			return fmt.Errorf("tillbox devices: %w", err)
+		}
+		fmt.Fprintln(w, "ok")
+		_, err = w.Write(out)
+		return err
 	case "dial":
 		if len(args) != 1 {
 			return errors.New("dial ADDR")
@@ -340,5 +366,33 @@ func listUSB(w io.Writer) {
 		} else {
 			fmt.Fprintf(w, "%s class=%s driver=%s\n", filepath.Base(d), attr("bInterfaceClass"), drv)
 		}
+	}
+}
+
+// waitHIDBound waits until at least n USB interfaces of class HID are
+// there and each has a kernel driver bound (usbhid), checking every 20 ms
+// for at most limit.
+func waitHIDBound(n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		intfs, _ := filepath.Glob("/sys/bus/usb/devices/*:*")
+		var hid, bound []string
+		for _, d := range intfs {
+			if c, _ := os.ReadFile(filepath.Join(d, "bInterfaceClass")); strings.TrimSpace(string(c)) != "03" {
+				continue
+			}
+			hid = append(hid, filepath.Base(d))
+			if _, err := os.Readlink(filepath.Join(d, "driver")); err == nil {
+				bound = append(bound, filepath.Base(d))
+			}
+		}
+		if len(hid) >= n && len(bound) == len(hid) {
+			log.Printf("USB HID interfaces bound: %s", strings.Join(bound, " "))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s, USB HID interfaces %v, bound %v; want %d, all bound", limit, hid, bound, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
