@@ -102,8 +102,9 @@ func keystrokes(layout, text string) ([][]keyEvent, error) {
 // at most 16 key events and hands the guest one per poll of its interrupt
 // endpoint (every few ms); a full queue drops keys. QEMU traces that
 // (hid_kbd_queue_full, enabled on its command line) and typeText fails on
-// it. The pace keeps the queue far from full.
-const keyPace = 40 * time.Millisecond
+// it. The pace keeps the queue far from full, even when the guest (one
+// emulated CPU, niced) gets little of a host busy with the other tests.
+const keyPace = 80 * time.Millisecond
 
 // queueFull is QEMU's trace of a key event dropped by usb-kbd.
 const queueFull = "hid_kbd_queue_full"
