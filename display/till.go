@@ -192,7 +192,9 @@ func (t *Till) view(now time.Time) View {
 		}
 		switch {
 		case s.outcome != "":
-			if now.Before(s.endedAt.Add(t.hub.opts.OutcomeHold)) {
+			// Shown for OutcomeHold, unless the next customer scans.
+			next := t.held != nil && t.held.at.After(s.endedAt)
+			if now.Before(s.endedAt.Add(t.hub.opts.OutcomeHold)) && !next {
 				v = withSale(s.outcome)
 				if s.failed {
 					v.Reason = "failed"

@@ -89,6 +89,15 @@ func TestTillScreens(t *testing.T) {
 	expect(t, till.View(), want)
 	clock.Advance(time.Second)
 	expect(t, till.View(), View{Screen: Idle, Lang: "nb", Online: true})
+	// The next customer's scan replaces an outcome at once.
+	till.SaleChanged(sale("r1b", agent.Authorized, 49800, clock.Now()), clock.Now())
+	if v := till.View(); v.Screen != Paid {
+		t.Fatalf("view %+v, want paid", v)
+	}
+	clock.Advance(time.Millisecond)
+	till.Scanned("", "held", "")
+	expect(t, till.View(), View{Screen: Recognised, Lang: "nb", Online: true})
+	clock.Advance(time.Minute)
 
 	// A new sale waits for the scan: idle, with the amount. A late event of
 	// an older sale changes nothing.
