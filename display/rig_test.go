@@ -22,7 +22,7 @@ import (
 
 const (
 	clearQR   = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
-	clearMSN  = "4712345678" // the phone number in clearQR: never on a page
+	clearMSN  = "4712345678"                             // the phone number in clearQR: never on a page
 	tokenQR   = "https://qr.vipps.no/p/Dk9Mp2Xc7Vb4Nq1W" // a test user of the simulator
 	barcode   = "7038010055512"
 	testMSN   = "123456"
