@@ -14,7 +14,7 @@ import (
 )
 
 // serve runs h's handler on a loopback HTTP server until the test ends.
-func serve(t *testing.T, h *Hub) string {
+func serve(t testing.TB, h *Hub) string {
 	t.Helper()
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
