@@ -39,6 +39,7 @@ type Agent struct {
 	wakeOutbox chan struct{} // a command is due
 	wakePoll   chan struct{} // a poll is due
 	events     *notifier     // a new event was committed
+	watch      watchers      // told of scans and the network (watch.go)
 }
 
 // New makes an Agent over an open store and a Vipps MobilePay client.
@@ -153,6 +154,9 @@ func (a *Agent) noteCall(err error) {
 		a.probeAt = a.clock.Now().Add(backoff(a.opts.RetryBase, a.opts.RetryMax, a.probeFails))
 	}
 	a.mu.Unlock()
+	if was == offline {
+		a.notifyOnline()
+	}
 	switch {
 	case was && offline:
 		a.log.Warn("ePayment unreachable: working offline", "err", te.Err)

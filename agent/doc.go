@@ -23,4 +23,5 @@
 //	poll.go      polling outcomes, reconciliation
 //	webhook.go   the webhook endpoint
 //	events.go    the event log the POS reads
+//	watch.go     watchers of scans and the network (the customer display)
 package agent

@@ -37,10 +37,8 @@ type ScanResult struct {
 // ErrPaymentPending refuses a scan while a customer is paying.
 var ErrPaymentPending = errors.New("a payment is in progress: scan again when it is finished")
 
-// Scan takes the whole text of a personal QR code from a scanner. Whether the
-// text is a personal QR code at all is for the caller (the scanner's
-// classifier) to decide; the agent checks only what ePayment checks.
-func (a *Agent) Scan(code string) (ScanResult, error) {
+// scanCode is Scan without telling the watchers (watch.go).
+func (a *Agent) scanCode(code string) (ScanResult, error) {
 	err := checkPersonalQR(code)
 	if err == nil && a.opts.CheckScan != nil {
 		err = a.opts.CheckScan(code)

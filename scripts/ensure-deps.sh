@@ -21,6 +21,10 @@ NEEDS=(
   "qemu-system-aarch64 qemu-system-arm"
   "socat socat"
   "dpkg-deb dpkg"
+  # The customer display's tests drive a real headless Chromium (chromedp)
+  # and screenshot its screens with the box's font.
+  "chromium chromium"
+  "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core"
 )
 
 missing_pkgs=()

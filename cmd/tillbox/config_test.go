@@ -42,6 +42,10 @@ token = %q
 [store]
 lock_timeout = "100ms"
 
+[display]
+listen = "127.0.0.1:0"
+language = "en"
+
 [log]
 level = "debug"
 

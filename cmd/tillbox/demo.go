@@ -45,6 +45,8 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	fs := flag.NewFlagSet("tillbox demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the POS API (another free port is taken if this one is busy)")
+	displayListen := fs.String("display-listen", "127.0.0.1:8081", "address of the customer display (another free port is taken if this one is busy)")
+	lang := fs.String("lang", "en", "language of the customer display: nb, da, fi or en")
 	dataDir := fs.String("data-dir", "", "folder for the database (default: a new temporary folder)")
 	approveAfter := fs.Duration("approve-after", 2*time.Second, "how long the simulated customer takes to approve in the app")
 	once := fs.Bool("once", false, "stop after the first sale reaches its outcome")
@@ -160,6 +162,24 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	stopBox := serve(ln, mux)
 	defer stopBox()
 
+	// The customer display, on its own listener as with tillbox run.
+	dln, err := net.Listen("tcp", *displayListen)
+	if err != nil {
+		if dln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+	}
+	disp, err := startDisplay(dln, a, *lang, personalQR, log.With("part", "display"))
+	if err != nil {
+		dln.Close()
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = disp.Close(ctx)
+	}()
+
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -178,6 +198,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 
   POS API       %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
   POS token     %[2]s
+  display       %[7]s   (the customer display: open it in a browser)
   simulator     %[3]s   (every payment: %[3]s/sim/payments)
   database      %[4]s
 
@@ -189,7 +210,7 @@ or type 'sale 4990' here. Then scan: paste a personal QR code here and press Ent
 Follow the results as the POS would: tillbox pos --url %[1]s --token %[2]s events --follow
 
 A first sale goes through now by itself (the simulated customer approves after %[6]v):
-`, boxURL, token.Reveal(), simURL, *dataDir, exampleQR, *approveAfter)
+`, boxURL, token.Reveal(), simURL, *dataDir, exampleQR, *approveAfter, disp.URL())
 
 	// Report every event as a POS would, from sequence 0.
 	outcome := make(chan agent.Event, 1)

@@ -111,13 +111,13 @@ func TestDemo(t *testing.T) {
 	var out syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err := runDemoWithInput(ctx, []string{"--once", "--listen", "127.0.0.1:0", "--approve-after", "200ms"}, strings.NewReader(""), &out, io.Discard)
+	err := runDemoWithInput(ctx, []string{"--once", "--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--approve-after", "200ms"}, strings.NewReader(""), &out, io.Discard)
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
 	text := out.String()
 	for _, want := range []string{
-		"POS API       http://127.0.0.1:", "POS token", "/api/openapi.yaml",
+		"POS API       http://127.0.0.1:", "POS token", "/api/openapi.yaml", "display       http://127.0.0.1:",
 		"personal QR code scanned → bound",
 		"waiting_for_customer", "queued", "awaiting_approval", "capturing", "completed",
 		"captured 499.00 NOK in full",
@@ -139,7 +139,7 @@ func TestVirtualScanner(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--approve-after", "100ms"}, pr, &out, io.Discard)
+		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--approve-after", "100ms"}, pr, &out, io.Discard)
 	}()
 	waitOutput(t, &out, "tb-demo-000001  completed") // the first sale
 	fmt.Fprintln(pw, "sale 4990")

@@ -48,11 +48,13 @@ type Main struct {
 	level          slog.LevelVar
 	log            *slog.Logger
 
-	db       *store.DB
-	agent    *agent.Agent
-	scanners *scanners.Manager
-	ln       net.Listener
-	ready    chan struct{} // closed once the server accepts requests
+	db        *store.DB
+	agent     *agent.Agent
+	scanners  *scanners.Manager
+	ln        net.Listener
+	displayLn net.Listener // the customer display's, or nil
+	display   *customerDisplay
+	ready     chan struct{} // closed once the server accepts requests
 }
 
 // NewMain returns a Main that writes its notices to stdout and its log to
@@ -121,6 +123,15 @@ func problems(w io.Writer, path string, err error) error {
 
 // Addr is the address the server listens on, once Ready is closed.
 func (m *Main) Addr() net.Addr { return m.ln.Addr() }
+
+// DisplayAddr is the address of the customer display, once Ready is
+// closed; nil when display.listen is empty.
+func (m *Main) DisplayAddr() net.Addr {
+	if m.displayLn == nil {
+		return nil
+	}
+	return m.displayLn.Addr()
+}
 
 // Ready is closed once the POS API accepts requests.
 func (m *Main) Ready() <-chan struct{} { return m.ready }
@@ -193,6 +204,20 @@ func (m *Main) open() error {
 		return fmt.Errorf("pos.listen: %w", err)
 	}
 	m.ln = ln
+	if c.Display.Listen != "" {
+		dl, err := net.Listen("tcp", c.Display.Listen)
+		if err != nil {
+			return fmt.Errorf("display.listen: %w", err)
+		}
+		m.displayLn = dl
+		personalQR, err := c.Scan.Classifier()
+		if err != nil {
+			return fmt.Errorf("scan.pattern: %w", err)
+		}
+		if m.display, err = startDisplay(dl, a, c.Display.Language, personalQR, log.With("component", "display")); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -231,6 +256,9 @@ func (m *Main) serve(ctx context.Context) error {
 		"vipps", c.BaseURL(), "msn", c.Vipps.MSN, "till", c.Box.Till, "webhooks", c.Vipps.WebhookURL != "")
 	fmt.Fprintf(m.stdout, "tillbox: POS API on %s/api/v1/ (OpenAPI: %s%s), webhooks on %s/webhooks/vipps\n",
 		base, base, posapi.PathOpenAPI, base)
+	if m.display != nil {
+		fmt.Fprintf(m.stdout, "tillbox: customer display on %s\n", m.display.URL())
+	}
 	close(m.ready)
 
 	var runErr error
@@ -268,6 +296,12 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 	if !waitGroup(shutCtx, &inflight) {
 		runErr = errors.Join(runErr, fmt.Errorf("shutdown: streams still open after %s", timeout))
+	}
+	if m.display != nil {
+		if err := m.display.Close(shutCtx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("shutdown: customer display: %w", err))
+		}
+		m.display = nil
 	}
 
 	// Phase two: stop the scanners, then the agent's loops; queued
@@ -342,6 +376,15 @@ func (m *Main) Close() error {
 	}
 	if m.ln != nil {
 		_ = m.ln.Close() // already closed by Shutdown, unless Run failed before serving
+	}
+	if m.display != nil { // already closed by Run, unless it failed before serving
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = m.display.Close(ctx)
+		cancel()
+		m.display = nil
+	}
+	if m.displayLn != nil {
+		_ = m.displayLn.Close()
 	}
 	if m.db == nil {
 		return nil

@@ -26,15 +26,16 @@ const personalQR = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
 
 // till is `tillbox run` in this process, against a simulator.
 type till struct {
-	t      *testing.T
-	dir    string
-	config string
-	sim    *sim.Server
-	url    string // of the POS API
-	client *posapi.Client
-	logs   *syncBuffer
-	cancel context.CancelFunc
-	done   chan error
+	t       *testing.T
+	dir     string
+	config  string
+	sim     *sim.Server
+	url     string // of the POS API
+	display string // the customer display's page
+	client  *posapi.Client
+	logs    *syncBuffer
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 // startTill runs `tillbox run --config FILE --listen 127.0.0.1:0` until
@@ -57,16 +58,23 @@ func startTill(t *testing.T, vippsExtra string, args ...string) *till {
 		tl.done <- err
 	}()
 	t.Cleanup(func() { tl.stop() })
-	line, err := bufio.NewReader(pr).ReadString('\n')
+	out := bufio.NewReader(pr)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("tillbox run did not start: %v\n%s", err, tl.logs)
 	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	m := regexp.MustCompile(`POS API on (http://127\.0\.0\.1:\d+)/api/v1/`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("tillbox run printed %q", line)
 	}
 	tl.url = m[1]
+	line, err = out.ReadString('\n')
+	d := regexp.MustCompile(`customer display on (http://127\.0\.0\.1:\d+/display/)`).FindStringSubmatch(line)
+	if err != nil || d == nil {
+		t.Fatalf("tillbox run printed %q (%v)", line, err)
+	}
+	tl.display = d[1]
+	go func() { _, _ = io.Copy(io.Discard, out) }()
 	tl.client = &posapi.Client{BaseURL: tl.url, Token: testToken}
 	return tl
 }
