@@ -11,8 +11,9 @@ require (
 	github.com/karalabe/usb v0.0.2
 	go.bug.st/serial v1.8.0
 	go.etcd.io/bbolt v1.5.0
-	golang.org/x/term v0.35.0
-	golang.org/x/text v0.17.0
+	golang.org/x/crypto v0.48.0
+	golang.org/x/term v0.40.0
+	golang.org/x/text v0.34.0
 )
 
 require (

@@ -1,0 +1,55 @@
+package technician
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// limiter allows each client n sign-in attempts in any window.
+type limiter struct {
+	mu     sync.Mutex
+	n      int
+	window time.Duration
+	tries  map[string][]time.Time
+}
+
+func newLimiter(n int, window time.Duration) *limiter {
+	return &limiter{n: n, window: window, tries: map[string][]time.Time{}}
+}
+
+// allow records an attempt of client at now and tells whether it is within
+// the limit; when not, it also tells when the next attempt will be.
+func (l *limiter) allow(client string, now time.Time) (bool, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Forget what is out of every window, so that the map stays small.
+	for c, ts := range l.tries {
+		if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= l.window {
+			delete(l.tries, c)
+		}
+	}
+	ts := l.tries[client]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) >= l.n {
+		l.tries[client] = ts
+		return false, ts[0].Add(l.window)
+	}
+	l.tries[client] = append(ts, now)
+	return true, time.Time{}
+}
+
+// client is who r comes from for the rate limit: its IP address (the box
+// sits on the shop's LAN; there is no proxy in front of it).
+func client(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
