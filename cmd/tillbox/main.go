@@ -26,6 +26,7 @@ Usage:
   tillbox config example|check  print a commented configuration file, or check one
   tillbox devices [--json]      list the serial ports and USB HID devices a scanner could be, with the config to read each
   tillbox backup FILE           write a consistent copy of the database to FILE (tillbox backup -h)
+  tillbox passwd [flags]        set the technician page's password (tillbox passwd -h)
   tillbox pos COMMAND           talk to a box's POS API: sale, get, list, cancel, capture, refund, events (tillbox pos -h)
 
 Run 'tillbox COMMAND -h' for a command's flags.
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBackup(ctx, args, stdout, stderr)
 	case "devices":
 		return runDevices(ctx, args, stdout, stderr, machine)
+	case "passwd":
+		return runPasswd(ctx, args, os.Stdin, stdout, stderr)
 	case "pos":
 		return runPOS(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/display/technician"
+	"golang.org/x/term"
+)
+
+// runPasswd is `tillbox passwd`: it asks for the technician password (twice
+// on a terminal, one line otherwise) and writes its argon2id hash, never the
+// password, to the data directory with mode 0600.
+func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tillbox passwd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: tillbox passwd [flags]\n\nSet the technician page's password: its hash goes to DATA_DIR/%s (mode 0600).\nThe password is read from the terminal, or as one line from standard input.\n\n", technician.PasswordFile)
+		fs.PrintDefaults()
+	}
+	path := fs.String("config", config.DefaultPath, "find the data directory through this configuration `file`")
+	dataDir := fs.String("data-dir", "", "write to `DIR` instead of box.data_dir")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tillbox passwd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	dir := *dataDir
+	if dir == "" {
+		c, err := config.Load(*path)
+		if err != nil {
+			return problems(stderr, *path, err)
+		}
+		dir = c.Box.DataDir
+	}
+	password, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	hash, err := technician.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := technician.WritePasswordFile(dir, hash); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "tillbox: technician password set (its hash is in %s/%s); restart tillbox to use it\n", dir, technician.PasswordFile)
+	return nil
+}
+
+// readPassword reads the password without echo, twice, from a terminal, or
+// one line from any other input.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "New technician password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(stderr, "Again: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(a) != string(b) {
+			return "", errors.New("the two passwords differ: nothing changed")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tillbox/tillbox/display/technician"
+)
+
+// tillbox passwd writes the password's hash, never the password, 0600.
+func TestPasswd(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	err := runPasswd(context.Background(), []string{"--data-dir", dir}, strings.NewReader("a long technician password\n"), &out, &out)
+	if err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	data, err := os.ReadFile(filepath.Join(dir, technician.PasswordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("a long technician password")) || bytes.Contains(out.Bytes(), []byte("a long technician password")) {
+		t.Errorf("the password itself was written")
+	}
+	hash, err := technician.ReadPasswordFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := technician.CheckPassword(hash, "a long technician password"); err != nil {
+		t.Errorf("the hash does not match: %v", err)
+	}
+	if err := runPasswd(context.Background(), []string{"--data-dir", dir}, strings.NewReader("short\n"), &out, &out); err == nil {
+		t.Errorf("a short password was accepted")
+	}
+}
