@@ -262,6 +262,9 @@ func (a *Agent) send(ctx context.Context, id uint64) {
 	case ctx.Err() != nil:
 		// Shutting down: the command stays queued and goes again at start.
 	case retryable(err):
+		if noAnswer(err) {
+			a.uncount(c.Reference) // as for a create
+		}
 		a.retryLater(c, err, true)
 	case c.Kind == cmdCancel && epayment.ErrorCode(err) == "6250":
 		// The customer is approving right now. The refusal sticks to this
@@ -345,11 +348,16 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 		a.created(c)
 	case ctx.Err() != nil:
 	case retryable(err):
-		if notSent(err) {
-			a.uncount(c.Reference) // the connection never opened: nothing reached Vipps
-			if !wasSent {
-				c.MaybeSent = false
-			}
+		if noAnswer(err) {
+			// The local limit of calls a minute per sale is there to spare
+			// Vipps MobilePay's: a call that got no answer is not counted,
+			// or a payment request would wait up to a minute after an
+			// outage for the probes it made meanwhile (Vipps answers 429,
+			// which is honoured, if it did count one).
+			a.uncount(c.Reference)
+		}
+		if notSent(err) && !wasSent {
+			c.MaybeSent = false // the connection never opened: nothing reached Vipps
 		}
 		a.retryLater(c, err, c.MaybeSent)
 	case epayment.IsConflict(err):
@@ -399,6 +407,13 @@ func (a *Agent) cancelledBeforeSent(c store.Command) bool {
 		return false
 	}
 	return done
+}
+
+// noAnswer reports whether a call got no answer at all from Vipps
+// MobilePay (the network failed or the call timed out).
+func noAnswer(err error) bool {
+	var te *epayment.TransportError
+	return errors.As(err, &te)
 }
 
 // notSent reports whether err certainly happened before anything was sent:

@@ -46,6 +46,9 @@ lock_timeout = "100ms"
 listen = "127.0.0.1:0"
 language = "en"
 
+[console]
+listen = "127.0.0.1:0"
+
 [log]
 level = "debug"
 

@@ -24,8 +24,10 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
+	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/device/scanners"
+	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -47,6 +49,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the POS API (another free port is taken if this one is busy)")
 	displayListen := fs.String("display-listen", "127.0.0.1:8081", "address of the customer display (another free port is taken if this one is busy)")
 	lang := fs.String("lang", "en", "language of the customer display: nb, da, fi or en")
+	consoleListen := fs.String("console-listen", "127.0.0.1:8082", "address of the technician page (another free port is taken if this one is busy)")
 	dataDir := fs.String("data-dir", "", "folder for the database (default: a new temporary folder)")
 	approveAfter := fs.Duration("approve-after", 2*time.Second, "how long the simulated customer takes to approve in the app")
 	once := fs.Bool("once", false, "stop after the first sale reaches its outcome")
@@ -180,6 +183,26 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		_ = disp.Close(ctx)
 	}()
 
+	// The technician page: the demo has no password, so sign-in is with the
+	// one-time code printed below (a box would show it on its display).
+	tln, err := net.Listen("tcp", *consoleListen)
+	if err != nil {
+		if tln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+	}
+	tech, err := startTechnician(tln, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
+		Version: version.String(), Started: time.Now()}, log.With("part", "technician"))
+	if err != nil {
+		tln.Close()
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = tech.Close(ctx)
+	}()
+
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -199,6 +222,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
   POS API       %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
   POS token     %[2]s
   display       %[7]s   (the customer display: open it in a browser)
+  technician    %[8]s   (sign in with the one-time code %[9]s)
   simulator     %[3]s   (every payment: %[3]s/sim/payments)
   database      %[4]s
 
@@ -210,7 +234,7 @@ or type 'sale 4990' here. Then scan: paste a personal QR code here and press Ent
 Follow the results as the POS would: tillbox pos --url %[1]s --token %[2]s events --follow
 
 A first sale goes through now by itself (the simulated customer approves after %[6]v):
-`, boxURL, token.Reveal(), simURL, *dataDir, exampleQR, *approveAfter, disp.URL())
+`, boxURL, token.Reveal(), simURL, *dataDir, exampleQR, *approveAfter, disp.URL(), tech.URL(), tech.console.Code())
 
 	// Report every event as a POS would, from sequence 0.
 	outcome := make(chan agent.Event, 1)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -111,7 +112,7 @@ func TestDemo(t *testing.T) {
 	var out syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err := runDemoWithInput(ctx, []string{"--once", "--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--approve-after", "200ms"}, strings.NewReader(""), &out, io.Discard)
+	err := runDemoWithInput(ctx, []string{"--once", "--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0", "--approve-after", "200ms"}, strings.NewReader(""), &out, io.Discard)
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
@@ -126,6 +127,9 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
 	}
+	if !regexp.MustCompile(`technician    http://127\.0\.0\.1:\d+/technician/   \(sign in with the one-time code \d{5}-\d{5}\)`).MatchString(text) {
+		t.Errorf("demo output lacks the technician page and its one-time code:\n%s", text)
+	}
 	if strings.Count(text, "4712345678") != 1 { // only in the example to paste
 		t.Errorf("the demo shows the customer's phone number beyond the example code:\n%s", text)
 	}
@@ -139,7 +143,7 @@ func TestVirtualScanner(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--approve-after", "100ms"}, pr, &out, io.Discard)
+		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0", "--approve-after", "100ms"}, pr, &out, io.Discard)
 	}()
 	waitOutput(t, &out, "tb-demo-000001  completed") // the first sale
 	fmt.Fprintln(pw, "sale 4990")

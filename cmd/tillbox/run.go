@@ -20,6 +20,7 @@ import (
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/device/scanners"
+	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -53,6 +54,8 @@ type Main struct {
 	scanners  *scanners.Manager
 	ln        net.Listener
 	displayLn net.Listener // the customer display's, or nil
+	tech      *technicianPage
+	techLn    net.Listener // the technician page's, or nil
 	display   *customerDisplay
 	ready     chan struct{} // closed once the server accepts requests
 }
@@ -218,7 +221,44 @@ func (m *Main) open() error {
 			return err
 		}
 	}
-	return nil
+	return m.openTechnician(db)
+}
+
+// openTechnician starts the technician page when console.listen is set and
+// a technician password is (`tillbox passwd`, or console.password_hash).
+// Without a password it stays off and says so: the one-time code it would
+// otherwise need has nowhere safe to be shown yet (the customer display
+// does not show it), and a credential never goes into the log.
+func (m *Main) openTechnician(db *store.DB) error {
+	c, log := m.Config, m.log
+	if c.Console.Listen == "" {
+		return nil
+	}
+	hash := c.Console.PasswordHash.Reveal()
+	if hash == "" {
+		var err error
+		if hash, err = technician.ReadPasswordFile(c.Box.DataDir); err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+	}
+	if hash == "" {
+		log.Warn("technician page off: no technician password; set one with `tillbox passwd`", "console.listen", c.Console.Listen)
+		return nil
+	}
+	personalQR, err := c.Scan.Classifier()
+	if err != nil {
+		return fmt.Errorf("scan.pattern: %w", err)
+	}
+	tl, err := net.Listen("tcp", c.Console.Listen)
+	if err != nil {
+		return fmt.Errorf("console.listen: %w", err)
+	}
+	m.techLn = tl
+	m.tech, err = startTechnician(tl, technician.Options{
+		Agent: m.agent, DB: db, Scanners: m.scanners.Statuses, Classify: personalQR,
+		Version: version.String(), Started: time.Now(), PasswordHash: hash,
+	}, log.With("component", "technician"))
+	return err
 }
 
 // serve runs the agent's loops and the HTTP server until ctx ends (or one
@@ -258,6 +298,9 @@ func (m *Main) serve(ctx context.Context) error {
 		base, base, posapi.PathOpenAPI, base)
 	if m.display != nil {
 		fmt.Fprintf(m.stdout, "tillbox: customer display on %s\n", m.display.URL())
+	}
+	if m.tech != nil {
+		fmt.Fprintf(m.stdout, "tillbox: technician page on %s\n", m.tech.URL())
 	}
 	close(m.ready)
 
@@ -302,6 +345,12 @@ func (m *Main) serve(ctx context.Context) error {
 			runErr = errors.Join(runErr, fmt.Errorf("shutdown: customer display: %w", err))
 		}
 		m.display = nil
+	}
+	if m.tech != nil {
+		if err := m.tech.Close(shutCtx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("shutdown: technician page: %w", err))
+		}
+		m.tech = nil
 	}
 
 	// Phase two: stop the scanners, then the agent's loops; queued
@@ -385,6 +434,15 @@ func (m *Main) Close() error {
 	}
 	if m.displayLn != nil {
 		_ = m.displayLn.Close()
+	}
+	if m.tech != nil { // already closed by Run, unless it failed before serving
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = m.tech.Close(ctx)
+		cancel()
+		m.tech = nil
+	}
+	if m.techLn != nil {
+		_ = m.techLn.Close()
 	}
 	if m.db == nil {
 		return nil

@@ -195,7 +195,7 @@ func TestDemoScanner(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--approve-after", "100ms", "--scanner", "serial:" + link + ",name=counter,terminator=LF"}, pr, &out, io.Discard)
+		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0", "--approve-after", "100ms", "--scanner", "serial:" + link + ",name=counter,terminator=LF"}, pr, &out, io.Discard)
 	}()
 	waitOutput(t, &out, "tb-demo-000001  completed") // the first sale
 	fmt.Fprintln(pw, "sale 4990")

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tillbox/tillbox/display/technician"
+)
+
+// technicianPage is the technician page on its own listener. Close stops
+// its server and its watching of the agent.
+type technicianPage struct {
+	console *technician.Console
+	srv     *http.Server
+	ln      net.Listener
+	wg      sync.WaitGroup
+}
+
+// startTechnician serves the console o describes on ln until Close.
+func startTechnician(ln net.Listener, o technician.Options, log *slog.Logger) (*technicianPage, error) {
+	o.Logger = log
+	c, err := technician.New(o)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(technician.Path, c.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler(technician.Path, http.StatusFound))
+	t := &technicianPage{console: c, ln: ln, srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}
+	t.wg.Go(func() {
+		if err := t.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("technician page", "err", err)
+		}
+	})
+	return t, nil
+}
+
+// URL is the address of the page.
+func (t *technicianPage) URL() string { return "http://" + t.ln.Addr().String() + technician.Path }
+
+// Close stops the server and the console.
+func (t *technicianPage) Close(ctx context.Context) error {
+	err := t.srv.Shutdown(ctx)
+	if err != nil {
+		_ = t.srv.Close()
+	}
+	t.wg.Wait()
+	t.console.Close()
+	return err
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tillbox/tillbox/display/technician"
+)
+
+// TestRunServesTheTechnicianPage: with a technician password set (as
+// `tillbox passwd` writes it), `tillbox run` serves the technician page
+// and prints its address; it answers with its sign-in page and its strict
+// headers. Without a password the page stays off and the log says why.
+func TestRunServesTheTechnicianPage(t *testing.T) {
+	for _, withPassword := range []bool{true, false} {
+		t.Run(map[bool]string{true: "password", false: "no password"}[withPassword], func(t *testing.T) {
+			dir := t.TempDir()
+			data := filepath.Join(dir, "data")
+			if err := os.MkdirAll(data, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if withPassword {
+				hash, err := technician.HashPassword("correct horse battery staple")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := technician.WritePasswordFile(data, hash); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := testConfig(t, dir, "http://127.0.0.1:1", "127.0.0.1:0", "")
+			ctx, cancel := context.WithCancel(context.Background())
+			logs := &syncBuffer{}
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				err := run(ctx, []string{"run", "--config", cfg}, pw, logs)
+				pw.Close()
+				done <- err
+			}()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("run: %v", err)
+				}
+			}()
+			out := bufio.NewReader(pr)
+			var page string
+			for page == "" {
+				line, err := out.ReadString('\n')
+				if err != nil {
+					break
+				}
+				if m := regexp.MustCompile(`technician page on (http://127\.0\.0\.1:\d+/\S*)`).FindStringSubmatch(line); m != nil {
+					page = m[1]
+				}
+				if strings.Contains(line, "customer display on") && !withPassword {
+					break // the last line when the page is off
+				}
+			}
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			if !withPassword {
+				if page != "" {
+					t.Fatalf("the technician page is served without a password: %s", page)
+				}
+				if !strings.Contains(logs.String(), "technician page off: no technician password") {
+					t.Errorf("the log does not say why the page is off:\n%s", logs)
+				}
+				return
+			}
+			if page == "" {
+				t.Fatalf("tillbox run did not print the technician page's address\n%s", logs)
+			}
+			resp, err := http.Get(page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(string(body)), "password") {
+				t.Errorf("GET %s: %s\n%s", page, resp.Status, body)
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src") {
+				t.Errorf("Content-Security-Policy %q", csp)
+			}
+		})
+	}
+}
