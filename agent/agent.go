@@ -40,6 +40,7 @@ type Agent struct {
 	wakePoll   chan struct{} // a poll is due
 	events     *notifier     // a new event was committed
 	watch      watchers      // told of scans and the network (watch.go)
+	counts     counters      // for /metrics (counters.go)
 }
 
 // New makes an Agent over an open store and a Vipps MobilePay client.

@@ -26,6 +26,7 @@ Usage:
   tillbox config example|check  print a commented configuration file, or check one
   tillbox devices [--json]      list the serial ports and USB HID devices a scanner could be, with the config to read each
   tillbox backup FILE           write a consistent copy of the database to FILE (tillbox backup -h)
+  tillbox busy [flags]          is a payment in flight? exit 0 idle, 3 busy (for update tools)
   tillbox pos COMMAND           talk to a box's POS API: sale, get, list, cancel, capture, refund, events (tillbox pos -h)
 
 Run 'tillbox COMMAND -h' for a command's flags.
@@ -38,8 +39,11 @@ func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var exit *exitError
 	switch {
 	case err == nil:
+	case errors.As(err, &exit):
+		os.Exit(exit.code)
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		os.Exit(2)
 	default:
@@ -73,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDevices(ctx, args, stdout, stderr, machine)
 	case "pos":
 		return runPOS(ctx, args, stdout, stderr)
+	case "busy":
+		return runBusy(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
