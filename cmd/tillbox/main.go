@@ -19,7 +19,7 @@ import (
 const usage = `tillbox — in-store Vipps MobilePay payments
 
 Usage:
-  tillbox version               print the version of this build
+  tillbox version               print the version, commit, date and dependencies of this build
   tillbox sim [flags]           run the Vipps MobilePay API simulator (tillbox sim -h)
   tillbox demo [flags]          run the simulator and one in-store payment through the client, step by step
   tillbox run [flags]           run the agent of a till (tillbox run -h)
@@ -61,8 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "tillbox", version.String())
-		return nil
+		return version.Print(stdout)
 	case "sim":
 		return runSim(ctx, args, stdout, stderr)
 	case "demo":
