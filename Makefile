@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X $(VPKG).stamp=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VP
 BIN     := bin
 DIST    := dist
 
-.PHONY: all demo build build-arm64 build-armv7 check-static release check-release test lint bench deps fuzz clean hil
+.PHONY: all demo build build-arm64 build-armv7 check-static release check-release check-systemd test lint bench deps fuzz clean hil
 
 all: build
 
@@ -70,6 +70,14 @@ check-release: release
 	  echo "$$b: $$(stat -c %s $$b) bytes, static, starts$${emu:+ under $$emu}"; \
 	done
 
+## check-systemd: scripts/systemd/tillbox.service passes systemd-analyze verify without a word (its ExecStart pointed at bin/tillbox)
+check-systemd: build
+	@echo "== systemd unit"; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	  sed 's|^ExecStart=/usr/local/bin/tillbox |ExecStart=$(CURDIR)/$(BIN)/tillbox |' scripts/systemd/tillbox.service > "$$d/tillbox.service"; \
+	  grep -q '^ExecStart=$(CURDIR)/' "$$d/tillbox.service" || { echo "tillbox.service: ExecStart is not /usr/local/bin/tillbox ..." >&2; exit 1; }; \
+	  out=$$(systemd-analyze verify "$$d/tillbox.service" 2>&1) && [ -z "$$out" ] || { echo "$$out" >&2; echo "systemd-analyze verify: tillbox.service has problems" >&2; exit 1; }; \
+	  echo "tillbox.service: verified"
+
 ## deps: install (as root) or name what the test suite needs
 deps:
 	@scripts/ensure-deps.sh
@@ -83,7 +91,7 @@ lint: deps
 	@echo "== go mod tidy"; $(GO) mod tidy -diff || { echo "go mod tidy would change go.mod/go.sum (diff above)"; exit 1; }
 
 ## test: every check, the static build, and the whole test suite with the race detector
-test: lint check-static check-release
+test: lint check-static check-release check-systemd
 	@echo "== go test -race (gotestsum prints the count at the end)"
 	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
 

@@ -28,6 +28,8 @@ NEEDS=(
   "/usr/arm-linux-gnueabihf/lib/libc.a libc6-dev-armhf-cross"
   "qemu-aarch64-static qemu-user-static"
   "sha256sum coreutils"
+  # make test verifies the systemd unit in scripts/systemd.
+  "systemd-analyze systemd"
   # The customer display's tests drive a real headless Chromium (chromedp)
   # and screenshot its screens with the box's font.
   "chromium chromium"

@@ -263,6 +263,8 @@ func (m *Main) serve(ctx context.Context) error {
 		fmt.Fprintf(m.stdout, "tillbox: customer display on %s\n", m.display.URL())
 	}
 	close(m.ready)
+	sd := startSystemd(a, log.With("component", "systemd")) // sdnotify.go
+	defer sd.stopping()
 
 	var runErr error
 	serving, agentRunning := true, true
@@ -279,6 +281,8 @@ func (m *Main) serve(ctx context.Context) error {
 			runErr = errors.New("agent: stopped by itself")
 		}
 	}
+
+	sd.stopping()
 
 	// Phase one: stop accepting, let requests in flight finish; long-polls
 	// and streams get a moment, then their context ends.
