@@ -2,10 +2,15 @@
 SHELL   := /bin/bash
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/tillbox/tillbox/agent/version.stamp=$(VERSION)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# The commit's date, not the clock's: the same commit builds the same binary.
+DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
+VPKG    := github.com/tillbox/tillbox/agent/version
+LDFLAGS := -s -w -X $(VPKG).stamp=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VPKG).date=$(DATE)
 BIN     := bin
+DIST    := dist
 
-.PHONY: all demo build build-arm64 build-armv7 check-static test lint bench deps fuzz clean hil
+.PHONY: all demo build build-arm64 build-armv7 check-static release check-release check-systemd test lint bench deps fuzz clean hil
 
 all: build
 
@@ -40,6 +45,39 @@ check-static: build
 	  if readelf -l $(BIN)/tillbox | grep -q 'INTERP'; then echo "$(BIN)/tillbox asks for an ELF interpreter" >&2; exit 1; fi; \
 	  $(BIN)/tillbox version && $(BIN)/tillbox devices >/dev/null
 
+## release: static binaries for linux/amd64, linux/arm64 and linux/armv7 in dist/, with SHA256SUMS
+release:
+	$(call need_cc,gcc,gcc)
+	$(call need_cc,aarch64-linux-gnu-gcc,gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+	$(call need_cc,arm-linux-gnueabihf-gcc,gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	GOARCH=amd64 CC=gcc $(STATIC) -o $(DIST)/tillbox-linux-amd64 ./cmd/tillbox
+	GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(STATIC) -o $(DIST)/tillbox-linux-arm64 ./cmd/tillbox
+	GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc $(STATIC) -o $(DIST)/tillbox-linux-armv7 ./cmd/tillbox
+	cd $(DIST) && sha256sum tillbox-linux-* > SHA256SUMS
+
+## check-release: make release; each binary matches SHA256SUMS, is static, and starts (arm under qemu-user)
+check-release: release
+	@echo "== release binaries"; cd $(DIST) && sha256sum --quiet -c SHA256SUMS
+	@set -e; for t in amd64: arm64:qemu-aarch64-static armv7:qemu-arm-static; do \
+	  arch=$${t%%:*}; emu=$${t#*:}; b=$(DIST)/tillbox-linux-$$arch; \
+	  info=$$(file -b $$b); \
+	  case "$$info" in *"statically linked"*) ;; *) echo "$$b is not statically linked: $$info" >&2; exit 1 ;; esac; \
+	  if readelf -l $$b | grep -q INTERP; then echo "$$b asks for an ELF interpreter" >&2; exit 1; fi; \
+	  out=$$($$emu $$b version) || { echo "$$b does not start$${emu:+ under $$emu}" >&2; exit 1; }; \
+	  want="tillbox $(VERSION)"; [ "$$(head -1 <<<"$$out")" = "$$want" ] || { echo "$$b version: $$out" >&2; exit 1; }; \
+	  grep -qx "commit $(COMMIT)" <<<"$$out" && grep -q '^dep go.etcd.io/bbolt ' <<<"$$out" || { echo "$$b version lacks the commit or the dependencies:" >&2; echo "$$out" >&2; exit 1; }; \
+	  echo "$$b: $$(stat -c %s $$b) bytes, static, starts$${emu:+ under $$emu}"; \
+	done
+
+## check-systemd: scripts/systemd/tillbox.service passes systemd-analyze verify without a word (its ExecStart pointed at bin/tillbox)
+check-systemd: build
+	@echo "== systemd unit"; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	  sed 's|^ExecStart=/usr/local/bin/tillbox |ExecStart=$(CURDIR)/$(BIN)/tillbox |' scripts/systemd/tillbox.service > "$$d/tillbox.service"; \
+	  grep -q '^ExecStart=$(CURDIR)/' "$$d/tillbox.service" || { echo "tillbox.service: ExecStart is not /usr/local/bin/tillbox ..." >&2; exit 1; }; \
+	  out=$$(systemd-analyze verify "$$d/tillbox.service" 2>&1) && [ -z "$$out" ] || { echo "$$out" >&2; echo "systemd-analyze verify: tillbox.service has problems" >&2; exit 1; }; \
+	  echo "tillbox.service: verified"
+
 ## deps: install (as root) or name what the test suite needs
 deps:
 	@scripts/ensure-deps.sh
@@ -53,7 +91,7 @@ lint: deps
 	@echo "== go mod tidy"; $(GO) mod tidy -diff || { echo "go mod tidy would change go.mod/go.sum (diff above)"; exit 1; }
 
 ## test: every check, the static build, and the whole test suite with the race detector
-test: lint check-static
+test: lint check-static check-release check-systemd
 	@echo "== go test -race (gotestsum prints the count at the end)"
 	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
 
@@ -75,4 +113,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -40,6 +40,8 @@ type Agent struct {
 	wakePoll   chan struct{} // a poll is due
 	events     *notifier     // a new event was committed
 	watch      watchers      // told of scans and the network (watch.go)
+	counts     counters      // for /metrics (counters.go)
+	live       liveness      // for the watchdog (liveness.go)
 }
 
 // New makes an Agent over an open store and a Vipps MobilePay client.
@@ -61,6 +63,7 @@ func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
 		wakeOutbox: make(chan struct{}, 1),
 		wakePoll:   make(chan struct{}, 1),
 		events:     newNotifier(),
+		live:       liveness{changed: make(chan struct{}, 1)},
 	}, nil
 }
 

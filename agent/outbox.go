@@ -27,6 +27,7 @@ func (a *Agent) outboxLoop(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		a.beat(loopOutbox)
 		next, err := a.dispatch(ctx, slots, finished, &wg)
 		if err != nil {
 			a.log.Error("outbox", "err", err)

@@ -64,6 +64,7 @@ func (a *Agent) reconcileAll() error {
 // pollLoop runs due polls one at a time until ctx ends.
 func (a *Agent) pollLoop(ctx context.Context) {
 	for {
+		a.beat(loopPoll)
 		now := a.clock.Now()
 		var due []string
 		var next time.Time

@@ -304,6 +304,8 @@ func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prevKey string) error 
 	final := State(s.State).Outcome() && !queued && !(State(s.State) == Completed && s.Aggregate.Captured < s.Amount && s.Aggregate.Captured+s.Aggregate.Cancelled < s.Aggregate.Authorized)
 	if final && !s.Final {
 		s.FinishedAt = now
+		st := State(s.State)
+		tx.OnCommit(func() { a.counts.finish(st) })
 	}
 	s.Final = final
 	if !final {

@@ -21,6 +21,15 @@ NEEDS=(
   "qemu-system-aarch64 qemu-system-arm"
   "socat socat"
   "dpkg-deb dpkg"
+  # make release and its check in make test: static cross builds for
+  # armv7 (arm64 above), their checksums, and qemu-user to start the arm
+  # binaries on this machine.
+  "arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf"
+  "/usr/arm-linux-gnueabihf/lib/libc.a libc6-dev-armhf-cross"
+  "qemu-aarch64-static qemu-user-static"
+  "sha256sum coreutils"
+  # make test verifies the systemd unit in scripts/systemd.
+  "systemd-analyze systemd"
   # The customer display's tests drive a real headless Chromium (chromedp)
   # and screenshot its screens with the box's font.
   "chromium chromium"

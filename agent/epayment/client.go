@@ -73,6 +73,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for token expiry; nil means time.Now.
 	Now func() time.Time
+	// Observe, when set, is told of every round trip (observe.go); it must
+	// not block.
+	Observe func(CallInfo)
 }
 
 // Client calls the Vipps MobilePay APIs. It is safe for concurrent use.
@@ -230,8 +233,10 @@ func (c *Client) do(ctx context.Context, cl call) error {
 }
 
 // send makes one round trip. token is empty for the token call itself.
-func (c *Client) send(ctx context.Context, cl call, body []byte, token Secret) error {
+func (c *Client) send(ctx context.Context, cl call, body []byte, token Secret) (err error) {
 	start := c.now()
+	began, status := time.Now(), 0
+	defer func() { c.observe(cl.op, status, began, err) }()
 	req, err := http.NewRequestWithContext(ctx, cl.method, c.base.String()+cl.path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("vipps %s: %w", cl.op, err)
@@ -263,6 +268,7 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, token Secret) e
 		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: unwrapURLError(err), Canceled: ctx.Err() != nil}
 	}
 	defer resp.Body.Close()
+	status = resp.StatusCode
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err, Canceled: ctx.Err() != nil}

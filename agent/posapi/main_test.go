@@ -25,6 +25,9 @@ var wantCoverage = map[string][]int{
 	"getStatus":    {200},
 	"postScan":     {200, 400, 409},
 	"getBackup":    {200, 400, 401},
+	"getBusy":      {200, 400, 401},
+	"getHealthz":   {200},
+	"getReadyz":    {200, 503},
 }
 
 func TestMain(m *testing.M) {

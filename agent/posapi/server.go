@@ -95,6 +95,9 @@ func newServer(a *agent.Agent, token epayment.Secret, log *slog.Logger) *server 
 	s.handle("GET /api/v1/status", s.status)
 	s.handle("POST /api/v1/scans", s.scan)
 	s.handle("GET /api/v1/backup", s.backup)
+	s.handle("GET /api/v1/busy", s.busy)
+	s.mux.HandleFunc("GET "+PathHealthz, s.healthz)
+	s.mux.HandleFunc("GET "+PathReadyz, s.readyz)
 	return s
 }
 

@@ -19,7 +19,7 @@ import (
 const usage = `tillbox — in-store Vipps MobilePay payments
 
 Usage:
-  tillbox version               print the version of this build
+  tillbox version               print the version, commit, date and dependencies of this build
   tillbox sim [flags]           run the Vipps MobilePay API simulator (tillbox sim -h)
   tillbox demo [flags]          run the simulator and one in-store payment through the client, step by step
   tillbox run [flags]           run the agent of a till (tillbox run -h)
@@ -27,6 +27,7 @@ Usage:
   tillbox devices [--json]      list the serial ports and USB HID devices a scanner could be, with the config to read each
   tillbox backup FILE           write a consistent copy of the database to FILE (tillbox backup -h)
   tillbox passwd [flags]        set the technician page's password (tillbox passwd -h)
+  tillbox busy [flags]          is a payment in flight? exit 0 idle, 3 busy (for update tools)
   tillbox pos COMMAND           talk to a box's POS API: sale, get, list, cancel, capture, refund, events (tillbox pos -h)
 
 Run 'tillbox COMMAND -h' for a command's flags.
@@ -39,8 +40,11 @@ func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var exit *exitError
 	switch {
 	case err == nil:
+	case errors.As(err, &exit):
+		os.Exit(exit.code)
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		os.Exit(2)
 	default:
@@ -58,8 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "tillbox", version.String())
-		return nil
+		return version.Print(stdout)
 	case "sim":
 		return runSim(ctx, args, stdout, stderr)
 	case "demo":
@@ -76,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPasswd(ctx, args, os.Stdin, stdout, stderr)
 	case "pos":
 		return runPOS(ctx, args, stdout, stderr)
+	case "busy":
+		return runBusy(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

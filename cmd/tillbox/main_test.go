@@ -22,8 +22,11 @@ func TestVersion(t *testing.T) {
 	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := out.String(), "tillbox "+version.String()+"\n"; got != want || version.String() == "" {
-		t.Errorf("version printed %q, want %q", got, want)
+	// The version first, then commit, date, Go, and the modules linked in.
+	got := out.String()
+	if want := "tillbox " + version.String() + "\ncommit "; !strings.HasPrefix(got, want) || version.String() == "" ||
+		!strings.Contains(got, "\ndep go.etcd.io/bbolt v") {
+		t.Errorf("version printed %q, want it to start with %q and name bbolt", got, want)
 	}
 }
 

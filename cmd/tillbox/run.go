@@ -17,6 +17,7 @@ import (
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/metrics"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/device/scanners"
@@ -58,6 +59,7 @@ type Main struct {
 	techLn    net.Listener // the technician page's, or nil
 	display   *customerDisplay
 	ready     chan struct{} // closed once the server accepts requests
+	calls     metrics.Calls // the ePayment client's round trips, for /metrics
 }
 
 // NewMain returns a Main that writes its notices to stdout and its log to
@@ -180,6 +182,7 @@ func (m *Main) open() error {
 	m.db = db
 	ec := c.EPaymentConfig()
 	ec.Logger = log.With("component", "epayment")
+	ec.Observe = m.calls.Observe
 	vipps, err := epayment.New(ec)
 	if err != nil {
 		return err
@@ -303,6 +306,8 @@ func (m *Main) serve(ctx context.Context) error {
 		fmt.Fprintf(m.stdout, "tillbox: technician page on %s\n", m.tech.URL())
 	}
 	close(m.ready)
+	sd := startSystemd(a, log.With("component", "systemd")) // sdnotify.go
+	defer sd.stopping()
 
 	var runErr error
 	serving, agentRunning := true, true
@@ -319,6 +324,8 @@ func (m *Main) serve(ctx context.Context) error {
 			runErr = errors.New("agent: stopped by itself")
 		}
 	}
+
+	sd.stopping()
 
 	// Phase one: stop accepting, let requests in flight finish; long-polls
 	// and streams get a moment, then their context ends.
@@ -376,7 +383,13 @@ func (m *Main) serve(ctx context.Context) error {
 // handler routes the POS API and the webhook endpoint.
 func (m *Main) handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/api/", posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses)))
+	api := posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses))
+	mux.Handle("/api/", api)
+	// The probes and /metrics, without a token.
+	mux.Handle(posapi.PathHealthz, api)
+	mux.Handle(posapi.PathReadyz, api)
+	mux.Handle("/metrics", metrics.Handler(metrics.Sources{Agent: m.agent, Calls: &m.calls,
+		Scanners: m.scanners.Statuses, Version: version.String(), Log: log.With("component", "metrics")}))
 	mux.Handle("/webhooks/vipps", m.agent.WebhookHandler())
 	return mux
 }

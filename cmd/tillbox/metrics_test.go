@@ -1,0 +1,123 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/tillbox/tillbox/agent"
+)
+
+// TestRunMetrics: after a paid sale and a declined one, /metrics of `tillbox
+// run` (no token) parses as the Prometheus text format and counts them, the
+// ePayment calls with their latency, the token fetch and the outbox.
+func TestRunMetrics(t *testing.T) {
+	tl := startTill(t, "")
+	paid, _, err := tl.client.CreateSale(t.Context(), agent.SaleRequest{Amount: 49900, Currency: "NOK",
+		Description: "Groceries", Customer: &agent.Customer{PersonalQR: personalQR}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitState(paid.Reference, agent.Completed)
+	// An invalid QR code: Vipps MobilePay refuses the create with a code.
+	bad, _, err := tl.client.CreateSale(t.Context(), agent.SaleRequest{Amount: 1000, Currency: "NOK",
+		Description: "Groceries", Customer: &agent.Customer{PersonalQR: "https://example.com/not-a-vipps-qr"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitState(bad.Reference, agent.Failed)
+
+	resp, err := http.Get(tl.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	value := func(name string, want map[string]string) float64 {
+		t.Helper()
+		f, ok := fams[name]
+		if !ok {
+			t.Fatalf("no family %s", name)
+		}
+		for _, m := range f.Metric {
+			if matches(m, want) {
+				switch {
+				case m.Counter != nil:
+					return m.Counter.GetValue()
+				case m.Gauge != nil:
+					return m.Gauge.GetValue()
+				case m.Histogram != nil:
+					return float64(m.Histogram.GetSampleCount())
+				}
+			}
+		}
+		t.Fatalf("%s has no series %v", name, want)
+		return 0
+	}
+	if v := value("tillbox_sales_finished_total", map[string]string{"state": "completed"}); v != 1 {
+		t.Errorf("completed: %v", v)
+	}
+	if v := value("tillbox_sales_finished_total", map[string]string{"state": "failed"}); v != 1 {
+		t.Errorf("failed: %v", v)
+	}
+	if v := value("tillbox_sales_finished_total", map[string]string{"state": "expired"}); v != 0 {
+		t.Errorf("expired: %v", v)
+	}
+	if v := value("tillbox_epayment_requests_total", map[string]string{"endpoint": "accessToken", "status": "200", "code": ""}); v < 1 {
+		t.Errorf("token calls: %v", v)
+	}
+	if v := value("tillbox_token_refreshes_total", nil); v < 1 {
+		t.Errorf("token refreshes: %v", v)
+	}
+	if v := value("tillbox_epayment_request_duration_seconds", map[string]string{"endpoint": "createPayment"}); v < 2 {
+		t.Errorf("createPayment latencies: %v", v)
+	}
+	refused := false
+	for _, m := range fams["tillbox_epayment_requests_total"].Metric {
+		if matches(m, map[string]string{"endpoint": "createPayment", "status": "400"}) && label(m, "code") != "" {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Errorf("no refused createPayment with its Vipps error code")
+	}
+	if v := value("tillbox_outbox_commands", nil); v != 0 {
+		t.Errorf("outbox: %v", v)
+	}
+	value("tillbox_outbox_oldest_age_seconds", nil)
+	if v := value("tillbox_up", nil); v != 1 {
+		t.Errorf("up: %v", v)
+	}
+	if f := fams["tillbox_epayment_request_duration_seconds"]; f.GetType() != dto.MetricType_HISTOGRAM {
+		t.Errorf("latency is a %v", f.GetType())
+	}
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.Label {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func matches(m *dto.Metric, want map[string]string) bool {
+	for k, v := range want {
+		if label(m, k) != v {
+			return false
+		}
+	}
+	return true
+}
