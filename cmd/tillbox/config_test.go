@@ -20,7 +20,7 @@ const testToken = "pos-token-for-the-tests-5e7a"
 // testConfig is a configuration file for a till whose data lives in dir,
 // talking to a simulator at simURL, with vippsExtra (TOML lines) added to
 // its [vipps] section.
-func testConfig(t *testing.T, dir, simURL, listen, vippsExtra string) string {
+func testConfig(t testing.TB, dir, simURL, listen, vippsExtra string) string {
 	t.Helper()
 	text := fmt.Sprintf(`[box]
 till = "t1"
