@@ -163,6 +163,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.open(); err != nil {
 		return err
 	}
+	levelCtx, stopLevel := context.WithCancel(ctx)
+	defer stopLevel()
+	m.watchLogLevel(levelCtx, m.level.Level())
 	return m.serve(ctx)
 }
 
