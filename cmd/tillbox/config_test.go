@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -209,4 +211,27 @@ func TestExitStatus(t *testing.T) {
 			t.Errorf("tillbox %s: exit %d, want %d; output:\n%s", tc.args, status, tc.status, out)
 		}
 	}
+}
+
+// runTill runs `tillbox run --config cfg` in this process until the test
+// ends (then it checks that run returned nil). It returns what run prints
+// on stdout, to read, and its log.
+func runTill(t *testing.T, cfg string) (*bufio.Reader, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, []string{"run", "--config", cfg}, pw, logs)
+		pw.Close()
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return bufio.NewReader(pr), logs
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -34,22 +32,8 @@ func TestRunLogLevelSignals(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(strings.Replace(string(text), `level = "debug"`, `level = "warn"`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, []string{"run", "--config", cfg}, pw, logs)
-		pw.Close()
-		done <- err
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	out := bufio.NewReader(pr)
+	out, logs := runTill(t, cfg)
+	ctx := t.Context()
 	line, err := out.ReadString('\n')
 	m := regexp.MustCompile(`POS API on (http://127\.0\.0\.1:\d+)/api/v1/`).FindStringSubmatch(line)
 	if err != nil || m == nil {

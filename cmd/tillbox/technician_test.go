@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -36,22 +34,7 @@ func TestRunServesTheTechnicianPage(t *testing.T) {
 				}
 			}
 			cfg := testConfig(t, dir, "http://127.0.0.1:1", "127.0.0.1:0", "")
-			ctx, cancel := context.WithCancel(context.Background())
-			logs := &syncBuffer{}
-			pr, pw := io.Pipe()
-			done := make(chan error, 1)
-			go func() {
-				err := run(ctx, []string{"run", "--config", cfg}, pw, logs)
-				pw.Close()
-				done <- err
-			}()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("run: %v", err)
-				}
-			}()
-			out := bufio.NewReader(pr)
+			out, logs := runTill(t, cfg)
 			var page string
 			for page == "" {
 				line, err := out.ReadString('\n')
