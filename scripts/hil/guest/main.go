@@ -114,6 +114,28 @@ func main() {
 // serveRelay copies each connection accepted on ln to a new connection to
 // remote, both ways, until ctx ends.
 func serveRelay(ctx context.Context, ln net.Listener, remote string) error {
+	return serveEach(ctx, ln, "relay", func(c net.Conn) {
+		r, err := net.Dial("tcp", remote)
+		if err != nil {
+			log.Printf("relay to %s: %v", remote, err)
+			return
+		}
+		defer r.Close()
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(r, c)
+			_ = r.(*net.TCPConn).CloseWrite()
+			close(done)
+		}()
+		_, _ = io.Copy(c, r)
+		_ = c.(*net.TCPConn).CloseWrite()
+		<-done
+	})
+}
+
+// serveEach handles each connection accepted on ln in its own goroutine,
+// closing it after, until ctx ends; it waits for the handlers.
+func serveEach(ctx context.Context, ln net.Listener, what string, handle func(net.Conn)) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
@@ -121,59 +143,30 @@ func serveRelay(ctx context.Context, ln net.Listener, remote string) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			return fmt.Errorf("relay: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer c.Close()
-			r, err := net.Dial("tcp", remote)
-			if err != nil {
-				log.Printf("relay to %s: %v", remote, err)
-				return
-			}
-			defer r.Close()
-			done := make(chan struct{})
-			go func() {
-				_, _ = io.Copy(r, c)
-				_ = r.(*net.TCPConn).CloseWrite()
-				close(done)
-			}()
-			_, _ = io.Copy(c, r)
-			_ = c.(*net.TCPConn).CloseWrite()
-			<-done
-		}()
+			handle(c)
+		})
 	}
 }
 
 // serveCommands answers one command per connection until ctx ends.
 func serveCommands(ctx context.Context, ln net.Listener, g *gadgetDir) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	for {
-		c, err := ln.Accept()
+	return serveEach(ctx, ln, "commands", func(c net.Conn) {
+		line, err := bufio.NewReader(c).ReadString('\n')
 		if err != nil {
-			return fmt.Errorf("commands: %w", err)
+			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			line, err := bufio.NewReader(c).ReadString('\n')
-			if err != nil {
-				return
-			}
-			line = strings.TrimRight(line, "\r\n")
-			w := bufio.NewWriter(c)
-			defer w.Flush()
-			if err := command(w, line, g); err != nil {
-				log.Printf("%q: %v", line, err)
-				fmt.Fprintf(w, "error: %v\n", err)
-			}
-		}()
-	}
+		line = strings.TrimRight(line, "\r\n")
+		w := bufio.NewWriter(c)
+		defer w.Flush()
+		if err := command(w, line, g); err != nil {
+			log.Printf("%q: %v", line, err)
+			fmt.Fprintf(w, "error: %v\n", err)
+		}
+	})
 }
 
 // command carries out one command line, writing its answer to w. It
