@@ -42,6 +42,7 @@ type Agent struct {
 	watch      watchers      // told of scans and the network (watch.go)
 	counts     counters      // for /metrics (counters.go)
 	live       liveness      // for the watchdog (liveness.go)
+	stop       stopping      // no new sales (stop.go)
 }
 
 // New makes an Agent over an open store and a Vipps MobilePay client.

@@ -62,8 +62,8 @@ type Main struct {
 	calls     metrics.Calls // the ePayment client's round trips, for /metrics
 }
 
-// NewMain returns a Main that writes its notices to stdout and its log to
-// stderr.
+// NewMain returns a Main that writes its notices and its log to stdout, and
+// what stops it before it logs (flags, configuration) to stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
 	return &Main{stdout: stdout, stderr: stderr, ready: make(chan struct{})}
 }
@@ -316,7 +316,6 @@ func (m *Main) serve(ctx context.Context) error {
 	serving, agentRunning := true, true
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: no new requests; finishing those in flight")
 	case err := <-serveDone:
 		serving = false
 		runErr = fmt.Errorf("serving %s: %w", ln.Addr(), err)
@@ -329,6 +328,10 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 
 	sd.stopping()
+	// A new sale now gets 503 shutting_down (with Retry-After), also on a
+	// connection kept alive; sales already taken go on.
+	a.StopSales()
+	log.Info("shutting down: no new sales; finishing the requests and calls in flight", "timeout", c.Box.ShutdownTimeout.D())
 
 	// Phase one: stop accepting, let requests in flight finish; long-polls
 	// and streams get a moment, then their context ends.
@@ -391,8 +394,12 @@ func (m *Main) handler(log *slog.Logger) http.Handler {
 	// The probes and /metrics, without a token.
 	mux.Handle(posapi.PathHealthz, api)
 	mux.Handle(posapi.PathReadyz, api)
-	mux.Handle("/metrics", metrics.Handler(metrics.Sources{Agent: m.agent, Calls: &m.calls,
-		Scanners: m.scanners.Statuses, Version: version.String(), Log: log.With("component", "metrics")}))
+	src := metrics.Sources{Agent: m.agent, Calls: &m.calls,
+		Scanners: m.scanners.Statuses, Version: version.String(), Log: log.With("component", "metrics")}
+	if m.display != nil {
+		src.Displays = m.display.clients
+	}
+	mux.Handle("/metrics", metrics.Handler(src))
 	mux.Handle("/webhooks/vipps", m.agent.WebhookHandler())
 	return mux
 }
@@ -418,8 +425,9 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) bool {
 	}
 }
 
-// newLogger is the process's one logger, to stderr, at the configured level
-// (which m.level can change while running) and format.
+// newLogger is the process's one logger, to stdout (journald takes it, one
+// record a line), at the configured level (which m.level can change while
+// running) and format. Problems that stop run before it logs go to stderr.
 func (m *Main) newLogger() *slog.Logger {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(m.Config.Log.Level)); err != nil {
@@ -428,9 +436,9 @@ func (m *Main) newLogger() *slog.Logger {
 	m.level.Set(lv)
 	opts := &slog.HandlerOptions{Level: &m.level}
 	if strings.EqualFold(m.Config.Log.Format, "json") {
-		return slog.New(slog.NewJSONHandler(m.stderr, opts))
+		return slog.New(slog.NewJSONHandler(m.stdout, opts))
 	}
-	return slog.New(slog.NewTextHandler(m.stderr, opts))
+	return slog.New(slog.NewTextHandler(m.stdout, opts))
 }
 
 // Close closes the store. It is safe to call after a failed Run, and more

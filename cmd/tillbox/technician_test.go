@@ -34,21 +34,16 @@ func TestRunServesTheTechnicianPage(t *testing.T) {
 				}
 			}
 			cfg := testConfig(t, dir, "http://127.0.0.1:1", "127.0.0.1:0", "")
-			out, logs := runTill(t, cfg)
+			logs, done := runTill(t, cfg)
 			var page string
-			for page == "" {
-				line, err := out.ReadString('\n')
-				if err != nil {
-					break
-				}
-				if m := regexp.MustCompile(`technician page on (http://127\.0\.0\.1:\d+/\S*)`).FindStringSubmatch(line); m != nil {
+			if withPassword {
+				page = waitPrinted(t, logs, done, `technician page on (http://127\.0\.0\.1:\d+/\S*)`)
+			} else {
+				waitPrinted(t, logs, done, `(customer display on)`) // the last line when the page is off
+				if m := regexp.MustCompile(`technician page on (\S+)`).FindStringSubmatch(logs.String()); m != nil {
 					page = m[1]
 				}
-				if strings.Contains(line, "customer display on") && !withPassword {
-					break // the last line when the page is off
-				}
 			}
-			go func() { _, _ = io.Copy(io.Discard, out) }()
 			if !withPassword {
 				if page != "" {
 					t.Fatalf("the technician page is served without a password: %s", page)
