@@ -94,7 +94,7 @@ func newBox(t *testing.T, noPassword bool) *box {
 		WebhookURL: "http://127.0.0.1:1/webhooks/vipps", WebhookSecret: epayment.Secret(b.webhook),
 		CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err },
 		PollDelay: 100 * time.Millisecond, PollEvery: 200 * time.Millisecond, // test payments follow quickly
-		Logger:    log.With("part", "agent")})
+		Logger: log.With("part", "agent")})
 	if err != nil {
 		t.Fatal(err)
 	}
