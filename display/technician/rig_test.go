@@ -71,10 +71,17 @@ func (b *box) advance(d time.Duration) {
 // code.
 func newBox(t *testing.T, noPassword bool) *box {
 	t.Helper()
+	return newBoxWith(t, noPassword, sim.Options{App: sim.AppPolicy{Action: sim.Ignore}})
+}
+
+// newBoxWith starts a box whose simulator has so.
+func newBoxWith(t *testing.T, noPassword bool, so sim.Options) *box {
+	t.Helper()
 	b := &box{t: t, logs: &syncBuffer{}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	b.tail = technician.NewLogTail(0, 0)
 	log := slog.New(b.tail.Handler(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Ignore}, Logger: log.With("part", "sim")})
+	so.Logger = log.With("part", "sim")
+	s := sim.New(so)
 	simSrv := httptest.NewServer(s)
 	t.Cleanup(func() { simSrv.Close(); s.Close() })
 	b.sim, b.simURL, b.log = s, simSrv.URL, log

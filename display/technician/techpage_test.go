@@ -297,3 +297,28 @@ func TestTestPaymentRefusedInProduction(t *testing.T) {
 		t.Errorf("a test payment without the token made a sale: %v", sales)
 	}
 }
+
+// A test payment the customer leaves alone ends "expired" on the page (the
+// simulator's clock is moved past the payment's 10 minutes).
+func TestBrowserTestPaymentExpires(t *testing.T) {
+	clock := sim.NewFakeClock(time.Now())
+	b := newBoxWith(t, false, sim.Options{App: sim.AppPolicy{Action: sim.Ignore}, Clock: clock})
+	ctx := b.signInBrowser()
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.url+"testpay"), chromedp.WaitReady(chromedp.CSS("#phone")),
+		chromedp.SendKeys(chromedp.CSS("#phone"), "4791234567"), chromedp.Click(chromedp.CSS("#testpay"))); err != nil {
+		t.Fatal(err)
+	}
+	first := `(document.querySelector('#test-rows tr.test') || {dataset: {}})`
+	waitJS(t, ctx, "the payment in the app", first+`.dataset.state === 'awaiting_approval'`)
+	if row := pageText(t, ctx, "#test-rows tr.test"); !strings.Contains(row, "waiting for the customer to approve in the app") {
+		t.Errorf("the open test payment shows %q", row)
+	}
+	clock.Advance(11 * time.Minute)
+	waitJS(t, ctx, "the payment expired", first+`.dataset.state === 'expired'`)
+	if row := pageText(t, ctx, "#test-rows tr.test"); !strings.Contains(row, "expired: the customer did not act in time") {
+		t.Errorf("the expired test payment shows %q", row)
+	}
+	if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('live').dataset.state === 'idle'`)); !ok {
+		t.Errorf("the page still follows a payment that ended")
+	}
+}

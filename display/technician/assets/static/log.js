@@ -11,7 +11,7 @@
   const keep = 500;
   const cell = (tr, text, cls) => { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); };
   const pad = (n, w) => String(n).padStart(w, '0');
-  const clock = (t) => { const d = new Date(t); return pad(d.getHours(), 2) + ':' + pad(d.getMinutes(), 2) + ':' + pad(d.getSeconds(), 2) + '.' + pad(d.getMilliseconds(), 3); };
+  const clock = (t) => { const d = new Date(t); return pad(d.getUTCHours(), 2) + ':' + pad(d.getUTCMinutes(), 2) + ':' + pad(d.getUTCSeconds(), 2) + '.' + pad(d.getUTCMilliseconds(), 3); };
   const cls = { DEBUG: 'lv-debug', INFO: 'lv-info', WARN: 'lv-warn', ERROR: 'lv-error' };
   async function poll() {
     try {
