@@ -322,3 +322,21 @@ func TestBrowserTestPaymentExpires(t *testing.T) {
 		t.Errorf("the page still follows a payment that ended")
 	}
 }
+
+// The log and the test payments need a session like every other page.
+func TestLogAndTestPaymentNeedSignIn(t *testing.T) {
+	b := newBox(t, false)
+	anon := b.client()
+	for path, want := range map[string]int{"log": http.StatusSeeOther, "testpay": http.StatusSeeOther,
+		"log.json": http.StatusUnauthorized, "testpay.json": http.StatusUnauthorized} {
+		if resp, _ := anon.do("GET", path, nil, nil); resp.StatusCode != want {
+			t.Errorf("GET %s without a session: %s, want %d", path, resp.Status, want)
+		}
+	}
+	if resp, _ := anon.do("POST", "testpay", url.Values{"phone": {"4791234567"}}, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST testpay without a session: %s, want 401", resp.Status)
+	}
+	if sales, _ := b.agent.ListSales("", 10); len(sales) != 0 {
+		t.Errorf("a test payment without a session made a sale: %v", sales)
+	}
+}
