@@ -49,9 +49,11 @@ type Main struct {
 	stdout, stderr io.Writer
 	level          slog.LevelVar
 	log            *slog.Logger
+	tail           *technician.LogTail // the log's tail, for the technician page
 
 	db        *store.DB
 	agent     *agent.Agent
+	vipps     *epayment.Client
 	scanners  *scanners.Manager
 	ln        net.Listener
 	displayLn net.Listener // the customer display's, or nil
@@ -199,7 +201,7 @@ func (m *Main) open() error {
 	if err != nil {
 		return err
 	}
-	m.agent = a
+	m.agent, m.vipps = a, vipps
 	// The scanners: a HID scanner in a build without cgo says so here, at
 	// error level, and in GET /api/v1/status.
 	sm, err := scanners.Open(c.Scanners, scanners.Options{Logger: log.With("component", "scanners")})
@@ -263,6 +265,7 @@ func (m *Main) openTechnician(db *store.DB) error {
 	m.tech, err = startTechnician(tl, technician.Options{
 		Agent: m.agent, DB: db, Scanners: m.scanners.Statuses, Classify: personalQR,
 		Version: version.String(), Started: time.Now(), PasswordHash: hash,
+		Log: m.tail, Vipps: m.vipps, TestPayments: testPaymentsAllowed(c),
 	}, log.With("component", "technician"))
 	return err
 }
@@ -427,7 +430,8 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) bool {
 
 // newLogger is the process's one logger, to stdout (journald takes it, one
 // record a line), at the configured level (which m.level can change while
-// running) and format. Problems that stop run before it logs go to stderr.
+// running) and format; its tail is kept for the technician page. Problems
+// that stop run before it logs go to stderr.
 func (m *Main) newLogger() *slog.Logger {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(m.Config.Log.Level)); err != nil {
@@ -435,10 +439,12 @@ func (m *Main) newLogger() *slog.Logger {
 	}
 	m.level.Set(lv)
 	opts := &slog.HandlerOptions{Level: &m.level}
+	var h slog.Handler = slog.NewTextHandler(m.stdout, opts)
 	if strings.EqualFold(m.Config.Log.Format, "json") {
-		return slog.New(slog.NewJSONHandler(m.stdout, opts))
+		h = slog.NewJSONHandler(m.stdout, opts)
 	}
-	return slog.New(slog.NewTextHandler(m.stdout, opts))
+	m.tail = technician.NewLogTail(0, 0)
+	return slog.New(m.tail.Handler(h))
 }
 
 // Close closes the store. It is safe to call after a failed Run, and more
