@@ -19,6 +19,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -97,6 +98,9 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 	}
 	for _, f := range c.SecretFiles() {
 		out = append(out, secretFile(f.Path, f.Field, svc))
+	}
+	if pw := filepath.Join(c.Box.DataDir, technician.PasswordFile); fileExists(pw) {
+		out = append(out, secretFile(pw, "the technician password", svc))
 	}
 
 	// The data folder and the database.
@@ -234,6 +238,8 @@ func secretFile(path, what string, svc service) finding {
 		return finding{"files", "fail", fmt.Sprintf("%s (%s) belongs to %s, not to root or %s: chown root:%s %s", path, what, userName(uid), svc.name, svc.name, path)}
 	case mode&0o070 != 0 && gid != 0 && gid != svc.gid:
 		return finding{"files", "fail", fmt.Sprintf("%s (%s): the group %s can %s it (mode %s): chgrp %s %s", path, what, groupName(gid), readChange(mode>>3), octal(mode), svc.name, path)}
+	case svc.found && svc.uid != 0 && !(uid == svc.uid && mode&0o400 != 0) && !(gid == svc.gid && mode&0o040 != 0):
+		return finding{"files", "fail", fmt.Sprintf("%s (%s): %s cannot read it (%s %s): chgrp %s %s && chmod g+r %s", path, what, svc.name, owners(fi), octal(mode), svc.name, path, path)}
 	}
 	return finding{"files", "ok", fmt.Sprintf("%s (%s): %s %s", path, what, owners(fi), octal(mode))}
 }
@@ -303,3 +309,8 @@ func groupName(gid int) string {
 
 // octal is a mode as chmod takes it: "0640".
 func octal(m fs.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

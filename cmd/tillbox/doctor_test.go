@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -239,6 +240,28 @@ func TestDoctorPermissions(t *testing.T) {
 		}
 		out, err := runDoctorCmd(t, "--config", cfg)
 		failsWith(t, out, err, secret+" (vipps.client_secret_file): the group gid 4242 can read it (mode 0640): chgrp "+me+" "+secret)
+	})
+	t.Run("the service cannot read the configuration", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: the files must be root's and the service another user (make test runs as root)")
+		}
+		cfg, _, _, _ := box(t) // root:root 0600
+		out, err := runDoctorCmd(t, "--config", cfg, "--user", "nobody")
+		failsWith(t, out, err, "FAIL  files      "+cfg+" (the configuration): nobody cannot read it (root:root 0600): chgrp nobody "+cfg+" && chmod g+r "+cfg)
+	})
+	t.Run("technician password readable by every user", func(t *testing.T) {
+		cfg, _, data, _ := box(t)
+		pw := filepath.Join(data, technician.PasswordFile)
+		if err := os.WriteFile(pw, []byte("$argon2id$...\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		chmod(t, pw, 0o644)
+		out, err := runDoctorCmd(t, "--config", cfg)
+		failsWith(t, out, err, "FAIL  files      "+pw+" (the technician password): every user can read it (mode 0644)")
+		chmod(t, pw, 0o600)
+		if out, err := runDoctorCmd(t, "--config", cfg); err != nil || !strings.Contains(out, "ok    files      "+pw+" (the technician password): ") {
+			t.Errorf("a 0600 password file: %v\n%s", err, out)
+		}
 	})
 	t.Run("data folder not writable by the service", func(t *testing.T) {
 		cfg, _, data, _ := box(t)

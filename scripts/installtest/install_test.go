@@ -163,10 +163,14 @@ match = "/dev/ttyS0"
 			t.Errorf("nobody reads %s: %v\n%s", f, err, out)
 		}
 	}
+	// sudo tillbox passwd leaves a password file the service can read.
+	mustInRoot(t, root, "", "/bin/sh", "-c", "echo 'a long technician password' | tillbox passwd --config "+cfgPath)
+	checkFiles(t, root, ids, []fileWant{{dataDir + "/technician.passwd", "tillbox", "tillbox", 0o600, ""}})
 	// And tillbox doctor, as the service, finds the permissions right.
 	out, _ = inRoot(root, "tillbox:tillbox", binPath, "doctor", "--config", cfgPath, "--timeout", "1s")
 	t.Logf("tillbox doctor as the user tillbox:\n%s", out)
-	if !strings.Contains(out, "ok    files") || strings.Contains(out, "FAIL  files") {
+	if !strings.Contains(out, "ok    files      /etc/tillbox/client_secret (vipps.client_secret_file): root:tillbox 0640") ||
+		!strings.Contains(out, "ok    files      /var/lib/tillbox/technician.passwd") || strings.Contains(out, "FAIL") {
 		t.Errorf("tillbox doctor as the service on the installed box:\n%s", out)
 	}
 
