@@ -156,7 +156,7 @@ fi
 # readable by the service (group tillbox, or owned by it after the
 # technician page rewrote it).
 for f in "$ETC"/* "$ETC"/.[!.]*; do
-	[ -f "$f" ] && [ ! -L "$f" ] || continue
+	if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
 	case "$f" in *.toml.??????) continue ;; esac # a rewrite in progress
 	cur=$(stat -c '%U:%G %a' "$f")
 	owner=$(stat -c %U "$f")
