@@ -15,10 +15,15 @@ package udevrules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tillbox/tillbox/agent/config"
 )
+
+// UnitTTYs are the tty classes scripts/systemd/tillbox.service allows
+// (DeviceAllow=char-NAME); its test keeps the two in step.
+var UnitTTYs = []string{"ttyACM", "ttyUSB", "ttyS", "ttyAMA"}
 
 // FileName is the name of the rules file in /etc/udev/rules.d: after
 // 60-serial.rules, which makes the /dev/serial/by-id links a path match
@@ -104,6 +109,9 @@ func Generate(scanners []config.Scanner, group, source string) (rules string, no
 				b.WriteString("# (a USB address changes on replug: prefer VID:PID[:SERIAL])\n")
 			case !strings.Contains(rel, "/"):
 				match = append(match, fmt.Sprintf(`KERNEL=="%s"`, p))
+				if s.Driver == config.DriverSerial && !slices.ContainsFunc(UnitTTYs, func(c string) bool { return strings.HasPrefix(rel, c) }) {
+					notes = append(notes, fmt.Sprintf("scanner %q: tillbox.service lets the service open only %s* ttys (DeviceAllow=): give %s a DeviceAllow= line in a drop-in (systemctl edit tillbox)", name, strings.Join(UnitTTYs, "*, "), m.Path))
+				}
 			default:
 				match = append(match, fmt.Sprintf(`SYMLINK=="%s"`, p))
 			}

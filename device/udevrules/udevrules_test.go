@@ -1,6 +1,9 @@
 package udevrules
 
 import (
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,5 +122,49 @@ func TestGenerateRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Generate(%v, %q) = %v, want %q", tc.scanners, tc.group, err, tc.want)
 		}
+	}
+}
+
+// TestUnitAllowsTheNodes: the unit's device allow-list is the USB device
+// class (HID scanners) and exactly the tty classes UnitTTYs names; a
+// path-matched serial scanner on another tty gets a note saying so.
+func TestUnitAllowsTheNodes(t *testing.T) {
+	unit, err := os.ReadFile("../../scripts/systemd/tillbox.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allowed []string
+	for _, m := range regexp.MustCompile(`(?m)^DeviceAllow=char-(\S+) rw$`).FindAllStringSubmatch(string(unit), -1) {
+		allowed = append(allowed, m[1])
+	}
+	want := append([]string{"usb_device"}, UnitTTYs...)
+	slices.Sort(allowed)
+	slices.Sort(want)
+	if !slices.Equal(allowed, want) {
+		t.Errorf("the unit allows %v, the rules expect %v", allowed, want)
+	}
+	for _, line := range strings.Split(string(unit), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		for _, bad := range []string{"SupplementaryGroups", "dialout", "plugdev", "hidraw"} {
+			if strings.Contains(line, bad) {
+				t.Errorf("the unit grants more than the scanners: %s", line)
+			}
+		}
+	}
+	if !regexp.MustCompile(`(?m)^DevicePolicy=closed$`).Match(unit) || !regexp.MustCompile(`(?m)^ReadWritePaths=/var/lib/tillbox /etc/tillbox$`).Match(unit) {
+		t.Errorf("the unit lacks DevicePolicy=closed or ReadWritePaths=/var/lib/tillbox /etc/tillbox")
+	}
+
+	_, notes, err := Generate([]config.Scanner{
+		{Name: "pi", Driver: "serial", Match: "/dev/ttyAMA0"},
+		{Name: "bt", Driver: "serial", Match: "/dev/rfcomm0"},
+	}, "tillbox", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], `"bt"`) || !strings.Contains(notes[0], "DeviceAllow=") {
+		t.Errorf("notes %q", notes)
 	}
 }
