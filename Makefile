@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X $(VPKG).stamp=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VP
 BIN     := bin
 DIST    := dist
 
-.PHONY: all demo build build-arm64 build-armv7 check-static release check-release check-systemd test lint bench deps fuzz clean hil
+.PHONY: all demo build build-arm64 build-armv7 check-static release check-release check-systemd check-install test lint bench deps fuzz clean hil
 
 all: build
 
@@ -77,6 +77,11 @@ check-systemd: build
 	  grep -q '^ExecStart=$(CURDIR)/' "$$d/tillbox.service" || { echo "tillbox.service: ExecStart is not /usr/local/bin/tillbox ..." >&2; exit 1; }; \
 	  out=$$(systemd-analyze verify "$$d/tillbox.service" 2>&1) && [ -z "$$out" ] || { echo "$$out" >&2; echo "systemd-analyze verify: tillbox.service has problems" >&2; exit 1; }; \
 	  echo "tillbox.service: verified"
+
+## check-install: only the install test: scripts/install.sh and uninstall.sh in a debootstrapped Debian root (as root;
+## part of make test's go test; TILLBOX_ROOTFS_CACHE=DIR keeps the root between runs)
+check-install: deps
+	$(GO) test -count=1 -v -timeout 10m ./scripts/installtest/
 
 ## deps: install (as root) or name what the test suite needs
 deps:

@@ -30,6 +30,11 @@ NEEDS=(
   "sha256sum coreutils"
   # make test verifies the systemd unit in scripts/systemd.
   "systemd-analyze systemd"
+  # scripts/installtest runs install.sh in a Debian root it makes with
+  # debootstrap (its udevadm and systemd-analyze come inside that root).
+  "debootstrap debootstrap"
+  "/usr/share/keyrings/debian-archive-keyring.gpg debian-archive-keyring"
+  "chroot coreutils"
   # The customer display's tests drive a real headless Chromium (chromedp)
   # and screenshot its screens with the box's font.
   "chromium chromium"

@@ -510,3 +510,26 @@ func indexLines(data []byte) map[string]int {
 	}
 	return lines
 }
+
+// SecretFile is a file a secret of the configuration is read from.
+type SecretFile struct {
+	Field string // "vipps.client_secret_file"
+	Path  string // as resolved: relative paths are taken from the configuration's directory
+}
+
+// SecretFiles lists the files the configuration names for its secrets
+// (the <key>_file settings that are set), resolved as Load resolves them.
+func (c *Config) SecretFiles() []SecretFile {
+	var out []SecretFile
+	for _, s := range c.secretRefs() {
+		if *s.file == "" {
+			continue
+		}
+		path := *s.file
+		if !filepath.IsAbs(path) && c.File != "" {
+			path = filepath.Join(filepath.Dir(c.File), path)
+		}
+		out = append(out, SecretFile{Field: s.field + "_file", Path: path})
+	}
+	return out
+}

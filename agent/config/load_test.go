@@ -143,6 +143,18 @@ func TestSecretSources(t *testing.T) {
 	if len(c.Warnings) != 0 || len(c.inline) != 0 {
 		t.Errorf("warnings %v, inline %v", c.Warnings, c.inline)
 	}
+	// SecretFiles names them as Load resolves them (relative to the file).
+	cfgPath := writeFile(t, dir, "tillbox.toml", d.String(), 0o600)
+	lc, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(lc.SecretFiles())
+	want := fmt.Sprint([]SecretFile{{"vipps.client_secret_file", filepath.Join(dir, "client_secret")},
+		{"vipps.subscription_key_file", abs}, {"pos.token_file", filepath.Join(dir, "pos_token")}})
+	if got != want {
+		t.Errorf("SecretFiles = %s, want %s", got, want)
+	}
 
 	// The environment wins over the file and over the key itself.
 	env := envOf(map[string]string{

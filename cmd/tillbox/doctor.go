@@ -7,22 +7,30 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
 )
 
-const doctorUsage = `usage: tillbox doctor [--config FILE]
+const doctorUsage = `usage: tillbox doctor [--config FILE] [--user NAME]
 
 Checks what a box needs and prints a report a technician can read out on the
-phone: the configuration, the data folder, the database, the scanners, the
-clock, and the way to Vipps MobilePay (DNS, TCP, TLS). Exit status 0 when nothing failed, 1
-when something did (warnings do not fail).
+phone: the configuration, who may read and change it and its secret files
+(root and the service's user, --user, default tillbox; never every user),
+the data folder, the database, the scanners, the clock, and the way to
+Vipps MobilePay (DNS, TCP, TLS). Exit status 0 when nothing failed, 1 when
+something did (warnings do not fail).
 `
 
 // finding is one line of the doctor's report.
@@ -36,6 +44,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Usage = func() { fmt.Fprint(stderr, doctorUsage) }
 	path := fs.String("config", config.DefaultPath, "the configuration `file`")
 	timeout := fs.Duration("timeout", 5*time.Second, "bound of each network check")
+	userName := fs.String("user", "tillbox", "the service's `user`: it and root may own the configuration and the secrets")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,7 +52,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprint(stderr, doctorUsage)
 		return errUsage
 	}
-	checks := doctor(ctx, *path, time.Now(), *timeout)
+	checks := doctor(ctx, *path, lookupService(*userName), time.Now(), *timeout)
 	failed := false
 	fmt.Fprintf(stdout, "tillbox doctor, %s, %s\n", version.String(), time.Now().UTC().Format(time.RFC3339))
 	for _, c := range checks {
@@ -58,7 +67,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // doctor runs the checks of the box configured at path.
-func doctor(ctx context.Context, path string, now time.Time, timeout time.Duration) []finding {
+func doctor(ctx context.Context, path string, svc service, now time.Time, timeout time.Duration) []finding {
 	var out []finding
 	add := func(name, status, format string, a ...any) {
 		out = append(out, finding{name, status, fmt.Sprintf(format, a...)})
@@ -72,11 +81,26 @@ func doctor(ctx context.Context, path string, now time.Time, timeout time.Durati
 		} else {
 			add("config", "fail", "%v", err)
 		}
+		if _, err := os.Stat(path); err == nil {
+			out = append(out, secretFile(path, "the configuration", svc))
+		}
 		return out
 	}
 	add("config", "ok", "%s", path)
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
-		add("config", "warn", "%s is readable by every user (mode %v): it may hold secrets; chmod 640", path, fi.Mode().Perm())
+
+	// Who may read and change the configuration and its secrets.
+	if !svc.found {
+		add("files", "warn", "there is no user %s on this machine (scripts/install.sh makes it): only root may own the configuration", svc.name)
+	}
+	out = append(out, secretFile(path, "the configuration", svc))
+	if fi, err := os.Stat(filepath.Dir(path)); err == nil && fi.Mode()&0o002 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		add("files", "fail", "%s: every user can replace the files in it (mode %s): chmod o-w %s", filepath.Dir(path), octal(fi.Mode()), filepath.Dir(path))
+	}
+	for _, f := range c.SecretFiles() {
+		out = append(out, secretFile(f.Path, f.Field, svc))
+	}
+	if pw := filepath.Join(c.Box.DataDir, technician.PasswordFile); fileExists(pw) {
+		out = append(out, secretFile(pw, "the technician password", svc))
 	}
 
 	// The data folder and the database.
@@ -86,9 +110,18 @@ func doctor(ctx context.Context, path string, now time.Time, timeout time.Durati
 	case !fi.IsDir():
 		add("data", "fail", "%s is not a folder", c.Box.DataDir)
 	case fi.Mode().Perm()&0o002 != 0:
-		add("data", "fail", "%s is writable by every user (mode %v)", c.Box.DataDir, fi.Mode().Perm())
+		add("data", "fail", "%s is writable by every user (mode %s): chmod o-w %s", c.Box.DataDir, octal(fi.Mode()), c.Box.DataDir)
 	default:
-		add("data", "ok", "%s (mode %v)", c.Box.DataDir, fi.Mode().Perm())
+		if who, ok := canWrite(c.Box.DataDir, fi, svc); !ok {
+			add("data", "fail", "%s: %s cannot write in it (%s %s): chown %s:%s %s", c.Box.DataDir, who, owners(fi), octal(fi.Mode()), svc.name, svc.name, c.Box.DataDir)
+		} else {
+			add("data", "ok", "%s (%s %s)", c.Box.DataDir, owners(fi), octal(fi.Mode()))
+		}
+	}
+	for _, f := range []string{c.DBPath(), c.DBPath() + ".journal"} {
+		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o006 != 0 {
+			add("database", "fail", "%s: every user can %s it (mode %s): it holds the sales; chmod o-rwx %s", f, readChange(fi.Mode()), octal(fi.Mode()), f)
+		}
 	}
 	if _, err := os.Stat(c.DBPath()); errors.Is(err, os.ErrNotExist) {
 		add("database", "warn", "%s does not exist yet (tillbox run creates it)", c.DBPath())
@@ -166,4 +199,120 @@ func reach(ctx context.Context, base string, timeout time.Duration) (name, statu
 		return "vipps", "fail", fmt.Sprintf("TLS with %s fails: %v (is the clock right?)", host, err)
 	}
 	return "vipps", "ok", fmt.Sprintf("%s: DNS, TCP and TLS fine", host)
+}
+
+// service is the user the service runs as (--user), as this machine knows it.
+type service struct {
+	name     string
+	uid, gid int
+	found    bool
+}
+
+func lookupService(name string) service {
+	s := service{name: name, uid: -1, gid: -1}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return s
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 == nil && err2 == nil {
+		s.uid, s.gid, s.found = uid, gid, true
+	}
+	return s
+}
+
+// secretFile checks a file that holds secrets or decides where payments
+// go: every user may neither read nor change it, it belongs to root or
+// the service's user, and a group that may read it is root's or the
+// service's.
+func secretFile(path, what string, svc service) finding {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return finding{"files", "fail", fmt.Sprintf("%s (%s): %v", path, what, err)}
+	}
+	mode := fi.Mode().Perm()
+	uid, gid := ids(fi)
+	switch {
+	case mode&0o007 != 0:
+		return finding{"files", "fail", fmt.Sprintf("%s (%s): every user can %s it (mode %s): chmod o-rwx %s", path, what, readChange(mode), octal(mode), path)}
+	case uid != 0 && uid != svc.uid:
+		return finding{"files", "fail", fmt.Sprintf("%s (%s) belongs to %s, not to root or %s: chown root:%s %s", path, what, userName(uid), svc.name, svc.name, path)}
+	case mode&0o070 != 0 && gid != 0 && gid != svc.gid:
+		return finding{"files", "fail", fmt.Sprintf("%s (%s): the group %s can %s it (mode %s): chgrp %s %s", path, what, groupName(gid), readChange(mode>>3), octal(mode), svc.name, path)}
+	case svc.found && svc.uid != 0 && !(uid == svc.uid && mode&0o400 != 0) && !(gid == svc.gid && mode&0o040 != 0):
+		return finding{"files", "fail", fmt.Sprintf("%s (%s): %s cannot read it (%s %s): chgrp %s %s && chmod g+r %s", path, what, svc.name, owners(fi), octal(mode), svc.name, path, path)}
+	}
+	return finding{"files", "ok", fmt.Sprintf("%s (%s): %s %s", path, what, owners(fi), octal(mode))}
+}
+
+// readChange says what the lowest three mode bits allow: "read",
+// "change" or "read and change" (execute alone counts as read).
+func readChange(m fs.FileMode) string {
+	switch r, w := m&0o005 != 0, m&0o002 != 0; {
+	case r && w:
+		return "read and change"
+	case w:
+		return "change"
+	}
+	return "read"
+}
+
+// canWrite tells whether the user who runs the service can write in the
+// folder: as root, the service's user (root could write anywhere, which
+// proves nothing); otherwise the user running the doctor. who names them.
+func canWrite(dir string, fi fs.FileInfo, svc service) (who string, ok bool) {
+	if os.Geteuid() != 0 || !svc.found {
+		u := "this user"
+		if cu, err := user.Current(); err == nil {
+			u = cu.Username
+		}
+		return u, syscall.Access(dir, 0o2|0o1) == nil // W_OK|X_OK
+	}
+	uid, gid := ids(fi)
+	mode := fi.Mode().Perm()
+	switch {
+	case uid == svc.uid:
+		return svc.name, mode&0o300 == 0o300
+	case gid == svc.gid:
+		return svc.name, mode&0o030 == 0o030
+	case svc.uid == 0:
+		return svc.name, true
+	}
+	return svc.name, mode&0o003 == 0o003
+}
+
+func ids(fi fs.FileInfo) (uid, gid int) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid)
+	}
+	return -1, -1
+}
+
+// owners is "user:group" by name where the machine knows them.
+func owners(fi fs.FileInfo) string {
+	uid, gid := ids(fi)
+	return userName(uid) + ":" + groupName(gid)
+}
+
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(uid)
+}
+
+func groupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return "gid " + strconv.Itoa(gid)
+}
+
+// octal is a mode as chmod takes it: "0640".
+func octal(m fs.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -29,6 +29,7 @@ Usage:
   tillbox passwd [flags]        set the technician page's password (tillbox passwd -h)
   tillbox busy [flags]          is a payment in flight? exit 0 idle, 3 busy (for update tools)
   tillbox doctor [--config F]   check configuration, data, database, clock and the way to Vipps MobilePay
+  tillbox udev-rules [--config F]  print the udev rules that give the service its configured scanners
   tillbox pos COMMAND           talk to a box's POS API: sale, get, list, cancel, capture, refund, events (tillbox pos -h)
 
 Run 'tillbox COMMAND -h' for a command's flags.
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBusy(ctx, args, stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args, stdout, stderr)
+	case "udev-rules":
+		return runUdevRules(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

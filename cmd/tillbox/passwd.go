@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tillbox/tillbox/agent/config"
@@ -56,6 +57,16 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if err := technician.WritePasswordFile(dir, hash); err != nil {
 		return err
+	}
+	// Run as root (sudo tillbox passwd on an installed box), the file goes
+	// to the data folder's owner, the service's user: a 0600 file of root
+	// would be unreadable to it.
+	if fi, err := os.Stat(dir); err == nil && os.Geteuid() == 0 {
+		if uid, gid := ids(fi); uid > 0 {
+			if err := os.Chown(filepath.Join(dir, technician.PasswordFile), uid, gid); err != nil {
+				return fmt.Errorf("technician password file: %w", err)
+			}
+		}
 	}
 	fmt.Fprintf(stdout, "tillbox: technician password set (its hash is in %s/%s); restart tillbox to use it\n", dir, technician.PasswordFile)
 	return nil

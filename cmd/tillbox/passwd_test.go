@@ -37,3 +37,27 @@ func TestPasswd(t *testing.T) {
 		t.Errorf("a short password was accepted")
 	}
 }
+
+// As root, the hash goes to the data folder's owner (the service's user on
+// an installed box), still 0600: a file of root's would be unreadable to
+// the service.
+func TestPasswdAsRootGivesTheFileToTheService(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (make test runs as root)")
+	}
+	dir := t.TempDir()
+	if err := os.Chown(dir, 4242, 4243); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runPasswd(context.Background(), []string{"--data-dir", dir}, strings.NewReader("a long technician password\n"), &out, &out); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	fi, err := os.Stat(filepath.Join(dir, technician.PasswordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid, gid := ids(fi); uid != 4242 || gid != 4243 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the password file is %d:%d %v, want 4242:4243 0600", uid, gid, fi.Mode().Perm())
+	}
+}

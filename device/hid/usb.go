@@ -78,7 +78,7 @@ func OpenDevice(d device.HIDDevice) (Device, error) {
 	}
 	dev, err := usb.DeviceInfo{Path: d.Path, VendorID: d.VID, ProductID: d.PID, Interface: d.Interface}.Open()
 	if err != nil {
-		return nil, fmt.Errorf("opening USB HID %s (%s): %w (may this user read and write %s?)", device.VIDPID(d.VID, d.PID), d.Path, err, d.Node())
+		return nil, fmt.Errorf("opening USB HID %s (%s): %w (may this user read and write %s? On an installed box the udev rules of scripts/install.sh grant the configured scanners: run it again after changing them)", device.VIDPID(d.VID, d.PID), d.Path, err, d.Node())
 	}
 	return dev, nil
 }

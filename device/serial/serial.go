@@ -148,6 +148,10 @@ func (s *Scanner) open() (opened, error) {
 	}
 	p, err := bugst.Open(info.path, &bugst.Mode{BaudRate: s.cfg.Baud, DataBits: 8, Parity: bugst.NoParity, StopBits: bugst.OneStopBit})
 	if err != nil {
+		var pe *bugst.PortError
+		if errors.As(err, &pe) && pe.Code() == bugst.PermissionDenied {
+			return opened{}, fmt.Errorf("opening %s: %w: this user may not read and write it (on an installed box the udev rules of scripts/install.sh grant the configured scanners: run it again after changing them)", info.path, err)
+		}
 		return opened{}, fmt.Errorf("opening %s: %w", info.path, err)
 	}
 	s.mu.Lock()
