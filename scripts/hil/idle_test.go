@@ -3,6 +3,7 @@ package hil
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,15 +28,53 @@ const idleFor = 30 * time.Second
 //
 //	go test -run '^$' -bench IdleArm64 -benchtime 1x ./scripts/hil/
 func BenchmarkIdleArm64(b *testing.B) {
+	for _, bc := range []struct{ name, scanners string }{
+		{"no-scanners", ""},
+		{"hid-scanners", hidScanners},
+		{"serial-scanners", serialScanners},
+		{"all-scanners", scannersConfig + acmScanner},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchIdleArm64(b, bc.scanners) })
+	}
+}
+
+func benchIdleArm64(b *testing.B, scanners string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	config := strings.Replace(boxConfig(scannersConfig+acmScanner),
+	config := strings.Replace(boxConfig(scanners),
 		"[display]\nlisten = \"\"\n\n[console]\nlisten = \"\"\n",
 		"[display]\nlisten = \"127.0.0.1:8081\"\n\n[console]\nlisten = \"127.0.0.1:8082\"\n", 1)
 	if !strings.Contains(config, "127.0.0.1:8082") {
 		b.Fatal("boxConfig changed: the display and console sections were not found")
 	}
 	r := startRigWith(b, ctx, config)
+	// The FTDI serial adapter is attached while its chardev is connected:
+	// plug it in, and wait until every configured scanner is open.
+	var d net.Dialer
+	serial, err := d.DialContext(ctx, "unix", r.m.serial)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer serial.Close()
+	want := strings.Count(scanners, "[[scanner]]")
+	if err := poll(ctx, "every scanner open", func() error {
+		all, err := r.scannerStatuses(ctx)
+		if err != nil {
+			return err
+		}
+		open := 0
+		for _, s := range all {
+			if s.Connected {
+				open++
+			}
+		}
+		if len(all) != want || open != want {
+			return fmt.Errorf("%d of %d open", open, len(all))
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
 	var rss, hwm, cpu float64
 	for b.Loop() {
 		if err := r.waitUptime(ctx, time.Minute); err != nil {
@@ -57,11 +96,39 @@ func BenchmarkIdleArm64(b *testing.B) {
 		elapsed := after["uptime"] - before["uptime"]
 		cpu = ticks / 100 / elapsed * 100 // USER_HZ is 100 on arm64
 		rss, hwm = after["VmRSS"]/1024, after["VmHWM"]/1024
+		b.Logf("tillbox: utime %v stime %v ticks over %.1f s", after["utime"]-before["utime"], after["stime"]-before["stime"], elapsed)
 	}
 	b.ReportMetric(rss, "rss-MB")
 	b.ReportMetric(hwm, "peak-rss-MB")
 	b.ReportMetric(cpu, "idle-cpu-%")
 }
+
+// The HID scanners alone (QEMU's keyboard and the HID POS gadget) and the
+// serial ones alone (the FTDI adapter and the gadget's CDC-ACM port).
+var (
+	hidScanners = `
+[[scanner]]
+name = "keyboard"
+driver = "hid"
+match = "` + kbdID + `"
+mode = "auto"
+layout = "no"
+
+[[scanner]]
+name = "hidpos"
+driver = "hid"
+match = "` + posID + `"
+mode = "auto"
+`
+	serialScanners = `
+[[scanner]]
+name = "serial"
+driver = "serial"
+match = "` + serialID + `"
+baud = 9600
+terminator = "CR"
+` + acmScanner
+)
 
 // proc reads the running tillbox's memory and CPU time in the guest.
 func (r *rig) proc(ctx context.Context) (map[string]float64, error) {
