@@ -19,6 +19,7 @@ import (
 // owns their goroutines: Close stops them.
 type customerDisplay struct {
 	hub    *display.Hub
+	till   *display.Till
 	srv    *http.Server
 	ln     net.Listener
 	cancel context.CancelFunc
@@ -35,7 +36,7 @@ func startDisplay(ln net.Listener, a *agent.Agent, lang string, personalQR *clas
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &customerDisplay{hub: hub, ln: ln, cancel: cancel}
+	d := &customerDisplay{hub: hub, till: till, ln: ln, cancel: cancel}
 	mux := http.NewServeMux()
 	mux.Handle(display.Path, hub.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(display.Path, http.StatusFound))
