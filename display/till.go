@@ -16,10 +16,10 @@ type Till struct {
 	id  string
 	hub *Hub
 
-	mu      sync.Mutex
-	lang    string
-	online  bool
-	code    string     // the technician's one-time code, or ""
+	mu     sync.Mutex
+	lang   string
+	online bool
+	code   string // the technician's one-time code, or ""
 
 	sale    *saleFacts // the sale on the counter, or nil
 	held    *heldScan  // a recognised scan waiting for a sale

@@ -108,9 +108,9 @@ func New(o Options) (*Console, error) {
 	o.SessionIdle = cmp(o.SessionIdle, 30*time.Minute)
 	o.SessionMax = cmp(o.SessionMax, 8*time.Hour)
 	pages, err := template.New("").Funcs(template.FuncMap{
-		"ago":   func(t time.Time) string { return ago(o.Now(), t) },
-		"bytes": humanBytes,
-		"money": func(minor int64, cur string) string { return fmt.Sprintf("%d.%02d %s", minor/100, abs(minor%100), cur) },
+		"ago":         func(t time.Time) string { return ago(o.Now(), t) },
+		"bytes":       humanBytes,
+		"money":       func(minor int64, cur string) string { return fmt.Sprintf("%d.%02d %s", minor/100, abs(minor%100), cur) },
 		"inc":         func(i int) int { return i + 1 },
 		"minPassword": func() int { return MinPassword },
 	}).ParseFS(assets, "assets/*.html")
