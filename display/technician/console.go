@@ -107,12 +107,10 @@ func New(o Options) (*Console, error) {
 	o.SignInWindow = cmp(o.SignInWindow, time.Minute)
 	o.SessionIdle = cmp(o.SessionIdle, 30*time.Minute)
 	o.SessionMax = cmp(o.SessionMax, 8*time.Hour)
-	pages, err := template.New("").Funcs(template.FuncMap{
-		"ago":         func(t time.Time) string { return ago(o.Now(), t) },
-		"bytes":       humanBytes,
-		"money":       func(minor int64, cur string) string { return fmt.Sprintf("%d.%02d %s", minor/100, abs(minor%100), cur) },
-		"inc":         func(i int) int { return i + 1 },
-		"minPassword": func() int { return MinPassword },
+	pages, err := template.New("").Funcs(settingsFuncs).Funcs(template.FuncMap{
+		"ago":   func(t time.Time) string { return ago(o.Now(), t) },
+		"bytes": humanBytes,
+		"money": func(minor int64, cur string) string { return fmt.Sprintf("%d.%02d %s", minor/100, abs(minor%100), cur) },
 	}).ParseFS(assets, "assets/*.html")
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package technician
 
 import (
 	"fmt"
+	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
@@ -68,6 +69,12 @@ type SaveResult struct {
 	// after a restart.
 	Applied []string
 	Restart []string
+}
+
+// settingsFuncs are the template functions of the settings pages.
+var settingsFuncs = template.FuncMap{
+	"inc":         func(i int) int { return i + 1 },
+	"minPassword": func() int { return MinPassword },
 }
 
 // maxScanners bounds the scanner rows of the form.
