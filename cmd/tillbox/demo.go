@@ -192,7 +192,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		}
 	}
 	tech, err := startTechnician(tln, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
-		Version: version.String(), Started: time.Now()}, log.With("part", "technician"))
+		Version: version.String(), Started: time.Now(), OnCode: disp.till.SetTechnicianCode}, log.With("part", "technician"))
 	if err != nil {
 		tln.Close()
 		return err

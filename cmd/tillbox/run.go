@@ -259,11 +259,13 @@ func (m *Main) openTechnician(db *store.DB) error {
 		return nil
 	}
 	hash := c.Console.PasswordHash.Reveal()
+	inDataDir := false // `tillbox passwd`'s file holds it
 	if hash == "" {
 		var err error
 		if hash, err = technician.ReadPasswordFile(c.Box.DataDir); err != nil {
 			return fmt.Errorf("console: %w", err)
 		}
+		inDataDir = hash != ""
 	}
 	if hash == "" && m.display == nil {
 		log.Warn("technician page off: no technician password and no customer display to show a one-time code on; set one with `tillbox passwd`", "console.listen", c.Console.Listen)
@@ -284,7 +286,8 @@ func (m *Main) openTechnician(db *store.DB) error {
 		Restart: m.requestRestart,
 	}
 	if m.configPath != "" {
-		o.Settings = &settingsFile{path: m.configPath, overrides: m.overridden, m: m, log: log.With("component", "settings")}
+		o.Settings = &settingsFile{path: m.configPath, overrides: m.overridden, m: m, log: log.With("component", "settings"),
+			passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
 	}
 	if m.display != nil {
 		o.OnCode = m.display.till.SetTechnicianCode

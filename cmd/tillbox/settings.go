@@ -21,6 +21,9 @@ type settingsFile struct {
 	overrides []string // the fields the command line overrides
 	m         *Main
 	log       *slog.Logger
+	// passwordDir is the data directory when the password is in
+	// `tillbox passwd`'s file there: a new one goes there too.
+	passwordDir string
 }
 
 func (s *settingsFile) load() (*config.Config, error) {
@@ -160,10 +163,18 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 	return res, nil
 }
 
-// SetPassword writes the technician password's hash where the
-// configuration keeps it: console.password_hash_file's file when set,
-// console.password_hash otherwise.
+// SetPassword writes the technician password's hash where the password
+// in force came from: `tillbox passwd`'s file in the data directory, or
+// the configuration (console.password_hash_file's file when set,
+// console.password_hash otherwise; a first boot's password goes there).
 func (s *settingsFile) SetPassword(hash string) error {
+	if s.passwordDir != "" {
+		if err := technician.WritePasswordFile(s.passwordDir, hash); err != nil {
+			return err
+		}
+		s.log.Info("technician password set", "file", s.passwordDir+"/"+technician.PasswordFile)
+		return nil
+	}
 	c, err := s.load()
 	if err != nil {
 		return fmt.Errorf("the configuration file has problems; fix it by hand first: %w", err)

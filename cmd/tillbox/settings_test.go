@@ -493,3 +493,45 @@ func waitJS(t *testing.T, ctx context.Context, what, predicate string) {
 		t.Fatalf("waiting for %s: %v; the page shows %q", what, err, body)
 	}
 }
+
+// With a password set by `tillbox passwd`, changing it on the page needs
+// the current one (wrong guesses count against the sign-in limit), and
+// the new one goes to the same file: it signs in, the old one not.
+func TestPasswordChange(t *testing.T) {
+	tt := startTechTill(t, true)
+	h := tt.client()
+	tok := h.signIn(techPassword)
+	const next = "a brand new technician password"
+	change := func(current string) (*http.Response, []byte) {
+		return h.do("POST", "password", url.Values{"csrf": {tok}, "current": {current}, "password": {next}, "again": {next}})
+	}
+	if resp, body := change("not the password"); resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte("current password is wrong")) {
+		t.Errorf("a wrong current password: %s\n%s", resp.Status, body)
+	}
+	if resp, body := change(techPassword); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`id="password-set"`)) {
+		t.Fatalf("the password change: %s\n%s", resp.Status, body)
+	}
+	data := filepath.Join(filepath.Dir(tt.config), "data")
+	hash, err := technician.ReadPasswordFile(data)
+	if err != nil || technician.CheckPassword(hash, next) != nil {
+		t.Errorf("the data directory's password file does not hold the new password's hash (%v)", err)
+	}
+	if c, err := config.Load(tt.config); err != nil || c.Console.PasswordHash != "" {
+		t.Errorf("the configuration got a password hash (%v)", err)
+	}
+	anon := tt.client()
+	_, page := anon.do("GET", "signin", nil)
+	if resp, _ := anon.do("POST", "signin", url.Values{"csrf": {csrfOf(t, page)}, "password": {techPassword}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old password after the change: %s", resp.Status)
+	}
+	tt.client().signIn(next)
+	// Guessing the current password is limited as sign-in is (5 a minute).
+	var last int
+	for range 6 {
+		resp, _ := change("guess")
+		last = resp.StatusCode
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("the 6th wrong current password in a minute: %d, want 429", last)
+	}
+}

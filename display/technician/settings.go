@@ -266,6 +266,11 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request, s ctxSessi
 	}
 	pw, again := r.PostFormValue("password"), r.PostFormValue("again")
 	if current := c.passwordHash(); current != "" {
+		now := c.now()
+		if ok, _ := c.limit.allow(client(r), now); !ok {
+			refuse(http.StatusTooManyRequests, "Too many attempts: wait a minute.")
+			return
+		}
 		c.verify.Lock()
 		err := CheckPassword(current, r.PostFormValue("current"))
 		c.verify.Unlock()
