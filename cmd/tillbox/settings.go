@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
@@ -17,6 +18,7 @@ import (
 // own rules and writes the file (config.Save); the display language and the
 // customer-present window change at once, the rest at the next start.
 type settingsFile struct {
+	mu        sync.Mutex // one change of the file at a time
 	path      string
 	overrides []string // the fields the command line overrides
 	m         *Main
@@ -73,6 +75,8 @@ func (s *settingsFile) Load() (technician.SettingsValues, error) {
 // Save applies v to the file's configuration, validates and writes it,
 // then applies what can change live.
 func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var res technician.SaveResult
 	c, err := s.load()
 	if err != nil {
@@ -168,6 +172,8 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 // the configuration (console.password_hash_file's file when set,
 // console.password_hash otherwise; a first boot's password goes there).
 func (s *settingsFile) SetPassword(hash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.passwordDir != "" {
 		if err := technician.WritePasswordFile(s.passwordDir, hash); err != nil {
 			return err
