@@ -165,9 +165,14 @@ func sameConfig(a, b *Config) bool {
 
 // writeAtomic replaces path with data: a temporary file in the same
 // directory, written and synced, then renamed over it, and the directory
-// synced. It keeps the mode (perm for a new file) and tries to keep the
+// synced; a symbolic link's target is replaced. It keeps the mode (perm
+// for a new file) and tries to keep the
 // owner and group; secret drops every permission of others.
 func writeAtomic(path string, data []byte, perm os.FileMode, secret bool) (err error) {
+	// A symbolic link stays one: its target is replaced.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	mode, uid, gid := perm, -1, -1
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()

@@ -201,21 +201,41 @@ func TestSaveAtomic(t *testing.T) {
 	}
 	assertNoTemp(t, dir)
 
-	if os.Geteuid() == 0 {
-		t.Skip("root writes a read-only directory")
-	}
-	before := read(t, path)
-	if err := os.Chmod(dir, 0o500); err != nil {
+	// A symbolic link to the file stays a link; its target changes.
+	link := filepath.Join(t.TempDir(), "tillbox.toml")
+	if err := os.Symlink(path, link); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
-	c.Display.Language = "fi"
-	if err := c.Save(); err == nil {
-		t.Fatal("Save into a read-only directory succeeded")
+	lc := mustLoad(t, link)
+	lc.Display.Language = "da"
+	if err := lc.Save(); err != nil {
+		t.Fatal(err)
 	}
-	if read(t, path) != before {
-		t.Error("the file changed")
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file (%v)", err)
 	}
+	if mustLoad(t, path).Display.Language != "da" {
+		t.Error("the link's target did not change")
+	}
+	assertNoTemp(t, dir)
+
+	t.Run("read-only directory", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root writes a read-only directory")
+		}
+		before := read(t, path)
+		if err := os.Chmod(dir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+		c.Display.Language = "fi"
+		if err := c.Save(); err == nil {
+			t.Fatal("Save into a read-only directory succeeded")
+		}
+		if read(t, path) != before {
+			t.Error("the file changed")
+		}
+	})
 }
 
 // A file written in a way the line editor cannot follow (an inline table)
