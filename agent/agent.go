@@ -43,6 +43,7 @@ type Agent struct {
 	watch      watchers      // told of scans and the network (watch.go)
 	counts     counters      // for /metrics (counters.go)
 	live       liveness      // for the watchdog (liveness.go)
+	stop       stopping      // no new sales (stop.go)
 	window     atomic.Int64  // the customer-present window (window.go)
 }
 

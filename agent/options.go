@@ -49,6 +49,11 @@ type Options struct {
 	// at a time, in order). Default 16: a backlog after an outage drains with
 	// their answers settled several to a durable commit.
 	Workers int
+	// StopGrace is how long the calls to Vipps MobilePay in flight when Run's
+	// context ends may take to finish (their answers settled and committed)
+	// before they are cancelled and their commands parked for the next
+	// start. Default 5 s; keep it well within the service's stop timeout.
+	StopGrace time.Duration
 	// PruneEvery is how often finished sales and old events past the
 	// store's retention are dropped. Default 1 h.
 	PruneEvery time.Duration
@@ -119,6 +124,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.RetryBase, time.Second)
 	def(&o.RetryMax, time.Minute)
 	def(&o.PruneEvery, time.Hour)
+	def(&o.StopGrace, 5*time.Second)
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 10_000
 	}

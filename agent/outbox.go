@@ -24,11 +24,23 @@ import (
 func (a *Agent) outboxLoop(ctx context.Context) {
 	slots := make(chan struct{}, a.opts.Workers)
 	finished := make(chan struct{}, 1)
+	// The sends outlive ctx by StopGrace: at shutdown no new send starts,
+	// and a call in flight may finish and have its answer committed before
+	// it is cancelled (its command then stays queued: parked).
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		if a.sending() > 0 {
+			a.log.Info("outbox: stopping: letting the calls in flight finish", "calls", a.sending(), "grace", a.opts.StopGrace)
+		}
+		t := time.AfterFunc(a.opts.StopGrace, cancelSends)
+		wg.Wait()
+		t.Stop()
+	}()
 	for {
 		a.beat(loopOutbox)
-		next, err := a.dispatch(ctx, slots, finished, &wg)
+		next, err := a.dispatch(sendCtx, slots, finished, &wg)
 		if err != nil {
 			a.log.Error("outbox", "err", err)
 			next = a.clock.Now().Add(a.opts.RetryBase)
@@ -261,7 +273,9 @@ func (a *Agent) send(ctx context.Context, id uint64) {
 	case err == nil:
 		a.settleLogged(c.Reference, &epayment.Payment{State: m.State, Aggregate: m.Aggregate, Amount: m.Amount}, c.ID, nil)
 	case ctx.Err() != nil:
-		// Shutting down: the command stays queued and goes again at start.
+		// Shutting down: the command stays queued and goes again at start
+		// with the same Idempotency-Key.
+		a.log.Info("outbox: parked for the next start", "kind", c.Kind, "reference", c.Reference)
 	case retryable(err):
 		if noAnswer(err) {
 			a.uncount(c.Reference) // as for a create
@@ -348,6 +362,7 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 	case err == nil:
 		a.created(c)
 	case ctx.Err() != nil:
+		a.log.Info("outbox: parked for the next start", "kind", c.Kind, "reference", c.Reference)
 	case retryable(err):
 		if noAnswer(err) {
 			// The local limit of calls a minute per sale is there to spare

@@ -102,6 +102,9 @@ func (a *Agent) CreateSale(ctx context.Context, req SaleRequest) (Sale, error) {
 // Accept is CreateSale that also tells whether the sale is new (false: the
 // same request came before, and this is that sale).
 func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created bool, err error) {
+	if a.Stopping() {
+		return Sale{}, false, ErrStopping
+	}
 	if err := req.validate(&a.opts); err != nil {
 		return Sale{}, false, err
 	}

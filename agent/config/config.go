@@ -285,6 +285,9 @@ func (c *Config) AgentOptions() (agent.Options, error) {
 		Workers:               c.Sync.Workers,
 		WebhookURL:            c.Vipps.WebhookURL,
 		WebhookSecret:         c.Vipps.WebhookSecret,
+		// A third of the stop: requests finish first, the agent's loops
+		// stop after, and what is left of the timeout is margin.
+		StopGrace: c.Box.ShutdownTimeout.D() / 3,
 	}, nil
 }
 

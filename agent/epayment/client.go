@@ -87,6 +87,7 @@ type Client struct {
 	now     func() time.Time
 	headers http.Header // the Vipps-System-* headers
 	tokens  tokenCache
+	clock   serverClock // the latest answer's Date header (health.go)
 }
 
 var (
@@ -269,6 +270,7 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, token Secret) (
 	}
 	defer resp.Body.Close()
 	status = resp.StatusCode
+	c.clock.note(resp.Header, c.now())
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: err, Canceled: ctx.Err() != nil}

@@ -16,6 +16,12 @@ type tokenCache struct {
 	token    Secret
 	renewAt  time.Time
 	inflight chan struct{} // closed when the running refresh ends
+
+	// For Health: never the token itself.
+	expires   time.Time // when token expires
+	refreshed time.Time // when token was fetched
+	lastErr   string    // the last failed refresh's error
+	lastErrAt time.Time
 }
 
 // Refresh a token this long before it expires, or at a tenth of its life
@@ -45,11 +51,14 @@ func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, error) {
 		t.inflight = done
 		t.mu.Unlock()
 
-		tok, renewAt, err := c.fetchToken(ctx)
+		tok, renewAt, expires, err := c.fetchToken(ctx)
 
 		t.mu.Lock()
 		if err == nil {
 			t.token, t.renewAt = tok, renewAt
+			t.expires, t.refreshed = expires, c.now()
+		} else if !isCanceled(err) {
+			t.lastErr, t.lastErrAt = err.Error(), c.now()
 		}
 		t.inflight = nil
 		close(done)
@@ -69,19 +78,19 @@ func (t *tokenCache) invalidate(tok Secret) {
 }
 
 // fetchToken calls POST /accesstoken/get.
-func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, error) {
+func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, time.Time, error) {
 	var r TokenResponse
 	asked := c.now()
 	cl := call{op: "accessToken", method: http.MethodPost, path: "/accesstoken/get", out: &r}
 	err := c.send(ctx, cl, nil, "")
 	if err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, time.Time{}, err
 	}
 	bad := func(what string) error {
 		return &DecodeError{Op: cl.op, Method: cl.method, Path: cl.path, StatusCode: http.StatusOK, Err: errors.New(what)}
 	}
 	if r.AccessToken == "" {
-		return "", time.Time{}, bad("answer has no access_token")
+		return "", time.Time{}, time.Time{}, bad("answer has no access_token")
 	}
 	// Count the lifetime from when we asked, by our own clock: expires_in
 	// does not depend on the two clocks agreeing; expires_on is the fallback.
@@ -91,8 +100,8 @@ func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, error) {
 	} else if s, err := strconv.ParseInt(r.ExpiresOn, 10, 64); err == nil && s > 0 {
 		expires = time.Unix(s, 0)
 	} else {
-		return "", time.Time{}, bad("answer has neither expires_in nor expires_on")
+		return "", time.Time{}, time.Time{}, bad("answer has neither expires_in nor expires_on")
 	}
 	life := expires.Sub(asked)
-	return Secret(r.AccessToken), expires.Add(-min(tokenMargin, life/10)), nil
+	return Secret(r.AccessToken), expires.Add(-min(tokenMargin, life/10)), expires, nil
 }

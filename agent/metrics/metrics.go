@@ -77,6 +77,9 @@ type Sources struct {
 	Calls *Calls
 	// Scanners returns the configured scanners' states; nil for none.
 	Scanners func() []device.Status
+	// Displays returns the number of customer displays connected; nil when
+	// the customer display is off.
+	Displays func() int
 	// Version is this build's version, for tillbox_build_info.
 	Version string
 	Log     *slog.Logger
@@ -196,6 +199,11 @@ func write(w *bufio.Writer, src Sources, now time.Time) {
 	e.family("tillbox_scanner_reconnects_total", "counter", "Times the scanner was opened again after it was lost.")
 	for _, s := range scanners {
 		e.sample("tillbox_scanner_reconnects_total", labels{"scanner", s.Name}, float64(s.Reconnects))
+	}
+
+	if src.Displays != nil {
+		e.family("tillbox_display_clients", "gauge", "Customer displays connected (WebSocket).")
+		e.sample("tillbox_display_clients", nil, float64(src.Displays()))
 	}
 }
 

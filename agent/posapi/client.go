@@ -73,6 +73,8 @@ func (e *Error) Unwrap() error {
 		return agent.ErrEventsPruned
 	case codeQueueFull:
 		return agent.ErrQueueFull
+	case codeShuttingDown:
+		return agent.ErrStopping
 	}
 	return nil
 }

@@ -25,11 +25,16 @@ const (
 	codeTooLarge         = "body_too_large"         // 413
 	codeMediaType        = "unsupported_media_type" // 415
 	codeQueueFull        = "queue_full"             // 503: with Retry-After
+	codeShuttingDown     = "shutting_down"          // 503: with Retry-After
 	codeInternal         = "internal"               // 500: details in the box's log
 )
 
 // queueFullRetry is the Retry-After of a 503 queue_full, in seconds.
 const queueFullRetry = 30
+
+// stoppingRetry is the Retry-After of a 503 shutting_down, in seconds: a
+// restart takes a few.
+const stoppingRetry = 5
 
 // apiError is the body of every error answer.
 type apiError struct {
@@ -100,6 +105,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, agent.ErrQueueFull):
 		w.Header().Set("Retry-After", strconv.Itoa(queueFullRetry))
 		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeQueueFull, Message: err.Error()})
+	case errors.Is(err, agent.ErrStopping):
+		w.Header().Set("Retry-After", strconv.Itoa(stoppingRetry))
+		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeShuttingDown, Message: err.Error()})
 	default:
 		s.log.Error("POS API: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, apiError{Code: codeInternal,

@@ -333,6 +333,34 @@ func TestQueueFull(t *testing.T) {
 	}
 }
 
+// TestShuttingDown: once the agent stops taking sales (SIGTERM), a new
+// sale gets 503 shutting_down with Retry-After and nothing is written; a
+// sale already taken can still be read and cancelled.
+func TestShuttingDown(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	ctx := context.Background()
+	if _, _, err := r.client.CreateSale(ctx, sale("stop-0001", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	r.agent.StopSales()
+	a := r.send(call{method: "POST", path: "/api/v1/sales", body: jsonOf(t, sale("stop-0002", 1000))})
+	if e := a.error(t); a.status != http.StatusServiceUnavailable || e.Code != codeShuttingDown || a.header.Get("Retry-After") != "5" {
+		t.Fatalf("shutting down: %d %+v Retry-After %q", a.status, e, a.header.Get("Retry-After"))
+	}
+	_, _, err := r.client.CreateSale(ctx, sale("stop-0002", 1000))
+	var ce *Error
+	if !errors.As(err, &ce) || !errors.Is(err, agent.ErrStopping) || ce.RetryAfter != 5*time.Second {
+		t.Errorf("client error %#v", err)
+	}
+	if _, err := r.client.GetSale(ctx, "stop-0002"); !errors.Is(err, agent.ErrNotFound) {
+		t.Errorf("the refused sale was written: %v", err)
+	}
+	if s, err := r.client.CancelSale(ctx, "stop-0001"); err != nil || s.State != agent.Cancelled {
+		t.Errorf("cancel while shutting down: %+v, %v", s, err)
+	}
+}
+
 // TestBusyAndScans: one sale at a time waits for a scan; a scan binds to it,
 // or is held for the next sale, and is refused while a customer pays.
 func TestBusyAndScans(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -215,23 +214,19 @@ func TestExitStatus(t *testing.T) {
 
 // runTill runs `tillbox run --config cfg` in this process until the test
 // ends (then it checks that run returned nil). It returns what run prints
-// on stdout, to read, and its log.
-func runTill(t *testing.T, cfg string) (*bufio.Reader, *syncBuffer) {
+// on stdout, its notices and its log as under systemd, and a channel that
+// delivers run's error when it ends.
+func runTill(t *testing.T, cfg string) (*syncBuffer, chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
-	pr, pw := io.Pipe()
+	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, []string{"run", "--config", cfg}, pw, logs)
-		pw.Close()
-		done <- err
-	}()
+	go func() { done <- run(ctx, []string{"run", "--config", cfg}, out, out) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
-	return bufio.NewReader(pr), logs
+	return out, done
 }

@@ -97,7 +97,8 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := newLogger(stderr, level)
+	tail := technician.NewLogTail(0, 0) // for the technician page
+	log := slog.New(tail.Handler(newLogger(stderr, level).Handler()))
 	if *dataDir == "" {
 		dir, err := os.MkdirTemp("", "tillbox-demo-")
 		if err != nil {
@@ -192,7 +193,8 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		}
 	}
 	tech, err := startTechnician(tln, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
-		Version: version.String(), Started: time.Now(), OnCode: disp.till.SetTechnicianCode}, log.With("part", "technician"))
+		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true,
+		OnCode: disp.till.SetTechnicianCode}, log.With("part", "technician"))
 	if err != nil {
 		tln.Close()
 		return err

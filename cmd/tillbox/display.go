@@ -63,6 +63,9 @@ func startDisplay(ln net.Listener, a *agent.Agent, lang string, personalQR *clas
 	return d, nil
 }
 
+// clients is the number of displays connected, for /metrics.
+func (d *customerDisplay) clients() int { return d.till.Displays() }
+
 // URL is the address of the page.
 func (d *customerDisplay) URL() string { return "http://" + d.ln.Addr().String() + display.Path }
 

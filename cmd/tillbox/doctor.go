@@ -20,8 +20,8 @@ import (
 const doctorUsage = `usage: tillbox doctor [--config FILE]
 
 Checks what a box needs and prints a report a technician can read out on the
-phone: the configuration, the data folder, the database, the clock, and the
-way to Vipps MobilePay (DNS, TCP, TLS). Exit status 0 when nothing failed, 1
+phone: the configuration, the data folder, the database, the scanners, the
+clock, and the way to Vipps MobilePay (DNS, TCP, TLS). Exit status 0 when nothing failed, 1
 when something did (warnings do not fail).
 `
 
@@ -112,6 +112,8 @@ func doctor(ctx context.Context, path string, now time.Time, timeout time.Durati
 			}
 		}
 	}
+
+	out = append(out, scannerFindings(ctx, c, machine, timeout)...) // doctor_scanners.go
 
 	// The way to Vipps MobilePay.
 	name, status, detail := reach(ctx, c.BaseURL(), timeout)

@@ -54,8 +54,10 @@ func BenchmarkIdle(b *testing.B) {
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
-		sc := bufio.NewScanner(out)
-		if !sc.Scan() || !strings.Contains(sc.Text(), "POS API on") {
+		sc := bufio.NewScanner(out) // the log, then the notices
+		for sc.Scan() && !strings.Contains(sc.Text(), "POS API on") {
+		}
+		if sc.Err() != nil || !strings.Contains(sc.Text(), "POS API on") {
 			b.Fatalf("tillbox run did not start: %q\n%s", sc.Text(), logs.String())
 		}
 		go func() {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http/httptest"
 	"os"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,15 +30,9 @@ func TestRunLogLevelSignals(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(strings.Replace(string(text), `level = "debug"`, `level = "warn"`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, logs := runTill(t, cfg)
+	logs, done := runTill(t, cfg)
 	ctx := t.Context()
-	line, err := out.ReadString('\n')
-	m := regexp.MustCompile(`POS API on (http://127\.0\.0\.1:\d+)/api/v1/`).FindStringSubmatch(line)
-	if err != nil || m == nil {
-		t.Fatalf("tillbox run printed %q (%v)\n%s", line, err, logs)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	client := &posapi.Client{BaseURL: m[1], Token: testToken}
+	client := &posapi.Client{BaseURL: waitPrinted(t, logs, done, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`), Token: testToken}
 
 	sale := func(ref string) {
 		t.Helper()

@@ -163,6 +163,30 @@ func TestVirtualScanner(t *testing.T) {
 	}
 }
 
+// waitPrinted waits until a line of out matches expr and returns the
+// expression's first group; it fails the test if done delivers first (the
+// command ended) or after a bound on a hang.
+func waitPrinted(t testing.TB, out *syncBuffer, done chan error, expr string) string {
+	t.Helper()
+	re := regexp.MustCompile(expr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			done <- err // for whoever waits next
+			t.Fatalf("tillbox ended (%v) before printing %s:\n%s", err, expr, out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tillbox did not print %s:\n%s", expr, out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func waitOutput(t *testing.T, out *syncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -30,6 +31,18 @@ func TestRunMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl.waitState(bad.Reference, agent.Failed)
+
+	// Two customer displays (the page's WebSocket).
+	for range 2 {
+		conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(tl.display, "http")+"ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, _, err := conn.ReadMessage(); err != nil { // the snapshot: subscribed
+			t.Fatal(err)
+		}
+	}
 
 	resp, err := http.Get(tl.url + "/metrics")
 	if err != nil {
@@ -96,6 +109,9 @@ func TestRunMetrics(t *testing.T) {
 		t.Errorf("outbox: %v", v)
 	}
 	value("tillbox_outbox_oldest_age_seconds", nil)
+	if v := value("tillbox_display_clients", nil); v != 2 {
+		t.Errorf("display clients: %v, want 2", v)
+	}
 	if v := value("tillbox_up", nil); v != 1 {
 		t.Errorf("up: %v", v)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -92,21 +91,16 @@ func TestRestartReexecs(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "run", "--config", cfg)
 	cmd.Env = append(os.Environ(), "TILLBOX_TEST_AS_TILLBOX=1", "NOTIFY_SOCKET="+sock)
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	logs := &syncBuffer{} // the notices and the log
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	out := bufio.NewReader(stdout)
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill() // when the test failed before stopping it
 	})
-	posURL, _, techURL := readAddresses(t, out, logs)
+	posURL, techURL := nthPrinted(t, logs, 1, posPrinted), nthPrinted(t, logs, 1, techPrinted)
 	expect("READY=1")
 
 	tt := &techTill{t: t, config: cfg, tech: techURL, hash: hash, logs: logs}
@@ -126,7 +120,7 @@ func TestRestartReexecs(t *testing.T) {
 	if m := expect("RELOADING=1"); !strings.Contains(m, "MONOTONIC_USEC=") {
 		t.Errorf("RELOADING=1 without MONOTONIC_USEC: %q", m)
 	}
-	posURL, _, techURL = readAddresses(t, out, logs)
+	posURL, techURL = nthPrinted(t, logs, 2, posPrinted), nthPrinted(t, logs, 2, techPrinted)
 	expect("READY=1")
 
 	// The same process, started twice.
@@ -167,5 +161,22 @@ func TestRestartReexecs(t *testing.T) {
 		if strings.Contains(logs.String(), s) {
 			t.Errorf("the log holds a secret (%.6s…)", s)
 		}
+	}
+}
+
+// nthPrinted waits until out holds n matches of expr and returns the
+// group of the nth.
+func nthPrinted(t *testing.T, out *syncBuffer, n int, expr string) string {
+	t.Helper()
+	re := regexp.MustCompile(expr)
+	deadline := time.Now().Add(30 * time.Second) // only keeps a broken test from hanging
+	for {
+		if m := re.FindAllStringSubmatch(out.String(), -1); len(m) >= n {
+			return m[n-1][1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tillbox did not print %s %d times:\n%s", expr, n, out)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -52,9 +52,11 @@ type Main struct {
 	stdout, stderr io.Writer
 	level          slog.LevelVar
 	log            *slog.Logger
+	tail           *technician.LogTail // the log's tail, for the technician page
 
 	db        *store.DB
 	agent     *agent.Agent
+	vipps     *epayment.Client
 	scanners  *scanners.Manager
 	ln        net.Listener
 	displayLn net.Listener // the customer display's, or nil
@@ -70,8 +72,8 @@ type Main struct {
 	restartOnce sync.Once
 }
 
-// NewMain returns a Main that writes its notices to stdout and its log to
-// stderr.
+// NewMain returns a Main that writes its notices and its log to stdout, and
+// what stops it before it logs (flags, configuration) to stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
 	return &Main{stdout: stdout, stderr: stderr, ready: make(chan struct{}), restart: make(chan struct{})}
 }
@@ -216,7 +218,7 @@ func (m *Main) open() error {
 	if err != nil {
 		return err
 	}
-	m.agent = a
+	m.agent, m.vipps = a, vipps
 	// The scanners: a HID scanner in a build without cgo says so here, at
 	// error level, and in GET /api/v1/status.
 	sm, err := scanners.Open(c.Scanners, scanners.Options{Logger: log.With("component", "scanners")})
@@ -283,6 +285,7 @@ func (m *Main) openTechnician(db *store.DB) error {
 	o := technician.Options{
 		Agent: m.agent, DB: db, Scanners: m.scanners.Statuses, Classify: personalQR,
 		Version: version.String(), Started: time.Now(), PasswordHash: hash,
+		Log: m.tail, Vipps: m.vipps, TestPayments: testPaymentsAllowed(c),
 		Restart: m.requestRestart,
 	}
 	if m.configPath != "" {
@@ -348,9 +351,8 @@ func (m *Main) serve(ctx context.Context) error {
 	serving, agentRunning := true, true
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: no new requests; finishing those in flight")
 	case <-m.restart:
-		log.Info("restarting (asked on the technician page): no new requests; finishing those in flight")
+		log.Info("restarting (asked on the technician page)")
 		runErr = errRestart
 		sd.reloading()
 	case err := <-serveDone:
@@ -365,6 +367,10 @@ func (m *Main) serve(ctx context.Context) error {
 	}
 
 	sd.stopping()
+	// A new sale now gets 503 shutting_down (with Retry-After), also on a
+	// connection kept alive; sales already taken go on.
+	a.StopSales()
+	log.Info("shutting down: no new sales; finishing the requests and calls in flight", "timeout", c.Box.ShutdownTimeout.D())
 
 	// Phase one: stop accepting, let requests in flight finish; long-polls
 	// and streams get a moment, then their context ends.
@@ -427,8 +433,12 @@ func (m *Main) handler(log *slog.Logger) http.Handler {
 	// The probes and /metrics, without a token.
 	mux.Handle(posapi.PathHealthz, api)
 	mux.Handle(posapi.PathReadyz, api)
-	mux.Handle("/metrics", metrics.Handler(metrics.Sources{Agent: m.agent, Calls: &m.calls,
-		Scanners: m.scanners.Statuses, Version: version.String(), Log: log.With("component", "metrics")}))
+	src := metrics.Sources{Agent: m.agent, Calls: &m.calls,
+		Scanners: m.scanners.Statuses, Version: version.String(), Log: log.With("component", "metrics")}
+	if m.display != nil {
+		src.Displays = m.display.clients
+	}
+	mux.Handle("/metrics", metrics.Handler(src))
 	mux.Handle("/webhooks/vipps", m.agent.WebhookHandler())
 	return mux
 }
@@ -454,8 +464,10 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) bool {
 	}
 }
 
-// newLogger is the process's one logger, to stderr, at the configured level
-// (which m.level can change while running) and format.
+// newLogger is the process's one logger, to stdout (journald takes it, one
+// record a line), at the configured level (which m.level can change while
+// running) and format; its tail is kept for the technician page. Problems
+// that stop run before it logs go to stderr.
 func (m *Main) newLogger() *slog.Logger {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(m.Config.Log.Level)); err != nil {
@@ -463,10 +475,12 @@ func (m *Main) newLogger() *slog.Logger {
 	}
 	m.level.Set(lv)
 	opts := &slog.HandlerOptions{Level: &m.level}
+	var h slog.Handler = slog.NewTextHandler(m.stdout, opts)
 	if strings.EqualFold(m.Config.Log.Format, "json") {
-		return slog.New(slog.NewJSONHandler(m.stderr, opts))
+		h = slog.NewJSONHandler(m.stdout, opts)
 	}
-	return slog.New(slog.NewTextHandler(m.stderr, opts))
+	m.tail = technician.NewLogTail(0, 0)
+	return slog.New(m.tail.Handler(h))
 }
 
 // Close closes the store. It is safe to call after a failed Run, and more

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -51,30 +49,13 @@ func startTill(t *testing.T, vippsExtra string, args ...string) *till {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	tl.cancel = cancel
-	pr, pw := io.Pipe()
 	go func() {
-		err := run(ctx, append([]string{"run", "--config", tl.config, "--listen", "127.0.0.1:0"}, args...), pw, tl.logs)
-		pw.Close()
-		tl.done <- err
+		// The log and the notices both go to stdout, as under systemd.
+		tl.done <- run(ctx, append([]string{"run", "--config", tl.config, "--listen", "127.0.0.1:0"}, args...), tl.logs, tl.logs)
 	}()
 	t.Cleanup(func() { tl.stop() })
-	out := bufio.NewReader(pr)
-	line, err := out.ReadString('\n')
-	if err != nil {
-		t.Fatalf("tillbox run did not start: %v\n%s", err, tl.logs)
-	}
-	m := regexp.MustCompile(`POS API on (http://127\.0\.0\.1:\d+)/api/v1/`).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("tillbox run printed %q", line)
-	}
-	tl.url = m[1]
-	line, err = out.ReadString('\n')
-	d := regexp.MustCompile(`customer display on (http://127\.0\.0\.1:\d+/display/)`).FindStringSubmatch(line)
-	if err != nil || d == nil {
-		t.Fatalf("tillbox run printed %q (%v)", line, err)
-	}
-	tl.display = d[1]
-	go func() { _, _ = io.Copy(io.Discard, out) }()
+	tl.url = waitPrinted(t, tl.logs, tl.done, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`)
+	tl.display = waitPrinted(t, tl.logs, tl.done, `customer display on (http://127\.0\.0\.1:\d+/display/)`)
 	tl.client = &posapi.Client{BaseURL: tl.url, Token: testToken}
 	return tl
 }

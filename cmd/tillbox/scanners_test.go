@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,24 +149,15 @@ func TestNoCgoBuild(t *testing.T) {
 	tl := startTill(t, "") // for its simulator and configuration; the child uses its own data directory
 	cmd := exec.CommandContext(t.Context(), bin, "run", "--config", tl.config, "--listen", "127.0.0.1:0",
 		"--data-dir", t.TempDir(), "--scanner", "hid:0c2e:0b61,name=front,layout=no")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	var stderr syncBuffer // stdout and stderr: the notices and the log
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no-cgo tillbox run did not start: %v\n%s", err, stderr.String())
-	}
-	m := regexp.MustCompile(`POS API on (http://127\.0\.0\.1:\d+)/api/v1/`).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("printed %q", line)
-	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	m := []string{"", waitPrinted(t, &stderr, exited, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`)}
 	waitUntil(t, "the error in the status", func() bool { return scannerStatuses(t, m[1])[0].LastError != "" })
 	if st := scannerStatuses(t, m[1])[0]; st.LastError != want || st.Connected || st.Name != "front" {
 		t.Errorf("status %+v", st)
@@ -180,7 +170,7 @@ func TestNoCgoBuild(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := <-exited; err != nil {
 		t.Errorf("tillbox run: %v\n%s", err, stderr.String())
 	}
 }

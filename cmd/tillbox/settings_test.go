@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -68,10 +67,11 @@ func startTechTill(t *testing.T, withPassword bool) *techTill {
 			t.Fatal(err)
 		}
 	}
-	out, logs := runTill(t, tt.config)
+	logs, done := runTill(t, tt.config)
 	tt.logs = logs
-	tt.pos, tt.display, tt.tech = readAddresses(t, out, logs)
-	go func() { _, _ = io.Copy(io.Discard, out) }()
+	tt.pos = waitPrinted(t, logs, done, posPrinted)
+	tt.display = waitPrinted(t, logs, done, displayPrinted)
+	tt.tech = waitPrinted(t, logs, done, techPrinted)
 	t.Cleanup(func() {
 		if tt.t.Failed() {
 			return
@@ -85,28 +85,12 @@ func startTechTill(t *testing.T, withPassword bool) *techTill {
 	return tt
 }
 
-// readAddresses reads the addresses `tillbox run` prints at start.
-func readAddresses(t *testing.T, out *bufio.Reader, logs interface{ String() string }) (pos, display, tech string) {
-	t.Helper()
-	res := map[string]*regexp.Regexp{
-		"pos":     regexp.MustCompile(`POS API on (http://127\.0\.0\.1:\d+)/api/v1/`),
-		"display": regexp.MustCompile(`customer display on (http://127\.0\.0\.1:\d+/\S*)`),
-		"tech":    regexp.MustCompile(`technician page on (http://127\.0\.0\.1:\d+/\S*)`),
-	}
-	got := map[string]string{}
-	for len(got) < 3 {
-		line, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("tillbox run stopped printing (%v); it printed %v\n%s", err, got, logs)
-		}
-		for k, re := range res {
-			if m := re.FindStringSubmatch(line); m != nil {
-				got[k] = m[1]
-			}
-		}
-	}
-	return got["pos"], got["display"], got["tech"]
-}
+// What `tillbox run` prints at start: the addresses.
+const (
+	posPrinted     = `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`
+	displayPrinted = `customer display on (http://127\.0\.0\.1:\d+/\S*)`
+	techPrinted    = `technician page on (http://127\.0\.0\.1:\d+/\S*)`
+)
 
 // secrets are the values no answer, page or log may hold.
 func (tt *techTill) secrets() []string {

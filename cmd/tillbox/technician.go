@@ -6,9 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
@@ -58,4 +62,16 @@ func (t *technicianPage) Close(ctx context.Context) error {
 	t.wg.Wait()
 	t.console.Close()
 	return err
+}
+
+// testPaymentsAllowed tells whether the technician page may make test
+// payments: only against the Vipps MobilePay test environment or a
+// simulator (vipps.base_url), never the production host.
+func testPaymentsAllowed(c *config.Config) bool {
+	prod, _ := url.Parse(epayment.ProductionBaseURL)
+	u, err := url.Parse(c.BaseURL())
+	if err != nil || strings.EqualFold(strings.TrimSuffix(u.Hostname(), "."), prod.Hostname()) {
+		return false
+	}
+	return c.Vipps.Environment == "test" || c.Vipps.Environment == "" && c.Vipps.BaseURL != ""
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -35,21 +34,8 @@ func TestRunServesTheTechnicianPage(t *testing.T) {
 				}
 			}
 			cfg := testConfig(t, dir, "http://127.0.0.1:1", "127.0.0.1:0", "")
-			out, logs := runTill(t, cfg)
-			var page string
-			for page == "" {
-				line, err := out.ReadString('\n')
-				if err != nil {
-					break
-				}
-				if m := regexp.MustCompile(`technician page on (http://127\.0\.0\.1:\d+/\S*)`).FindStringSubmatch(line); m != nil {
-					page = m[1]
-				}
-			}
-			go func() { _, _ = io.Copy(io.Discard, out) }()
-			if page == "" {
-				t.Fatalf("tillbox run did not print the technician page's address\n%s", logs)
-			}
+			logs, done := runTill(t, cfg)
+			page := waitPrinted(t, logs, done, `technician page on (http://127\.0\.0\.1:\d+/\S*)`)
 			resp, err := http.Get(page)
 			if err != nil {
 				t.Fatal(err)

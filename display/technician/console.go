@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/store"
@@ -41,6 +43,15 @@ type Options struct {
 	Started  time.Time              // when the process started
 	Now      func() time.Time       // the clock; time.Now when nil
 	Logger   *slog.Logger           // nil: discard
+	// Log is the tail of the process's log (LogTail.Handler feeds it); nil:
+	// the log page says there is none.
+	Log *LogTail
+	// Vipps is the agent's Vipps MobilePay client: its token and the
+	// clock of its answers on the status page. nil: not shown.
+	Vipps *epayment.Client
+	// TestPayments allows the test payment: set it only when the client
+	// talks to the test environment or a simulator, never production.
+	TestPayments bool
 	// PasswordHash is the technician password's hash (HashPassword). When
 	// empty, sign-in is with a one-time code (Code).
 	PasswordHash string
@@ -72,6 +83,7 @@ type Console struct {
 	sessions *sessions
 	limit    *limiter
 	scans    *scans
+	tests    testPayments
 	stop     func()
 	pages    *template.Template
 	verify   sync.Mutex // one password check at a time: argon2 is costly
@@ -111,7 +123,7 @@ func New(o Options) (*Console, error) {
 		"ago":   func(t time.Time) string { return ago(o.Now(), t) },
 		"bytes": humanBytes,
 		"money": func(minor int64, cur string) string { return fmt.Sprintf("%d.%02d %s", minor/100, abs(minor%100), cur) },
-	}).ParseFS(assets, "assets/*.html")
+	}).Funcs(moreFuncs(o.Now)).ParseFS(assets, "assets/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +182,11 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET "+Path+"scan", c.signedIn(c.scanPage))
 	mux.HandleFunc("GET "+Path+"scans.json", c.signedIn(c.scansJSON))
 	mux.HandleFunc("POST "+Path+"backup", c.signedIn(c.csrf(c.backup)))
+	mux.HandleFunc("GET "+Path+"log", c.signedIn(c.logPage))
+	mux.HandleFunc("GET "+Path+"log.json", c.signedIn(c.logJSON))
+	mux.HandleFunc("GET "+Path+"testpay", c.signedIn(c.testPayPage))
+	mux.HandleFunc("GET "+Path+"testpay.json", c.signedIn(c.testPayJSON))
+	mux.HandleFunc("POST "+Path+"testpay", c.signedIn(c.csrf(c.testPay)))
 	mux.HandleFunc("POST "+Path+"signout", c.signedIn(c.csrf(c.signOut)))
 	mux.HandleFunc("GET "+Path+"settings", c.signedIn(c.settingsPage))
 	mux.HandleFunc("POST "+Path+"settings", c.signedIn(c.csrf(c.saveSettings)))
@@ -211,7 +228,7 @@ func (c *Console) signedIn(h handlerWithSession) http.HandlerFunc {
 		id := sessionID(r)
 		s := c.sessions.get(id, c.now())
 		if s == nil || !s.signedIn {
-			if r.Method == http.MethodGet && r.URL.Path != Path+"scans.json" {
+			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, ".json") {
 				http.Redirect(w, r, Path+"signin", http.StatusSeeOther)
 				return
 			}

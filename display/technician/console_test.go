@@ -3,6 +3,7 @@ package technician_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
 )
@@ -329,25 +331,52 @@ func TestBackupDownload(t *testing.T) {
 }
 
 // No page or answer holds a secret: every route, signed in or not, with
-// sales and scans on the box (each answer is checked by httpClient.do).
+// sales, scans, test payments and secrets logged on the box (each answer is
+// checked by httpClient.do), nor the log tail.
 func TestNoSecretsAnywhere(t *testing.T) {
 	b := newBox(t, false)
 	b.agent.Scan(clearQR)
 	if _, err := b.agent.CreateSale(t.Context(), agent.SaleRequest{Amount: 100, Currency: "NOK"}); err != nil {
 		t.Fatal(err)
 	}
+	// The log tail holds the secrets as the log writes them (redacted).
+	b.log.Info("configuration", "client_secret", epayment.Secret(clientSecret), "subscription_key", epayment.Secret(subscriptionKey),
+		"webhook_secret", epayment.Secret(b.webhook))
+	pages := []string{"", "scan", "scans.json", "log", "log?level=debug", "log.json", "log.json?level=debug&after=1",
+		"testpay", "testpay.json", "static/style.css", "static/scan.js", "static/log.js", "static/testpay.js", "nowhere"}
 	for _, h := range []*httpClient{b.client(), b.client()} {
 		h.do("GET", "", nil, nil)
 		h.do("GET", "signin", nil, nil)
 		h.do("POST", "signin", url.Values{"password": {"wrong wrong"}}, nil)
-		h.do("GET", "scans.json", nil, nil)
+		for _, p := range pages {
+			h.do("GET", p, nil, nil)
+		}
+		h.do("POST", "testpay", url.Values{"phone": {clearMSN}}, nil)
 	}
 	h := b.client()
 	tok := h.signIn(password)
-	for _, p := range []string{"", "scan", "scans.json", "static/style.css", "static/scan.js", "nowhere"} {
+	for _, p := range pages {
 		h.do("GET", p, nil, nil)
 	}
 	h.do("POST", "backup", url.Values{"csrf": {"wrong"}}, nil)
+	// A test payment to the phone number in clearQR, and a refused one:
+	// the pages after them show it masked only.
+	h.do("POST", "testpay", url.Values{"csrf": {tok}, "phone": {clearMSN}}, nil)
+	h.do("POST", "testpay", url.Values{"csrf": {tok}, "phone": {"47 123"}}, nil)
+	h.do("POST", "testpay", url.Values{"csrf": {"wrong"}, "phone": {clearMSN}}, nil)
+	for _, p := range pages {
+		h.do("GET", p, nil, nil)
+	}
+	if _, page := h.do("GET", "testpay", nil, nil); !bytes.Contains(page, []byte("47 ••• •• 678")) {
+		t.Errorf("the test payment page does not show the masked number:\n%s", page)
+	}
+	for _, rec := range b.tail.Records(0, slog.LevelDebug) {
+		for _, s := range append(b.secrets(), clearMSN) {
+			if strings.Contains(rec.Message+rec.Attrs, s) {
+				t.Errorf("the log tail holds a secret or a phone number: %s %s", rec.Message, rec.Attrs)
+			}
+		}
+	}
 	h.do("POST", "signout", url.Values{"csrf": {tok}}, nil)
 	if bytes.Contains(b.logs.Bytes(), []byte(password)) || bytes.Contains(b.logs.Bytes(), []byte(clientSecret)) {
 		t.Errorf("the log holds a secret")

@@ -50,6 +50,11 @@ type box struct {
 	hash    string
 	webhook string // the webhook secret
 	logs    *syncBuffer
+	sim     *sim.Server
+	tail    *technician.LogTail // the log's tail, on the log page
+	opts    technician.Options  // the console's
+	log     *slog.Logger        // the box's log
+	simURL  string
 
 	mu  sync.Mutex
 	now time.Time
@@ -66,14 +71,23 @@ func (b *box) advance(d time.Duration) {
 // code.
 func newBox(t *testing.T, noPassword bool) *box {
 	t.Helper()
+	return newBoxWith(t, noPassword, sim.Options{App: sim.AppPolicy{Action: sim.Ignore}})
+}
+
+// newBoxWith starts a box whose simulator has so.
+func newBoxWith(t *testing.T, noPassword bool, so sim.Options) *box {
+	t.Helper()
 	b := &box{t: t, logs: &syncBuffer{}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
-	log := slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Ignore}, Logger: log.With("part", "sim")})
+	b.tail = technician.NewLogTail(0, 0)
+	log := slog.New(b.tail.Handler(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	so.Logger = log.With("part", "sim")
+	s := sim.New(so)
 	simSrv := httptest.NewServer(s)
 	t.Cleanup(func() { simSrv.Close(); s.Close() })
+	b.sim, b.simURL, b.log = s, simSrv.URL, log
 	client, err := epayment.New(epayment.Config{BaseURL: simSrv.URL, ClientID: testCliID,
 		ClientSecret: clientSecret, SubscriptionKey: subscriptionKey, MSN: testMSN,
-		HTTPClient: &http.Client{Timeout: 5 * time.Second}})
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log.With("part", "epayment")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +100,8 @@ func newBox(t *testing.T, noPassword bool) *box {
 	b.agent, err = agent.New(b.db, client, agent.Options{Till: "till1", MSN: testMSN, Currency: epayment.NOK,
 		WebhookURL: "http://127.0.0.1:1/webhooks/vipps", WebhookSecret: epayment.Secret(b.webhook),
 		CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err },
-		Logger:    log.With("part", "agent")})
+		PollDelay: 100 * time.Millisecond, PollEvery: 200 * time.Millisecond, // test payments follow quickly
+		Logger: log.With("part", "agent")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,12 +110,13 @@ func newBox(t *testing.T, noPassword bool) *box {
 			t.Fatal(err)
 		}
 	}
-	b.console, err = technician.New(technician.Options{Agent: b.agent, DB: b.db, Classify: personalQR,
+	b.opts = technician.Options{Agent: b.agent, DB: b.db, Classify: personalQR, Log: b.tail, Vipps: client, TestPayments: true,
 		Scanners: func() []device.Status {
 			return []device.Status{{Name: "counter", Driver: "serial", Match: "/dev/ttyACM0", Mode: "9600 baud, CR",
 				Connected: true, Path: "/dev/ttyACM0", Reconnects: 2}}
 		},
-		Version: "v1.2.3-test", Started: b.clock(), Now: b.clock, PasswordHash: b.hash, Logger: log.With("part", "technician")})
+		Version: "v1.2.3-test", Started: b.clock(), Now: b.clock, PasswordHash: b.hash, Logger: log.With("part", "technician")}
+	b.console, err = technician.New(b.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +143,11 @@ func newBox(t *testing.T, noPassword bool) *box {
 		b.db.Close()
 		if bytes.Contains(b.logs.Bytes(), []byte(clearMSN)) {
 			t.Errorf("the log holds the customer's phone number")
+			for _, l := range strings.Split(string(b.logs.Bytes()), "\n") {
+				if strings.Contains(l, clearMSN) {
+					t.Log(l)
+				}
+			}
 		}
 	})
 	return b

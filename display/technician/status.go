@@ -21,6 +21,7 @@ type Status struct {
 	Uptime   time.Duration
 	Scanners []device.Status
 	Agent    agent.Status
+	Health   Health // the token and the clocks (health.go)
 	AgentErr string
 	DB       store.Stats
 	DBErr    string
@@ -36,6 +37,7 @@ func (c *Console) status() Status {
 	if c.o.Scanners != nil {
 		st.Scanners = c.o.Scanners()
 	}
+	st.Health = c.health(now)
 	var err error
 	if st.Agent, err = c.o.Agent.Status(); err != nil {
 		st.AgentErr = err.Error()

@@ -38,6 +38,17 @@ func TestRigProbes(t *testing.T) {
 
 	t.Run("devices", func(t *testing.T) { checkDevices(ctx, t, m) })
 
+	t.Run("proc", func(t *testing.T) {
+		// What BenchmarkIdleArm64 reads: tillbox's memory and CPU time.
+		p, err := r.proc(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p["pid"] <= 1 || p["VmRSS"] < 1024 || p["VmHWM"] < p["VmRSS"] || p["uptime"] <= 0 {
+			t.Errorf("proc tillbox: %v", p)
+		}
+	})
+
 	t.Run("network", func(t *testing.T) {
 		ref := r.newSale(ctx, t, "posted scan")
 		res, err := r.pos.Scan(ctx, personalQR)

@@ -103,7 +103,13 @@ listen = ""
 // startRig serves the simulator on the host's loopback, boots the box with
 // the scanners configured, and waits until its POS API and hilguest
 // answer. On failure of the test the guest's console is logged.
-func startRig(t *testing.T, ctx context.Context, scanners string) *rig {
+func startRig(t testing.TB, ctx context.Context, scanners string) *rig {
+	t.Helper()
+	return startRigWith(t, ctx, boxConfig(scanners))
+}
+
+// startRigWith is startRig with the whole configuration of the box.
+func startRigWith(t testing.TB, ctx context.Context, config string) *rig {
 	t.Helper()
 	p, err := builtParts()
 	if err != nil {
@@ -128,7 +134,7 @@ func startRig(t *testing.T, ctx context.Context, scanners string) *rig {
 
 	dir := t.TempDir()
 	initrd := filepath.Join(dir, "initrd.gz")
-	if err := buildInitramfs(p, boxConfig(scanners), posID, initrd); err != nil {
+	if err := buildInitramfs(p, config, posID, initrd); err != nil {
 		t.Fatal(err)
 	}
 	m, err := boot(ctx, machineConfig{dir: dir, kernel: p.kernel, initrd: initrd, simAddr: ln.Addr().String()})

@@ -251,6 +251,13 @@ func command(w *bufio.Writer, line string, g *gadgetDir) error {
 		fmt.Fprintln(w, "ok")
 		_, err = w.Write(out)
 		return err
+	case "proc":
+		// proc NAME: the memory and CPU time of the process named NAME,
+		// from the guest kernel's /proc.
+		if len(args) != 1 {
+			return errors.New("proc NAME")
+		}
+		return procStats(w, args[0])
 	case "dial":
 		if len(args) != 1 {
 			return errors.New("dial ADDR")
@@ -388,4 +395,54 @@ func waitHIDBound(n int, limit time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// procStats writes "ok", then VmRSS and VmHWM in kB and the CPU time (user
+// + system) in clock ticks of the first process whose command is name, and
+// the guest's uptime in seconds, one "key value" a line.
+func procStats(w *bufio.Writer, name string) error {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != name {
+			continue
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return err
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return err
+		}
+		// Fields after the command (which may hold spaces): state is
+		// field 3, utime 14 and stime 15.
+		_, rest, ok := strings.Cut(string(stat), ") ")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 13 {
+			return fmt.Errorf("/proc/%d/stat: %q", pid, stat)
+		}
+		uptime, err := os.ReadFile("/proc/uptime")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "ok")
+		fmt.Fprintf(w, "pid %d\n", pid)
+		for _, l := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && (k == "VmRSS" || k == "VmHWM") {
+				fmt.Fprintf(w, "%s %s\n", k, strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			}
+		}
+		fmt.Fprintf(w, "utime %s\nstime %s\n", f[11], f[12])
+		fmt.Fprintf(w, "uptime %s\n", strings.Fields(string(uptime))[0])
+		return nil
+	}
+	return fmt.Errorf("no process %q", name)
 }

@@ -1,0 +1,68 @@
+package epayment
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Health is what the client knows of its access token and of the clock of
+// the Vipps MobilePay hosts, for the technician page. It never holds the
+// token.
+type Health struct {
+	// HasToken: a token is cached and has not expired.
+	HasToken bool
+	// TokenExpires is when the cached token expires; TokenRefreshed when
+	// it was fetched (both zero before the first).
+	TokenExpires   time.Time
+	TokenRefreshed time.Time
+	// TokenError is the error of the last refresh that failed, at
+	// TokenErrorAt; it stays after a later success (compare the times).
+	TokenError   string
+	TokenErrorAt time.Time
+	// ServerDate is the Date header of the latest answer, and
+	// ServerDateAt the client's clock when that answer came: their
+	// difference is how far the local clock is off (to within a second, the
+	// header's resolution, plus the round trip). Zero before any answer.
+	ServerDate   time.Time
+	ServerDateAt time.Time
+}
+
+// serverClock is the latest Date header seen.
+type serverClock struct {
+	mu     sync.Mutex
+	date   time.Time
+	seenAt time.Time
+}
+
+func (s *serverClock) note(h http.Header, now time.Time) {
+	d, err := http.ParseTime(h.Get("Date"))
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.date, s.seenAt = d, now
+	s.mu.Unlock()
+}
+
+// Health reports the token cache and the latest server clock.
+func (c *Client) Health() Health {
+	var h Health
+	c.tokens.mu.Lock()
+	h.HasToken = c.tokens.token != "" && c.now().Before(c.tokens.expires)
+	h.TokenExpires, h.TokenRefreshed = c.tokens.expires, c.tokens.refreshed
+	h.TokenError, h.TokenErrorAt = c.tokens.lastErr, c.tokens.lastErrAt
+	c.tokens.mu.Unlock()
+	c.clock.mu.Lock()
+	h.ServerDate, h.ServerDateAt = c.clock.date, c.clock.seenAt
+	c.clock.mu.Unlock()
+	return h
+}
+
+// isCanceled reports an error of a call whose context ended: not the
+// token's fault.
+func isCanceled(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te) && te.Canceled
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/agent/posapi"
+)
+
+// buildTillbox builds the tillbox binary of this package into a temporary
+// folder, with env added to the build's environment.
+func buildTillbox(t testing.TB, env ...string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build the binary: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "tillbox")
+	build := exec.Command(goBin, "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), env...)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestRunSIGTERM stops `tillbox run` (the built binary, in its own process)
+// with SIGTERM, as systemd does for an update, while the automatic capture
+// of a sale is in flight at Vipps MobilePay:
+//
+//   - from then on a new sale is refused (503 shutting_down, or the
+//     connection is refused once the server is closed), and never stored;
+//   - a capture answered within the agent's stop grace (a third of
+//     box.shutdown_timeout) is finished: the sale is completed before the
+//     process exits;
+//   - one that is not is parked: the process exits all the same, with
+//     status 0, and the next start sends it again with the same key, so the
+//     payment is captured once and in full.
+func TestRunSIGTERM(t *testing.T) {
+	bin := buildTillbox(t)
+	for _, tc := range []struct {
+		name    string
+		latency time.Duration // of the capture at Vipps MobilePay
+		parked  bool
+	}{
+		{"finished", 300 * time.Millisecond, false},
+		{"parked", 8 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
+			simHTTP := httptest.NewServer(s)
+			t.Cleanup(func() { simHTTP.Close(); s.Close() })
+			s.SetFault(sim.Fault{Endpoint: "capturePayment", LatencyMs: tc.latency.Milliseconds()})
+			dir := t.TempDir()
+			cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "") // shutdown_timeout 5s: a grace of 1.67 s
+
+			var out syncBuffer // the notices and the log: stdout, as journald takes them
+			cmd := exec.Command(bin, "run", "--config", cfg)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			client := &posapi.Client{BaseURL: waitPrinted(t, &out, exited, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`), Token: testToken}
+
+			ctx := t.Context()
+			sale := agent.SaleRequest{Reference: "sigterm-" + tc.name, Amount: 4990, Currency: "NOK",
+				Description: "Stopped by systemd", Customer: &agent.Customer{PhoneNumber: "4712345678"}}
+			if _, _, err := client.CreateSale(ctx, sale); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "the capture in flight", func() bool {
+				got, err := client.GetSale(ctx, sale.Reference)
+				return err == nil && got.State == agent.Capturing
+			})
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			waitPrinted(t, &out, exited, `(shutting down: no new sales)`)
+			late := agent.SaleRequest{Reference: "sigterm-late-" + tc.name, Amount: 1000, Currency: "NOK",
+				Description: "After SIGTERM", Customer: &agent.Customer{PhoneNumber: "4712345678"}}
+			_, created, err := client.CreateSale(ctx, late)
+			var apiErr *posapi.Error
+			switch {
+			case created || err == nil:
+				t.Errorf("a sale was taken after SIGTERM")
+			case errors.As(err, &apiErr) && !errors.Is(err, agent.ErrStopping):
+				t.Errorf("a sale after SIGTERM: %v, want 503 shutting_down or no connection", err)
+			}
+
+			// A bound on a hang, not a timing assertion: systemd's stop timeout.
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("tillbox run after SIGTERM: %v\n%s", err, out.String())
+				}
+			case <-time.After(45 * time.Second):
+				t.Fatalf("tillbox run did not exit after SIGTERM\n%s", out.String())
+			}
+			logs := out.String()
+			if !strings.Contains(logs, "letting the calls in flight finish") || !strings.Contains(logs, "tillbox stopped") {
+				t.Errorf("the log does not tell the stop:\n%s", logs)
+			}
+			if parked := strings.Contains(logs, "outbox: parked for the next start"); parked != tc.parked {
+				t.Errorf("parked %v, want %v:\n%s", parked, tc.parked, logs)
+			}
+
+			// The next start: the sale completes, captured once and in full;
+			// the late one was never taken.
+			s.ClearFaults()
+			again, done := runTill(t, cfg)
+			client.BaseURL = waitPrinted(t, again, done, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`)
+			waitUntil(t, "the sale completed after the restart", func() bool {
+				got, err := client.GetSale(ctx, sale.Reference)
+				return err == nil && got.State == agent.Completed
+			})
+			if tc.parked && !strings.Contains(again.String(), "capture") {
+				t.Errorf("the restarted till did not send the parked capture:\n%s", again)
+			}
+			p, ok := s.Payment("123456", sale.Reference)
+			if !ok || p.Aggregate.CapturedAmount.Value != sale.Amount || p.Ops.Capture != 1 {
+				t.Errorf("at Vipps MobilePay: %+v (found %v); want captured once, in full", p, ok)
+			}
+			if _, err := client.GetSale(ctx, late.Reference); !errors.Is(err, agent.ErrNotFound) {
+				t.Errorf("the sale refused at shutdown: %v, want not found", err)
+			}
+		})
+	}
+}
