@@ -288,12 +288,14 @@ func (m *Main) openTechnician(db *store.DB) error {
 		Log: m.tail, Vipps: m.vipps, TestPayments: testPaymentsAllowed(c),
 		Restart: m.requestRestart,
 	}
-	if m.configPath != "" {
-		o.Settings = &settingsFile{path: m.configPath, overrides: m.overridden, m: m, log: log.With("component", "settings"),
-			passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
-	}
+	settings := &settingsFile{path: m.configPath, overrides: m.overridden, agent: m.agent, log: log.With("component", "settings"),
+		passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
 	if m.display != nil {
+		settings.till = m.display.till
 		o.OnCode = m.display.till.SetTechnicianCode
+	}
+	if m.configPath != "" {
+		o.Settings = settings
 	}
 	if hash == "" {
 		log.Warn("no technician password: the technician page signs in with a one-time code shown on the customer display until one is set")

@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/display"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
@@ -20,8 +22,9 @@ import (
 type settingsFile struct {
 	mu        sync.Mutex // one change of the file at a time
 	path      string
-	overrides []string // the fields the command line overrides
-	m         *Main
+	overrides []string      // the fields the command line overrides
+	agent     *agent.Agent  // the customer-present window changes live
+	till      *display.Till // the display's language changes live; nil without a display
 	log       *slog.Logger
 	// passwordDir is the data directory when the password is in
 	// `tillbox passwd`'s file there: a new one goes there too.
@@ -160,9 +163,13 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 	changed("client secret", c.Vipps.ClientSecret != old.Vipps.ClientSecret, nil)
 	changed("subscription key", c.Vipps.SubscriptionKey != old.Vipps.SubscriptionKey, nil)
 	changed("scanners", !slices.Equal(c.Scanners, old.Scanners), nil)
-	changed("display language", c.Display.Language != old.Display.Language, s.m.setLanguage(c.Display.Language))
+	var setLanguage func() error
+	if s.till != nil {
+		setLanguage = func() error { return s.till.SetLanguage(c.Display.Language) }
+	}
+	changed("display language", c.Display.Language != old.Display.Language, setLanguage)
 	changed("customer-present window", c.Sales.CustomerPresentWindow != old.Sales.CustomerPresentWindow, func() error {
-		return s.m.agent.SetCustomerPresentWindow(c.Sales.CustomerPresentWindow.D())
+		return s.agent.SetCustomerPresentWindow(c.Sales.CustomerPresentWindow.D())
 	})
 	return res, nil
 }
@@ -195,13 +202,4 @@ func (s *settingsFile) SetPassword(hash string) error {
 	}
 	s.log.Info("technician password set", "file", where)
 	return nil
-}
-
-// setLanguage is the live change of the display's language, or nil when
-// there is no display.
-func (m *Main) setLanguage(lang string) func() error {
-	if m.display == nil {
-		return nil
-	}
-	return func() error { return m.display.till.SetLanguage(lang) }
 }
