@@ -93,7 +93,7 @@ type settingsData struct {
 	Modes    []string
 }
 
-// problem is the reason beside field, or "".
+// Problem is the reason beside field, or "".
 func (d settingsData) Problem(field string) string { return d.Problems[field] }
 
 // Secret is the state of a secret field.
