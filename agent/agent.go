@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tillbox/tillbox/agent/epayment"
@@ -43,6 +44,7 @@ type Agent struct {
 	counts     counters      // for /metrics (counters.go)
 	live       liveness      // for the watchdog (liveness.go)
 	stop       stopping      // no new sales (stop.go)
+	window     atomic.Int64  // the customer-present window (window.go)
 }
 
 // New makes an Agent over an open store and a Vipps MobilePay client.
@@ -55,7 +57,7 @@ func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
 		return nil, errors.New("agent: MSN differs from the client's")
 	}
 	o.MSN = vipps.MSN()
-	return &Agent{
+	a := &Agent{
 		opts: o, db: db, vipps: vipps, log: o.Logger, clock: o.Clock,
 		inflight:   map[string]bool{},
 		polls:      map[string]time.Time{},
@@ -65,11 +67,17 @@ func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
 		wakePoll:   make(chan struct{}, 1),
 		events:     newNotifier(),
 		live:       liveness{changed: make(chan struct{}, 1)},
-	}, nil
+	}
+	a.window.Store(int64(o.CustomerPresentWindow))
+	return a, nil
 }
 
 // Options returns the options in force, defaults filled in.
-func (a *Agent) Options() Options { return a.opts }
+func (a *Agent) Options() Options {
+	o := a.opts
+	o.CustomerPresentWindow = a.CustomerPresentWindow()
+	return o
+}
 
 // Run reconciles every unfinished sale, then sends queued commands and polls
 // outcomes until ctx ends. It returns when its goroutines have stopped.

@@ -330,7 +330,7 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 	now := a.clock.Now()
 	if !c.NotAfter.IsZero() && now.After(c.NotAfter) {
 		if !c.MaybeSent {
-			a.abandon(c, fmt.Sprintf("The payment request could not be sent within %v (no answer from Vipps MobilePay). Take another means of payment.", a.opts.CustomerPresentWindow))
+			a.abandon(c, fmt.Sprintf("The payment request could not be sent within %v (no answer from Vipps MobilePay). Take another means of payment.", a.CustomerPresentWindow()))
 			return
 		}
 		// It may have reached Vipps MobilePay: never send it again after the
@@ -585,7 +585,7 @@ func (a *Agent) resolveByGet(ctx context.Context, c store.Command, cause error) 
 		a.settleLogged(c.Reference, p, c.ID, cause)
 	case ctx.Err() != nil:
 	case epayment.StatusCode(err) == 404 && c.Kind == cmdCreate && cause == nil:
-		a.abandon(c, fmt.Sprintf("The payment request could not be confirmed within %v. Take another means of payment.", a.opts.CustomerPresentWindow))
+		a.abandon(c, fmt.Sprintf("The payment request could not be confirmed within %v. Take another means of payment.", a.CustomerPresentWindow()))
 	case epayment.StatusCode(err) == 404 && c.Kind == cmdCreate:
 		a.fail(c, cause)
 	case epayment.StatusCode(err) == 404:

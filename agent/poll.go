@@ -46,7 +46,7 @@ func (a *Agent) reconcileAll() error {
 		return tx.EachOpen(func(s store.OpenSale) bool {
 			switch State(s.State) {
 			case WaitingForCustomer:
-				a.pollAt(s.Reference, s.CreatedAt.Add(a.opts.CustomerPresentWindow))
+				a.pollAt(s.Reference, s.CreatedAt.Add(a.CustomerPresentWindow()))
 			case Queued:
 				// The outbox sends it.
 			default:
@@ -102,10 +102,10 @@ func (a *Agent) poll(ctx context.Context, ref string) {
 	now := a.clock.Now()
 	switch s.State {
 	case WaitingForCustomer:
-		if !now.Before(s.CreatedAt.Add(a.opts.CustomerPresentWindow)) {
+		if !now.Before(s.CreatedAt.Add(a.CustomerPresentWindow())) {
 			a.abandonWaiting(ref)
 		} else {
-			a.pollAt(ref, s.CreatedAt.Add(a.opts.CustomerPresentWindow))
+			a.pollAt(ref, s.CreatedAt.Add(a.CustomerPresentWindow()))
 		}
 		return
 	case Queued:
@@ -136,7 +136,7 @@ func (a *Agent) abandonWaiting(ref string) {
 			return nil
 		}
 		s.State = string(Abandoned)
-		s.ErrorMessage = fmt.Sprintf("No customer scanned a code within %v.", a.opts.CustomerPresentWindow)
+		s.ErrorMessage = fmt.Sprintf("No customer scanned a code within %v.", a.CustomerPresentWindow())
 		return nil
 	})
 	if err != nil {

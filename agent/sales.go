@@ -172,7 +172,7 @@ func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created
 				return err
 			}
 		} else {
-			a.schedulePoll(tx, s.Reference, now.Add(a.opts.CustomerPresentWindow))
+			a.schedulePoll(tx, s.Reference, now.Add(a.CustomerPresentWindow()))
 		}
 		out = *s
 		created = true
@@ -241,7 +241,7 @@ func (a *Agent) requestPayment(tx *store.Tx, s *store.Sale, now time.Time) error
 		}
 	}
 	s.State = string(Queued)
-	return a.enqueue(tx, s.Reference, cmdCreate, req, now.Add(a.opts.CustomerPresentWindow), now)
+	return a.enqueue(tx, s.Reference, cmdCreate, req, now.Add(a.CustomerPresentWindow()), now)
 }
 
 // Command kinds of the outbox.

@@ -16,9 +16,11 @@ type Till struct {
 	id  string
 	hub *Hub
 
-	mu      sync.Mutex
-	lang    string
-	online  bool
+	mu     sync.Mutex
+	lang   string
+	online bool
+	code   string // the technician's one-time code, or ""
+
 	sale    *saleFacts // the sale on the counter, or nil
 	held    *heldScan  // a recognised scan waiting for a sale
 	flash   *flash     // a code that was not recognised
@@ -170,6 +172,15 @@ func (t *Till) SetLanguage(lang string) error {
 	return nil
 }
 
+// SetTechnicianCode shows code (the technician page's one-time sign-in
+// code) on the idle screen; "" hides it.
+func (t *Till) SetTechnicianCode(code string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.code = code
+	t.publish()
+}
+
 // View is what the till's displays show now.
 func (t *Till) View() View {
 	t.mu.Lock()
@@ -217,6 +228,10 @@ func (t *Till) view(now time.Time) View {
 	}
 	if t.held != nil && now.Before(t.held.until) {
 		v.Screen, v.Customer = Recognised, t.held.customer
+		return v
+	}
+	if v.Screen == Idle && v.Amount == 0 {
+		v.TechCode = t.code
 	}
 	return v
 }

@@ -60,6 +60,9 @@ type View struct {
 	ExpiresInMs int64 `json:"expiresInMs,omitempty"`
 	// Online is false while the box cannot reach Vipps MobilePay.
 	Online bool `json:"online"`
+	// TechCode is the technician page's one-time sign-in code, shown small
+	// on the Idle screen while no technician password is set (first boot).
+	TechCode string `json:"techCode,omitempty"`
 }
 
 // same reports whether a display showing v needs no update to show w: the

@@ -73,6 +73,8 @@ type Config struct {
 	// lines maps a field ("vipps.msn", "scanner[1].baud") to its line in
 	// the file, as far as a simple scan of the file could tell.
 	lines map[string]int
+	// sources tells where each secret that is set came from (source.go).
+	sources map[string]Source
 }
 
 // Box is the [box] section: this till and where it keeps its data.

@@ -420,10 +420,12 @@ func (d *decoder) secrets(dir string, env func(string) (string, bool)) {
 		}
 		if *s.value != "" {
 			d.c.inline = append(d.c.inline, s.field)
+			d.c.setSource(s.field, Source{Kind: FromConfig})
 		}
 		if env != nil {
 			if v, ok := env(envName(s.field)); ok && v != "" {
 				*s.value = epayment.Secret(strings.TrimSpace(v))
+				d.c.setSource(s.field, Source{Kind: FromEnv, Where: envName(s.field)})
 				continue
 			}
 		}
@@ -451,6 +453,7 @@ func (d *decoder) secrets(dir string, env func(string) (string, bool)) {
 			continue
 		}
 		*s.value = epayment.Secret(v)
+		d.c.setSource(s.field, Source{Kind: FromFile, Where: path})
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
 			d.c.Warnings = append(d.c.Warnings, Problem{Field: fileField, Line: d.c.lines[fileField],
 				Reason: fmt.Sprintf("every user can read %s: chmod 640 it (owner root, group of the tillbox service)", path)})

@@ -193,7 +193,8 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		}
 	}
 	tech, err := startTechnician(tln, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
-		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true}, log.With("part", "technician"))
+		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true,
+		OnCode: disp.till.SetTechnicianCode}, log.With("part", "technician"))
 	if err != nil {
 		tln.Close()
 		return err

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/display/technician"
 	"golang.org/x/term"
 )
@@ -37,12 +38,19 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 		return errUsage
 	}
 	dir := *dataDir
+	var inConfig *config.Config // the configuration holds the hash (set on the technician page)
 	if dir == "" {
 		c, err := config.Load(*path)
 		if err != nil {
 			return problems(stderr, *path, err)
 		}
 		dir = c.Box.DataDir
+		switch c.SecretSource("console.password_hash").Kind {
+		case config.FromConfig, config.FromFile:
+			inConfig = c
+		case config.FromEnv:
+			return fmt.Errorf("the technician password's hash comes from %s, which takes precedence: change it there", c.SecretSource("console.password_hash").Where)
+		}
 	}
 	password, err := readPassword(stdin, stderr)
 	if err != nil {
@@ -51,6 +59,20 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 	hash, err := technician.HashPassword(password)
 	if err != nil {
 		return err
+	}
+	if inConfig != nil {
+		// The configuration's hash takes precedence over the data
+		// directory's file: replace it there.
+		inConfig.Console.PasswordHash = epayment.Secret(hash)
+		if err := inConfig.Save(); err != nil {
+			return err
+		}
+		where := inConfig.File
+		if src := inConfig.SecretSource("console.password_hash"); src.Kind == config.FromFile {
+			where = src.Where
+		}
+		fmt.Fprintf(stdout, "tillbox: technician password set (its hash is in %s); restart tillbox to use it\n", where)
+		return nil
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)

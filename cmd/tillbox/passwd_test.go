@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
@@ -59,5 +61,42 @@ func TestPasswdAsRootGivesTheFileToTheService(t *testing.T) {
 	}
 	if uid, gid := ids(fi); uid != 4242 || gid != 4243 || fi.Mode().Perm() != 0o600 {
 		t.Errorf("the password file is %d:%d %v, want 4242:4243 0600", uid, gid, fi.Mode().Perm())
+	}
+}
+
+// When the configuration holds the hash (a password set on the technician
+// page at first boot), tillbox passwd replaces it there: the data
+// directory's file would be shadowed by it.
+func TestPasswdReplacesTheConfigurationsHash(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "http://127.0.0.1:8090", "127.0.0.1:0", "")
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := technician.HashPassword("the first technician password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Console.PasswordHash = epayment.Secret(old)
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runPasswd(context.Background(), []string{"--config", cfg}, strings.NewReader("the second technician password\n"), &out, &out); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if !strings.Contains(out.String(), cfg) {
+		t.Errorf("tillbox passwd says %q, not naming %s", out.String(), cfg)
+	}
+	c, err = config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := technician.CheckPassword(c.Console.PasswordHash.Reveal(), "the second technician password"); err != nil {
+		t.Errorf("the configuration's hash is not the new password's: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(c.Box.DataDir, technician.PasswordFile)); err == nil {
+		t.Error("a shadowed password file was written to the data directory")
 	}
 }

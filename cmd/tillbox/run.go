@@ -35,6 +35,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if cerr := m.Close(); err == nil {
 		err = cerr
 	}
+	if errors.Is(err, errRestart) {
+		return reexec() // restart.go
+	}
 	return err
 }
 
@@ -62,12 +65,17 @@ type Main struct {
 	display   *customerDisplay
 	ready     chan struct{} // closed once the server accepts requests
 	calls     metrics.Calls // the ePayment client's round trips, for /metrics
+
+	configPath  string        // the configuration file (the technician page's settings)
+	overridden  []string      // the fields the command line overrides
+	restart     chan struct{} // closed when the technician page asks for a restart (restart.go)
+	restartOnce sync.Once
 }
 
 // NewMain returns a Main that writes its notices and its log to stdout, and
 // what stops it before it logs (flags, configuration) to stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
-	return &Main{stdout: stdout, stderr: stderr, ready: make(chan struct{})}
+	return &Main{stdout: stdout, stderr: stderr, ready: make(chan struct{}), restart: make(chan struct{})}
 }
 
 // ParseFlags reads the command line of `tillbox run`, loads the
@@ -109,6 +117,15 @@ func (m *Main) ParseFlags(args []string) error {
 		return problems(m.stderr, *path, err)
 	}
 	m.Config = c
+	m.configPath = *path
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"pos.listen", o.Listen != ""}, {"box.data_dir", o.DataDir != ""}, {"vipps.base_url", o.BaseURL != ""}, {"scanners", o.Scanners != nil}} {
+		if f.set {
+			m.overridden = append(m.overridden, f.name)
+		}
+	}
 	return nil
 }
 
@@ -232,25 +249,28 @@ func (m *Main) open() error {
 	return m.openTechnician(db)
 }
 
-// openTechnician starts the technician page when console.listen is set and
-// a technician password is (`tillbox passwd`, or console.password_hash).
-// Without a password it stays off and says so: the one-time code it would
-// otherwise need has nowhere safe to be shown yet (the customer display
-// does not show it), and a credential never goes into the log.
+// openTechnician starts the technician page when console.listen is set.
+// Its sign-in is the technician password (console.password_hash, or
+// `tillbox passwd`'s file) or, on first boot without one, a one-time code
+// shown on the customer display's idle screen (never in the log) until a
+// password is set on the page. Without a password and without a display
+// the page stays off: the code would have nowhere safe to be shown.
 func (m *Main) openTechnician(db *store.DB) error {
 	c, log := m.Config, m.log
 	if c.Console.Listen == "" {
 		return nil
 	}
 	hash := c.Console.PasswordHash.Reveal()
+	inDataDir := false // `tillbox passwd`'s file holds it
 	if hash == "" {
 		var err error
 		if hash, err = technician.ReadPasswordFile(c.Box.DataDir); err != nil {
 			return fmt.Errorf("console: %w", err)
 		}
+		inDataDir = hash != ""
 	}
-	if hash == "" {
-		log.Warn("technician page off: no technician password; set one with `tillbox passwd`", "console.listen", c.Console.Listen)
+	if hash == "" && m.display == nil {
+		log.Warn("technician page off: no technician password and no customer display to show a one-time code on; set one with `tillbox passwd`", "console.listen", c.Console.Listen)
 		return nil
 	}
 	personalQR, err := c.Scan.Classifier()
@@ -262,11 +282,25 @@ func (m *Main) openTechnician(db *store.DB) error {
 		return fmt.Errorf("console.listen: %w", err)
 	}
 	m.techLn = tl
-	m.tech, err = startTechnician(tl, technician.Options{
+	o := technician.Options{
 		Agent: m.agent, DB: db, Scanners: m.scanners.Statuses, Classify: personalQR,
 		Version: version.String(), Started: time.Now(), PasswordHash: hash,
 		Log: m.tail, Vipps: m.vipps, TestPayments: testPaymentsAllowed(c),
-	}, log.With("component", "technician"))
+		Restart: m.requestRestart,
+	}
+	settings := &settingsFile{path: m.configPath, overrides: m.overridden, agent: m.agent, log: log.With("component", "settings"),
+		passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
+	if m.display != nil {
+		settings.till = m.display.till
+		o.OnCode = m.display.till.SetTechnicianCode
+	}
+	if m.configPath != "" {
+		o.Settings = settings
+	}
+	if hash == "" {
+		log.Warn("no technician password: the technician page signs in with a one-time code shown on the customer display until one is set")
+	}
+	m.tech, err = startTechnician(tl, o, log.With("component", "technician"))
 	return err
 }
 
@@ -301,7 +335,7 @@ func (m *Main) serve(ctx context.Context) error {
 	scans := readScans(m.scanners, a, log.With("component", "scanners"), nil)
 
 	base := "http://" + ln.Addr().String()
-	log.Info("tillbox running", "version", version.String(), "listen", ln.Addr().String(), "db", c.DBPath(),
+	log.Info("tillbox running", "pid", os.Getpid(), "version", version.String(), "listen", ln.Addr().String(), "db", c.DBPath(),
 		"vipps", c.BaseURL(), "msn", c.Vipps.MSN, "till", c.Box.Till, "webhooks", c.Vipps.WebhookURL != "")
 	fmt.Fprintf(m.stdout, "tillbox: POS API on %s/api/v1/ (OpenAPI: %s%s), webhooks on %s/webhooks/vipps\n",
 		base, base, posapi.PathOpenAPI, base)
@@ -319,6 +353,10 @@ func (m *Main) serve(ctx context.Context) error {
 	serving, agentRunning := true, true
 	select {
 	case <-ctx.Done():
+	case <-m.restart:
+		log.Info("restarting (asked on the technician page)")
+		runErr = errRestart
+		sd.reloading()
 	case err := <-serveDone:
 		serving = false
 		runErr = fmt.Errorf("serving %s: %w", ln.Addr(), err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"golang.org/x/sys/unix"
 )
 
 // systemd's notify protocol (sd_notify(3)), with the standard library: one
@@ -101,6 +102,29 @@ func (sd *systemd) send(state string) {
 	if _, err := sd.conn.Write([]byte(state)); err != nil && !errors.Is(err, net.ErrClosed) {
 		sd.log.Warn("systemd: notify", "err", err)
 	}
+}
+
+// reloading stops feeding the watchdog and tells systemd the service
+// restarts in place (the same PID: an exec): it waits for the next
+// READY=1 instead of taking the end of this program for a stop.
+func (sd *systemd) reloading() {
+	sd.cancel()
+	sd.wg.Wait()
+	if sd.conn != nil {
+		sd.send("RELOADING=1\nSTATUS=restarting" + monotonicUsec())
+		_ = sd.conn.Close()
+		sd.conn = nil
+	}
+}
+
+// monotonicUsec is the MONOTONIC_USEC= field systemd (253 and later) wants
+// with RELOADING=1, or "".
+func monotonicUsec() string {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return ""
+	}
+	return "\nMONOTONIC_USEC=" + strconv.FormatInt(ts.Nano()/1000, 10)
 }
 
 // stopping stops feeding the watchdog and tells systemd the shutdown has

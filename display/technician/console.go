@@ -63,6 +63,16 @@ type Options struct {
 	// SessionMax after sign-in (default 8 hours).
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// Settings, when set, are the settings page's and store the password
+	// set on the page (settings.go); a session signed in with the
+	// one-time code must then set a password first.
+	Settings Settings
+	// Restart, when set, restarts the box; it refuses (returning the
+	// sales in flight) while a payment is in flight unless force.
+	Restart func(force bool) (inFlight []string, err error)
+	// OnCode, when set, is told the one-time code whenever it changes, ""
+	// once a password is set: the customer display shows it.
+	OnCode func(code string)
 }
 
 // Console is the technician page. Close stops its watching of the agent.
@@ -80,6 +90,7 @@ type Console struct {
 
 	mu   sync.Mutex
 	code string // the one-time code, while no password is set
+	hash string // the password's hash, once set
 }
 
 // New makes the console of o.Agent and starts watching its scans.
@@ -108,7 +119,7 @@ func New(o Options) (*Console, error) {
 	o.SignInWindow = cmp(o.SignInWindow, time.Minute)
 	o.SessionIdle = cmp(o.SessionIdle, 30*time.Minute)
 	o.SessionMax = cmp(o.SessionMax, 8*time.Hour)
-	pages, err := template.New("").Funcs(template.FuncMap{
+	pages, err := template.New("").Funcs(settingsFuncs).Funcs(template.FuncMap{
 		"ago":   func(t time.Time) string { return ago(o.Now(), t) },
 		"bytes": humanBytes,
 		"money": func(minor int64, cur string) string { return fmt.Sprintf("%d.%02d %s", minor/100, abs(minor%100), cur) },
@@ -116,7 +127,7 @@ func New(o Options) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{o: o, now: o.Now, log: o.Logger, pages: pages,
+	c := &Console{o: o, now: o.Now, log: o.Logger, pages: pages, hash: o.PasswordHash,
 		sessions: newSessions(o.SessionIdle, o.SessionMax),
 		limit:    newLimiter(o.SignInTries, o.SignInWindow),
 		scans:    &scans{c: o.Classify, now: o.Now},
@@ -127,6 +138,7 @@ func New(o Options) (*Console, error) {
 		}
 	}
 	c.stop = o.Agent.Watch(agent.Watcher{Scan: c.scans.watch})
+	c.announceCode(c.code)
 	return c, nil
 }
 
@@ -176,6 +188,11 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET "+Path+"testpay.json", c.signedIn(c.testPayJSON))
 	mux.HandleFunc("POST "+Path+"testpay", c.signedIn(c.csrf(c.testPay)))
 	mux.HandleFunc("POST "+Path+"signout", c.signedIn(c.csrf(c.signOut)))
+	mux.HandleFunc("GET "+Path+"settings", c.signedIn(c.settingsPage))
+	mux.HandleFunc("POST "+Path+"settings", c.signedIn(c.csrf(c.saveSettings)))
+	mux.HandleFunc("POST "+Path+"restart", c.signedIn(c.csrf(c.restart)))
+	mux.HandleFunc("GET "+Path+"password", c.signedIn(c.passwordPage))
+	mux.HandleFunc("POST "+Path+"password", c.signedIn(c.csrf(c.setPassword)))
 	return secure(mux)
 }
 
@@ -216,6 +233,14 @@ func (c *Console) signedIn(h handlerWithSession) http.HandlerFunc {
 				return
 			}
 			http.Error(w, "sign in first", http.StatusUnauthorized)
+			return
+		}
+		if c.mustSetPassword() && r.URL.Path != Path+"password" && r.URL.Path != Path+"signout" {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, Path+"password", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "set a technician password first", http.StatusForbidden)
 			return
 		}
 		h(w, r, ctxSession{id: id, s: s})
@@ -323,23 +348,24 @@ func (c *Console) check(password string) bool {
 	if password == "" || len(password) > 1024 {
 		return false
 	}
-	if c.o.PasswordHash != "" {
+	if hash := c.passwordHash(); hash != "" {
 		c.verify.Lock()
 		defer c.verify.Unlock()
-		return CheckPassword(c.o.PasswordHash, password) == nil
+		return CheckPassword(hash, password) == nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !sameCode(password, c.code) {
+	if c.code == "" || !sameCode(password, c.code) {
+		c.mu.Unlock()
 		return false
 	}
 	code, err := newCode()
 	if err != nil {
-		c.code = "" // no more sign-in with a code until a restart
-		return true
+		code = "" // no more sign-in with a code until a restart
 	}
 	c.code = code
-	c.log.Warn("technician: the one-time code was used; the next sign-in needs a new one (see the log at start, or set a password with `tillbox passwd`)")
+	c.mu.Unlock()
+	c.announceCode(code)
+	c.log.Warn("technician: the one-time code was used; the next sign-in needs the new one (on the customer display), until a password is set")
 	return true
 }
 

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/display"
+	"github.com/tillbox/tillbox/display/technician"
+)
+
+// settingsFile is the technician page's settings: the configuration file
+// is their one source of truth. Saving validates with the configuration's
+// own rules and writes the file (config.Save); the display language and the
+// customer-present window change at once, the rest at the next start.
+type settingsFile struct {
+	mu        sync.Mutex // one change of the file at a time
+	path      string
+	overrides []string      // the fields the command line overrides
+	agent     *agent.Agent  // the customer-present window changes live
+	till      *display.Till // the display's language changes live; nil without a display
+	log       *slog.Logger
+	// passwordDir is the data directory when the password is in
+	// `tillbox passwd`'s file there: a new one goes there too.
+	passwordDir string
+}
+
+func (s *settingsFile) load() (*config.Config, error) {
+	c, err := config.Load(s.path)
+	if c == nil {
+		return nil, err
+	}
+	return c, err
+}
+
+// Load reads the file (not the settings in force: flags may override
+// them, and the file may have changed since the start).
+func (s *settingsFile) Load() (technician.SettingsValues, error) {
+	c, err := s.load()
+	if c == nil {
+		return technician.SettingsValues{}, err
+	}
+	v := technician.SettingsValues{
+		Environment: c.Vipps.Environment, BaseURL: c.Vipps.BaseURL,
+		MSN: c.Vipps.MSN, ClientID: c.Vipps.ClientID,
+		Language: c.Display.Language, Languages: config.Languages,
+		CustomerPresentWindow: c.Sales.CustomerPresentWindow.String(),
+		File:                  s.path, Overridden: s.overrides,
+	}
+	if v.Environment == "" {
+		v.Environment = "simulator"
+	}
+	for _, sc := range c.Scanners {
+		row := technician.ScannerValues{Name: sc.Name, Driver: sc.Driver, Match: sc.Match, Mode: sc.Mode,
+			Layout: sc.Layout, Terminator: sc.Terminator}
+		if sc.Baud != 0 {
+			row.Baud = strconv.Itoa(sc.Baud)
+		}
+		v.Scanners = append(v.Scanners, row)
+	}
+	for _, f := range []struct {
+		field string
+		value epayment.Secret
+	}{{"vipps.client_secret", c.Vipps.ClientSecret}, {"vipps.subscription_key", c.Vipps.SubscriptionKey}} {
+		src := c.SecretSource(f.field)
+		v.Secrets = append(v.Secrets, technician.SecretState{Field: f.field, Set: f.value != "", From: src.String(),
+			Fixed: src.Kind == config.FromEnv})
+	}
+	return v, err
+}
+
+// Save applies v to the file's configuration, validates and writes it,
+// then applies what can change live.
+func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var res technician.SaveResult
+	c, err := s.load()
+	if err != nil {
+		return res, fmt.Errorf("the configuration file has problems; fix it by hand first: %w", err)
+	}
+	old := *c
+	old.Scanners = slices.Clone(c.Scanners)
+	problems := map[string]string{}
+
+	if v.Environment == "simulator" {
+		c.Vipps.Environment, c.Vipps.BaseURL = "", v.BaseURL
+	} else {
+		c.Vipps.Environment, c.Vipps.BaseURL = v.Environment, ""
+	}
+	c.Vipps.MSN, c.Vipps.ClientID = v.MSN, v.ClientID
+	if v.ClientSecret != "" {
+		c.Vipps.ClientSecret = epayment.Secret(v.ClientSecret)
+	}
+	if v.SubscriptionKey != "" {
+		c.Vipps.SubscriptionKey = epayment.Secret(v.SubscriptionKey)
+	}
+	c.Display.Language = v.Language
+	if d, err := config.ParseDuration(v.CustomerPresentWindow); err != nil {
+		problems["sales.customer_present_window"] = err.Error()
+	} else {
+		c.Sales.CustomerPresentWindow = d
+	}
+	c.Scanners = nil
+	for i, row := range v.Scanners {
+		sc := config.Scanner{Name: row.Name, Driver: row.Driver, Match: row.Match, Mode: row.Mode, Layout: row.Layout,
+			Terminator: row.Terminator}
+		if row.Baud != "" {
+			n, err := strconv.Atoi(row.Baud)
+			if err != nil {
+				problems[fmt.Sprintf("scanner[%d].baud", i+1)] = fmt.Sprintf("%q is not a whole number", row.Baud)
+			}
+			sc.Baud = n
+		}
+		// The keys the page does not show stay as they were.
+		if i < len(old.Scanners) && old.Scanners[i].Match == sc.Match {
+			sc.Prefix, sc.Suffix = old.Scanners[i].Prefix, old.Scanners[i].Suffix
+		}
+		c.Scanners = append(c.Scanners, sc)
+	}
+	if len(problems) > 0 {
+		res.Problems = problems
+		return res, nil
+	}
+	if err := c.Save(); err != nil {
+		var ce *config.Error
+		if !errors.As(err, &ce) {
+			return res, err
+		}
+		for _, p := range ce.Problems {
+			if _, dup := problems[p.Field]; !dup {
+				problems[p.Field] = p.Reason
+			}
+		}
+		res.Problems = problems
+		return res, nil
+	}
+
+	// What changed, and what of it applies now.
+	changed := func(name string, differ bool, live func() error) {
+		if !differ {
+			return
+		}
+		if live != nil {
+			if err := live(); err == nil {
+				res.Applied = append(res.Applied, name)
+				return
+			} else {
+				s.log.Warn("settings: cannot apply live; at the next start", "setting", name, "err", err)
+			}
+		}
+		res.Restart = append(res.Restart, name)
+	}
+	changed("environment", c.Vipps.Environment != old.Vipps.Environment || c.Vipps.BaseURL != old.Vipps.BaseURL, nil)
+	changed("MSN", c.Vipps.MSN != old.Vipps.MSN, nil)
+	changed("client id", c.Vipps.ClientID != old.Vipps.ClientID, nil)
+	changed("client secret", c.Vipps.ClientSecret != old.Vipps.ClientSecret, nil)
+	changed("subscription key", c.Vipps.SubscriptionKey != old.Vipps.SubscriptionKey, nil)
+	changed("scanners", !slices.Equal(c.Scanners, old.Scanners), nil)
+	var setLanguage func() error
+	if s.till != nil {
+		setLanguage = func() error { return s.till.SetLanguage(c.Display.Language) }
+	}
+	changed("display language", c.Display.Language != old.Display.Language, setLanguage)
+	changed("customer-present window", c.Sales.CustomerPresentWindow != old.Sales.CustomerPresentWindow, func() error {
+		return s.agent.SetCustomerPresentWindow(c.Sales.CustomerPresentWindow.D())
+	})
+	return res, nil
+}
+
+// SetPassword writes the technician password's hash where the password
+// in force came from: `tillbox passwd`'s file in the data directory, or
+// the configuration (console.password_hash_file's file when set,
+// console.password_hash otherwise; a first boot's password goes there).
+func (s *settingsFile) SetPassword(hash string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.passwordDir != "" {
+		if err := technician.WritePasswordFile(s.passwordDir, hash); err != nil {
+			return err
+		}
+		s.log.Info("technician password set", "file", s.passwordDir+"/"+technician.PasswordFile)
+		return nil
+	}
+	c, err := s.load()
+	if err != nil {
+		return fmt.Errorf("the configuration file has problems; fix it by hand first: %w", err)
+	}
+	c.Console.PasswordHash = epayment.Secret(hash)
+	if err := c.Save(); err != nil {
+		return err
+	}
+	where := s.path
+	if c.Console.PasswordHashFile != "" {
+		where = c.Console.PasswordHashFile
+	}
+	s.log.Info("technician password set", "file", where)
+	return nil
+}

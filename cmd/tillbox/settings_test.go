@@ -1,0 +1,521 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/agent/posapi"
+	"github.com/tillbox/tillbox/display/technician"
+)
+
+const (
+	techPassword = "correct horse battery staple"
+	// The secrets of testConfig, and the ones the tests type in.
+	oldClientSecret = "client-secret-of-the-tests"
+	oldSubKey       = "subscription-key-of-the-tests"
+	newClientSecret = "new-client-secret-Qw7Ez4Rt"
+)
+
+// techTill is `tillbox run` in-process (runTill) with its customer display
+// and technician page.
+type techTill struct {
+	t       *testing.T
+	config  string
+	pos     string
+	display string
+	tech    string
+	hash    string // the password's hash when one is set at the start
+	logs    *syncBuffer
+}
+
+// startTechTill runs a till against the simulator; withPassword sets the
+// technician password as `tillbox passwd` does, otherwise it is a first
+// boot.
+func startTechTill(t *testing.T, withPassword bool) *techTill {
+	t.Helper()
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Ignore}})
+	simHTTP := httptest.NewServer(s)
+	t.Cleanup(func() { simHTTP.Close(); s.Close() })
+	dir := t.TempDir()
+	tt := &techTill{t: t, config: testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "")}
+	if withPassword {
+		data := filepath.Join(dir, "data")
+		if err := os.MkdirAll(data, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if tt.hash, err = technician.HashPassword(techPassword); err != nil {
+			t.Fatal(err)
+		}
+		if err := technician.WritePasswordFile(data, tt.hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs, done := runTill(t, tt.config)
+	tt.logs = logs
+	tt.pos = waitPrinted(t, logs, done, posPrinted)
+	tt.display = waitPrinted(t, logs, done, displayPrinted)
+	tt.tech = waitPrinted(t, logs, done, techPrinted)
+	t.Cleanup(func() {
+		if tt.t.Failed() {
+			return
+		}
+		for _, s := range tt.secrets() {
+			if strings.Contains(logs.String(), s) {
+				t.Errorf("the log holds a secret (%.6s…)", s)
+			}
+		}
+	})
+	return tt
+}
+
+// What `tillbox run` prints at start: the addresses.
+const (
+	posPrinted     = `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`
+	displayPrinted = `customer display on (http://127\.0\.0\.1:\d+/\S*)`
+	techPrinted    = `technician page on (http://127\.0\.0\.1:\d+/\S*)`
+)
+
+// secrets are the values no answer, page or log may hold.
+func (tt *techTill) secrets() []string {
+	s := []string{oldClientSecret, oldSubKey, testToken, newClientSecret, techPassword}
+	if tt.hash != "" {
+		parts := strings.Split(tt.hash, "$")
+		s = append(s, tt.hash, parts[len(parts)-1], parts[len(parts)-2])
+	}
+	return s
+}
+
+func (tt *techTill) noSecrets(what string, header http.Header, body []byte) {
+	tt.t.Helper()
+	var all bytes.Buffer
+	_ = header.Write(&all)
+	all.Write(body)
+	for _, s := range tt.secrets() {
+		if bytes.Contains(all.Bytes(), []byte(s)) {
+			tt.t.Errorf("%s holds a secret (%.6s…)", what, s)
+		}
+	}
+}
+
+// In a browser: the settings page shows the file's settings and no
+// secret; a wrong MSN is refused beside its field and nothing is written;
+// a new display language and customer-present window apply at once (the
+// customer display changes language), a new client secret is saved for
+// the next start and never shown.
+func TestBrowserSettings(t *testing.T) {
+	tt := startTechTill(t, true)
+	browser := newBrowser(t)
+	display, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(display, chromedp.Navigate(tt.display)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, display, "the display, idle, in English", `document.body.dataset.screen === 'idle' && document.documentElement.lang === 'en'`)
+
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.Navigate(tt.tech)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the sign-in page", `document.body.dataset.page === 'signin'`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), techPassword), chromedp.Click(chromedp.CSS("#go"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-settings"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the settings page", `document.body.dataset.page === 'settings'`)
+	tt.pageHoldsNoSecret(ctx, "the settings page")
+	for id, want := range map[string]string{"environment": "simulator", "msn": "123456", "language": "en",
+		"customer_present_window": "2m", "client_secret": "", "subscription_key": ""} {
+		if got := jsString(t, ctx, `document.getElementById('`+id+`').value`); got != want {
+			t.Errorf("#%s = %q, want %q", id, got, want)
+		}
+	}
+	if s := jsString(t, ctx, `document.getElementById('client_secret-state').innerText`); s != "set, from configuration file" {
+		t.Errorf("the client secret's state reads %q", s)
+	}
+
+	// A wrong MSN: refused beside the field, the file untouched.
+	before, err := os.ReadFile(tt.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#msn"), "12"), chromedp.SetValue(chromedp.CSS("#language"), "da"),
+		chromedp.SetValue(chromedp.CSS("#client_secret"), newClientSecret), chromedp.Click(chromedp.CSS("#save"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the MSN refused beside its field", `(() => { const p = document.querySelector('[data-for="vipps.msn"]');
+		return !!p && p.previousElementSibling.id === 'msn' && p.innerText.includes('4 to 10 digits') && !!document.getElementById('not-saved'); })()`)
+	tt.pageHoldsNoSecret(ctx, "the settings page with a problem")
+	if after, _ := os.ReadFile(tt.config); !bytes.Equal(after, before) {
+		t.Errorf("the configuration file changed although the settings were refused")
+	}
+	if lang := jsString(t, display, `document.documentElement.lang`); lang != "en" {
+		t.Errorf("the display's language changed to %s although nothing was saved", lang)
+	}
+
+	// Right values: saved; language and window live, the secret at restart.
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#msn"), "123456"), chromedp.SetValue(chromedp.CSS("#language"), "da"),
+		chromedp.SetValue(chromedp.CSS("#customer_present_window"), "90s"), chromedp.SetValue(chromedp.CSS("#client_secret"), newClientSecret),
+		chromedp.Click(chromedp.CSS("#save"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the settings saved", `!!document.getElementById('saved')`)
+	applied := jsString(t, ctx, `document.getElementById('applied').innerText`)
+	restart := jsString(t, ctx, `document.getElementById('needs-restart').innerText`)
+	if !strings.Contains(applied, "display language") || !strings.Contains(applied, "customer-present window") ||
+		!strings.Contains(restart, "client secret") || strings.Contains(restart, "language") {
+		t.Errorf("after saving: applied %q; restart %q", applied, restart)
+	}
+	if got := jsString(t, ctx, `document.getElementById('customer_present_window').value`); got != "1m30s" {
+		t.Errorf("the window reads %q after saving, want 1m30s", got)
+	}
+	tt.pageHoldsNoSecret(ctx, "the settings page after saving")
+	waitJS(t, display, "the customer display in Danish", `document.documentElement.lang === 'da' && document.querySelector('#idle h1').innerText.startsWith('Scan din')`)
+
+	c, err := config.Load(tt.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Display.Language != "da" || c.Sales.CustomerPresentWindow.D() != 90*time.Second ||
+		c.Vipps.ClientSecret.Reveal() != newClientSecret || c.Vipps.SubscriptionKey.Reveal() != oldSubKey {
+		t.Errorf("the file holds language %s, window %s, and the secrets changed as they should: %v",
+			c.Display.Language, c.Sales.CustomerPresentWindow, c.Vipps.ClientSecret.Reveal() == newClientSecret)
+	}
+	if fi, _ := os.Stat(tt.config); fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("the configuration file, with secrets, has mode %v", fi.Mode().Perm())
+	}
+}
+
+// Over plain HTTP, every answer of the settings flow (the page, a refused
+// save echoing a typed secret, a save, a restart refused while a payment
+// is in flight) holds no secret; a POST without the CSRF token changes
+// nothing.
+func TestSettingsAnswersHoldNoSecret(t *testing.T) {
+	tt := startTechTill(t, true)
+	h := tt.client()
+	tok := h.signIn(techPassword)
+	_, page := h.do("GET", "settings", nil)
+	if !bytes.Contains(page, []byte(`id="msn" name="msn" value="123456"`)) {
+		t.Fatalf("the settings page:\n%s", page)
+	}
+	form := func(msn, window string) url.Values {
+		return url.Values{"csrf": {tok}, "environment": {"simulator"}, "base_url": {tt.baseURL()}, "msn": {msn},
+			"client_id": {"6b2f1e0c-3d4a-4f5b-9c8d-7e6f5a4b3c2d"}, "client_secret": {newClientSecret},
+			"language": {"en"}, "customer_present_window": {window}}
+	}
+	before, _ := os.ReadFile(tt.config)
+	noToken := form("123456", "3m")
+	noToken.Del("csrf")
+	if resp, _ := h.do("POST", "settings", noToken); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST settings without the CSRF token: %s", resp.Status)
+	}
+	if resp, body := h.do("POST", "settings", form("123456", "an hour")); resp.StatusCode != http.StatusUnprocessableEntity ||
+		!bytes.Contains(body, []byte(`data-for="sales.customer_present_window"`)) {
+		t.Errorf("POST settings with a bad window: %s\n%s", resp.Status, body)
+	}
+	if after, _ := os.ReadFile(tt.config); !bytes.Equal(before, after) {
+		t.Error("a refused or forged POST changed the configuration file")
+	}
+	if resp, body := h.do("POST", "settings", form("123456", "3m")); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`id="saved"`)) {
+		t.Errorf("POST settings: %s\n%s", resp.Status, body)
+	}
+
+	// A sale waits for the customer: restart asks first.
+	pos := &posapi.Client{BaseURL: tt.pos, Token: testToken}
+	sale, _, err := pos.CreateSale(t.Context(), agent.SaleRequest{Amount: 1000, Currency: "NOK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := h.do("POST", "restart", url.Values{"csrf": {tok}})
+	if resp.StatusCode != http.StatusConflict || !bytes.Contains(body, []byte(sale.Reference)) || !bytes.Contains(body, []byte(`id="restart-anyway"`)) {
+		t.Errorf("POST restart with a payment in flight: %s\n%s", resp.Status, body)
+	}
+	if resp, _ := h.do("POST", "restart", url.Values{"confirm": {"yes"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST restart without the CSRF token: %s", resp.Status)
+	}
+	// Still serving: nothing restarted.
+	if resp, _ := h.do("GET", "settings", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET settings after the refused restarts: %s", resp.Status)
+	}
+}
+
+// First boot: no password. The customer display shows a one-time code;
+// it signs in, and the page then insists on a password (twice, long
+// enough). Once set, the display no longer shows the code, the code no
+// longer signs in, the password does, and the file holds its hash.
+func TestBrowserFirstBoot(t *testing.T) {
+	tt := startTechTill(t, false)
+	browser := newBrowser(t)
+	display, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(display, chromedp.Navigate(tt.display)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, display, "the code on the display", `document.body.dataset.screen === 'idle' && !document.getElementById('techcode').hidden`)
+	shown := jsString(t, display, `document.getElementById('techcode').innerText`)
+	m := regexp.MustCompile(`^Technician code: (\d{5}-\d{5})$`).FindStringSubmatch(shown)
+	if m == nil {
+		t.Fatalf("the display shows %q", shown)
+	}
+	code := m[1]
+	if strings.Contains(tt.logs.String(), code) {
+		t.Error("the log holds the one-time code")
+	}
+
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.Navigate(tt.tech)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the sign-in page, with a code", `document.body.dataset.page === 'signin' && document.querySelector('label[for=password]').innerText.startsWith('One-time code')`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), code), chromedp.Click(chromedp.CSS("#go"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the password page", `document.body.dataset.page === 'password'`)
+	// The code rotated: the display shows the next one.
+	waitJS(t, display, "the next code", `!document.getElementById('techcode').hidden && !document.getElementById('techcode').innerText.includes('`+code+`')`)
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(tt.tech, "/")+"/settings")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the password page, not the settings", `document.body.dataset.page === 'password'`)
+	for _, try := range []struct{ a, b, problem string }{
+		{techPassword, techPassword + "x", "differ"},
+		{"short", "short", "at least"},
+	} {
+		// Past the browser's own minlength check: the server's is tested.
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelectorAll('[minlength]').forEach(e => e.removeAttribute('minlength')), true`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-password"), try.a), chromedp.SendKeys(chromedp.CSS("#again"), try.b), chromedp.Click(chromedp.CSS("#set"))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "the password refused", `!!document.getElementById('problem') && document.getElementById('problem').innerText.includes('`+try.problem+`')`)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-password"), techPassword), chromedp.SendKeys(chromedp.CSS("#again"), techPassword), chromedp.Click(chromedp.CSS("#set"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the password set", `!!document.getElementById('password-set')`)
+	waitJS(t, display, "the code gone from the display", `document.getElementById('techcode').hidden`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#continue"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
+
+	c, err := config.Load(tt.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt.hash = c.Console.PasswordHash.Reveal()
+	if technician.CheckPassword(tt.hash, techPassword) != nil {
+		t.Fatalf("the configuration's password_hash does not check the password")
+	}
+	tt.pageHoldsNoSecret(ctx, "the status page")
+
+	// The code no longer signs in; the password does.
+	h := tt.client()
+	_, page := h.do("GET", "signin", nil)
+	if bytes.Contains(page, []byte("One-time code")) {
+		t.Error("the sign-in page still asks for a code")
+	}
+	resp, _ := h.do("POST", "signin", url.Values{"csrf": {csrfOf(t, page)}, "password": {code}})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("sign-in with the used code: %s", resp.Status)
+	}
+	h.signIn(techPassword)
+}
+
+func (tt *techTill) baseURL() string {
+	c, err := config.Load(tt.config)
+	if err != nil {
+		tt.t.Fatal(err)
+	}
+	return c.Vipps.BaseURL
+}
+
+// pageHoldsNoSecret checks the page's source in the browser.
+func (tt *techTill) pageHoldsNoSecret(ctx context.Context, what string) {
+	tt.t.Helper()
+	html := jsString(tt.t, ctx, `document.documentElement.outerHTML`)
+	tt.noSecrets(what, http.Header{}, []byte(html))
+}
+
+// techClient is an HTTP client of the technician page with its own
+// cookies; it checks every answer for secrets.
+type techClient struct {
+	tt *techTill
+	c  *http.Client
+}
+
+func (tt *techTill) client() *techClient {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		tt.t.Fatal(err)
+	}
+	return &techClient{tt: tt, c: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (h *techClient) do(method, path string, form url.Values) (*http.Response, []byte) {
+	t := h.tt.t
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, h.tt.tech+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := h.c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tt.noSecrets(method+" "+path, resp.Header, data)
+	return resp, data
+}
+
+var csrfInPage = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, page []byte) string {
+	t.Helper()
+	m := csrfInPage.FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%s", page)
+	}
+	return string(m[1])
+}
+
+// signIn signs in and returns the session's CSRF token.
+func (h *techClient) signIn(password string) string {
+	t := h.tt.t
+	t.Helper()
+	_, page := h.do("GET", "signin", nil)
+	resp, _ := h.do("POST", "signin", url.Values{"csrf": {csrfOf(t, page)}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %s", resp.Status)
+	}
+	resp, page = h.do("GET", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the status page after sign-in: %s", resp.Status)
+	}
+	return csrfOf(t, page)
+}
+
+// newBrowser starts a headless Chromium (the flags of TESTRIGS.md).
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is missing (apt-get install chromium fonts-dejavu-core; make deps does it as root): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return bctx
+}
+
+func jsString(t *testing.T, ctx context.Context, expr string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return s
+}
+
+// waitJS waits until predicate holds in the page. The bound only keeps a
+// broken test from hanging; it asserts nothing about speed.
+func waitJS(t *testing.T, ctx context.Context, what, predicate string) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var err error
+	for {
+		// A navigation (a form posted) ends a poll: poll the new page.
+		_, err = chromedp.Run(wctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(10*time.Millisecond)))
+		if err == nil || wctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "Cannot find context") {
+			break
+		}
+	}
+	if err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+		t.Fatalf("waiting for %s: %v; the page shows %q", what, err, body)
+	}
+}
+
+// With a password set by `tillbox passwd`, changing it on the page needs
+// the current one (wrong guesses count against the sign-in limit), and
+// the new one goes to the same file: it signs in, the old one not.
+func TestPasswordChange(t *testing.T) {
+	tt := startTechTill(t, true)
+	h := tt.client()
+	tok := h.signIn(techPassword)
+	const next = "a brand new technician password"
+	change := func(current string) (*http.Response, []byte) {
+		return h.do("POST", "password", url.Values{"csrf": {tok}, "current": {current}, "password": {next}, "again": {next}})
+	}
+	if resp, body := change("not the password"); resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(body, []byte("current password is wrong")) {
+		t.Errorf("a wrong current password: %s\n%s", resp.Status, body)
+	}
+	if resp, body := change(techPassword); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`id="password-set"`)) {
+		t.Fatalf("the password change: %s\n%s", resp.Status, body)
+	}
+	data := filepath.Join(filepath.Dir(tt.config), "data")
+	hash, err := technician.ReadPasswordFile(data)
+	if err != nil || technician.CheckPassword(hash, next) != nil {
+		t.Errorf("the data directory's password file does not hold the new password's hash (%v)", err)
+	}
+	if c, err := config.Load(tt.config); err != nil || c.Console.PasswordHash != "" {
+		t.Errorf("the configuration got a password hash (%v)", err)
+	}
+	anon := tt.client()
+	_, page := anon.do("GET", "signin", nil)
+	if resp, _ := anon.do("POST", "signin", url.Values{"csrf": {csrfOf(t, page)}, "password": {techPassword}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old password after the change: %s", resp.Status)
+	}
+	tt.client().signIn(next)
+	// Guessing the current password is limited as sign-in is (5 a minute).
+	var last int
+	for range 6 {
+		resp, _ := change("guess")
+		last = resp.StatusCode
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("the 6th wrong current password in a minute: %d, want 429", last)
+	}
+}
