@@ -147,6 +147,7 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 	}
 
 	out = append(out, scannerFindings(ctx, c, machine, timeout)...) // doctor_scanners.go
+	out = append(out, udevFinding(c, path, svc.name, udevRulesDir))
 
 	// The way to Vipps MobilePay.
 	name, status, detail := reach(ctx, c.BaseURL(), timeout)

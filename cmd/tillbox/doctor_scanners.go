@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/udevrules"
 )
 
 // scannerFindings checks each configured scanner. When the box's tillbox
@@ -130,4 +133,31 @@ func runningScanners(ctx context.Context, c *config.Config, timeout time.Duratio
 		return nil, err
 	}
 	return st.Scanners, nil
+}
+
+// udevRulesDir is where install.sh puts the udev rules.
+const udevRulesDir = "/etc/udev/rules.d"
+
+// udevFinding compares the udev rules in dir with those of c's scanners
+// (as install.sh makes them for the group of the service's user): rules
+// made before the scanners changed (on the technician page, say) may not
+// let the service open a new scanner, and still grant an old one.
+func udevFinding(c *config.Config, path, group, dir string) finding {
+	file := filepath.Join(dir, udevrules.FileName)
+	want, _, err := udevrules.Generate(c.Scanners, group, path)
+	if err != nil {
+		return finding{"udev", "fail", fmt.Sprintf("the rules of the configured scanners cannot be made: %v", err)}
+	}
+	have, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && len(c.Scanners) == 0:
+		return finding{"udev", "ok", fmt.Sprintf("no scanners configured, no %s", file)}
+	case errors.Is(err, os.ErrNotExist):
+		return finding{"udev", "warn", fmt.Sprintf("%s is missing: the service may not open its scanners; run scripts/install.sh as root", file)}
+	case err != nil:
+		return finding{"udev", "fail", err.Error()}
+	case string(have) != want:
+		return finding{"udev", "warn", fmt.Sprintf("%s is not that of the configured scanners (changed since install?): run scripts/install.sh as root again", file)}
+	}
+	return finding{"udev", "ok", fmt.Sprintf("%s grants the %d configured scanner(s) to the group %s, nothing else", file, len(c.Scanners), group)}
 }

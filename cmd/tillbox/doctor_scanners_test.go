@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -100,5 +101,50 @@ match = "0403:6001:A1B2"
 	}
 	if len(got) != 2 {
 		t.Errorf("findings of the running till: %v", got)
+	}
+}
+
+// TestDoctorUdevRules: the rules install.sh wrote are those of the
+// configured scanners, or the doctor says to run it again (a scanner
+// changed on the technician page), or that they are missing.
+func TestDoctorUdevRules(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := testConfig(t, dir, "http://127.0.0.1:1", "127.0.0.1:1", "")
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rulesDir := t.TempDir()
+	if f := udevFinding(c, cfgPath, "tillbox", rulesDir); f.status != "ok" || !strings.Contains(f.detail, "no scanners configured") {
+		t.Errorf("no scanners, no rules: %+v", f)
+	}
+	if err := os.WriteFile(cfgPath, append(text, "\n[[scanner]]\nname = \"counter\"\ndriver = \"serial\"\nmatch = \"0c2e:0b61\"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = config.Load(cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	if f := udevFinding(c, cfgPath, "tillbox", rulesDir); f.status != "warn" || !strings.Contains(f.detail, "is missing") {
+		t.Errorf("a scanner, no rules: %+v", f)
+	}
+	// As install.sh makes them: tillbox udev-rules --config FILE --group tillbox.
+	var rules strings.Builder
+	if err := run(t.Context(), []string{"udev-rules", "--config", cfgPath, "--group", "tillbox"}, &rules, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(rulesDir, "70-tillbox.rules")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f := udevFinding(c, cfgPath, "tillbox", rulesDir); f.status != "ok" || !strings.Contains(f.detail, "grants the 1 configured scanner(s)") {
+		t.Errorf("rules in step: %+v", f)
+	}
+	c.Scanners[0].Match = "0c2e:0b62" // changed since
+	if f := udevFinding(c, cfgPath, "tillbox", rulesDir); f.status != "warn" || !strings.Contains(f.detail, "run scripts/install.sh as root again") {
+		t.Errorf("rules of other scanners: %+v", f)
 	}
 }

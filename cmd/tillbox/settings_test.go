@@ -236,8 +236,18 @@ func TestSettingsAnswersHoldNoSecret(t *testing.T) {
 	if after, _ := os.ReadFile(tt.config); !bytes.Equal(before, after) {
 		t.Error("a refused or forged POST changed the configuration file")
 	}
-	if resp, body := h.do("POST", "settings", form("123456", "3m")); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`id="saved"`)) {
+	if resp, body := h.do("POST", "settings", form("123456", "3m")); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`id="saved"`)) ||
+		bytes.Contains(body, []byte(`id="udev-note"`)) {
 		t.Errorf("POST settings: %s\n%s", resp.Status, body)
+	}
+	// A new scanner: saved, for the next start, and the udev rules must
+	// follow (install.sh, as root): the page says so.
+	withScanner := form("123456", "3m")
+	withScanner.Set("scanner0_name", "counter")
+	withScanner.Set("scanner0_driver", "serial")
+	withScanner.Set("scanner0_match", "0c2e:0b61")
+	if resp, body := h.do("POST", "settings", withScanner); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`id="udev-note"`)) {
+		t.Errorf("POST settings with a new scanner: %s\n%s", resp.Status, body)
 	}
 
 	// A sale waits for the customer: restart asks first.

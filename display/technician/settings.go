@@ -75,6 +75,7 @@ type SaveResult struct {
 var settingsFuncs = template.FuncMap{
 	"inc":         func(i int) int { return i + 1 },
 	"minPassword": func() int { return MinPassword },
+	"has":         func(list []string, v string) bool { return slices.Contains(list, v) },
 }
 
 // maxScanners bounds the scanner rows of the form.

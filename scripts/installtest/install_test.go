@@ -180,6 +180,9 @@ match = "/dev/ttyS0"
 			t.Errorf("tillbox doctor on the installed box fails: %s", line)
 		}
 	}
+	if !strings.Contains(out, "ok    udev       /etc/udev/rules.d/70-tillbox.rules grants the 3 configured scanner(s) to the group tillbox") {
+		t.Errorf("tillbox doctor does not find the installed udev rules in step:\n%s", out)
+	}
 	if n := strings.Count(out, "FAIL  scanner "); n != 3 {
 		t.Errorf("tillbox doctor reports %d of the 3 scanners (none plugged in here) as failing:\n%s", n, out)
 	}
