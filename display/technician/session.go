@@ -114,6 +114,18 @@ func (ss *sessions) drop(id string) {
 	delete(ss.m, key(id))
 }
 
+// dropOthers ends every session but id's.
+func (ss *sessions) dropOthers(id string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	keep := key(id)
+	for k := range ss.m {
+		if k != keep {
+			delete(ss.m, k)
+		}
+	}
+}
+
 // validCSRF tells whether token is s's CSRF token.
 func (s *session) validCSRF(token string) bool {
 	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.csrf)) == 1

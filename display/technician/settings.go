@@ -303,8 +303,10 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request, s ctxSessi
 	c.mu.Lock()
 	c.hash, c.code = hash, ""
 	c.mu.Unlock()
+	// Whoever signed in with a one-time code or the old password is out.
+	c.sessions.dropOthers(s.id)
 	c.announceCode("")
-	c.log.Info("technician: password set; the one-time code ended", "client", client(r))
+	c.log.Info("technician: password set; the one-time code and every other session ended", "client", client(r))
 	d.Done, d.Code = true, false
 	c.render(w, http.StatusOK, "password.html", d)
 }
