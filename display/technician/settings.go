@@ -168,7 +168,9 @@ func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request, s ctxSess
 	v.Language = f.Get("language")
 	v.CustomerPresentWindow = strings.TrimSpace(f.Get("customer_present_window"))
 	v.Scanners = nil
-	for i := range maxScanners {
+	// Every row the page showed: a file written by hand may hold more
+	// scanners than the page offers rows for.
+	for i := range max(maxScanners, len(cur.Scanners)) {
 		p := "scanner" + strconv.Itoa(i) + "_"
 		sc := ScannerValues{Name: strings.TrimSpace(f.Get(p + "name")), Driver: f.Get(p + "driver"),
 			Match: strings.TrimSpace(f.Get(p + "match")), Mode: f.Get(p + "mode"), Layout: f.Get(p + "layout"),
