@@ -131,9 +131,14 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 			}
 			sc.Baud = n
 		}
-		// The keys the page does not show stay as they were.
-		if i < len(old.Scanners) && old.Scanners[i].Match == sc.Match {
-			sc.Prefix, sc.Suffix = old.Scanners[i].Prefix, old.Scanners[i].Suffix
+		// The keys the page does not show stay as they were: the same
+		// device's, wherever its row is now (a row above removed).
+		j := slices.IndexFunc(old.Scanners, func(o config.Scanner) bool { return o.Driver == sc.Driver && o.Match == sc.Match })
+		if j < 0 && i < len(old.Scanners) && old.Scanners[i].Match == sc.Match {
+			j = i
+		}
+		if j >= 0 {
+			sc.Prefix, sc.Suffix = old.Scanners[j].Prefix, old.Scanners[j].Suffix
 		}
 		c.Scanners = append(c.Scanners, sc)
 	}
