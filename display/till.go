@@ -283,10 +283,14 @@ func (t *Till) publish() {
 		return
 	}
 	t.shown, t.sent = v, true
-	msg := encode("change", v)
+	msg, noCode := encode("change", v), encode("change", v.withoutCode())
 	for sub := range t.subs {
+		m := msg
+		if !sub.code {
+			m = noCode
+		}
 		select {
-		case sub.c <- msg:
+		case sub.c <- m:
 		default:
 			// Too slow: drop it rather than wait; the page reconnects
 			// and gets the whole view again.
@@ -316,21 +320,30 @@ func encode(typ string, v View) []byte {
 type Subscription struct {
 	till    *Till
 	c       chan []byte
+	code    bool // gets the technician's one-time code (a display on the box)
 	dropped bool // guarded by till.mu
 }
 
 // Subscribe returns the view now, encoded as a snapshot, and the queue of
 // the changes after it. Close the subscription when the display goes.
-func (t *Till) Subscribe() ([]byte, *Subscription) {
+func (t *Till) Subscribe() ([]byte, *Subscription) { return t.subscribe(true) }
+
+// subscribe is Subscribe; without code, the views never hold the
+// technician's one-time code (a display elsewhere than on the box).
+func (t *Till) subscribe(code bool) ([]byte, *Subscription) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sub := &Subscription{till: t, c: make(chan []byte, t.hub.opts.QueueLen)}
+	sub := &Subscription{till: t, c: make(chan []byte, t.hub.opts.QueueLen), code: code}
 	if t.stopped {
 		close(sub.c)
 	} else {
 		t.subs[sub] = struct{}{}
 	}
-	return encode("snapshot", t.view(t.hub.opts.Clock.Now())), sub
+	v := t.view(t.hub.opts.Clock.Now())
+	if !code {
+		v = v.withoutCode()
+	}
+	return encode("snapshot", v), sub
 }
 
 // C is the queue. It is closed when the display was too slow (Dropped),

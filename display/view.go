@@ -65,6 +65,12 @@ type View struct {
 	TechCode string `json:"techCode,omitempty"`
 }
 
+// withoutCode is v without the technician's one-time code.
+func (v View) withoutCode() View {
+	v.TechCode = ""
+	return v
+}
+
 // same reports whether a display showing v needs no update to show w: the
 // time left counts down on the page by itself.
 func (v View) same(w View) bool {

@@ -2,7 +2,9 @@ package display
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,9 +32,21 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	snap, sub := t.Subscribe()
+	// The technician's one-time code only to a display on the box itself
+	// (its kiosk browser, over loopback), never to one on the LAN.
+	snap, sub := t.subscribe(fromLoopback(r))
 	defer sub.Close()
 	h.stream(r.Context(), conn, snap, sub)
+}
+
+// fromLoopback tells whether r comes from the box itself.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // stream owns conn: it writes the display's messages and reads its

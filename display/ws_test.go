@@ -161,3 +161,52 @@ func TestHandler(t *testing.T) {
 		t.Errorf("a page of another site got the stream: %v %v", err, resp)
 	}
 }
+
+// The technician's one-time code goes only to a display on the box itself
+// (the kiosk browser on its HDMI, over loopback): a display on the shop's
+// LAN — any browser or program there — never gets it, or anyone on the
+// LAN could sign in to the technician page on first boot and take the box.
+func TestTechCodeOnlyToLocalDisplays(t *testing.T) {
+	h := NewHub(Options{})
+	till, err := h.AddTill("t1", "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const code, next = "12345-67890", "24680-13579"
+	till.SetTechnicianCode(code)
+	local := serve(t, h)
+	// The same hub, as a LAN client reaches it: its address is not loopback.
+	lan := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.RemoteAddr = "192.0.2.7:50000"
+		h.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(lan.Close)
+	t.Cleanup(h.Close)
+
+	kiosk, tablet := dial(t, local, nil), dial(t, lan.URL, nil)
+	if m := read(t, kiosk); m.View.TechCode != code {
+		t.Errorf("the display on the box got %+v, want the code", m.View)
+	}
+	if m := read(t, tablet); m.Type != "snapshot" || m.View.TechCode != "" {
+		t.Errorf("a display on the LAN got the code: %+v", m.View)
+	}
+	till.SetTechnicianCode(next)
+	till.NotRecognised("other-url")
+	for m := read(t, kiosk); m.View == nil || m.View.TechCode != next; m = read(t, kiosk) {
+		if m.View != nil && m.View.Screen != Idle {
+			t.Fatalf("the display on the box did not get the next code: %+v", m)
+		}
+	}
+	for {
+		_, b, err := tablet.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "13579") || strings.Contains(string(b), "67890") {
+			t.Fatalf("a display on the LAN got a code: %s", b)
+		}
+		if strings.Contains(string(b), "other-url") {
+			break
+		}
+	}
+}

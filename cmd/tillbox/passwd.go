@@ -62,7 +62,12 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if inConfig != nil {
 		// The configuration's hash takes precedence over the data
-		// directory's file: replace it there.
+		// directory's file: replace it there. The file as it is now, not
+		// as it was before the prompt: Save writes back every value that
+		// differs, and the technician page may have saved meanwhile.
+		if inConfig, err = config.Load(inConfig.File); err != nil {
+			return problems(stderr, *path, err)
+		}
 		inConfig.Console.PasswordHash = epayment.Secret(hash)
 		if err := inConfig.Save(); err != nil {
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +99,63 @@ func TestPasswdReplacesTheConfigurationsHash(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(c.Box.DataDir, technician.PasswordFile)); err == nil {
 		t.Error("a shadowed password file was written to the data directory")
+	}
+}
+
+// tillbox passwd waits for the password at its prompt as long as it takes;
+// what the technician page saved meanwhile (a new client secret, the
+// language) stays: only the hash changes.
+func TestPasswdKeepsChangesMadeWhileItWaits(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "http://127.0.0.1:8090", "127.0.0.1:0", "")
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := technician.HashPassword("the first technician password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Console.PasswordHash = epayment.Secret(old)
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	stdin, typing := io.Pipe()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runPasswd(context.Background(), []string{"--config", cfg}, stdin, &out, &out)
+	}()
+	// The prompt waits (nothing typed yet): the page saves meanwhile.
+	// A write to the pipe returns once tillbox passwd reads it, so the
+	// first byte proves it got past loading the configuration.
+	if _, err := typing.Write([]byte("t")); err != nil {
+		t.Fatal(err)
+	}
+	page, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Display.Language = "fi"
+	page.Vipps.ClientSecret = newClientSecret
+	if err := page.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := typing.Write([]byte("he second technician password\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	c, err = config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := technician.CheckPassword(c.Console.PasswordHash.Reveal(), "the second technician password"); err != nil {
+		t.Errorf("the configuration's hash is not the new password's: %v", err)
+	}
+	if c.Display.Language != "fi" || c.Vipps.ClientSecret.Reveal() != newClientSecret {
+		t.Errorf("tillbox passwd undid what was saved while it waited: language %s, client secret new: %v",
+			c.Display.Language, c.Vipps.ClientSecret.Reveal() == newClientSecret)
 	}
 }

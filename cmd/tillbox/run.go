@@ -298,7 +298,7 @@ func (m *Main) openTechnician(db *store.DB) error {
 		o.Settings = settings
 	}
 	if hash == "" {
-		log.Warn("no technician password: the technician page signs in with a one-time code shown on the customer display until one is set")
+		log.Warn("no technician password: the technician page signs in with a one-time code shown on the customer display until one is set (only on a display on the box itself, over loopback; otherwise set one with `tillbox passwd`)")
 	}
 	m.tech, err = startTechnician(tl, o, log.With("component", "technician"))
 	return err

@@ -101,6 +101,19 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 	if v.SubscriptionKey != "" {
 		c.Vipps.SubscriptionKey = epayment.Secret(v.SubscriptionKey)
 	}
+	// The secrets are write-only: a new address of Vipps MobilePay (one
+	// typed on this page may be anyone's host) gets only secrets typed
+	// with it, never the kept ones.
+	if c.BaseURL() != old.BaseURL() {
+		for _, f := range []struct {
+			field, typed string
+			kept         epayment.Secret
+		}{{"vipps.client_secret", v.ClientSecret, old.Vipps.ClientSecret}, {"vipps.subscription_key", v.SubscriptionKey, old.Vipps.SubscriptionKey}} {
+			if f.typed == "" && f.kept != "" {
+				problems[f.field] = "type it again: the address of Vipps MobilePay changes (" + c.BaseURL() + "), and the kept one is not sent to a new address"
+			}
+		}
+	}
 	c.Display.Language = v.Language
 	if d, err := config.ParseDuration(v.CustomerPresentWindow); err != nil {
 		problems["sales.customer_present_window"] = err.Error()
@@ -118,9 +131,14 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 			}
 			sc.Baud = n
 		}
-		// The keys the page does not show stay as they were.
-		if i < len(old.Scanners) && old.Scanners[i].Match == sc.Match {
-			sc.Prefix, sc.Suffix = old.Scanners[i].Prefix, old.Scanners[i].Suffix
+		// The keys the page does not show stay as they were: the same
+		// device's, wherever its row is now (a row above removed).
+		j := slices.IndexFunc(old.Scanners, func(o config.Scanner) bool { return o.Driver == sc.Driver && o.Match == sc.Match })
+		if j < 0 && i < len(old.Scanners) && old.Scanners[i].Match == sc.Match {
+			j = i
+		}
+		if j >= 0 {
+			sc.Prefix, sc.Suffix = old.Scanners[j].Prefix, old.Scanners[j].Suffix
 		}
 		c.Scanners = append(c.Scanners, sc)
 	}

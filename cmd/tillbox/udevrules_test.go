@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -63,5 +64,47 @@ func TestUdevRules(t *testing.T) {
 	err = run(context.Background(), []string{"udev-rules", "--config", bad}, &out, &errOut)
 	if err == nil || out.Len() != 0 || !strings.Contains(errOut.String(), "scanner[1].match") {
 		t.Errorf("a broken scanner: %v, stdout %q, stderr %q", err, out.String(), errOut.String())
+	}
+}
+
+// A value typed on the technician page cannot add configuration or udev
+// rules: a serial number holding quotes, brackets, a backslash and a
+// table header is saved escaped (the file loads to the same scanner and
+// the same Vipps MobilePay address), and its udev rule stays one rule
+// with no assignment of its own.
+func TestTypedValuesAddNoConfigurationOrRule(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "http://127.0.0.1:8090", "127.0.0.1:0", "")
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const match = `0c2e:0b61:x"]\u0022,RUN+="/bin/sh"[vipps]base_url="https://vipps.example.net"[[scanner]]`
+	c.Scanners = []config.Scanner{{Name: "counter", Driver: config.DriverSerial, Match: match}}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Scanners) != 1 || got.Scanners[0].Match != match || got.Vipps.BaseURL != "http://127.0.0.1:8090" {
+		t.Fatalf("after saving, the file loads to %d scanners (match %q) and base_url %s", len(got.Scanners), got.Scanners[0].Match, got.Vipps.BaseURL)
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"udev-rules", "--config", cfg}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	var rules []string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			rules = append(rules, l)
+		}
+	}
+	// Without its values (udev reads a value to the next quote), the rule
+	// is the keys it should have, and no other.
+	const keys = `SUBSYSTEM=="", ATTRS{idVendor}=="", ATTRS{idProduct}=="", ATTRS{serial}=="", GROUP="", MODE="", SYMLINK+="", ENV{ID_MM_DEVICE_IGNORE}=""`
+	if len(rules) != 1 || regexp.MustCompile(`"[^"]*"`).ReplaceAllString(rules[0], `""`) != keys {
+		t.Errorf("rules:\n%s", out.String())
 	}
 }

@@ -3,6 +3,7 @@ package technician
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -22,6 +23,7 @@ func newLimiter(n int, window time.Duration) *limiter {
 // allow records an attempt of client at now and tells whether it is within
 // the limit; when not, it also tells when the next attempt will be.
 func (l *limiter) allow(client string, now time.Time) (bool, time.Time) {
+	client = network(client)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// Forget what is out of every window, so that the map stays small.
@@ -42,6 +44,20 @@ func (l *limiter) allow(client string, now time.Time) (bool, time.Time) {
 	}
 	l.tries[client] = append(ts, now)
 	return true, time.Time{}
+}
+
+// network is what a client is counted by: its IPv4 address, or its IPv6
+// address's /64 (a host may take any address of its network, one per try).
+func network(client string) string {
+	ip, err := netip.ParseAddr(client)
+	if err != nil || ip.Unmap().Is4() {
+		return client
+	}
+	p, err := ip.WithZone("").Prefix(64)
+	if err != nil {
+		return client
+	}
+	return p.String()
 }
 
 // client is who r comes from for the rate limit: its IP address (the box

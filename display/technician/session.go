@@ -18,7 +18,7 @@ const (
 )
 
 // maxSessions bounds the sessions kept (signed in or not): past it the
-// oldest is dropped.
+// oldest not signed in is dropped (the oldest signed in when there is none).
 const maxSessions = 256
 
 // session is one browser's session. Before sign-in it only carries the
@@ -62,11 +62,14 @@ func (ss *sessions) create(now time.Time, signedIn bool) (string, *session) {
 	defer ss.mu.Unlock()
 	ss.expireLocked(now)
 	if len(ss.m) >= maxSessions {
+		// The oldest sign-in form goes first: anyone can open forms, and
+		// they must not push a signed-in technician out.
 		var oldest [32]byte
 		var at time.Time
+		var signedIn bool
 		for k, v := range ss.m {
-			if at.IsZero() || v.seen.Before(at) {
-				oldest, at = k, v.seen
+			if at.IsZero() || signedIn && !v.signedIn || signedIn == v.signedIn && v.seen.Before(at) {
+				oldest, at, signedIn = k, v.seen, v.signedIn
 			}
 		}
 		delete(ss.m, oldest)
@@ -112,6 +115,18 @@ func (ss *sessions) drop(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.m, key(id))
+}
+
+// dropOthers ends every session but id's.
+func (ss *sessions) dropOthers(id string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	keep := key(id)
+	for k := range ss.m {
+		if k != keep {
+			delete(ss.m, k)
+		}
+	}
 }
 
 // validCSRF tells whether token is s's CSRF token.

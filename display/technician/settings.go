@@ -169,7 +169,9 @@ func (c *Console) saveSettings(w http.ResponseWriter, r *http.Request, s ctxSess
 	v.Language = f.Get("language")
 	v.CustomerPresentWindow = strings.TrimSpace(f.Get("customer_present_window"))
 	v.Scanners = nil
-	for i := range maxScanners {
+	// Every row the page showed: a file written by hand may hold more
+	// scanners than the page offers rows for.
+	for i := range max(maxScanners, len(cur.Scanners)) {
 		p := "scanner" + strconv.Itoa(i) + "_"
 		sc := ScannerValues{Name: strings.TrimSpace(f.Get(p + "name")), Driver: f.Get(p + "driver"),
 			Match: strings.TrimSpace(f.Get(p + "match")), Mode: f.Get(p + "mode"), Layout: f.Get(p + "layout"),
@@ -304,8 +306,10 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request, s ctxSessi
 	c.mu.Lock()
 	c.hash, c.code = hash, ""
 	c.mu.Unlock()
+	// Whoever signed in with a one-time code or the old password is out.
+	c.sessions.dropOthers(s.id)
 	c.announceCode("")
-	c.log.Info("technician: password set; the one-time code ended", "client", client(r))
+	c.log.Info("technician: password set; the one-time code and every other session ended", "client", client(r))
 	d.Done, d.Code = true, false
 	c.render(w, http.StatusOK, "password.html", d)
 }
