@@ -1,7 +1,8 @@
 // Package serial reads scans from a serial scanner (USB CDC-ACM, USB-serial
 // or RS-232) with go.bug.st/serial: it finds the port by path or USB
 // identity, cuts the byte stream into scans (device/frame), and reopens the
-// port with backoff when it is lost (unplug, read error) without a restart.
+// port when it is lost (unplug, read error) without a restart: after short
+// waits, then at hotplug events (device/uevent).
 package serial
 
 import (
