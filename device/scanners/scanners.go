@@ -15,6 +15,7 @@ import (
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/hid"
 	"github.com/tillbox/tillbox/device/serial"
+	"github.com/tillbox/tillbox/device/uevent"
 )
 
 // Opener opens one configured scanner of a driver.
@@ -80,8 +81,19 @@ type Options struct {
 	// again this way.)
 	RestartBackoff time.Duration
 	// MaxRestartBackoff bounds that wait, so that a scanner plugged back in
-	// is read again soon; 0 means 5s.
+	// is read again soon; 0 means 5s. Once a wait of MaxRestartBackoff
+	// passed in vain, a scanner that fails to open is opened again at the
+	// next hotplug event, or after IdleRetry (see uevent.Backoff).
 	MaxRestartBackoff time.Duration
+	// IdleRetry bounds the wait for a hotplug event while a scanner fails
+	// to open; 0 means uevent.DefaultIdle (a minute), and a negative value
+	// means no waiting for hotplug events: retries every
+	// MaxRestartBackoff. (The serial driver waits for its port by itself,
+	// with its own defaults.)
+	IdleRetry time.Duration
+	// Hotplug tells of hotplug events; nil means the kernel's uevents
+	// (uevent.Default), or timed retries where those cannot be read.
+	Hotplug uevent.Source
 }
 
 // Manager runs the configured scanners.
@@ -123,6 +135,9 @@ func Open(cfgs []config.Scanner, opts Options) (*Manager, error) {
 		opts.MaxRestartBackoff = 5 * time.Second
 	}
 	opts.MaxRestartBackoff = max(opts.MaxRestartBackoff, opts.RestartBackoff)
+	if opts.Hotplug == nil && opts.IdleRetry >= 0 {
+		opts.Hotplug = uevent.Default(opts.Logger)
+	}
 	m := &Manager{opts: opts, scans: make(chan device.Scan), done: make(chan struct{})}
 	for i, c := range cfgs {
 		if c.Name == "" {
@@ -165,17 +180,27 @@ func (m *Manager) Close() error {
 }
 
 // keep opens the scanner of e, forwards its scans, and opens it again when
-// it stops, until Close.
+// it stops, until Close. A scanner that fails to open is tried again after
+// short waits, then at hotplug events (uevent.Backoff).
 func (m *Manager) keep(e *entry) {
 	defer m.wg.Done()
 	log := m.opts.Logger.With("scanner", e.cfg.Name, "driver", e.cfg.Driver)
-	wait := m.opts.RestartBackoff
+	b := uevent.Backoff{Min: m.opts.RestartBackoff, Max: m.opts.MaxRestartBackoff, Idle: m.opts.IdleRetry, Hotplug: m.opts.Hotplug}
 	opened := false // once: later opens are reconnects
 	lastFailure := ""
+	woken := false // by a hotplug event since the last open
+	saidIdle := false
 	for first := true; ; first = false {
-		if !first && !m.sleep(wait) {
-			return
+		if !first {
+			switch b.Wait(m.done) {
+			case uevent.Stopped:
+				return
+			case uevent.Hotplug:
+				woken = true
+				log.Debug("hotplug event: opening the scanner")
+			}
 		}
+		b.Arm()
 		sc, err := m.opts.Drivers[e.cfg.Driver](e.cfg, log)
 		if err != nil {
 			e.fail(err)
@@ -191,11 +216,24 @@ func (m *Manager) keep(e *entry) {
 				level = slog.LevelDebug
 			}
 			lastFailure = err.Error()
-			log.Log(context.Background(), level, "scanner not opened", "err", err, "retry", wait)
-			wait = min(2*wait, m.opts.MaxRestartBackoff)
+			if b.Idling() {
+				level = max(level, slog.LevelInfo)
+				if saidIdle {
+					level = slog.LevelDebug
+				}
+				saidIdle = true
+				log.Log(context.Background(), level, "scanner missing: waiting for a hotplug event", "err", err, "or_after", b.Upcoming())
+				continue
+			}
+			log.Log(context.Background(), level, "scanner not opened", "err", err, "retry", b.Upcoming())
 			continue
 		}
-		wait, lastFailure = m.opts.RestartBackoff, ""
+		b.Reset()
+		lastFailure, saidIdle = "", false
+		if woken {
+			log.Info("scanner found after a hotplug event")
+			woken = false
+		}
 		e.set(sc, opened)
 		opened = true
 		if !m.forward(sc) {
@@ -208,7 +246,7 @@ func (m *Manager) keep(e *entry) {
 			err = errors.New("the driver stopped")
 		}
 		e.fail(err)
-		log.Warn("scanner stopped; opening it again", "err", err, "after", wait)
+		log.Warn("scanner stopped; opening it again", "err", err, "after", b.Upcoming())
 	}
 }
 
@@ -228,17 +266,6 @@ func (m *Manager) forward(sc device.Scanner) bool {
 		case <-m.done:
 			return false
 		}
-	}
-}
-
-func (m *Manager) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-m.done:
-		return false
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/frame"
+	"github.com/tillbox/tillbox/device/uevent"
 )
 
 // Config is one serial scanner.
@@ -30,8 +31,17 @@ type Config struct {
 
 	// MinBackoff and MaxBackoff bound the wait between attempts to open
 	// the port: it starts at MinBackoff and doubles up to MaxBackoff, with
-	// some jitter. Defaults 50ms and 2s.
+	// some jitter. Defaults 50ms and 2s. Once a wait of MaxBackoff passed
+	// in vain, the port is looked for again at the next hotplug event, or
+	// after IdleRetry (see uevent.Backoff).
 	MinBackoff, MaxBackoff time.Duration
+	// IdleRetry bounds the wait for a hotplug event while the port is
+	// missing; 0 means uevent.DefaultIdle (a minute), and a negative value
+	// means no waiting for hotplug events: retries every MaxBackoff.
+	IdleRetry time.Duration
+	// Hotplug tells of hotplug events; nil means the kernel's uevents
+	// (uevent.Default), or timed retries where those cannot be read.
+	Hotplug uevent.Source
 	// Logger receives connects, losses and dropped input; nil discards.
 	// Scans are logged shortened and masked (device.Shorten), never whole.
 	Logger *slog.Logger
@@ -85,6 +95,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.List == nil {
 		c.List = device.ListSerial
+	}
+	if c.Hotplug == nil && c.IdleRetry >= 0 {
+		c.Hotplug = uevent.Default(c.Logger)
 	}
 	return nil
 }

@@ -1,13 +1,15 @@
 // Package serial reads scans from a serial scanner (USB CDC-ACM, USB-serial
 // or RS-232) with go.bug.st/serial: it finds the port by path or USB
 // identity, cuts the byte stream into scans (device/frame), and reopens the
-// port with backoff when it is lost (unplug, read error) without a restart.
+// port when it is lost (unplug, read error) without a restart: after short
+// waits, then at hotplug events (device/uevent).
 package serial
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/frame"
+	"github.com/tillbox/tillbox/device/uevent"
 )
 
 // Scanner is an open serial scanner: a device.Scanner.
@@ -88,27 +91,46 @@ func (s *Scanner) Close() error {
 }
 
 // run opens the port, reads it until it is lost, and again, until Close.
+// While the port is missing it is looked for again after short waits, then
+// at hotplug events (uevent.Backoff).
 func (s *Scanner) run() error {
 	log := s.cfg.Logger.With("scanner", s.cfg.Name)
-	wait := s.cfg.MinBackoff
+	b := uevent.Backoff{Min: s.cfg.MinBackoff, Max: s.cfg.MaxBackoff, Idle: s.cfg.IdleRetry, Hotplug: s.cfg.Hotplug, Jitter: true}
 	everOpen := false
+	woken := false // by a hotplug event since the port was lost
+	idleLevel := slog.LevelInfo
 	for {
+		b.Arm()
 		p, err := s.open()
 		if errors.Is(err, errStopped) {
 			return nil
 		}
 		if err != nil {
 			s.setError(err)
-			log.Debug("scanner not opened", "err", err, "retry", wait)
-			if !s.sleep(jitter(wait)) {
-				return nil
+			if b.Idling() {
+				// Said once at Info per loss: later rounds (after an
+				// event of some other device) at Debug.
+				log.Log(context.Background(), idleLevel, "scanner missing: waiting for a hotplug event", "err", err, "or_after", b.Upcoming())
+				idleLevel = slog.LevelDebug
+			} else {
+				log.Debug("scanner not opened", "err", err, "retry", b.Upcoming())
 			}
-			wait = min(2*wait, s.cfg.MaxBackoff)
+			switch b.Wait(s.done) {
+			case uevent.Stopped:
+				return nil
+			case uevent.Hotplug:
+				woken = true
+				log.Debug("hotplug event: looking for the scanner")
+			}
 			continue
 		}
-		wait = s.cfg.MinBackoff
+		b.Reset()
 		s.connected(p.info, everOpen)
 		log.Info("scanner connected", "path", p.info.path, "vidpid", s.Status().VIDPID)
+		if woken {
+			log.Info("scanner found after a hotplug event", "path", p.info.path)
+		}
+		woken, idleLevel = false, slog.LevelInfo
 		if p.info.others > 0 {
 			log.Warn("several ports match the scanner's USB identity: reading the first; add the serial number to match", "match", s.cfg.Match.String(), "others", p.info.others)
 		}
@@ -258,22 +280,4 @@ func (s *Scanner) disconnected(err error) {
 		s.status.LastErrorAt = s.status.Since
 	}
 	s.mu.Unlock()
-}
-
-// sleep waits d or until Close; false when closed.
-func (s *Scanner) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-s.done:
-		return false
-	}
-}
-
-// jitter spreads d by ±20%, so that scanners lost together do not retry in
-// step.
-func jitter(d time.Duration) time.Duration {
-	return d + time.Duration((rand.Float64()-0.5)*0.4*float64(d))
 }

@@ -171,6 +171,15 @@ func TestScanners(t *testing.T) {
 						t.Fatalf("%s: unplugging: %v", what, err)
 					}
 					r.waitScanner(ctx, t, sc.name, "lost after the unplug", func(s device.Status) bool { return !s.Connected })
+					// The first replug comes at once, while tillbox still
+					// looks for the scanner every few seconds; before the
+					// last one it has stopped looking and waits for the
+					// kernel's hotplug event, which must wake it.
+					hotplug := round == len(codes)-1
+					found := m.logged(msgFound, sc.name)
+					if hotplug {
+						r.waitLogged(ctx, t, msgWaiting, sc.name, m.logged(msgWaiting, sc.name)+1)
+					}
 					if err := sc.plug(ctx); err != nil {
 						t.Fatalf("%s: plugging back: %v", what, err)
 					}
@@ -178,6 +187,9 @@ func TestScanners(t *testing.T) {
 					st = r.waitScanner(ctx, t, sc.name, "connected again", func(s device.Status) bool { return s.Connected })
 					if st.Reconnects != prev+1 {
 						t.Errorf("%s: reconnects went from %d to %d after one replug, want %d", what, prev, st.Reconnects, prev+1)
+					}
+					if hotplug && m.logged(msgFound, sc.name) <= found {
+						t.Errorf("%s: the log does not say %q: the replug was not seen through the kernel's uevents", what, msgFound)
 					}
 				}
 				ref := r.newSale(ctx, t, what)
@@ -253,4 +265,39 @@ func (r *rig) waitScanner(ctx context.Context, t *testing.T, name, what string, 
 		t.Fatal(err)
 	}
 	return got
+}
+
+// What tillbox logs while a missing scanner waits for a hotplug event
+// (device/uevent), and when an event brought it back.
+const (
+	msgWaiting = "scanner missing: waiting for a hotplug event"
+	msgFound   = "scanner found after a hotplug event"
+)
+
+// logged counts the lines of tillbox's log on the guest's console with
+// message msg about the named scanner.
+func (m *machine) logged(msg, scanner string) int {
+	n := 0
+	for _, l := range strings.Split(m.console.String(), "\n") {
+		if strings.Contains(l, `msg="`+msg+`"`) && strings.Contains(l+" ", " scanner="+scanner+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+// waitLogged waits until tillbox has logged msg about the named scanner n
+// times.
+func (r *rig) waitLogged(ctx context.Context, t *testing.T, msg, scanner string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := poll(ctx, fmt.Sprintf("%q logged for scanner %s", msg, scanner), func() error {
+		if got := r.m.logged(msg, scanner); got < n {
+			return fmt.Errorf("logged %d times, want %d", got, n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
