@@ -26,7 +26,7 @@ func testConfig(t testing.TB, dir, simURL, listen, vippsExtra string) string {
 	text := fmt.Sprintf(`[box]
 till = "t1"
 data_dir = %q
-shutdown_timeout = "5s"
+shutdown_timeout = "10s"
 
 [vipps]
 base_url = %q

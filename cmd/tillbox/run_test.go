@@ -149,16 +149,13 @@ func TestRunTakesASale(t *testing.T) {
 		polled <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
-	start := time.Now()
+	// tl.stop gives up after 15 s, well before the long-poll's 60 s wait.
 	if err := tl.stop(); err != nil {
 		t.Fatalf("run returned %v\n%s", err, tl.logs)
 	}
-	if d := time.Since(start); d > 4*time.Second {
-		t.Errorf("stopping took %s", d)
-	}
 	select {
 	case <-polled:
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second): // a bound on a hang: the poll waits 60 s
 		t.Error("the long-poll is still waiting after the stop")
 	}
 	logs := tl.logs.String()

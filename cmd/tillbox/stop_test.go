@@ -61,7 +61,7 @@ func TestRunSIGTERM(t *testing.T) {
 			t.Cleanup(func() { simHTTP.Close(); s.Close() })
 			s.SetFault(sim.Fault{Endpoint: "capturePayment", LatencyMs: tc.latency.Milliseconds()})
 			dir := t.TempDir()
-			cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "") // shutdown_timeout 5s: a grace of 1.67 s
+			cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "") // shutdown_timeout 10s: a grace of 3.3 s
 
 			var out syncBuffer // the notices and the log: stdout, as journald takes them
 			cmd := exec.Command(bin, "run", "--config", cfg)
