@@ -25,8 +25,8 @@
 // worse right after a benchmark deleted its large files):
 //
 //	POSAccept                  1.3–1.5 ms per accept = 5.1–5.7× a raw 1 KiB append+fdatasync    goal ≤ 2×
-//	Drain10kCaptures/online    2.2–5 s, 220–335 µs agent CPU per capture                         goal ≤ 200 µs
-//	Drain10kCaptures/restart   3–7 s, 280–480 µs agent CPU per capture
+//	Drain10kCaptures/online    2.2–5 s, 260–335 µs agent CPU per capture                         goal ≤ 200 µs
+//	Drain10kCaptures/restart   3–7 s, 283–482 µs agent CPU per capture
 //	PeakRSS100kQueued          290–360 MB at start; 25–30 MB once started                       goal ≤ 64 MB
 //	Startup100kSales           7–8 ms exec to ready (7–10 ms cold); 1.5–3.5 ms in process       goal ≤ 500 ms
 //
