@@ -27,6 +27,7 @@ type Agent struct {
 	mu       sync.Mutex
 	scan     *heldScan            // a scan waiting for the next sale
 	inflight map[string]bool      // references with a command being sent
+	sending  map[uint64]bool      // the commands being sent (or their answers committed)
 	polls    map[string]time.Time // next poll of each sale whose outcome is open
 	limits   map[string][]time.Time
 	online   bool
@@ -60,6 +61,7 @@ func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
 	a := &Agent{
 		opts: o, db: db, vipps: vipps, log: o.Logger, clock: o.Clock,
 		inflight:   map[string]bool{},
+		sending:    map[uint64]bool{},
 		polls:      map[string]time.Time{},
 		limits:     map[string][]time.Time{},
 		online:     true,

@@ -47,7 +47,9 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// Workers is the number of commands sent at once (each sale's still one
 	// at a time, in order). Default 16: a backlog after an outage drains with
-	// their answers settled several to a durable commit.
+	// their answers settled several to a durable commit. An answer waiting
+	// for its commit does not hold a worker; at most 4 × Workers commands
+	// are on their way, sent or waiting.
 	Workers int
 	// StopGrace is how long the calls to Vipps MobilePay in flight when Run's
 	// context ends may take to finish (their answers settled and committed)

@@ -26,21 +26,22 @@ func (a *Agent) outboxLoop(ctx context.Context) {
 	finished := make(chan struct{}, 1)
 	// The sends outlive ctx by StopGrace: at shutdown no new send starts,
 	// and a call in flight may finish and have its answer committed before
-	// it is cancelled (its command then stays queued: parked).
+	// it is cancelled (its command then stays queued: parked). Idle
+	// senders end with ctx.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
-	var wg sync.WaitGroup
+	sends := &senders{ctx: ctx, jobs: make(chan func())}
 	defer func() {
-		if a.sending() > 0 {
-			a.log.Info("outbox: stopping: letting the calls in flight finish", "calls", a.sending(), "grace", a.opts.StopGrace)
+		if n := a.inFlight(); n > 0 {
+			a.log.Info("outbox: stopping: letting the calls in flight finish", "calls", n, "grace", a.opts.StopGrace)
 		}
 		t := time.AfterFunc(a.opts.StopGrace, cancelSends)
-		wg.Wait()
+		sends.wg.Wait()
 		t.Stop()
 	}()
 	for {
 		a.beat(loopOutbox)
-		next, err := a.dispatch(sendCtx, slots, finished, &wg)
+		next, err := a.dispatch(sendCtx, slots, finished, sends)
 		if err != nil {
 			a.log.Error("outbox", "err", err)
 			next = a.clock.Now().Add(a.opts.RetryBase)
@@ -77,99 +78,170 @@ func sleep(ctx context.Context, clock Clock, at time.Time, wakes ...chan struct{
 	return true
 }
 
+// maxOnTheWay bounds, per worker, the commands on their way: sent, or
+// answered with the answer waiting for its commit. A worker is free again
+// once its call is answered, so that answers pile up into fewer, larger
+// commits (store.DB.Batch) while the next calls go out; this keeps the
+// answers waiting for a slow disk from growing without end.
+const maxOnTheWay = 4
+
 // dispatch starts a send for every due command that may go now and returns
-// when to look again.
-func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, wg *sync.WaitGroup) (time.Time, error) {
+// when to look again. It walks the due index earliest first and stops once
+// every worker is busy: a finished send wakes it again.
+func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, sends *senders) (time.Time, error) {
 	now := a.clock.Now()
-	var due []store.DueCommand
-	first := map[string]uint64{} // lowest command id of each sale
 	var next time.Time
+	var start []store.DueCommand
 	err := a.db.View(func(tx *store.Tx) error {
-		var err error
-		if due, err = tx.Due(now, 64); err != nil {
-			return err
+		a.mu.Lock()
+		offline, probeAt, sending := !a.online, a.probeAt, len(a.inflight)
+		a.mu.Unlock()
+		first := map[string]uint64{} // lowest command id of each sale looked at
+		examined := 0
+		var ferr error
+		onTheWay := func(id uint64) bool {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return a.sending[id]
 		}
-		for _, c := range due {
-			if _, ok := first[c.Reference]; ok || a.isInflight(c.Reference) {
-				continue
+		err := tx.EachDue(now, onTheWay, func(c store.DueCommand) bool {
+			if a.isInflight(c.Reference) {
+				return true // behind one of its sale's on its way
 			}
-			id, _, err := tx.FirstCommandID(c.Reference)
-			if err != nil {
-				return err
+			if examined++; examined > 64 {
+				return false
 			}
-			first[c.Reference] = id
+			id, ok := first[c.Reference]
+			if !ok {
+				var err error
+				if id, _, err = tx.FirstCommandID(c.Reference); err != nil {
+					ferr = err
+					return false
+				}
+				first[c.Reference] = id
+			}
+			if id != c.ID {
+				return true // an earlier command of this sale goes first
+			}
+			// Offline, one command at a time probes the network, at the pace
+			// of the back-off; a create whose window has passed needs no call
+			// to be abandoned, and goes.
+			pastWindow := c.Kind == cmdCreate && !c.MaybeSent && !c.NotAfter.IsZero() && now.After(c.NotAfter)
+			if offline && !pastWindow {
+				if sending > 0 || now.Before(probeAt) {
+					if sending == 0 {
+						next = earliest(next, probeAt)
+					}
+					return true
+				}
+				sending++
+			}
+			// A create past its window is abandoned or settled by GET: no
+			// modification call, so the per-reference limit does not apply.
+			modifies := !(c.Kind == cmdCreate && !c.NotAfter.IsZero() && now.After(c.NotAfter))
+			if wait := a.rateWait(c.Reference, now); modifies && wait > 0 {
+				next = earliest(next, now.Add(wait))
+				if c.Kind == cmdCreate && !c.NotAfter.IsZero() {
+					next = earliest(next, c.NotAfter.Add(time.Millisecond))
+				}
+				return true
+			}
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if len(a.inflight) >= maxOnTheWay*cap(slots) {
+				return false // a commit is slow: a finished send wakes us
+			}
+			select {
+			case slots <- struct{}{}:
+			default:
+				return false // every worker is busy; a finished send wakes us
+			}
+			a.inflight[c.Reference] = true
+			a.sending[c.ID] = true
+			if modifies {
+				a.limits[c.Reference] = append(a.limits[c.Reference], now)
+			}
+			start = append(start, c)
+			return true
+		})
+		if err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return err
 		}
 		// Due commands held back (behind an earlier command of their sale,
 		// or by the rate limit) are covered by the first's NextAttempt,
 		// the limit's wait, or a finished send.
 		at, ok, err := tx.NextDueAfter(now)
 		if ok {
-			next = at
+			next = earliest(next, at)
 		}
 		return err
 	})
-	if err != nil {
-		return time.Time{}, err
-	}
-	a.mu.Lock()
-	offline, probeAt, sending := !a.online, a.probeAt, len(a.inflight)
-	a.mu.Unlock()
-	for _, c := range due {
-		if first[c.Reference] != c.ID {
-			continue // an earlier command of this sale goes first
-		}
-		// Offline, one command at a time probes the network, at the pace
-		// of the back-off; a create whose window has passed needs no call
-		// to be abandoned, and goes.
-		pastWindow := c.Kind == cmdCreate && !c.MaybeSent && !c.NotAfter.IsZero() && now.After(c.NotAfter)
-		if offline && !pastWindow {
-			if sending > 0 || now.Before(probeAt) {
-				if sending == 0 {
-					next = earliest(next, probeAt)
-				}
-				continue
+	// What was started holds a slot and its sale: send it even if the walk
+	// failed later (the send reads the command afresh).
+	for _, c := range start {
+		sends.run(func() {
+			var once sync.Once
+			free := func() {
+				once.Do(func() {
+					<-slots
+					wake(finished)
+				})
 			}
-			sending++
-		}
-		// A create past its window is abandoned or settled by GET: no
-		// modification call, so the per-reference limit does not apply.
-		modifies := !(c.Kind == cmdCreate && !c.NotAfter.IsZero() && now.After(c.NotAfter))
-		if wait := a.rateWait(c.Reference, now); modifies && wait > 0 {
-			next = earliest(next, now.Add(wait))
-			if c.Kind == cmdCreate && !c.NotAfter.IsZero() {
-				next = earliest(next, c.NotAfter.Add(time.Millisecond))
-			}
-			continue
-		}
-		a.mu.Lock()
-		busy := a.inflight[c.Reference]
-		if !busy {
-			select {
-			case slots <- struct{}{}:
-				a.inflight[c.Reference] = true
-				if modifies {
-					a.limits[c.Reference] = append(a.limits[c.Reference], now)
-				}
-			default:
-				busy = true // every worker is busy; a finished send wakes us
-			}
-		}
-		a.mu.Unlock()
-		if busy {
-			continue
-		}
-		wg.Go(func() {
 			defer func() {
 				a.mu.Lock()
 				delete(a.inflight, c.Reference)
+				delete(a.sending, c.ID)
 				a.mu.Unlock()
-				<-slots
+				free()
 				wake(finished)
 			}()
-			a.send(ctx, c.ID)
+			a.send(ctx, c.ID, free)
 		})
 	}
+	if err != nil {
+		return time.Time{}, err
+	}
 	return next, nil
+}
+
+// senders run the sends on goroutines that stay for the next one while the
+// outbox is busy: a new goroutine per send would grow its stack again for
+// every call (HTTP, JSON), which cost more than the rest of the send's
+// bookkeeping.
+type senders struct {
+	ctx  context.Context
+	jobs chan func() // unbuffered: taken only by an idle sender
+	wg   sync.WaitGroup
+}
+
+// senderIdle is how long a sender waits for another send before it ends.
+const senderIdle = 5 * time.Second
+
+// run hands fn to an idle sender, or starts one.
+func (p *senders) run(fn func()) {
+	select {
+	case p.jobs <- fn:
+	default:
+		p.wg.Go(func() {
+			fn()
+			idle := time.NewTimer(senderIdle)
+			defer idle.Stop()
+			for {
+				select {
+				case fn := <-p.jobs:
+					fn()
+					idle.Reset(senderIdle)
+				case <-idle.C:
+					return
+				case <-p.ctx.Done():
+					return
+				}
+			}
+		})
+	}
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -222,8 +294,9 @@ func (a *Agent) isInflight(ref string) bool {
 	return a.inflight[ref]
 }
 
-// send makes one attempt of a command and records its outcome.
-func (a *Agent) send(ctx context.Context, id uint64) {
+// send makes one attempt of a command and records its outcome. It calls
+// free once the call is over, before the outcome waits for its commit.
+func (a *Agent) send(ctx context.Context, id uint64, free func()) {
 	// The dispatcher chose by the index, which may predate what an earlier
 	// send of this command committed (its MaybeSent mark, its deletion):
 	// act on the command as it is now.
@@ -241,7 +314,7 @@ func (a *Agent) send(ctx context.Context, id uint64) {
 		return
 	}
 	if c.Kind == cmdCreate {
-		a.sendCreate(ctx, c)
+		a.sendCreate(ctx, c, free)
 		return
 	}
 	var (
@@ -271,6 +344,7 @@ func (a *Agent) send(ctx context.Context, id uint64) {
 	a.noteCall(err)
 	switch {
 	case err == nil:
+		free()
 		a.settleLogged(c.Reference, &epayment.Payment{State: m.State, Aggregate: m.Aggregate, Amount: m.Amount}, c.ID, nil)
 	case ctx.Err() != nil:
 		// Shutting down: the command stays queued and goes again at start
@@ -280,6 +354,7 @@ func (a *Agent) send(ctx context.Context, id uint64) {
 		if noAnswer(err) {
 			a.uncount(c.Reference) // as for a create
 		}
+		free()
 		a.retryLater(c, err, true)
 	case c.Kind == cmdCancel && epayment.ErrorCode(err) == "6250":
 		// The customer is approving right now. The refusal sticks to this
@@ -326,7 +401,7 @@ func retryable(err error) bool {
 
 // sendCreate sends a createPayment, or abandons it when the
 // customer-present window has passed.
-func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
+func (a *Agent) sendCreate(ctx context.Context, c store.Command, free func()) {
 	now := a.clock.Now()
 	if !c.NotAfter.IsZero() && now.After(c.NotAfter) {
 		if !c.MaybeSent {
@@ -360,6 +435,7 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 	a.noteCall(err)
 	switch {
 	case err == nil:
+		free()
 		a.created(c)
 	case ctx.Err() != nil:
 		a.log.Info("outbox: parked for the next start", "kind", c.Kind, "reference", c.Reference)
@@ -375,6 +451,7 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command) {
 		if notSent(err) && !wasSent {
 			c.MaybeSent = false // the connection never opened: nothing reached Vipps
 		}
+		free()
 		a.retryLater(c, err, c.MaybeSent)
 	case epayment.IsConflict(err):
 		// The reference exists: an earlier attempt got through.

@@ -176,7 +176,7 @@ func (a *Agent) Accept(ctx context.Context, req SaleRequest) (sale Sale, created
 		}
 		out = *s
 		created = true
-		return a.recordChange(tx, s, "")
+		return a.recordChange(tx, s, change{})
 	})
 	if err != nil {
 		if taken != nil {
@@ -295,9 +295,9 @@ func idempotencyKey(kind, ref string, n uint64) string {
 }
 
 // recordChange stores s and, when its state, amounts or error changed from
-// prev (empty for a new sale), appends an event for the POS. A sale whose
-// outcome is reached and that has no command left becomes final.
-func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prevKey string) error {
+// prev (the zero change for a new sale), appends an event for the POS. A
+// sale whose outcome is reached and that has no command left becomes final.
+func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prev change) error {
 	now := a.clock.Now()
 	s.UpdatedAt = now
 	_, queued, err := tx.FirstCommandID(s.Reference)
@@ -317,10 +317,10 @@ func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prevKey string) error 
 	if err := tx.PutSale(s); err != nil {
 		return err
 	}
-	v := view(s)
-	if changeKey(v) == prevKey {
+	if changeOf(s) == prev {
 		return nil
 	}
+	v := view(s)
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -338,9 +338,17 @@ func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prevKey string) error 
 	return nil
 }
 
-// changeKey is what makes a change worth an event.
-func changeKey(v Sale) string {
-	return fmt.Sprintf("%s|%v|%s", v.State, v.Aggregate, v.ErrorCode)
+// change is what makes a change worth an event: a sale whose change
+// differs from before gets one. The zero change is no sale's.
+type change struct {
+	state     string
+	aggregate store.Aggregate
+	errorCode string
+}
+
+// changeOf is a stored sale's change.
+func changeOf(s *store.Sale) change {
+	return change{state: s.State, aggregate: s.Aggregate, errorCode: s.ErrorCode}
 }
 
 // modify loads a sale, lets fn change it inside one transaction, and
@@ -359,7 +367,7 @@ func (a *Agent) modify(ref string, fn func(tx *store.Tx, s *store.Sale) error) (
 		if err != nil {
 			return err
 		}
-		prev := changeKey(view(s))
+		prev := changeOf(s)
 		if err := fn(tx, s); err != nil {
 			return err
 		}

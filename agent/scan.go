@@ -82,7 +82,7 @@ func (a *Agent) scanCode(code string) (ScanResult, error) {
 			res = ScanResult{Outcome: "held", Message: "waiting for the sale"}
 			return nil
 		}
-		prev := changeKey(view(waiting))
+		prev := changeOf(waiting)
 		waiting.Customer = store.Customer{PersonalQR: code}
 		a.unschedulePoll(tx, waiting.Reference)
 		if err := a.requestPayment(tx, waiting, now); err != nil {

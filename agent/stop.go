@@ -22,8 +22,8 @@ func (a *Agent) StopSales() { a.stop.v.Store(true) }
 // Stopping reports whether StopSales was called.
 func (a *Agent) Stopping() bool { return a.stop.v.Load() }
 
-// sending is the number of commands being sent.
-func (a *Agent) sending() int {
+// inFlight is the number of sales with a command being sent.
+func (a *Agent) inFlight() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.inflight)

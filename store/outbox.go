@@ -212,24 +212,42 @@ type DueCommand struct {
 // NextAttempt is not after now, earliest first (then by ID), as the index
 // holds them: no command is decoded.
 func (tx *Tx) Due(now time.Time, limit int) ([]DueCommand, error) {
+	var out []DueCommand
+	err := tx.EachDue(now, nil, func(d DueCommand) bool {
+		out = append(out, d)
+		return limit <= 0 || len(out) < limit
+	})
+	return out, err
+}
+
+// EachDue calls fn with each command whose NextAttempt is not after now,
+// earliest first (then by ID), as the index holds it, until fn returns
+// false: the outbox stops as soon as it has started all it may. Commands
+// for which skip (if not nil) reports true are passed over undecoded: the
+// outbox's own, already on their way.
+func (tx *Tx) EachDue(now time.Time, skip func(id uint64) bool, fn func(DueCommand) bool) error {
 	due, err := tx.bucket(bucketOutDue)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	until := timeKey(now)
-	var out []DueCommand
 	c := due.Cursor()
-	for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) == 16 && keyU64(k[:8]) > until {
 			break
 		}
+		if skip != nil && len(k) == 16 && skip(keyU64(k)) {
+			continue
+		}
 		d, ok := decodeDueValue(k, v)
 		if !ok {
-			return nil, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("%s entry %x: %x", bucketOutDue, k, v)}
+			return &CorruptError{Path: tx.path, Reason: fmt.Sprintf("%s entry %x: %x", bucketOutDue, k, v)}
 		}
-		out = append(out, d)
+		if !fn(d) {
+			return nil
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // NextDue returns the earliest NextAttempt of any queued command (the zero

@@ -25,8 +25,8 @@
 // worse right after a benchmark deleted its large files):
 //
 //	POSAccept                  1.3–1.5 ms per accept = 5.1–5.7× a raw 1 KiB append+fdatasync    goal ≤ 2×
-//	Drain10kCaptures/online    24–25 s, 3.3 ms agent CPU per capture                             goal ≤ 200 µs
-//	Drain10kCaptures/restart   29–50 s, 4.1–5.0 ms agent CPU per capture
+//	Drain10kCaptures/online    2.2–5 s, 260–335 µs agent CPU per capture                         goal ≤ 200 µs
+//	Drain10kCaptures/restart   3–7 s, 283–482 µs agent CPU per capture
 //	PeakRSS100kQueued          290–360 MB at start; 25–30 MB once started                       goal ≤ 64 MB
 //	Startup100kSales           7–8 ms exec to ready (7–10 ms cold); 1.5–3.5 ms in process       goal ≤ 500 ms
 //
@@ -52,19 +52,16 @@
 //
 // # Draining captures
 //
-// Where the agent's CPU goes during the drain (pprof of the drain alone):
-// about 70 % in the outbox's dispatch, which after every finished send
-// reads up to 256 due commands and, for each, every command of its sale
-// (Tx.DueCommands and Tx.CommandsFor), decoding each from JSON: some 500
-// decodes and some 600 KB allocated per capture sent, the same commands
-// again and again while 10 000 are due. The settle commit costs about 390 µs
-// of CPU, the capture call about 85 µs, and garbage collection most of the
-// rest. A dispatch that reads only as many due commands as there are free
-// workers, from the indexes, would bring the figure to about 1 ms; below
-// 200 µs takes settling several answers per commit and a lighter settle
-// (the store measured 175–185 µs for a bare delete per commit). After
-// a restart, agent.Run reconciles first and polls every unfinished sale,
-// 10 000 GETs, each committing the sale even when nothing changed.
+// Where the agent's CPU goes during the drain (DRAIN_CPUPROFILE, see
+// BenchmarkDrain10kCaptures): the settle inside the group commit (the sale
+// decoded and encoded with its event, the command decoded to delete it,
+// bbolt's puts in six buckets), the commit itself (bbolt's spill, about five
+// page writes per capture, fdatasync), the HTTP call, and GC. A worker is
+// free once its call is answered, so answers gather about 30 to a commit;
+// the sends run on kept goroutines; choosing what to send stops once the
+// workers are busy. README.md ("Where the time went") has the figures.
+// After a restart, agent.Run reconciles first and polls every unfinished
+// sale, 10 000 GETs, which commit nothing when nothing changed.
 //
 // # Peak RSS
 //

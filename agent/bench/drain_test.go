@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -46,8 +48,15 @@ const drainSales = 10_000
 // HTTP calls and of the fsyncs included) is the agent's, plus this
 // benchmark's status check every 5 ms. cpu-µs/cmd divides it by the 10 000
 // captures; user-µs/cmd is the user part; sim-cpu-µs/cmd is the simulator's
-// (from /proc, 10 ms resolution), for scale. Afterwards the benchmark checks
-// that every sale is completed and every payment captured in full once.
+// (from /proc, 10 ms resolution), for scale. allocs/cmd and B/cmd are this
+// process's heap allocations during the drain per capture, GCs the garbage
+// collections it took. Afterwards the benchmark checks that every sale is
+// completed and every payment captured in full once.
+//
+// The drain alone can be profiled (the build before it would swamp a
+// -cpuprofile): DRAIN_CPUPROFILE=file writes its CPU profile,
+// DRAIN_MEMPROFILE=file the allocations before (file.before) and after it,
+// for go tool pprof -sample_index=alloc_space -base file.before.
 //
 //	go test -run '^$' -bench Drain -benchtime 1x ./agent/bench/
 func BenchmarkDrain10kCaptures(b *testing.B) {
@@ -83,17 +92,26 @@ func BenchmarkDrain10kCaptures(b *testing.B) {
 			b.ReportMetric(float64((sum.user+sum.sys).Microseconds())/n, "cpu-µs/cmd")
 			b.ReportMetric(float64(sum.user.Microseconds())/n, "user-µs/cmd")
 			b.ReportMetric(float64(sum.sim.Microseconds())/n, "sim-cpu-µs/cmd")
+			b.ReportMetric(float64(sum.allocs)/n, "allocs/cmd")
+			b.ReportMetric(float64(sum.bytes)/n, "B/cmd")
+			b.ReportMetric(float64(sum.gcs)/float64(b.N), "GCs")
 		})
 	}
 }
 
-type drainResult struct{ wall, user, sys, sim time.Duration }
+type drainResult struct {
+	wall, user, sys, sim time.Duration
+	allocs, bytes, gcs   uint64
+}
 
 func (r *drainResult) add(o drainResult) {
 	r.wall += o.wall
 	r.user += o.user
 	r.sys += o.sys
 	r.sim += o.sim
+	r.allocs += o.allocs
+	r.bytes += o.bytes
+	r.gcs += o.gcs
 }
 
 // drainRig is a till whose outbox holds n queued captures of authorised
@@ -192,6 +210,28 @@ func (d *drainRig) stopAgent(tb testing.TB) {
 // is final. With restart, the box starts first.
 func (d *drainRig) drain(tb testing.TB, restart bool) drainResult {
 	tb.Helper()
+	if path := os.Getenv("DRAIN_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			tb.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				tb.Error(err)
+			}
+		}()
+	}
+	if path := os.Getenv("DRAIN_MEMPROFILE"); path != "" {
+		writeHeapProfile(tb, path+".before")
+		defer writeHeapProfile(tb, path)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	allocs, bytes, gcs := ms.Mallocs, ms.TotalAlloc, ms.NumGC
 	user, sys := cpuTime()
 	simCPU, err := processCPU(d.sim.Pid())
 	if err != nil {
@@ -225,7 +265,26 @@ func (d *drainRig) drain(tb testing.TB, restart bool) drainResult {
 		tb.Fatal(err)
 	}
 	r.user, r.sys, r.sim = user2-user, sys2-sys, simCPU2-simCPU
+	runtime.ReadMemStats(&ms)
+	r.allocs, r.bytes, r.gcs = ms.Mallocs-allocs, ms.TotalAlloc-bytes, uint64(ms.NumGC-gcs)
 	return r
+}
+
+// writeHeapProfile writes the allocations so far: DRAIN_MEMPROFILE's two
+// files (before and after the drain) give the drain's alloc_space with
+// go tool pprof -base.
+func writeHeapProfile(tb testing.TB, path string) {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		tb.Error(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Error(err)
+	}
 }
 
 // check verifies the outcome: every sale completed and captured in full,
