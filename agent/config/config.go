@@ -63,6 +63,10 @@ type Config struct {
 
 	// File is the path the configuration was loaded from, if any.
 	File string `toml:"-"`
+	// OverlayFile is the technician page's settings laid over File
+	// (<box.data_dir>/settings.toml), whether it exists or not; empty
+	// when the configuration did not come from a file.
+	OverlayFile string `toml:"-"`
 	// Warnings are settings that work but deserve a look: a file with
 	// secrets that every user can read, polling faster than Vipps advises.
 	Warnings []Problem `toml:"-"`
@@ -75,6 +79,9 @@ type Config struct {
 	lines map[string]int
 	// sources tells where each secret that is set came from (source.go).
 	sources map[string]Source
+	// overlaid maps each field the overlay set ("vipps.msn", "scanner")
+	// to its line in the overlay.
+	overlaid map[string]int
 }
 
 // Box is the [box] section: this till and where it keeps its data.
