@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,7 +114,7 @@ func (c *Config) Save() error {
 	if check == nil || err != nil || !sameConfig(c, check) {
 		return fmt.Errorf("config: save: the settings would not load back as saved: nothing written to %s", overlay)
 	}
-	return writeAtomic(overlay, []byte(text), 0o600, true)
+	return writeAtomic(overlay, []byte(text), 0o600, 0o077) // the service's alone
 }
 
 // RemoveOverlayKey removes field ("console.password_hash") from the
@@ -164,7 +165,7 @@ func RemoveOverlayKey(path, field string) (bool, error) {
 			return false, fmt.Errorf("config: %s is written in a way tillbox cannot edit safely: remove %s by hand", overlay, field)
 		}
 	}
-	return true, writeAtomic(overlay, []byte(out), 0o600, true)
+	return true, writeAtomic(overlay, []byte(out), 0o600, 0o077)
 }
 
 // sameScanners compares two lists of scanners, nil and empty alike.
@@ -195,8 +196,8 @@ func sameConfig(a, b *Config) bool {
 // directory, written and synced, then renamed over it, and the directory
 // synced; a symbolic link's target is replaced. It keeps the mode (perm
 // for a new file) and tries to keep the
-// owner and group; secret drops every permission of the group and others.
-func writeAtomic(path string, data []byte, perm os.FileMode, secret bool) (err error) {
+// owner and group; the permissions in drop are taken away.
+func writeAtomic(path string, data []byte, perm os.FileMode, drop os.FileMode) (err error) {
 	// A symbolic link stays one: its target is replaced.
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
@@ -209,9 +210,7 @@ func writeAtomic(path string, data []byte, perm os.FileMode, secret bool) (err e
 		}
 	}
 	mode &^= 0o002
-	if secret {
-		mode &^= 0o077 // the service's alone
-	}
+	mode &^= drop
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -306,3 +305,111 @@ func table(name string, v reflect.Value) string {
 	return b.String()
 }
 
+// SetFileSecret writes a secret into the configuration file at path, for a
+// command run as root (`tillbox passwd`), not the service: into its
+// <key>_file when the file names one, else as the key in the file. The
+// file is edited line by line, checked by parsing it again, and replaced
+// atomically keeping its owner and mode (less every permission of others).
+func SetFileSecret(path, field, value string) (where string, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	dir := filepath.Dir(path)
+	c, _ := Parse(data, dir, nil)
+	if c == nil {
+		return "", fmt.Errorf("config: %s is not valid TOML", path)
+	}
+	for _, s := range c.secretRefs() {
+		if s.field != field {
+			continue
+		}
+		if *s.file != "" {
+			file := *s.file
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(dir, file)
+			}
+			return file, writeAtomic(file, []byte(value+"\n"), 0o640, 0o007)
+		}
+		section, key, _ := strings.Cut(field, ".")
+		ed := newEditor(data)
+		ed.set(section, key, tomlString(value))
+		text := ed.String()
+		check, _ := Parse([]byte(text), dir, nil)
+		if check == nil || check.secretValue(field) != value {
+			return "", fmt.Errorf("config: %s is written in a way tillbox cannot edit safely: set %s by hand", path, field)
+		}
+		return path, writeAtomic(path, []byte(text), 0o640, 0o007)
+	}
+	return "", fmt.Errorf("config: %s is not a secret", field)
+}
+
+func (c *Config) secretValue(field string) string {
+	for _, s := range c.secretRefs() {
+		if s.field == field {
+			return s.value.Reveal()
+		}
+	}
+	return ""
+}
+
+// editor changes keys of a plainly written TOML file line by line.
+type editor struct{ lines []string }
+
+func newEditor(data []byte) *editor {
+	s := strings.TrimSuffix(string(data), "\n")
+	return &editor{lines: strings.Split(s, "\n")}
+}
+
+func (e *editor) String() string { return strings.Join(e.lines, "\n") + "\n" }
+
+var anyHeader = regexp.MustCompile(`^\s*\[`)
+
+// section returns the lines of [name]: its header's index (-1 when there
+// is none) and the index after its last line.
+func (e *editor) section(name string) (int, int) {
+	start := -1
+	for i, l := range e.lines {
+		if m := headerLine.FindStringSubmatch(l); m != nil && m[1] == name && arrayLine.FindStringSubmatch(l) == nil {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return -1, len(e.lines)
+	}
+	end := start + 1
+	for end < len(e.lines) && !anyHeader.MatchString(e.lines[end]) {
+		end++
+	}
+	return start, end
+}
+
+func keyPattern(key string) *regexp.Regexp {
+	return regexp.MustCompile(`^\s*` + regexp.QuoteMeta(key) + `\s*=`)
+}
+
+func commentedKeyPattern(key string) *regexp.Regexp {
+	return regexp.MustCompile(`^\s*#\s*` + regexp.QuoteMeta(key) + `\s*=`)
+}
+
+// set writes key = raw in [section]: over the key's line, else over its
+// commented default, else right below the header (a new section at the end
+// when there is none).
+func (e *editor) set(section, key, raw string) {
+	line := key + " = " + raw
+	start, end := e.section(section)
+	if start < 0 {
+		e.lines = append(e.lines, "", "["+section+"]", line)
+		return
+	}
+	for _, p := range []*regexp.Regexp{keyPattern(key), commentedKeyPattern(key)} {
+		for i := start + 1; i < end; i++ {
+			if p.MatchString(e.lines[i]) {
+				e.lines[i] = line
+				return
+			}
+		}
+	}
+	e.lines = slices.Insert(e.lines, start+1, line)
+}

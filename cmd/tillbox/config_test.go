@@ -63,6 +63,10 @@ retry_max = "100ms"
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The data folder, as the service makes it: the page saves there.
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
+		t.Fatal(err)
+	}
 	return path
 }
 

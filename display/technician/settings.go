@@ -43,7 +43,9 @@ type SettingsValues struct {
 	Languages             []string // to choose from
 	CustomerPresentWindow string   // a duration: "2m", "90s"
 	Scanners              []ScannerValues
-	File                  string // the configuration file
+	File                  string   // the configuration file (never written by the page)
+	OverlayFile           string   // where the page saves: <data_dir>/settings.toml
+	FromPage              []string // the fields whose value was set on this page ("vipps.msn", "scanner")
 	Overridden            []string
 }
 
