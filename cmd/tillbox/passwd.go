@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/tillbox/tillbox/agent/config"
-		"github.com/tillbox/tillbox/display/technician"
+	"github.com/tillbox/tillbox/display/technician"
 	"golang.org/x/term"
 )
 
