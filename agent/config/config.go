@@ -24,6 +24,13 @@
 //
 // Setting both <key> and <key>_file in the file is an error.
 //
+// The technician page never writes the configuration file (it is
+// read-only to the service's user): [Config.Save] writes the page's
+// settings to an overlay, <box.data_dir>/settings.toml (overlay.go), which
+// Load lays over the file. The overlay may hold only the page's keys
+// ([PageKeys] and [[scanner]] tables); a secret there wins over the file's
+// and its <key>_file, and an environment variable still wins over both.
+//
 // Only cmd/tillbox imports this package; it converts a Config into the
 // options of the agent, the ePayment client and the store.
 package config

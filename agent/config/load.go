@@ -43,6 +43,10 @@ func Load(path string) (*Config, error) {
 	if fi, serr := os.Stat(path); serr == nil {
 		c.Warnings = append(permissionWarnings(path, fi.Mode(), c.inline), c.Warnings...)
 	}
+	if fi, serr := os.Stat(c.OverlayFile); serr == nil && c.OverlayFile != "" && fi.Mode().Perm()&0o077 != 0 {
+		c.Warnings = append(c.Warnings, Problem{Field: OverlayName, File: c.OverlayFile,
+			Reason: fmt.Sprintf("other users can open the technician page's settings (mode %04o; it may hold secrets): chmod 600 %s", fi.Mode().Perm(), c.OverlayFile)})
+	}
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.File = path

@@ -276,6 +276,12 @@ func TestOverlayPrecedence(t *testing.T) {
 	}
 	noSecrets(t, "the error", err.Error())
 
+	// Open to others: a warning naming it.
+	writeFile(t, b.data, OverlayName, "[display]\nlanguage = \"da\"\n", 0o640)
+	if w := mustLoad(t, b.path).Warnings; len(w) != 1 || w[0].File != b.overlay() || !strings.Contains(w[0].Reason, "chmod 600") {
+		t.Errorf("warnings of a 0640 overlay: %v", w)
+	}
+
 	// Not TOML.
 	writeFile(t, b.data, OverlayName, "[display\n", 0o600)
 	if _, err = Load(b.path); !errors.As(err, &ce) || ce.Problems[0].File != b.overlay() {
