@@ -4,16 +4,22 @@
 #   sudo scripts/install.sh [--binary PATH]
 #
 # What goes where (see README.md, "Install on a box"):
-#   user and group tillbox   system user, shell nologin, home /var/lib/tillbox
+#   user and group tillbox   system user, shell nologin, home /var/lib/tillbox;
+#                            made only when absent, with the comment
+#                            "tillbox agent (created by install.sh)", which
+#                            tells uninstall.sh --purge it may remove them
 #   /usr/local/bin/tillbox   the binary (--binary PATH; default bin/tillbox of
 #                            this checkout, else dist/tillbox-linux-ARCH)
-#   /etc/tillbox/            root:tillbox 0770 (the technician page rewrites
-#                            the configuration: temporary file, then rename)
+#   /etc/tillbox/            root:tillbox 0750: read-only to the service
+#                            (PRODUCT.md); the technician page saves to
+#                            /var/lib/tillbox/settings.toml instead
 #   /etc/tillbox/tillbox.toml  from `tillbox config example`, only when there
 #                            is none: an existing configuration is never
-#                            overwritten. root:tillbox 0660; it and the files
-#                            beside it (secrets) are never readable by others
-#   /var/lib/tillbox/        the data: tillbox:tillbox 0750
+#                            overwritten. root:tillbox 0640, as every file
+#                            beside it (secrets): never writable by the
+#                            service, never readable by others
+#   /var/lib/tillbox/        the data: tillbox:tillbox 0750 (the database,
+#                            the page's settings.toml, technician.passwd)
 #   /etc/systemd/system/tillbox.service
 #   /etc/udev/rules.d/70-tillbox.rules  `tillbox udev-rules`: the configured
 #                            scanners, and nothing else, for the group tillbox
@@ -54,6 +60,9 @@ done
 [ "$(id -u)" -eq 0 ] || die "must run as root (it creates a system user and writes to /etc and /usr/local): sudo $0${binary:+ --binary $binary}"
 
 USER_NAME=tillbox
+# The comment (GECOS) of a user install.sh made: uninstall.sh --purge
+# removes only such a user.
+CREATED_BY_US="tillbox agent (created by install.sh)"
 BIN=/usr/local/bin/tillbox
 ETC=/etc/tillbox
 CONFIG=$ETC/tillbox.toml
@@ -120,7 +129,7 @@ nologin=/usr/sbin/nologin
 [ -x "$nologin" ] || nologin=/sbin/nologin
 if ! getent passwd "$USER_NAME" >/dev/null; then
 	useradd --system --gid "$USER_NAME" --home-dir "$DATA" --no-create-home \
-		--shell "$nologin" --comment "tillbox till box agent" "$USER_NAME"
+		--shell "$nologin" --comment "$CREATED_BY_US" "$USER_NAME"
 	note_change "created the system user $USER_NAME (no login, home $DATA)"
 else
 	entry=$(getent passwd "$USER_NAME")
@@ -136,42 +145,29 @@ fi
 # The binary.
 put "$binary" "$BIN" 0755
 
-# The configuration's folder, and the configuration only when absent.
+# The configuration's folder, and the configuration only when absent: both
+# read-only to the service (the technician page saves to the data folder).
 if [ ! -d "$ETC" ]; then
-	install -d -o root -g "$USER_NAME" -m 0770 "$ETC"
-	note_change "created $ETC (root:$USER_NAME 770)"
+	install -d -o root -g "$USER_NAME" -m 0750 "$ETC"
+	note_change "created $ETC (root:$USER_NAME 750)"
 fi
-fix "$ETC" root "$USER_NAME" 0770
+fix "$ETC" root "$USER_NAME" 0750
 if [ -e "$CONFIG" ]; then
 	say "$CONFIG: kept as it is (never overwritten)"
 else
 	tmp=$(mktemp "$CONFIG.XXXXXX")
 	"$BIN" config example >"$tmp"
 	chown "root:$USER_NAME" "$tmp"
-	chmod 0660 "$tmp"
+	chmod 0640 "$tmp"
 	mv "$tmp" "$CONFIG"
 	note_change "$CONFIG: written from \`tillbox config example\` (it runs against tillbox sim; edit it for real payments)"
 fi
-# The configuration and the secrets beside it: never for others, and
-# readable by the service (group tillbox, or owned by it after the
-# technician page rewrote it).
+# The configuration and the secrets beside it: root's, readable by the
+# service (group tillbox), never writable by it, never readable by others.
 for f in "$ETC"/* "$ETC"/.[!.]*; do
 	if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
 	case "$f" in *.toml.??????) continue ;; esac # a rewrite in progress
-	cur=$(stat -c '%U:%G %a' "$f")
-	owner=$(stat -c %U "$f")
-	group=$(stat -c %G "$f")
-	if [ "$owner" != root ] && [ "$owner" != "$USER_NAME" ]; then
-		chown root "$f"
-		owner=root
-	fi
-	if [ "$owner" = root ] && [ "$group" != "$USER_NAME" ]; then
-		chgrp "$USER_NAME" "$f"
-		chmod g+r "$f"
-	fi
-	chmod o-rwx "$f"
-	now=$(stat -c '%U:%G %a' "$f")
-	[ "$now" = "$cur" ] || note_change "$f: was $cur, now $now (never readable by others; readable by the service)"
+	fix "$f" root "$USER_NAME" 0640
 done
 
 # The data.
@@ -182,7 +178,7 @@ fi
 fix "$DATA" "$USER_NAME" "$USER_NAME" 0750
 data_dir=$(sed -n 's/^[[:space:]]*data_dir[[:space:]]*=[[:space:]]*"\(.*\)".*/\1/p' "$CONFIG" | tail -1)
 if [ -n "$data_dir" ] && [ "$data_dir" != "$DATA" ]; then
-	say "warning: box.data_dir is $data_dir, but the unit lets tillbox write only to $DATA and $ETC (ReadWritePaths)"
+	say "warning: box.data_dir is $data_dir, but the unit lets tillbox write only to $DATA (ReadWritePaths)"
 fi
 
 # The unit and the udev rules of the configured scanners.

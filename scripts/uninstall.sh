@@ -6,7 +6,9 @@
 # Stops and disables the service, removes the unit, the udev rules and the
 # binary. The configuration (/etc/tillbox), the data (/var/lib/tillbox: the
 # database of sales) and the user tillbox stay, unless --purge: then they go
-# too. Running it again is harmless.
+# too; the user and its group only when install.sh made them (its comment,
+# "tillbox agent (created by install.sh)", says so): a user tillbox made by
+# hand stays. Running it again is harmless.
 set -eu
 
 say() { printf 'uninstall: %s\n' "$*"; }
@@ -32,6 +34,10 @@ done
 [ "$(id -u)" -eq 0 ] || die "must run as root: sudo $0$([ $purge = 1 ] && echo ' --purge')"
 
 USER_NAME=tillbox
+# The comments (GECOS) install.sh gives the user it makes; the second is
+# that of install.sh before it recorded this.
+CREATED_BY_US="tillbox agent (created by install.sh)"
+CREATED_BY_US_OLD="tillbox till box agent"
 BIN=/usr/local/bin/tillbox
 ETC=/etc/tillbox
 DATA=/var/lib/tillbox
@@ -77,15 +83,32 @@ if [ $purge = 1 ]; then
 			say "removed $d"
 		fi
 	done
-	if getent passwd "$USER_NAME" >/dev/null; then
-		userdel "$USER_NAME"
-		removed=1
-		say "removed the user $USER_NAME"
+	ours=0
+	if entry=$(getent passwd "$USER_NAME"); then
+		gecos=$(echo "$entry" | cut -d: -f5)
+		if [ "$gecos" = "$CREATED_BY_US" ] || [ "$gecos" = "$CREATED_BY_US_OLD" ]; then
+			ours=1
+			userdel "$USER_NAME"
+			removed=1
+			say "removed the user $USER_NAME"
+		else
+			say "kept the user $USER_NAME: install.sh did not make it (its comment is \"$gecos\"); userdel $USER_NAME removes it"
+		fi
+	else
+		ours=1 # gone already: its group is the leftover of ours
 	fi
-	if getent group "$USER_NAME" >/dev/null; then
-		groupdel "$USER_NAME"
-		removed=1
-		say "removed the group $USER_NAME"
+	# The group goes with the user install.sh made, unless another user
+	# belongs to it.
+	if [ $ours = 1 ] && group=$(getent group "$USER_NAME"); then
+		gid=$(echo "$group" | cut -d: -f3)
+		members=$(echo "$group" | cut -d: -f4)
+		if [ -z "$members" ] && ! getent passwd | cut -d: -f4 | grep -qx "$gid"; then
+			groupdel "$USER_NAME"
+			removed=1
+			say "removed the group $USER_NAME"
+		else
+			say "kept the group $USER_NAME: other users belong to it"
+		fi
 	fi
 else
 	kept=

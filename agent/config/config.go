@@ -24,6 +24,13 @@
 //
 // Setting both <key> and <key>_file in the file is an error.
 //
+// The technician page never writes the configuration file (it is
+// read-only to the service's user): [Config.Save] writes the page's
+// settings to an overlay, <box.data_dir>/settings.toml (overlay.go), which
+// Load lays over the file. The overlay may hold only the page's keys
+// ([PageKeys] and [[scanner]] tables); a secret there wins over the file's
+// and its <key>_file, and an environment variable still wins over both.
+//
 // Only cmd/tillbox imports this package; it converts a Config into the
 // options of the agent, the ePayment client and the store.
 package config
@@ -63,6 +70,10 @@ type Config struct {
 
 	// File is the path the configuration was loaded from, if any.
 	File string `toml:"-"`
+	// OverlayFile is the technician page's settings laid over File
+	// (<box.data_dir>/settings.toml), whether it exists or not; empty
+	// when the configuration did not come from a file.
+	OverlayFile string `toml:"-"`
 	// Warnings are settings that work but deserve a look: a file with
 	// secrets that every user can read, polling faster than Vipps advises.
 	Warnings []Problem `toml:"-"`
@@ -75,6 +86,9 @@ type Config struct {
 	lines map[string]int
 	// sources tells where each secret that is set came from (source.go).
 	sources map[string]Source
+	// overlaid maps each field the overlay set ("vipps.msn", "scanner")
+	// to its line in the overlay.
+	overlaid map[string]int
 }
 
 // Box is the [box] section: this till and where it keeps its data.

@@ -31,7 +31,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(data, filepath.Dir(path), os.LookupEnv)
+	c, err := parse(data, filepath.Dir(path), os.LookupEnv, readOverlay)
 	if c == nil {
 		var ce *Error
 		if errors.As(err, &ce) {
@@ -42,6 +42,10 @@ func Load(path string) (*Config, error) {
 	c.File = path
 	if fi, serr := os.Stat(path); serr == nil {
 		c.Warnings = append(permissionWarnings(path, fi.Mode(), c.inline), c.Warnings...)
+	}
+	if fi, serr := os.Stat(c.OverlayFile); serr == nil && c.OverlayFile != "" && fi.Mode().Perm()&0o077 != 0 {
+		c.Warnings = append(c.Warnings, Problem{Field: OverlayName, File: c.OverlayFile,
+			Reason: fmt.Sprintf("other users can open the technician page's settings (mode %04o; it may hold secrets): chmod 600 %s", fi.Mode().Perm(), c.OverlayFile)})
 	}
 	var ce *Error
 	if errors.As(err, &ce) {
@@ -55,6 +59,13 @@ func Load(path string) (*Config, error) {
 // TILLBOX_* variables of secrets (nil: none). A nil Config comes back only
 // when data is not TOML at all.
 func Parse(data []byte, dir string, env func(string) (string, bool)) (*Config, error) {
+	return parse(data, dir, env, nil)
+}
+
+// parse is Parse with the technician page's overlay: overlay (nil: none)
+// reads it given its path (from box.data_dir, which the overlay cannot
+// change) and lays it over the file before the secrets and the checks.
+func parse(data []byte, dir string, env func(string) (string, bool), overlay func(path string) ([]byte, error)) (*Config, error) {
 	c := Default()
 	c.lines = indexLines(data)
 	d := decoder{c: c}
@@ -68,20 +79,30 @@ func Parse(data []byte, dir string, env func(string) (string, bool)) (*Config, e
 	for i := range c.Scanners {
 		c.Scanners[i] = c.Scanners[i].withDefaults(i + 1)
 	}
+	d.inlineSecrets()
+	if overlay != nil && strings.TrimSpace(c.Box.DataDir) != "" && !d.failed["box.data_dir"] {
+		c.OverlayFile = OverlayPath(c.Box.DataDir)
+		d.overlay(overlay)
+	}
 	d.secrets(dir, env)
 
 	errs, warns := c.check()
 	for _, p := range errs {
 		section, _, _ := strings.Cut(p.Field, ".")
 		if !d.failed[p.Field] && !d.failed[section] {
-			d.problems = append(d.problems, p)
+			d.problems = append(d.problems, c.inOverlay(p))
 		}
 	}
-	c.Warnings = append(c.Warnings, warns...)
+	for _, w := range warns {
+		c.Warnings = append(c.Warnings, c.inOverlay(w))
+	}
 	if len(d.problems) == 0 {
 		return c, nil
 	}
 	slices.SortStableFunc(d.problems, func(a, b Problem) int {
+		if a.File != b.File {
+			return cmp.Compare(a.File, b.File) // the configuration's (no File) first
+		}
 		return cmp.Compare(lineKey(a.Line), lineKey(b.Line))
 	})
 	return c, &Error{Problems: d.problems}
@@ -143,13 +164,23 @@ type decoder struct {
 	md       *toml.MetaData
 	problems []Problem
 	failed   map[string]bool // fields with a decoding problem
+
+	// While the overlay is decoded: its path and the lines of its keys.
+	file  string
+	lines map[string]int
+	// overlaid are the secrets the overlay set.
+	overlaid map[string]bool
 }
 
 func (d *decoder) fail(field, reason string, line int) {
-	if line == 0 {
-		line = d.c.lines[field]
+	lines := d.c.lines
+	if d.file != "" {
+		lines = d.lines
 	}
-	d.problems = append(d.problems, Problem{Field: field, Reason: reason, Line: line})
+	if line == 0 {
+		line = lines[field]
+	}
+	d.problems = append(d.problems, Problem{Field: field, Reason: reason, Line: line, File: d.file})
 	if d.failed == nil {
 		d.failed = map[string]bool{}
 	}
@@ -409,18 +440,37 @@ func EnvNames() []string {
 	return names
 }
 
-// secrets takes each secret from the environment, its file or the
-// configuration file, in that order.
+// inlineSecrets notes the secrets written in the configuration file
+// itself, and refuses a secret set together with its <key>_file.
+func (d *decoder) inlineSecrets() {
+	for _, s := range d.c.secretRefs() {
+		if *s.value == "" {
+			continue
+		}
+		if *s.file != "" {
+			fileField := s.field + "_file"
+			d.fail(s.field, fmt.Sprintf("set together with %s: keep one", fileField[strings.IndexByte(fileField, '.')+1:]), 0)
+			*s.value, *s.file = "", "" // reported once
+			continue
+		}
+		d.c.inline = append(d.c.inline, s.field)
+	}
+}
+
+// secrets takes each secret from the environment, the overlay, its file or
+// the configuration file, in that order.
 func (d *decoder) secrets(dir string, env func(string) (string, bool)) {
 	for _, s := range d.c.secretRefs() {
 		fileField := s.field + "_file"
-		if *s.value != "" && *s.file != "" {
-			d.fail(s.field, fmt.Sprintf("set together with %s: keep one", fileField[strings.IndexByte(fileField, '.')+1:]), 0)
+		if d.failed[s.field] {
 			continue
 		}
 		if *s.value != "" {
-			d.c.inline = append(d.c.inline, s.field)
-			d.c.setSource(s.field, Source{Kind: FromConfig})
+			if d.overlaid[s.field] {
+				d.c.setSource(s.field, Source{Kind: FromOverlay, Where: d.c.OverlayFile})
+			} else {
+				d.c.setSource(s.field, Source{Kind: FromConfig})
+			}
 		}
 		if env != nil {
 			if v, ok := env(envName(s.field)); ok && v != "" {

@@ -12,26 +12,28 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/tillbox/tillbox/agent/epayment"
 )
 
-// Save writes c back to the file it was loaded from (c.File), for the
-// technician page. It validates c first and writes nothing when a rule is
-// broken (an [*Error], as Validate's). It changes only the keys whose
-// values differ from the file's: a changed key is rewritten in place (a
-// commented default "# key = …" is uncommented), a key that is no longer
-// set is commented out, and the [[scanner]] tables are replaced as a whole
-// when any scanner changed. Comments and the rest of the file stay.
+// Save writes the technician page's settings of c to the overlay
+// (c.OverlayFile, <box.data_dir>/settings.toml), never to the
+// configuration file, which is read-only to the service's user. It
+// validates c first and writes nothing when a rule is broken (an [*Error],
+// as Validate's). The overlay holds the page's keys (PageKeys, and the
+// [[scanner]] tables as a whole) whose values differ from the
+// configuration file's; any other change is refused, naming the file to
+// edit by hand.
 //
-// A secret is written where it came from: into its <key>_file when it came
-// from one, into the configuration file otherwise; one that came from an
-// environment variable cannot be changed here (a Problem says so). Every
-// file is replaced atomically (a temporary file in the same directory,
-// fsync, rename), keeping its mode and, as far as permitted, its owner; a
-// file holding secrets loses every permission for others.
+// A secret typed on the page goes to the overlay too, never to the
+// configuration or a <key>_file; one that comes from an environment
+// variable cannot be changed here (a Problem says so). The overlay is
+// replaced atomically (a temporary file in the same directory, fsync,
+// rename, fsync of the directory) with mode 0600.
 //
-// Before anything is written, the new text is parsed again and must give
-// c: a file too unusual to edit safely is refused with an error saying so.
+// Before anything is written, the configuration is loaded again with the
+// new overlay and must give c.
 func (c *Config) Save() error {
 	if c.File == "" {
 		return errors.New("config: save: the configuration did not come from a file")
@@ -47,98 +49,123 @@ func (c *Config) Save() error {
 		return fmt.Errorf("config: save: %w", err)
 	}
 	dir := filepath.Dir(c.File)
-	old, _ := Parse(data, dir, os.LookupEnv)
-	if old == nil {
+	base, _ := Parse(data, dir, os.LookupEnv) // the file alone
+	if base == nil {
 		return fmt.Errorf("config: save: %s is not valid TOML any more: fix it by hand", c.File)
 	}
-	ed := newEditor(data)
+	overlay := OverlayPath(base.Box.DataDir)
 	var problems []Problem
-	type secretFile struct {
-		ref         int // in secretRefs
-		path, value string
-	}
-	var files []secretFile
 
 	secretField := map[string]bool{}
 	for _, f := range SecretFields() {
 		secretField[f] = true
 	}
-	oldSections := old.sections()
-	for name, target := range c.sections() {
-		nv, ov := reflect.ValueOf(target).Elem(), reflect.ValueOf(oldSections[name]).Elem()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# The settings saved on the technician page, laid over %s\n# (which the service never writes). Written by tillbox.\n", c.File)
+	baseSections := base.sections()
+	for _, name := range sortedKeys(c.sections()) {
+		target := c.sections()[name]
+		nv, ov := reflect.ValueOf(target).Elem(), reflect.ValueOf(baseSections[name]).Elem()
+		var lines []string
 		for i := range nv.NumField() {
 			f := nv.Type().Field(i)
-			key, opts, _ := strings.Cut(f.Tag.Get("toml"), ",")
-			if key == "" || key == "-" || !f.IsExported() || secretField[name+"."+key] {
+			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if key == "" || key == "-" || !f.IsExported() {
 				continue
 			}
-			a, b := nv.Field(i), ov.Field(i)
-			if reflect.DeepEqual(a.Interface(), b.Interface()) {
+			field := name + "." + key
+			a, o := nv.Field(i), ov.Field(i)
+			if reflect.DeepEqual(a.Interface(), o.Interface()) {
 				continue
 			}
-			if a.IsZero() && strings.Contains(opts, "omitempty") {
-				ed.unset(name, key)
-				continue
+			switch {
+			case strings.HasSuffix(key, "_file") && secretField[strings.TrimSuffix(field, "_file")] && isPageKey(strings.TrimSuffix(field, "_file")):
+				// the page's secret replaces the file's: checked below
+			case !isPageKey(field):
+				problems = append(problems, Problem{Field: field, Reason: "cannot be changed on the technician page: edit " + c.File + " by hand"})
+			case secretField[field] && c.sources[field].Kind == FromEnv:
+				problems = append(problems, Problem{Field: field,
+					Reason: fmt.Sprintf("comes from the environment variable %s: change it there (e.g. the service's EnvironmentFile) and restart", c.sources[field].Where)})
+			default:
+				lines = append(lines, key+" = "+tomlValue(a))
 			}
-			ed.set(name, key, tomlValue(a))
+		}
+		if len(lines) > 0 {
+			b.WriteString("\n[" + name + "]\n" + strings.Join(lines, "\n") + "\n")
 		}
 	}
-	oldRefs := old.secretRefs()
-	for i, s := range c.secretRefs() {
-		if *s.value == *oldRefs[i].value {
-			continue
+	if !sameScanners(c.Scanners, base.Scanners) {
+		if len(c.Scanners) == 0 {
+			b.WriteString("\nscanner = [] # none\n")
 		}
-		section, key, _ := strings.Cut(s.field, ".")
-		switch src := old.sources[s.field]; {
-		case src.Kind == FromEnv:
-			problems = append(problems, Problem{Field: s.field,
-				Reason: fmt.Sprintf("comes from the environment variable %s: change it there (e.g. the service's EnvironmentFile) and restart", src.Where)})
-		case src.Kind == FromFile:
-			files = append(files, secretFile{i, src.Where, s.value.Reveal()})
-		case *s.file != "":
-			path := *s.file
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(dir, path)
-			}
-			files = append(files, secretFile{i, path, s.value.Reveal()})
-		default:
-			ed.set(section, key, tomlString(s.value.Reveal()))
-		}
-	}
-	if !sameScanners(c.Scanners, old.Scanners) {
-		var tables []string
 		for _, sc := range c.Scanners {
-			tables = append(tables, table(scannerKey, reflect.ValueOf(sc)))
+			b.WriteString("\n" + table(scannerKey, reflect.ValueOf(sc)))
 		}
-		ed.replaceTables(scannerKey, tables)
 	}
-	if !reflect.DeepEqual(c.Scan.Patterns, old.Scan.Patterns) {
+	if !reflect.DeepEqual(c.Scan.Patterns, base.Scan.Patterns) {
 		problems = append(problems, Problem{Field: "scan.pattern", Reason: "cannot be changed here: edit " + c.File + " by hand"})
 	}
 	if len(problems) > 0 {
 		return &Error{File: c.File, Problems: problems}
 	}
 
-	text := ed.String()
-	check, err := Parse([]byte(text), dir, os.LookupEnv)
-	if check == nil {
-		return fmt.Errorf("config: save: the edited %s would not parse (%v): nothing written; edit it by hand", c.File, err)
+	text := b.String()
+	check, err := parse(data, dir, os.LookupEnv, func(string) ([]byte, error) { return []byte(text), nil })
+	if check == nil || err != nil || !sameConfig(c, check) {
+		return fmt.Errorf("config: save: the settings would not load back as saved: nothing written to %s", overlay)
 	}
-	// The secrets bound for their files are not there yet.
-	refs := check.secretRefs()
-	for _, f := range files {
-		*refs[f.ref].value = epayment.Secret(f.value)
-	}
-	if !sameConfig(c, check) {
-		return fmt.Errorf("config: save: %s is written in a way this page cannot edit safely: nothing written; edit it by hand", c.File)
-	}
+	return writeAtomic(overlay, []byte(text), 0o600, 0o077) // the service's alone
+}
 
-	for _, f := range files {
-		if err := writeAtomic(f.path, []byte(f.value+"\n"), 0o600, true); err != nil {
-			return err
+// RemoveOverlayKey removes field ("console.password_hash") from the
+// overlay of the configuration file at path, keeping the rest; it reports
+// whether the overlay held it. For a command run as root (`tillbox
+// passwd`): the overlay keeps its owner and mode.
+func RemoveOverlayKey(path, field string) (bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("config: %w", err)
+	}
+	base, _ := Parse(data, filepath.Dir(path), nil)
+	if base == nil {
+		return false, fmt.Errorf("config: %s is not valid TOML", path)
+	}
+	overlay := OverlayPath(base.Box.DataDir)
+	text, err := readOverlay(overlay)
+	if err != nil || text == nil {
+		return false, err
+	}
+	section, key, _ := strings.Cut(field, ".")
+	lines := strings.Split(string(text), "\n")
+	cur, found := "", false
+	for i := 0; i < len(lines); i++ {
+		if m := headerLine.FindStringSubmatch(lines[i]); m != nil {
+			cur = m[1]
+			if arrayLine.MatchString(lines[i]) {
+				cur = ""
+			}
+			continue
+		}
+		if m := keyLine.FindStringSubmatch(lines[i]); m != nil && cur == section && m[1] == key {
+			lines = slices.Delete(lines, i, i+1)
+			i--
+			found = true
 		}
 	}
-	return writeAtomic(c.File, []byte(text), 0o640, len(check.inline) > 0)
+	if !found {
+		return false, nil
+	}
+	out := strings.Join(lines, "\n")
+	var doc map[string]any
+	if _, err := toml.Decode(out, &doc); err != nil {
+		return false, fmt.Errorf("config: %s is written in a way tillbox cannot edit safely: remove %s by hand", overlay, field)
+	}
+	if sec, ok := doc[section].(map[string]any); ok {
+		if _, still := sec[key]; still {
+			return false, fmt.Errorf("config: %s is written in a way tillbox cannot edit safely: remove %s by hand", overlay, field)
+		}
+	}
+	return true, writeAtomic(overlay, []byte(out), 0o600, 0o077)
 }
 
 // sameScanners compares two lists of scanners, nil and empty alike.
@@ -154,7 +181,9 @@ func sameScanners(a, b []Scanner) bool {
 func sameConfig(a, b *Config) bool {
 	strip := func(c *Config) Config {
 		x := *c
-		x.File, x.Warnings, x.inline, x.lines, x.sources = "", nil, nil, nil, nil
+		x.File, x.OverlayFile, x.Warnings, x.inline, x.lines, x.sources, x.overlaid = "", "", nil, nil, nil, nil, nil
+		// where a secret came from is not a setting
+		x.Vipps.ClientSecretFile, x.Vipps.SubscriptionKeyFile, x.Console.PasswordHashFile = "", "", ""
 		if len(x.Scanners) == 0 {
 			x.Scanners = nil
 		}
@@ -167,8 +196,8 @@ func sameConfig(a, b *Config) bool {
 // directory, written and synced, then renamed over it, and the directory
 // synced; a symbolic link's target is replaced. It keeps the mode (perm
 // for a new file) and tries to keep the
-// owner and group; secret drops every permission of others.
-func writeAtomic(path string, data []byte, perm os.FileMode, secret bool) (err error) {
+// owner and group; the permissions in drop are taken away.
+func writeAtomic(path string, data []byte, perm os.FileMode, drop os.FileMode) (err error) {
 	// A symbolic link stays one: its target is replaced.
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
@@ -181,9 +210,7 @@ func writeAtomic(path string, data []byte, perm os.FileMode, secret bool) (err e
 		}
 	}
 	mode &^= 0o002
-	if secret {
-		mode &^= 0o007
-	}
+	mode &^= drop
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -278,6 +305,54 @@ func table(name string, v reflect.Value) string {
 	return b.String()
 }
 
+// SetFileSecret writes a secret into the configuration file at path, for a
+// command run as root (`tillbox passwd`), not the service: into its
+// <key>_file when the file names one, else as the key in the file. The
+// file is edited line by line, checked by parsing it again, and replaced
+// atomically keeping its owner and mode (less every permission of others).
+func SetFileSecret(path, field, value string) (where string, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	dir := filepath.Dir(path)
+	c, _ := Parse(data, dir, nil)
+	if c == nil {
+		return "", fmt.Errorf("config: %s is not valid TOML", path)
+	}
+	for _, s := range c.secretRefs() {
+		if s.field != field {
+			continue
+		}
+		if *s.file != "" {
+			file := *s.file
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(dir, file)
+			}
+			return file, writeAtomic(file, []byte(value+"\n"), 0o640, 0o007)
+		}
+		section, key, _ := strings.Cut(field, ".")
+		ed := newEditor(data)
+		ed.set(section, key, tomlString(value))
+		text := ed.String()
+		check, _ := Parse([]byte(text), dir, nil)
+		if check == nil || check.secretValue(field) != value {
+			return "", fmt.Errorf("config: %s is written in a way tillbox cannot edit safely: set %s by hand", path, field)
+		}
+		return path, writeAtomic(path, []byte(text), 0o640, 0o007)
+	}
+	return "", fmt.Errorf("config: %s is not a secret", field)
+}
+
+func (c *Config) secretValue(field string) string {
+	for _, s := range c.secretRefs() {
+		if s.field == field {
+			return s.value.Reveal()
+		}
+	}
+	return ""
+}
+
 // editor changes keys of a plainly written TOML file line by line.
 type editor struct{ lines []string }
 
@@ -337,57 +412,4 @@ func (e *editor) set(section, key, raw string) {
 		}
 	}
 	e.lines = slices.Insert(e.lines, start+1, line)
-}
-
-// unset comments out key's line in [section].
-func (e *editor) unset(section, key string) {
-	start, end := e.section(section)
-	if start < 0 {
-		return
-	}
-	p := keyPattern(key)
-	for i := start + 1; i < end; i++ {
-		if p.MatchString(e.lines[i]) {
-			e.lines[i] = "# " + strings.TrimLeft(e.lines[i], " \t")
-		}
-	}
-}
-
-// replaceTables removes every [[name]] table and puts tables where the
-// first one was (at the end of the file when there was none).
-func (e *editor) replaceTables(name string, tables []string) {
-	at := -1
-	for i := 0; i < len(e.lines); {
-		m := arrayLine.FindStringSubmatch(e.lines[i])
-		if m == nil || m[1] != name {
-			i++
-			continue
-		}
-		end := i + 1
-		for end < len(e.lines) && !anyHeader.MatchString(e.lines[end]) {
-			end++
-		}
-		// Comments and blank lines right above the next header are its own.
-		if end < len(e.lines) {
-			for end > i+1 && (strings.TrimSpace(e.lines[end-1]) == "" || strings.HasPrefix(strings.TrimSpace(e.lines[end-1]), "#")) {
-				end--
-			}
-		}
-		e.lines = slices.Delete(e.lines, i, end)
-		if at < 0 {
-			at = i
-		}
-	}
-	var add []string
-	for _, t := range tables {
-		add = append(add, strings.Split(strings.TrimSuffix(t, "\n"), "\n")...)
-		add = append(add, "")
-	}
-	if at < 0 {
-		if len(add) > 0 {
-			e.lines = append(append(e.lines, ""), add[:len(add)-1]...)
-		}
-		return
-	}
-	e.lines = slices.Insert(e.lines, at, add...)
 }

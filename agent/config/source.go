@@ -2,13 +2,14 @@ package config
 
 // Where a secret can come from (see the package doc).
 const (
-	FromEnv    = "env"    // an environment variable TILLBOX_<SECTION>_<KEY>
-	FromFile   = "file"   // the file named by <key>_file
-	FromConfig = "config" // the key in the configuration file
+	FromEnv     = "env"     // an environment variable TILLBOX_<SECTION>_<KEY>
+	FromFile    = "file"    // the file named by <key>_file
+	FromConfig  = "config"  // the key in the configuration file
+	FromOverlay = "overlay" // the technician page's settings (<data_dir>/settings.toml)
 )
 
 // Source is where a secret came from: Kind is FromEnv, FromFile or
-// FromConfig, or "" when the secret is not set; Where names the variable
+// FromConfig or FromOverlay, or "" when the secret is not set; Where names the variable
 // or the file (an absolute path when the configuration came from a file).
 // It never holds the secret.
 type Source struct {
@@ -26,6 +27,8 @@ func (s Source) String() string {
 		return "file " + s.Where
 	case FromConfig:
 		return "configuration file"
+	case FromOverlay:
+		return "set on the technician page (" + s.Where + ")"
 	}
 	return "not set"
 }

@@ -19,13 +19,20 @@ import (
 type Problem struct {
 	Field  string
 	Reason string
-	Line   int // 0 when unknown
+	Line   int    // 0 when unknown
+	File   string // the technician page's overlay when the problem is there; empty: the configuration file
 }
 
-// String is "FIELD: REASON", followed by " (line N)" when the line is known.
+// String is "FIELD: REASON", followed by " (line N)" when the line is
+// known, or " (in FILE, line N)" when the problem is in the overlay.
 func (p Problem) String() string {
 	s := p.Field + ": " + p.Reason
-	if p.Line > 0 {
+	switch {
+	case p.File != "" && p.Line > 0:
+		s += " (in " + p.File + ", line " + strconv.Itoa(p.Line) + ")"
+	case p.File != "":
+		s += " (in " + p.File + ")"
+	case p.Line > 0:
 		s += " (line " + strconv.Itoa(p.Line) + ")"
 	}
 	return s

@@ -4,13 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/tillbox/tillbox/agent/config"
 )
 
 const configUsage = `Usage:
   tillbox config example        print a commented configuration file (it runs against tillbox sim)
-  tillbox config check FILE     name the field and the reason of every problem of FILE
+  tillbox config check FILE     name the field and the reason of every problem of FILE and of the
+                                technician page's settings laid over it (<data_dir>/settings.toml)
 `
 
 // runConfig is `tillbox config example|check`.
@@ -41,8 +43,9 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	return errUsage
 }
 
-// checkConfig prints every problem of the file as FIELD: REASON, then its
-// warnings; it fails when there is any problem.
+// checkConfig prints every problem of the file and its overlay (the
+// technician page's settings) as FIELD: REASON, then the warnings; it
+// fails when there is any problem. A problem of the overlay names it.
 func checkConfig(path string, stdout io.Writer) error {
 	c, err := config.Load(path)
 	if err != nil {
@@ -55,6 +58,10 @@ func checkConfig(path string, stdout io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if o := c.Overlaid(); len(o) > 0 {
+		fmt.Fprintf(stdout, "%s: ok, with the technician page's settings from %s (%s)\n", path, c.OverlayFile, strings.Join(o, ", "))
+		return nil
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return nil

@@ -63,6 +63,10 @@ retry_max = "100ms"
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The data folder, as the service makes it: the page saves there.
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
+		t.Fatal(err)
+	}
 	return path
 }
 
@@ -229,4 +233,33 @@ func runTill(t *testing.T, cfg string) (*syncBuffer, chan error) {
 		}
 	})
 	return out, done
+}
+
+// tillbox config check checks the technician page's settings laid over the
+// file too: a problem there names that file; a good one is said to apply.
+func TestConfigCheckOverlay(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "http://127.0.0.1:8090", "127.0.0.1:0", "")
+	overlay := filepath.Join(dir, "data", config.OverlayName)
+	if err := os.WriteFile(overlay, []byte("[display]\nlanguage = \"da\"\n\n[vipps]\nmsn = \"12\"\ntimeout = \"3s\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"config", "check", cfg}, &out, io.Discard)
+	if err == nil {
+		t.Fatalf("config check passed a bad overlay:\n%s", out.String())
+	}
+	for _, want := range []string{"vipps.msn: ", "(in " + overlay + ", line 5)", "vipps.timeout: cannot be set here", "(in " + overlay + ", line 6)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("config check says\n%s\nlacking %q", out.String(), want)
+		}
+	}
+	if err := os.WriteFile(overlay, []byte("[display]\nlanguage = \"da\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"config", "check", cfg}, &out, io.Discard); err != nil ||
+		!strings.Contains(out.String(), "ok, with the technician page's settings from "+overlay+" (display.language)") {
+		t.Errorf("config check of a good overlay: %v\n%s", err, out.String())
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,8 +100,37 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 	for _, f := range c.SecretFiles() {
 		out = append(out, secretFile(f.Path, f.Field, svc))
 	}
+	// The configuration is read-only to the service (PRODUCT.md): the
+	// technician page saves to its overlay in the data folder instead.
+	readOnly := func(p, what, mode string) {
+		if fi, err := os.Stat(p); err == nil && serviceWrites(fi, svc) {
+			add("files", "fail", "%s (%s): %s can change it (%s %s), but the configuration must be read-only to the service: chown root:%s %s && chmod %s %s",
+				p, what, svc.name, owners(fi), octal(fi.Mode()), svc.name, p, mode, p)
+		}
+	}
+	readOnly(path, "the configuration", "0640")
+	readOnly(filepath.Dir(path), "the configuration's folder", "0750")
+	for _, f := range c.SecretFiles() {
+		readOnly(f.Path, f.Field, "0640")
+	}
 	if pw := filepath.Join(c.Box.DataDir, technician.PasswordFile); fileExists(pw) {
 		out = append(out, secretFile(pw, "the technician password", svc))
+	}
+	if fi, err := os.Stat(c.OverlayFile); err == nil {
+		const what = "the technician page's settings"
+		uid, _ := ids(fi)
+		switch mode := fi.Mode().Perm(); {
+		case mode&0o077 != 0:
+			add("files", "fail", "%s (%s): other users can %s it (mode %s): chmod 600 %s", c.OverlayFile, what, readChange(mode|mode>>3), octal(mode), c.OverlayFile)
+		case svc.found && uid != svc.uid:
+			add("files", "fail", "%s (%s) belongs to %s, not to %s, who writes it: chown %s: %s", c.OverlayFile, what, userName(uid), svc.name, svc.name, c.OverlayFile)
+		default:
+			set := strings.Join(c.Overlaid(), ", ")
+			if set == "" {
+				set = "nothing"
+			}
+			add("files", "ok", "%s (%s, over the configuration: %s): %s %s", c.OverlayFile, what, set, owners(fi), octal(mode))
+		}
 	}
 
 	// The data folder and the database.
@@ -245,6 +275,18 @@ func secretFile(path, what string, svc service) finding {
 		return finding{"files", "fail", fmt.Sprintf("%s (%s): %s cannot read it (%s %s): chgrp %s %s && chmod g+r %s", path, what, svc.name, owners(fi), octal(mode), svc.name, path, path)}
 	}
 	return finding{"files", "ok", fmt.Sprintf("%s (%s): %s %s", path, what, owners(fi), octal(mode))}
+}
+
+// serviceWrites tells whether the service's user can change a file, or
+// the files of a folder: it owns it, or its group or every user may
+// write. A service run as root could change anything: not told.
+func serviceWrites(fi fs.FileInfo, svc service) bool {
+	if !svc.found || svc.uid == 0 {
+		return false
+	}
+	uid, gid := ids(fi)
+	mode := fi.Mode().Perm()
+	return uid == svc.uid || (gid == svc.gid && mode&0o020 != 0) || mode&0o002 != 0
 }
 
 // readChange says what the lowest three mode bits allow: "read",

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
@@ -289,6 +290,68 @@ func TestDoctorPermissions(t *testing.T) {
 		t.Cleanup(func() { os.Chmod(dir, 0o700) })
 		out, err := runDoctorCmd(t, "--config", cfg)
 		failsWith(t, out, err, "FAIL  files      "+dir+": every user can replace the files in it (mode 0777)")
+	})
+	t.Run("configuration writable by the service", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: the files must be another user's (make test runs as root)")
+		}
+		cfg, _, _, _ := box(t)
+		if err := os.Chown(cfg, 65534, 0); err != nil { // nobody's: the owner may chmod it
+			t.Fatal(err)
+		}
+		out, err := runDoctorCmd(t, "--config", cfg, "--user", "nobody")
+		failsWith(t, out, err, "FAIL  files      "+cfg+" (the configuration): nobody can change it (nobody:root 0600), but the configuration must be read-only to the service: chown root:nobody "+cfg+" && chmod 0640 "+cfg)
+		dir := filepath.Dir(cfg)
+		if err := os.Chown(cfg, 0, 65534); err != nil {
+			t.Fatal(err)
+		}
+		chmod(t, cfg, 0o640)
+		if err := os.Chown(dir, 0, 65534); err != nil {
+			t.Fatal(err)
+		}
+		chmod(t, dir, 0o770)
+		out, err = runDoctorCmd(t, "--config", cfg, "--user", "nobody")
+		failsWith(t, out, err, "FAIL  files      "+dir+" (the configuration's folder): nobody can change it (root:nogroup 0770)")
+		if strings.Contains(out, cfg+" (the configuration): nobody can change it") {
+			t.Errorf("a root:nogroup 0640 configuration is read-only to nobody:\n%s", out)
+		}
+		chmod(t, dir, 0o750)
+		if out, _ := runDoctorCmd(t, "--config", cfg, "--user", "nobody"); strings.Contains(out, "can change it") {
+			t.Errorf("root:nogroup 0750 and 0640 are read-only to nobody:\n%s", out)
+		}
+	})
+	t.Run("the technician page's settings", func(t *testing.T) {
+		cfg, _, data, _ := box(t)
+		c, err := config.Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Display.Language = "da"
+		if err := c.Save(); err != nil {
+			t.Fatal(err)
+		}
+		overlay := filepath.Join(data, config.OverlayName)
+		out, err := runDoctorCmd(t, "--config", cfg)
+		if err != nil || !strings.Contains(out, "ok    files      "+overlay+" (the technician page's settings, over the configuration: display.language): "+me+":") {
+			t.Errorf("doctor with the page's settings: %v\n%s", err, out)
+		}
+		chmod(t, overlay, 0o640)
+		out, err = runDoctorCmd(t, "--config", cfg)
+		failsWith(t, out, err, "FAIL  files      "+overlay+" (the technician page's settings): other users can read it (mode 0640): chmod 600 "+overlay)
+		chmod(t, overlay, 0o600)
+		if os.Geteuid() == 0 {
+			if err := os.Chown(overlay, 4242, 4242); err != nil {
+				t.Fatal(err)
+			}
+			out, err = runDoctorCmd(t, "--config", cfg)
+			failsWith(t, out, err, overlay+" (the technician page's settings) belongs to uid 4242, not to "+me+", who writes it")
+		}
+		// A key the page does not set, in its settings: the problem names them.
+		if err := os.WriteFile(overlay, []byte("[pos]\ntoken = \"pos-token-in-the-overlay-x\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err = runDoctorCmd(t, "--config", cfg)
+		failsWith(t, out, err, "FAIL  config", "(in "+overlay+", line 1)")
 	})
 	t.Run("broken configuration, open to all", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "bad.toml")

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/tillbox/tillbox/agent/config"
-	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/display/technician"
 	"golang.org/x/term"
 )
@@ -38,18 +37,15 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 		return errUsage
 	}
 	dir := *dataDir
-	var inConfig *config.Config // the configuration holds the hash (set on the technician page)
+	var c *config.Config
 	if dir == "" {
-		c, err := config.Load(*path)
-		if err != nil {
+		var err error
+		if c, err = config.Load(*path); err != nil {
 			return problems(stderr, *path, err)
 		}
 		dir = c.Box.DataDir
-		switch c.SecretSource("console.password_hash").Kind {
-		case config.FromConfig, config.FromFile:
-			inConfig = c
-		case config.FromEnv:
-			return fmt.Errorf("the technician password's hash comes from %s, which takes precedence: change it there", c.SecretSource("console.password_hash").Where)
+		if src := c.SecretSource("console.password_hash"); src.Kind == config.FromEnv {
+			return fmt.Errorf("the technician password's hash comes from %s, which takes precedence: change it there", src.Where)
 		}
 	}
 	password, err := readPassword(stdin, stderr)
@@ -60,24 +56,32 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	if inConfig != nil {
-		// The configuration's hash takes precedence over the data
-		// directory's file: replace it there. The file as it is now, not
-		// as it was before the prompt: Save writes back every value that
-		// differs, and the technician page may have saved meanwhile.
-		if inConfig, err = config.Load(inConfig.File); err != nil {
-			return problems(stderr, *path, err)
-		}
-		inConfig.Console.PasswordHash = epayment.Secret(hash)
-		if err := inConfig.Save(); err != nil {
+	if c != nil {
+		// A hash saved on the technician page (the overlay) takes
+		// precedence over the configuration's and the data directory's:
+		// it goes, so that the new one is the one in force.
+		removed, err := config.RemoveOverlayKey(c.File, "console.password_hash")
+		if err != nil {
 			return err
 		}
-		where := inConfig.File
-		if src := inConfig.SecretSource("console.password_hash"); src.Kind == config.FromFile {
-			where = src.Where
+		if removed {
+			fmt.Fprintf(stdout, "tillbox: removed the technician password set on the technician page from %s\n", c.OverlayFile)
 		}
-		fmt.Fprintf(stdout, "tillbox: technician password set (its hash is in %s); restart tillbox to use it\n", where)
-		return nil
+		// The configuration's hash takes precedence over the data
+		// directory's file: replace it there (root may write it).
+		base, err := config.Load(c.File)
+		if err != nil {
+			return problems(stderr, *path, err)
+		}
+		switch base.SecretSource("console.password_hash").Kind {
+		case config.FromConfig, config.FromFile:
+			where, err := config.SetFileSecret(c.File, "console.password_hash", hash)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "tillbox: technician password set (its hash is in %s); restart tillbox to use it\n", where)
+			return nil
+		}
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)

@@ -65,10 +65,50 @@ func TestPasswdAsRootGivesTheFileToTheService(t *testing.T) {
 	}
 }
 
-// When the configuration holds the hash (a password set on the technician
-// page at first boot), tillbox passwd replaces it there: the data
-// directory's file would be shadowed by it.
+// When the configuration holds the hash, tillbox passwd (run as root, who
+// may write it) replaces it there: the data directory's file would be
+// shadowed by it.
 func TestPasswdReplacesTheConfigurationsHash(t *testing.T) {
+	dir := t.TempDir()
+	old, err := technician.HashPassword("the first technician password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, dir, "http://127.0.0.1:8090", "127.0.0.1:0", "")
+	text, _ := os.ReadFile(cfg)
+	text = bytes.Replace(text, []byte("[console]\n"), []byte("[console]\npassword_hash = \""+old+"\"\n"), 1)
+	if err := os.WriteFile(cfg, text, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runPasswd(context.Background(), []string{"--config", cfg}, strings.NewReader("the second technician password\n"), &out, &out); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if !strings.Contains(out.String(), cfg) {
+		t.Errorf("tillbox passwd says %q, not naming %s", out.String(), cfg)
+	}
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := technician.CheckPassword(c.Console.PasswordHash.Reveal(), "the second technician password"); err != nil {
+		t.Errorf("the configuration's hash is not the new password's: %v", err)
+	}
+	if fi, _ := os.Stat(cfg); fi.Mode().Perm() != 0o640 {
+		t.Errorf("the configuration's mode is now %v, want its 0640 kept", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(c.Box.DataDir, technician.PasswordFile)); err == nil {
+		t.Error("a shadowed password file was written to the data directory")
+	}
+}
+
+// A hash saved on the technician page (in the overlay, where it would
+// shadow the data directory's file) is removed by tillbox passwd, which
+// says so: the new password is the one in force.
+func TestPasswdRemovesThePagesHash(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, "http://127.0.0.1:8090", "127.0.0.1:0", "")
 	c, err := config.Load(cfg)
@@ -80,31 +120,37 @@ func TestPasswdReplacesTheConfigurationsHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Console.PasswordHash = epayment.Secret(old)
+	c.Display.Language = "da"
 	if err := c.Save(); err != nil {
 		t.Fatal(err)
 	}
+	before, _ := os.ReadFile(cfg)
 	var out bytes.Buffer
 	if err := runPasswd(context.Background(), []string{"--config", cfg}, strings.NewReader("the second technician password\n"), &out, &out); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
-	if !strings.Contains(out.String(), cfg) {
-		t.Errorf("tillbox passwd says %q, not naming %s", out.String(), cfg)
+	if !strings.Contains(out.String(), "removed") || !strings.Contains(out.String(), c.OverlayFile) {
+		t.Errorf("tillbox passwd says %q, not that it removed the page's hash from %s", out.String(), c.OverlayFile)
 	}
 	c, err = config.Load(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := technician.CheckPassword(c.Console.PasswordHash.Reveal(), "the second technician password"); err != nil {
-		t.Errorf("the configuration's hash is not the new password's: %v", err)
+	if c.Console.PasswordHash != "" || c.Display.Language != "da" {
+		t.Errorf("after tillbox passwd: a hash still in force from %v; language %s (want the page's da kept)", c.SecretSource("console.password_hash"), c.Display.Language)
 	}
-	if _, err := os.Stat(filepath.Join(c.Box.DataDir, technician.PasswordFile)); err == nil {
-		t.Error("a shadowed password file was written to the data directory")
+	hash, err := technician.ReadPasswordFile(c.Box.DataDir)
+	if err != nil || technician.CheckPassword(hash, "the second technician password") != nil {
+		t.Errorf("the data directory's hash is not the new password's (%v)", err)
+	}
+	if after, _ := os.ReadFile(cfg); !bytes.Equal(before, after) {
+		t.Error("the configuration file changed")
 	}
 }
 
 // tillbox passwd waits for the password at its prompt as long as it takes;
 // what the technician page saved meanwhile (a new client secret, the
-// language) stays: only the hash changes.
+// language) stays in the overlay: only the page's hash goes.
 func TestPasswdKeepsChangesMadeWhileItWaits(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, "http://127.0.0.1:8090", "127.0.0.1:0", "")
@@ -151,8 +197,9 @@ func TestPasswdKeepsChangesMadeWhileItWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := technician.CheckPassword(c.Console.PasswordHash.Reveal(), "the second technician password"); err != nil {
-		t.Errorf("the configuration's hash is not the new password's: %v", err)
+	hash, err := technician.ReadPasswordFile(c.Box.DataDir)
+	if err != nil || technician.CheckPassword(hash, "the second technician password") != nil || c.Console.PasswordHash != "" {
+		t.Errorf("the new password is not the one in force (%v)", err)
 	}
 	if c.Display.Language != "fi" || c.Vipps.ClientSecret.Reveal() != newClientSecret {
 		t.Errorf("tillbox passwd undid what was saved while it waited: language %s, client secret new: %v",

@@ -261,13 +261,13 @@ func (m *Main) openTechnician(db *store.DB) error {
 		return nil
 	}
 	hash := c.Console.PasswordHash.Reveal()
-	inDataDir := false // `tillbox passwd`'s file holds it
+	inDataDir := false // `tillbox passwd`'s file holds it, or will: the configuration holds none
 	if hash == "" {
 		var err error
 		if hash, err = technician.ReadPasswordFile(c.Box.DataDir); err != nil {
 			return fmt.Errorf("console: %w", err)
 		}
-		inDataDir = hash != ""
+		inDataDir = true
 	}
 	if hash == "" && m.display == nil {
 		log.Warn("technician page off: no technician password and no customer display to show a one-time code on; set one with `tillbox passwd`", "console.listen", c.Console.Listen)

@@ -16,9 +16,11 @@ import (
 )
 
 // settingsFile is the technician page's settings: the configuration file
-// is their one source of truth. Saving validates with the configuration's
-// own rules and writes the file (config.Save); the display language and the
-// customer-present window change at once, the rest at the next start.
+// with the page's overlay laid over it (config.Load). Saving validates with
+// the configuration's own rules and writes the overlay in the data folder
+// (config.Save), never the configuration file, which is read-only to the
+// service's user; the display language and the customer-present window
+// change at once, the rest at the next start.
 type settingsFile struct {
 	mu        sync.Mutex // one change of the file at a time
 	path      string
@@ -51,7 +53,8 @@ func (s *settingsFile) Load() (technician.SettingsValues, error) {
 		MSN: c.Vipps.MSN, ClientID: c.Vipps.ClientID,
 		Language: c.Display.Language, Languages: config.Languages,
 		CustomerPresentWindow: c.Sales.CustomerPresentWindow.String(),
-		File:                  s.path, Overridden: s.overrides,
+		File:                  s.path, OverlayFile: c.OverlayFile, FromPage: c.Overlaid(),
+		Overridden: s.overrides,
 	}
 	if v.Environment == "" {
 		v.Environment = "simulator"
@@ -69,7 +72,11 @@ func (s *settingsFile) Load() (technician.SettingsValues, error) {
 		value epayment.Secret
 	}{{"vipps.client_secret", c.Vipps.ClientSecret}, {"vipps.subscription_key", c.Vipps.SubscriptionKey}} {
 		src := c.SecretSource(f.field)
-		v.Secrets = append(v.Secrets, technician.SecretState{Field: f.field, Set: f.value != "", From: src.String(),
+		from := src.String()
+		if src.Kind == config.FromOverlay {
+			from = "the technician page (" + src.Where + ")"
+		}
+		v.Secrets = append(v.Secrets, technician.SecretState{Field: f.field, Set: f.value != "", From: from,
 			Fixed: src.Kind == config.FromEnv})
 	}
 	return v, err
@@ -83,7 +90,7 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 	var res technician.SaveResult
 	c, err := s.load()
 	if err != nil {
-		return res, fmt.Errorf("the configuration file has problems; fix it by hand first: %w", err)
+		return res, fmt.Errorf("the configuration has problems; fix them by hand first: %w", err)
 	}
 	old := *c
 	old.Scanners = slices.Clone(c.Scanners)
@@ -193,9 +200,10 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 }
 
 // SetPassword writes the technician password's hash where the password
-// in force came from: `tillbox passwd`'s file in the data directory, or
-// the configuration (console.password_hash_file's file when set,
-// console.password_hash otherwise; a first boot's password goes there).
+// in force came from: `tillbox passwd`'s file in the data directory (also
+// when there is none yet: a first boot's password goes there), or, when
+// the configuration holds one (console.password_hash or its file, which
+// the service cannot write), the page's overlay, which takes precedence.
 func (s *settingsFile) SetPassword(hash string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -208,16 +216,12 @@ func (s *settingsFile) SetPassword(hash string) error {
 	}
 	c, err := s.load()
 	if err != nil {
-		return fmt.Errorf("the configuration file has problems; fix it by hand first: %w", err)
+		return fmt.Errorf("the configuration has problems; fix them by hand first: %w", err)
 	}
 	c.Console.PasswordHash = epayment.Secret(hash)
 	if err := c.Save(); err != nil {
 		return err
 	}
-	where := s.path
-	if c.Console.PasswordHashFile != "" {
-		where = c.Console.PasswordHashFile
-	}
-	s.log.Info("technician password set", "file", where)
+	s.log.Info("technician password set", "file", c.OverlayFile)
 	return nil
 }

@@ -159,6 +159,12 @@ func TestBrowserSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The configuration's folder is writable here; the page must not
+	// write the file even so.
+	backdate := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(tt.config, backdate, backdate); err != nil {
+		t.Fatal(err)
+	}
 	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#msn"), "12"), chromedp.SetValue(chromedp.CSS("#language"), "da"),
 		chromedp.SetValue(chromedp.CSS("#client_secret"), newClientSecret), chromedp.Click(chromedp.CSS("#save"))); err != nil {
 		t.Fatal(err)
@@ -198,11 +204,30 @@ func TestBrowserSettings(t *testing.T) {
 	}
 	if c.Display.Language != "da" || c.Sales.CustomerPresentWindow.D() != 90*time.Second ||
 		c.Vipps.ClientSecret.Reveal() != newClientSecret || c.Vipps.SubscriptionKey.Reveal() != oldSubKey {
-		t.Errorf("the file holds language %s, window %s, and the secrets changed as they should: %v",
+		t.Errorf("the settings hold language %s, window %s, and the secrets changed as they should: %v",
 			c.Display.Language, c.Sales.CustomerPresentWindow, c.Vipps.ClientSecret.Reveal() == newClientSecret)
 	}
-	if fi, _ := os.Stat(tt.config); fi.Mode().Perm()&0o077 != 0 {
-		t.Errorf("the configuration file, with secrets, has mode %v", fi.Mode().Perm())
+	after, _ := os.ReadFile(tt.config)
+	if fi, _ := os.Stat(tt.config); !bytes.Equal(after, before) || !fi.ModTime().Equal(backdate) {
+		t.Errorf("the page wrote the configuration file (modified %v)", fi.ModTime())
+	}
+	if fi, err := os.Stat(c.OverlayFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the page's settings %s: %v, want mode 0600 (%v)", c.OverlayFile, fi.Mode().Perm(), err)
+	}
+	if s := c.SecretSource("vipps.client_secret"); s.Kind != config.FromOverlay {
+		t.Errorf("the new client secret comes from %v, want the page's settings", s)
+	}
+	// The page says where its settings are, and which it set.
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(tt.tech, "/")+"/settings")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the settings page", `document.body.dataset.page === 'settings'`)
+	note := jsString(t, ctx, `document.getElementById('settings-source').innerText`)
+	if !strings.Contains(note, c.OverlayFile) || !strings.Contains(note, tt.config) || !strings.Contains(jsString(t, ctx, `document.getElementById('from-page').innerText`), "display.language") {
+		t.Errorf("the page says %q", note)
+	}
+	if s := jsString(t, ctx, `document.getElementById('client_secret-state').innerText`); s != "set, from the technician page ("+c.OverlayFile+")" {
+		t.Errorf("the client secret's state reads %q", s)
 	}
 }
 
@@ -275,6 +300,10 @@ func TestSettingsAnswersHoldNoSecret(t *testing.T) {
 // longer signs in, the password does, and the file holds its hash.
 func TestBrowserFirstBoot(t *testing.T) {
 	tt := startTechTill(t, false)
+	configBefore, err := os.ReadFile(tt.config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	browser := newBrowser(t)
 	display, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
@@ -331,13 +360,20 @@ func TestBrowserFirstBoot(t *testing.T) {
 	}
 	waitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
 
+	// The hash goes to the data folder (the service's), as tillbox
+	// passwd's; the configuration file is not written.
 	c, err := config.Load(tt.config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tt.hash = c.Console.PasswordHash.Reveal()
-	if technician.CheckPassword(tt.hash, techPassword) != nil {
-		t.Fatalf("the configuration's password_hash does not check the password")
+	if c.Console.PasswordHash != "" {
+		t.Errorf("the configuration holds a password hash, from %v", c.SecretSource("console.password_hash"))
+	}
+	if tt.hash, err = technician.ReadPasswordFile(c.Box.DataDir); err != nil || technician.CheckPassword(tt.hash, techPassword) != nil {
+		t.Fatalf("the data folder's password file does not check the password (%v)", err)
+	}
+	if after, _ := os.ReadFile(tt.config); !bytes.Equal(after, configBefore) {
+		t.Error("the first boot wrote the configuration file")
 	}
 	tt.pageHoldsNoSecret(ctx, "the status page")
 

@@ -10,10 +10,12 @@ import (
 )
 
 // Settings are the settings of the box the page changes: cmd/tillbox keeps
-// them in the configuration file, validates them with its rules, and
-// applies what can change while the box runs.
+// them in an overlay in the data folder, laid over the configuration file
+// (which the service never writes), validates them with the
+// configuration's rules, and applies what can change while the box runs.
 type Settings interface {
-	// Load returns the settings as the configuration file has them. The
+	// Load returns the settings as the configuration file and the
+	// overlay have them. The
 	// new-secret fields are empty; Secrets says which are set and where
 	// from.
 	Load() (SettingsValues, error)
@@ -43,7 +45,9 @@ type SettingsValues struct {
 	Languages             []string // to choose from
 	CustomerPresentWindow string   // a duration: "2m", "90s"
 	Scanners              []ScannerValues
-	File                  string // the configuration file
+	File                  string   // the configuration file (never written by the page)
+	OverlayFile           string   // where the page saves: <data_dir>/settings.toml
+	FromPage              []string // the fields whose value was set on this page ("vipps.msn", "scanner")
 	Overridden            []string
 }
 

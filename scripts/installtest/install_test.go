@@ -79,13 +79,14 @@ func TestInstall(t *testing.T) {
 	if user == nil {
 		t.Fatalf("no user tillbox in the root's /etc/passwd")
 	}
-	if user.shell != "/usr/sbin/nologin" || user.home != dataDir || user.uid >= 1000 || user.uid == 0 || ids.groups[user.gid] != "tillbox" {
+	if user.shell != "/usr/sbin/nologin" || user.home != dataDir || user.uid >= 1000 || user.uid == 0 || ids.groups[user.gid] != "tillbox" ||
+		!strings.Contains(readFile(t, filepath.Join(root, "etc/passwd")), ":tillbox agent (created by install.sh):") {
 		t.Errorf("user tillbox: %+v (want a system uid, group tillbox, home %s, shell /usr/sbin/nologin)", *user, dataDir)
 	}
 	want := []fileWant{
 		{binPath, "root", "root", 0o755, readFile(t, bin)},
-		{etcDir, "root", "tillbox", fs.ModeDir | 0o770, ""},
-		{cfgPath, "root", "tillbox", 0o660, example},
+		{etcDir, "root", "tillbox", fs.ModeDir | 0o750, ""},
+		{cfgPath, "root", "tillbox", 0o640, example},
 		{dataDir, "tillbox", "tillbox", fs.ModeDir | 0o750, ""},
 		{unitPath, "root", "root", 0o644, unit},
 		{rulePath, "root", "root", 0o644, ""},
@@ -129,7 +130,7 @@ match = "/dev/ttyS0"
 	if edited == example || !strings.Contains(edited, "client_secret_file") {
 		t.Fatal("the example changed: the test's edit does not apply")
 	}
-	writeFile(t, filepath.Join(root, cfgPath), edited, 0o660)
+	writeFile(t, filepath.Join(root, cfgPath), edited, 0o660) // as the page of old left it: install.sh closes it
 	secret := filepath.Join(root, etcDir, "client_secret")
 	writeFile(t, secret, "simulator-client-secret\n", 0o644)
 	if err := os.Chown(secret, 0, 0); err != nil {
@@ -163,6 +164,23 @@ match = "/dev/ttyS0"
 			t.Errorf("nobody reads %s: %v\n%s", f, err, out)
 		}
 	}
+	// The configuration is read-only to the service (PRODUCT.md): it can
+	// neither change the file nor add one beside it.
+	for _, cmd := range []string{"echo >> " + cfgPath, "echo > " + etcDir + "/new", "mv " + cfgPath + " " + etcDir + "/moved"} {
+		if out, err := inRoot(root, "tillbox:tillbox", "/bin/sh", "-c", cmd); err == nil {
+			t.Errorf("the service's user could %s\n%s", cmd, out)
+		}
+	}
+	// The technician page's settings, in the data folder (the service's),
+	// are laid over the configuration: root's tillbox commands read them.
+	overlay := filepath.Join(root, dataDir, "settings.toml")
+	writeFile(t, overlay, "[display]\nlanguage = \"da\"\n", 0o600)
+	if err := os.Chown(overlay, user.uid, user.gid); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := inRoot(root, "", binPath, "config", "check", cfgPath); err != nil || !strings.Contains(out, "ok, with the technician page's settings from /var/lib/tillbox/settings.toml (display.language)") {
+		t.Errorf("tillbox config check with the page's settings: %v\n%s", err, out)
+	}
 	// sudo tillbox passwd leaves a password file the service can read.
 	mustInRoot(t, root, "", "/bin/sh", "-c", "echo 'a long technician password' | tillbox passwd --config "+cfgPath)
 	checkFiles(t, root, ids, []fileWant{{dataDir + "/technician.passwd", "tillbox", "tillbox", 0o600, ""}})
@@ -172,7 +190,8 @@ match = "/dev/ttyS0"
 	out, _ = inRoot(root, "tillbox:tillbox", binPath, "doctor", "--config", cfgPath, "--timeout", "1s")
 	t.Logf("tillbox doctor as the user tillbox:\n%s", out)
 	if !strings.Contains(out, "ok    files      /etc/tillbox/client_secret (vipps.client_secret_file): root:tillbox 0640") ||
-		!strings.Contains(out, "ok    files      /var/lib/tillbox/technician.passwd") {
+		!strings.Contains(out, "ok    files      /var/lib/tillbox/technician.passwd") ||
+		!strings.Contains(out, "ok    files      /var/lib/tillbox/settings.toml (the technician page's settings, over the configuration: display.language): tillbox:tillbox 0600") {
 		t.Errorf("tillbox doctor as the service on the installed box:\n%s", out)
 	}
 	for _, line := range strings.Split(out, "\n") {
@@ -239,6 +258,21 @@ match = "/dev/ttyS0"
 	if !strings.Contains(out, "nothing to remove") {
 		t.Errorf("the second uninstall.sh --purge:\n%s", out)
 	}
+
+	// A user tillbox made by hand, before install.sh: install.sh uses it,
+	// and --purge keeps it (and its group), saying so.
+	mustInRoot(t, root, "", "/bin/sh", "-c", "groupadd --system tillbox && useradd --system --gid tillbox --comment 'made by the shop' tillbox")
+	mustInRoot(t, root, "", "/bin/sh", srcDir+"/scripts/install.sh", "--binary", srcDir+"/bin/tillbox")
+	out = mustInRoot(t, root, "", "/bin/sh", srcDir+"/scripts/uninstall.sh", "--purge")
+	t.Logf("uninstall.sh --purge of a box whose user was made by hand:\n%s", out)
+	ids = readIDs(t, root)
+	if ids.user("tillbox") == nil || !slices.Contains(mapValues(ids.groups), "tillbox") || !strings.Contains(out, "kept the user tillbox: install.sh did not make it") {
+		t.Errorf("uninstall.sh --purge removed a user tillbox it did not make, or did not say it kept it:\n%s", out)
+	}
+	if _, err := os.Lstat(filepath.Join(root, etcDir)); !os.IsNotExist(err) {
+		t.Errorf("uninstall.sh --purge left %s (%v)", etcDir, err)
+	}
+	mustInRoot(t, root, "", "/bin/sh", "-c", "userdel tillbox; groupdel tillbox 2>/dev/null; true")
 }
 
 // inRoot runs a command in the root with chroot, as userspec ("" is root),
