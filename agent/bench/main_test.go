@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tillbox/tillbox/agent/gcpolicy"
 )
 
 // The test binary doubles as the child processes of the benchmarks: run with
@@ -27,12 +29,17 @@ const (
 var errUnsupported = errors.New("bench: Linux only")
 
 func TestMain(m *testing.M) {
+	// The benchmarks measure the agent with the garbage collector as
+	// tillbox runs it (agent/gcpolicy), in this process and in an agent
+	// child; the simulator child keeps Go's default.
 	switch role := os.Getenv(roleEnv); role {
 	case "":
+		gcpolicy.Apply()
 		os.Exit(m.Run())
 	case roleSim:
 		os.Exit(simChild())
 	case roleAgent:
+		gcpolicy.Apply()
 		os.Exit(agentChild())
 	default:
 		fmt.Fprintf(os.Stderr, "bench: unknown child role %q\n", role)

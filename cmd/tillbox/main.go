@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/tillbox/tillbox/agent/gcpolicy"
 	"github.com/tillbox/tillbox/agent/version"
 )
 
@@ -39,6 +40,9 @@ Run 'tillbox COMMAND -h' for a command's flags.
 var errUsage = errors.New("usage")
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "run" || os.Args[1] == "demo") {
+		gcpolicy.Apply() // the agent's process; not tests running run() in theirs
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -17,6 +17,7 @@ import (
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/gcpolicy"
 	"github.com/tillbox/tillbox/agent/metrics"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/agent/version"
@@ -175,6 +176,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.log = m.newLogger()
 	log := m.log
+	if percent, limit := gcpolicy.Current(); percent != gcpolicy.Percent || limit != gcpolicy.MemoryLimit {
+		log.Info("garbage collector not as tillbox sets it (the environment's GOGC or GOMEMLIMIT, or a test)", "GOGC", percent, "GOMEMLIMIT", limit)
+	}
 	for _, w := range c.Warnings {
 		log.Warn("configuration", "field", w.Field, "line", w.Line, "problem", w.Reason)
 	}

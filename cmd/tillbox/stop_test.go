@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/agent/gcpolicy"
 	"github.com/tillbox/tillbox/agent/posapi"
 )
 
@@ -66,6 +69,12 @@ func TestRunSIGTERM(t *testing.T) {
 			var out syncBuffer // the notices and the log: stdout, as journald takes them
 			cmd := exec.Command(bin, "run", "--config", cfg)
 			cmd.Stdout, cmd.Stderr = &out, &out
+			// The binary sets its garbage collector (agent/gcpolicy); an
+			// operator's GOGC wins and is logged. One case each.
+			cmd.Env = append(os.Environ(), "GOGC=", "GOMEMLIMIT=")
+			if !tc.parked {
+				cmd.Env = append(cmd.Env, "GOGC=150")
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -111,6 +120,13 @@ func TestRunSIGTERM(t *testing.T) {
 			logs := out.String()
 			if !strings.Contains(logs, "letting the calls in flight finish") || !strings.Contains(logs, "tillbox stopped") {
 				t.Errorf("the log does not tell the stop:\n%s", logs)
+			}
+			gcLine := regexp.MustCompile(`garbage collector not as tillbox sets it[^\n]* GOGC=(\d+) GOMEMLIMIT=(\d+)`).FindStringSubmatch(logs)
+			switch {
+			case tc.parked && gcLine != nil:
+				t.Errorf("tillbox run did not set its garbage collector: %s", gcLine[0])
+			case !tc.parked && (gcLine == nil || gcLine[1] != "150" || gcLine[2] != strconv.FormatInt(gcpolicy.MemoryLimit, 10)):
+				t.Errorf("with GOGC=150 in the environment the log says %q", gcLine)
 			}
 			if parked := strings.Contains(logs, "outbox: parked for the next start"); parked != tc.parked {
 				t.Errorf("parked %v, want %v:\n%s", parked, tc.parked, logs)
