@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -123,7 +122,7 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 			}
 		}
 	}
-	b := techBrowser(t)
+	b := newBrowser(t)
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(b, actions...); err != nil {
@@ -145,7 +144,7 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 		return h
 	}
 	run("sign-in", chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS("#password")), chromedp.SendKeys(chromedp.CSS("#password"), pw), chromedp.Click(chromedp.CSS("#go")))
-	until(t, b, "the status page, the scanner connected", `document.body.dataset.page === 'status' && document.querySelector('#scanners').innerText.includes('connected since')`)
+	waitJS(t, b, "the status page, the scanner connected", `document.body.dataset.page === 'status' && document.querySelector('#scanners').innerText.includes('connected since')`)
 	status := html("the status page")
 	if !strings.Contains(status, link) && !strings.Contains(status, tty.Name()) {
 		t.Errorf("the status page does not name the scanner's device")
@@ -153,15 +152,15 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 
 	// The scan test: the scanner sends a personal QR code, then garbage.
 	run("the scan test", chromedp.Click(chromedp.CSS("#nav-scan")))
-	until(t, b, "the scan test, live", `document.body.dataset.page === 'scan' && document.getElementById('live').dataset.state === 'live'`)
+	waitJS(t, b, "the scan test, live", `document.body.dataset.page === 'scan' && document.getElementById('live').dataset.state === 'live'`)
 	if _, err := master.Write([]byte("https://qr.vipps.no/28/2/01/031/4712345678?v=1\r")); err != nil {
 		t.Fatal(err)
 	}
-	until(t, b, "the personal QR code", `document.querySelectorAll('#scan-rows tr').length === 1`)
+	waitJS(t, b, "the personal QR code", `document.querySelectorAll('#scan-rows tr').length === 1`)
 	if _, err := master.Write([]byte("GARBAGE-42-not-a-code\r")); err != nil {
 		t.Fatal(err)
 	}
-	until(t, b, "the garbage", `document.querySelectorAll('#scan-rows tr').length === 2`)
+	waitJS(t, b, "the garbage", `document.querySelectorAll('#scan-rows tr').length === 2`)
 	rows, err := chromedp.Run(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#scan-rows tr')].map(r => r.innerText)`))
 	if err != nil {
 		t.Fatal(err)
@@ -184,69 +183,29 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 
 	// A test payment against the simulator: base_url is not production.
 	run("the test payment page", chromedp.Click(chromedp.CSS("#nav-testpay")))
-	until(t, b, "the test payment form", `document.body.dataset.page === 'testpay' && !!document.getElementById('testpay')`)
+	waitJS(t, b, "the test payment form", `document.body.dataset.page === 'testpay' && !!document.getElementById('testpay')`)
 	run("a test payment", chromedp.WaitReady(chromedp.CSS("#phone")), chromedp.SendKeys(chromedp.CSS("#phone"), "4791234567"), chromedp.Click(chromedp.CSS("#testpay")))
-	until(t, b, "the test payment paid", `(document.querySelector('#test-rows tr.test') || {dataset: {}}).dataset.state === 'completed'`)
+	waitJS(t, b, "the test payment paid", `(document.querySelector('#test-rows tr.test') || {dataset: {}}).dataset.state === 'completed'`)
 	html("the test payment page")
 	check("testpay.json", eval("testpay.json", `fetch('/technician/testpay.json').then(r => r.text())`))
 
 	// The log page shows the scans, masked, and at debug the calls to
 	// Vipps MobilePay.
 	run("the log page", chromedp.Click(chromedp.CSS("#nav-log")))
-	until(t, b, "the log page with the refused scan", `document.body.dataset.page === 'log' && document.getElementById('log-rows').innerText.includes('scan refused')`)
+	waitJS(t, b, "the log page with the refused scan", `document.body.dataset.page === 'log' && document.getElementById('log-rows').innerText.includes('scan refused')`)
 	html("the log page")
 	run("the debug log", chromedp.Click(chromedp.CSS("#level-debug")))
-	until(t, b, "the debug log", `document.getElementById('log').dataset.level === 'debug' && document.getElementById('log-rows').innerText.includes('DEBUG')`)
+	waitJS(t, b, "the debug log", `document.getElementById('log').dataset.level === 'debug' && document.getElementById('log-rows').innerText.includes('DEBUG')`)
 	html("the log page at debug")
 
 	// The status page now knows the token and the clock.
 	run("the status page", chromedp.Click(chromedp.CSS("#nav-status")))
-	until(t, b, "the token and the clock", `document.body.dataset.page === 'status' && document.getElementById('token').innerText.startsWith('valid') && document.getElementById('skew').innerText.includes('in step with')`)
+	waitJS(t, b, "the token and the clock", `document.body.dataset.page === 'status' && document.getElementById('token').innerText.startsWith('valid') && document.getElementById('skew').innerText.includes('in step with')`)
 	html("the status page after a payment")
 	for _, p := range []string{"log.json?level=debug", "scans.json"} {
 		check(p, eval(p, `fetch('/technician/`+p+`').then(r => r.text())`))
 	}
 	if len(seen) < 9 {
 		t.Errorf("only %d pages checked", len(seen))
-	}
-}
-
-// techBrowser starts a headless Chromium (the flags of TESTRIGS.md).
-func techBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is missing (apt-get install chromium fonts-dejavu-core; make deps does it as root): %v", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
-}
-
-// until waits until predicate holds in the page; a navigation restarts
-// the poll on the new page. The bound only keeps a broken test from
-// hanging; it asserts nothing about speed.
-func until(t *testing.T, ctx context.Context, what, predicate string) {
-	t.Helper()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var err error
-	for {
-		_, err = chromedp.Run(wctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(10*time.Millisecond)))
-		if err == nil || wctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "Cannot find context") {
-			break
-		}
-	}
-	if err != nil {
-		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-		t.Fatalf("waiting for %s: %v; the page shows %q", what, err, body)
 	}
 }
