@@ -18,7 +18,6 @@ import (
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
-	"github.com/tillbox/tillbox/display/technician"
 )
 
 // TestMain lets the test binary be tillbox itself: with
@@ -45,17 +44,7 @@ func TestRestartReexecs(t *testing.T) {
 	t.Cleanup(func() { simHTTP.Close(); s.Close() })
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "")
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	hash, err := technician.HashPassword(techPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := technician.WritePasswordFile(data, hash); err != nil {
-		t.Fatal(err)
-	}
+	hash := writeTechPassword(t, dir, techPassword)
 
 	sock := filepath.Join(dir, "notify")
 	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})

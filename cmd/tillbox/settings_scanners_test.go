@@ -7,13 +7,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
-	"github.com/tillbox/tillbox/display/technician"
 )
 
 // A configuration written by hand may list more scanners than the page
@@ -36,17 +34,7 @@ func TestSettingsKeepEveryScanner(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	hash, err := technician.HashPassword(techPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := technician.WritePasswordFile(data, hash); err != nil {
-		t.Fatal(err)
-	}
+	hash := writeTechPassword(t, dir, techPassword)
 	logs, done := runTill(t, cfg)
 	tt := &techTill{t: t, config: cfg, hash: hash, logs: logs}
 	tt.tech = waitPrinted(t, logs, done, techPrinted)
@@ -101,17 +89,7 @@ func TestSettingsRemovingAScannerKeepsTheOthersPrefix(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	hash, err := technician.HashPassword(techPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := technician.WritePasswordFile(data, hash); err != nil {
-		t.Fatal(err)
-	}
+	hash := writeTechPassword(t, dir, techPassword)
 	logs, done := runTill(t, cfg)
 	tt := &techTill{t: t, config: cfg, hash: hash, logs: logs}
 	tt.tech = waitPrinted(t, logs, done, techPrinted)

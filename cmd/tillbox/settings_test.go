@@ -459,6 +459,25 @@ func csrfOf(t *testing.T, page []byte) string {
 	return string(m[1])
 }
 
+// writeTechPassword sets the technician password of the box in dir (its
+// data folder dir/data, as testConfig has it) as `tillbox passwd` would,
+// and returns its hash.
+func writeTechPassword(t *testing.T, dir, password string) string {
+	t.Helper()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := technician.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := technician.WritePasswordFile(data, hash); err != nil {
+		t.Fatal(err)
+	}
+	return hash
+}
+
 // signIn signs in and returns the session's CSRF token.
 func (h *techClient) signIn(password string) string {
 	t := h.tt.t
