@@ -75,7 +75,9 @@ func sleep(ctx context.Context, clock Clock, at time.Time, wakes ...chan struct{
 	case <-w1:
 	case <-w2:
 	}
-	return true
+	// A wake-up may have been pending as ctx ended (select picks at
+	// random): the loop must not go round again.
+	return ctx.Err() == nil
 }
 
 // maxOnTheWay bounds, per worker, the commands on their way: sent, or

@@ -1,0 +1,4 @@
+package agent
+
+// Sleep is the loops' sleep, for the tests.
+var Sleep = sleep
