@@ -202,16 +202,8 @@ func (d *decoder) document(doc map[string]toml.Primitive) {
 	for _, name := range sortedKeys(doc) {
 		prim := doc[name]
 		if name == scannerKey {
-			var raw any
-			_ = d.md.PrimitiveDecode(prim, &raw)
-			var entries []map[string]toml.Primitive
-			if _, isArray := raw.([]map[string]any); !isArray || d.md.PrimitiveDecode(prim, &entries) != nil {
-				d.fail(name, "must be [[scanner]] tables, one per scanner", 0)
-				continue
-			}
-			d.c.Scanners = make([]Scanner, len(entries))
-			for i, e := range entries {
-				d.table(fmt.Sprintf("%s[%d]", name, i+1), e, &d.c.Scanners[i])
+			if scanners, ok := d.scannerTables(prim); ok {
+				d.c.Scanners = scanners
 			}
 			continue
 		}
@@ -238,6 +230,23 @@ func (d *decoder) document(doc map[string]toml.Primitive) {
 // scan decodes the [scan] section: its only key, pattern, is a list of
 // [[scan.pattern]] tables (or an empty list, which validation refuses).
 // Without it the defaults stay.
+// scannerTables decodes the [[scanner]] tables of prim; false (the
+// problem noted) when it is not an array of tables.
+func (d *decoder) scannerTables(prim toml.Primitive) ([]Scanner, bool) {
+	var raw any
+	_ = d.md.PrimitiveDecode(prim, &raw)
+	var entries []map[string]toml.Primitive
+	if _, isArray := raw.([]map[string]any); !isArray || d.md.PrimitiveDecode(prim, &entries) != nil {
+		d.fail(scannerKey, "must be [[scanner]] tables, one per scanner", 0)
+		return nil, false
+	}
+	scanners := make([]Scanner, len(entries))
+	for i, e := range entries {
+		d.table(fmt.Sprintf("%s[%d]", scannerKey, i+1), e, &scanners[i])
+	}
+	return scanners, true
+}
+
 func (d *decoder) scan(prim toml.Primitive) {
 	var raw any
 	_ = d.md.PrimitiveDecode(prim, &raw)

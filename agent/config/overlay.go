@@ -101,16 +101,14 @@ func (d *decoder) overlay(read func(string) ([]byte, error)) {
 				d.c.overlaid[scannerKey] = d.lines[scannerKey]
 				continue
 			}
-			var entries []map[string]toml.Primitive
-			if _, isArray := raw.([]map[string]any); !isArray || d.md.PrimitiveDecode(prim, &entries) != nil {
-				d.fail(name, "must be [[scanner]] tables, one per scanner", 0)
+			scanners, ok := d.scannerTables(prim)
+			if !ok {
 				continue
 			}
-			d.c.Scanners = make([]Scanner, len(entries))
-			for i, e := range entries {
-				d.table(fmt.Sprintf("%s[%d]", name, i+1), e, &d.c.Scanners[i])
-				d.c.Scanners[i] = d.c.Scanners[i].withDefaults(i + 1)
+			for i := range scanners {
+				scanners[i] = scanners[i].withDefaults(i + 1)
 			}
+			d.c.Scanners = scanners
 			d.c.overlaid[scannerKey] = d.lines[scannerKey+"[1]"]
 			continue
 		}
