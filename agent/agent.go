@@ -40,6 +40,7 @@ type Agent struct {
 
 	wakeOutbox chan struct{} // a command is due
 	wakePoll   chan struct{} // a poll is due
+	wakeProbe  chan struct{} // the agent went offline (probe.go)
 	events     *notifier     // a new event was committed
 	watch      watchers      // told of scans and the network (watch.go)
 	counts     counters      // for /metrics (counters.go)
@@ -67,6 +68,7 @@ func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
 		online:     true,
 		wakeOutbox: make(chan struct{}, 1),
 		wakePoll:   make(chan struct{}, 1),
+		wakeProbe:  make(chan struct{}, 1),
 		events:     newNotifier(),
 		live:       liveness{changed: make(chan struct{}, 1)},
 	}
@@ -91,6 +93,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.outboxLoop(ctx) })
 	wg.Go(func() { a.pollLoop(ctx) })
 	wg.Go(func() { a.pruneLoop(ctx) })
+	wg.Go(func() { a.probeLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -170,6 +173,7 @@ func (a *Agent) noteCall(err error) {
 	a.mu.Unlock()
 	if was == offline {
 		a.notifyOnline()
+		wake(a.wakeProbe)
 	}
 	switch {
 	case was && offline:

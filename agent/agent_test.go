@@ -175,7 +175,9 @@ func TestOfflineCreateIsAbandoned(t *testing.T) {
 		t.Errorf("abandoned sale: %+v", s)
 	}
 	st, err := r.agent.Status()
-	if err != nil || st.Online || st.Queued != 0 {
+	// Offline once the create was tried; on a busy machine the window may
+	// end before the outbox tries it at all (LastError then empty).
+	if err != nil || st.Queued != 0 || (st.LastError != "" && st.Online) {
 		t.Errorf("status after abandon: %+v %v", st, err)
 	}
 }

@@ -45,6 +45,11 @@ type Options struct {
 	PollDelay, PollEvery time.Duration
 	// RetryBase and RetryMax bound the outbox's back-off with jitter.
 	RetryBase, RetryMax time.Duration
+	// ProbeEvery is how often, while offline with commands queued, the
+	// agent asks ePayment's host for any answer (no command, no secret), so
+	// that the queue drains as soon as the network is back rather than at
+	// the back-off's pace; ProbeTimeout bounds each probe. Defaults 1 s, 3 s.
+	ProbeEvery, ProbeTimeout time.Duration
 	// Workers is the number of commands sent at once (each sale's still one
 	// at a time, in order). Default 16: a backlog after an outage drains with
 	// their answers settled several to a durable commit. An answer waiting
@@ -125,6 +130,8 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.PollEvery, 2*time.Second)
 	def(&o.RetryBase, time.Second)
 	def(&o.RetryMax, time.Minute)
+	def(&o.ProbeEvery, time.Second)
+	def(&o.ProbeTimeout, 3*time.Second)
 	def(&o.PruneEvery, time.Hour)
 	def(&o.StopGrace, 5*time.Second)
 	if o.MaxQueued <= 0 {

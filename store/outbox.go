@@ -390,3 +390,36 @@ func (tx *Tx) TakeCommand(id uint64) (*Command, error) {
 	}
 	return c, tx.addCount(keyNCommands, -1)
 }
+
+// Hasten makes every queued command due between now and until due at now,
+// and returns how many it moved: after an outage, the commands held back by
+// their back-off go as soon as the network is back. What is sent is
+// unchanged (same key, same body).
+func (tx *Tx) Hasten(now, until time.Time) (int, error) {
+	due, err := tx.bucket(bucketOutDue)
+	if err != nil {
+		return 0, err
+	}
+	var ids []uint64
+	c := due.Cursor()
+	for k, _ := c.Seek(u64Key(timeKey(now) + 1)); k != nil; k, _ = c.Next() {
+		if len(k) != 16 {
+			return 0, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("%s key %x", bucketOutDue, k)}
+		}
+		if keyU64(k[:8]) > timeKey(until) {
+			break
+		}
+		ids = append(ids, keyU64(k[8:]))
+	}
+	for _, id := range ids {
+		cmd, err := tx.Command(id)
+		if err != nil {
+			return 0, err
+		}
+		cmd.NextAttempt = now
+		if err := tx.UpdateCommand(cmd); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}

@@ -1,0 +1,141 @@
+package agent_test
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/store"
+)
+
+// outage serves the simulator on one loopback address that can be taken
+// down (connections refused) and brought back on the same port.
+type outage struct {
+	t    testing.TB
+	h    http.Handler
+	addr string
+	mu   sync.Mutex
+	srv  *http.Server
+	done chan struct{}
+}
+
+func newOutage(t testing.TB, h http.Handler) *outage {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &outage{t: t, h: h, addr: ln.Addr().String()}
+	o.serve(ln)
+	t.Cleanup(o.down)
+	return o
+}
+
+func (o *outage) url() string { return "http://" + o.addr }
+
+func (o *outage) serve(ln net.Listener) {
+	o.srv, o.done = &http.Server{Handler: o.h}, make(chan struct{})
+	srv, done := o.srv, o.done
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			o.t.Errorf("serve: %v", err)
+		}
+	}()
+}
+
+// down closes the listener and every connection: calls are refused.
+func (o *outage) down() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.srv == nil {
+		return
+	}
+	o.srv.Close()
+	<-o.done
+	o.srv = nil
+}
+
+// up listens on the same address again.
+func (o *outage) up() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		o.t.Fatalf("listen again on %s: %v", o.addr, err)
+	}
+	o.serve(ln)
+}
+
+// TestQueueDrainsOnceVippsAnswersAgain: after a long outage the queued create
+// has backed off to RetryMax (a minute), yet it goes within about a second of
+// Vipps MobilePay answering again, because the agent probes the host while
+// commands wait. The agent's clock is fake, so "a second" is exact: the test
+// moves it by at most 10 s after the network is back, far less than the
+// back-off the create was left with.
+func TestQueueDrainsOnceVippsAnswersAgain(t *testing.T) {
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 10 * time.Millisecond}})
+	t.Cleanup(func() { s.Close() })
+	vipps := newOutage(t, s)
+	vipps.down()
+	clock := sim.NewFakeClock(time.Now())
+	o := fast()
+	o.Clock = clock
+	o.RetryBase, o.RetryMax = time.Second, time.Minute
+	o.CustomerPresentWindow = time.Hour
+	r := &rig{t: t, dir: t.TempDir(), opts: o, sim: s}
+	r.start(vipps.url())
+	ref := ref()
+	r.sale(agent.SaleRequest{Reference: ref, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
+
+	// The outage lasts: each minute the create is tried once more and fails,
+	// until its back-off is at its cap.
+	attempts := func() int {
+		n := -1
+		if err := r.db.View(func(tx *store.Tx) error {
+			cs, err := tx.CommandsFor(ref)
+			if len(cs) > 0 {
+				n = cs[0].Attempts
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for attempts() < 8 {
+		before := attempts()
+		clock.Advance(time.Minute)
+		waitUntil(t, "the next attempt of the create", func() bool { return attempts() > before })
+	}
+	if st, _ := r.agent.Status(); st.Online {
+		t.Fatal("the agent is online during the outage")
+	}
+
+	vipps.up()
+	sent := func() bool { _, ok := r.simPayment(ref); return ok }
+	for moved := time.Duration(0); moved < 10*time.Second && !sent(); moved += 100 * time.Millisecond {
+		clock.Advance(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // let the probe's answer come in (real time)
+	}
+	waitUntil(t, "the queued create to reach Vipps MobilePay after the outage", sent)
+	if st, _ := r.agent.Status(); !st.Online {
+		t.Error("the agent is still offline after the outage")
+	}
+}
+
+// waitUntil polls cond until it holds, failing after a generous deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
