@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,16 +67,7 @@ func (s *syncBuffer) String() string {
 func TestSimServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"sim", "--listen", "127.0.0.1:0"}, pw, io.Discard); pw.Close() }()
-
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	url := strings.TrimSpace(line[strings.Index(line, "http://"):])
+	url, done := startSim(t, ctx)
 	req, _ := http.NewRequest(http.MethodPost, url+"/accesstoken/get", nil)
 	req.Header.Set("client_id", "00000000-0000-4000-8000-000000000001")
 	req.Header.Set("client_secret", "s")
@@ -94,8 +86,69 @@ func TestSimServesAndStops(t *testing.T) {
 		if err != nil {
 			t.Fatalf("sim exited with %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("sim did not stop after its context ended")
+	}
+}
+
+// startSim runs `tillbox sim` with args on a free loopback port until ctx
+// ends; done gets its result.
+func startSim(t *testing.T, ctx context.Context, args ...string) (url string, done chan error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done = make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"sim", "--listen", "127.0.0.1:0"}, args...), pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	return strings.TrimSpace(line[strings.Index(line, "http://"):]), done
+}
+
+// TestSimFakeClock: `tillbox sim --fake-clock` serves a clock that
+// POST /sim/clock/advance moves; without the flag, the refusal says how to
+// get one.
+func TestSimFakeClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := func(url, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
+		if body != "" {
+			req, _ = http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	now := func(url string) time.Time {
+		t.Helper()
+		_, b := clock(url, "/sim/clock", "")
+		var c struct{ Now time.Time }
+		if err := json.Unmarshal([]byte(b), &c); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		return c.Now
+	}
+	fake, _ := startSim(t, ctx, "--fake-clock")
+	before := now(fake)
+	if code, b := clock(fake, "/sim/clock/advance", `{"ms":600000}`); code != http.StatusOK {
+		t.Fatalf("advance under --fake-clock: %d %s", code, b)
+	}
+	if got := now(fake).Sub(before); got != 10*time.Minute {
+		t.Fatalf("the clock moved %v, want 10m", got)
+	}
+	running, _ := startSim(t, ctx)
+	if code, b := clock(running, "/sim/clock/advance", `{"ms":1000}`); code != http.StatusBadRequest || !strings.Contains(b, "--fake-clock") {
+		t.Fatalf("advance of the real clock: %d %s, want 400 naming --fake-clock", code, b)
 	}
 }
 
