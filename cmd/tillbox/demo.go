@@ -329,8 +329,8 @@ func virtualScanner(ctx context.Context, a *agent.Agent, in io.Reader, out io.Wr
 		case line == "":
 		case line == "help" || line == "?":
 			fmt.Fprint(out, demoHelp(simURL))
-		case strings.HasPrefix(line, "sale "):
-			amount, err := strconv.ParseInt(strings.TrimSpace(line[5:]), 10, 64)
+		case line == "sale" || strings.HasPrefix(line, "sale "):
+			amount, err := strconv.ParseInt(strings.TrimSpace(line[4:]), 10, 64)
 			if err != nil {
 				fmt.Fprintln(out, "  usage: sale AMOUNT-IN-ØRE, e.g. sale 4990")
 				continue

@@ -311,6 +311,8 @@ func TestDemoScanRefusedGoesOn(t *testing.T) {
 	fmt.Fprintln(pw, "help")
 	waitPrinted(t, &out.buf, done, `(sale AMOUNT   ring up a sale)`)
 	waitPrinted(t, &out.buf, done, `(a decline: sale 151)`)
+	fmt.Fprintln(pw, "sale")
+	waitPrinted(t, &out.buf, done, `(usage: sale AMOUNT-IN-ØRE)`)
 	if strings.Contains(out.buf.String(), "scanner      refused: code") {
 		t.Errorf("help was read as a scan:\n%s", out.buf.String())
 	}
