@@ -37,6 +37,9 @@ type Agent struct {
 	// probeAt, instead of every queued command retrying on its own.
 	probeAt    time.Time
 	probeFails int
+	// Sales a webhook arrived for, to settle again once their command on
+	// its way is answered (webhookhold.go).
+	heldHooks map[string]bool
 
 	wakeOutbox chan struct{} // a command is due
 	wakePoll   chan struct{} // a poll is due

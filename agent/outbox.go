@@ -193,10 +193,7 @@ func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, sen
 				})
 			}
 			defer func() {
-				a.mu.Lock()
-				delete(a.inflight, c.Reference)
-				delete(a.sending, c.ID)
-				a.mu.Unlock()
+				a.doneSending(c.Reference, c.ID)
 				free()
 				wake(finished)
 			}()
@@ -522,7 +519,11 @@ func notSent(err error) bool {
 func (a *Agent) created(c store.Command) {
 	now := a.clock.Now()
 	_, err := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
-		if err := tx.DeleteCommand(c.ID); err != nil {
+		if err := tx.DeleteCommand(c.ID); errors.Is(err, store.ErrNotFound) {
+			// A GET settled the sale while its create was on its way (and
+			// dropped the create): what it found is newer than this answer.
+			return nil
+		} else if err != nil {
 			return err
 		}
 		if s.SentAt.IsZero() {

@@ -109,8 +109,11 @@ func (a *Agent) poll(ctx context.Context, ref string) {
 		}
 		return
 	case Queued:
-		return // not sent yet: nothing to ask
+		// Not sent yet, or on its way: nothing to ask. A webhook stays held
+		// until the create's answer is committed (webhookhold.go).
+		return
 	}
+	a.webhookApplied(ref)
 	p, err := a.vipps.GetPayment(ctx, ref)
 	a.noteCall(err)
 	switch {

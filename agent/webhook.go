@@ -11,7 +11,9 @@ import (
 // WebhookHandler serves POST /webhooks/vipps: a delivery whose signature
 // does not match the configured public URL and secret gets 401 and changes
 // nothing. A verified event makes the agent settle its sale from a GET at
-// once, so duplicates and events out of order are harmless.
+// once, so duplicates and events out of order are harmless; while the
+// sale's create is on its way, once its answer is committed
+// (webhookhold.go).
 func (a *Agent) WebhookHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.opts.WebhookURL == "" {
@@ -40,7 +42,7 @@ func (a *Agent) WebhookHandler() http.Handler {
 		}
 		if ev.MSN == "" || ev.MSN == a.opts.MSN {
 			if _, err := a.GetSale(ev.Reference); err == nil {
-				a.pollAt(ev.Reference, a.clock.Now())
+				a.webhookArrived(ev.Reference)
 			}
 		}
 		a.log.Info("webhook", "reference", ev.Reference, "event", ev.Name, "success", ev.Success)

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,6 +102,205 @@ func TestWebhooksDriveOutcomes(t *testing.T) {
 	}
 }
 
+// TestWebhookDuringCreate: the simulator's AUTHORIZED webhook reaches the
+// agent while the create's answer is held back (polling is off), so the
+// agent hears of the approval before it knows the payment exists. The
+// webhook is kept and applied once the create's answer is committed: the
+// sale completes, with no error in the log.
+func TestWebhookDuringCreate(t *testing.T) {
+	hold := &holdCreate{next: http.DefaultTransport, until: make(chan struct{})}
+	w := newWebhookRig(t, hold, sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}, epayment.EventCreated, epayment.EventAuthorized, epayment.EventCaptured)
+	ref := w.sale(t)
+	w.waitAuthorized(t)
+	close(hold.until)
+	if hold.holds.Load() != 1 {
+		t.Fatalf("the create's answer was held %d times, want 1: the interleaving was not forced", hold.holds.Load())
+	}
+	waitFor(t, w.agent, ref, agent.Completed)
+	w.noErrors(t)
+}
+
+// TestCreateAnsweredAfterSettled: the first create's answer is lost (a 503
+// after Vipps made the payment), so the sale is requested and its create
+// goes again; while the second answer is held back, the customer approves
+// and the webhook's GET settles the sale. The late answer then changes
+// nothing and logs no error.
+func TestCreateAnsweredAfterSettled(t *testing.T) {
+	hold := &holdCreate{next: http.DefaultTransport, until: make(chan struct{}), failFirst: true}
+	w := newWebhookRig(t, hold, sim.AppPolicy{Action: sim.Ignore}, epayment.EventAuthorized, epayment.EventCaptured)
+	ref := w.sale(t)
+	until(t, "the second create is on its way", func() bool { return hold.holds.Load() == 1 })
+	if got := mustSale(t, w.agent, ref).State; got != agent.Requested {
+		t.Fatalf("sale is %s while its create goes again, want requested", got)
+	}
+	w.sim.SetApp("ref:"+ref, sim.AppPolicy{Action: sim.Approve})
+	w.waitAuthorized(t)
+	until(t, "the webhook's GET settles the sale", func() bool { return mustSale(t, w.agent, ref).State != agent.Requested })
+	close(hold.until)
+	waitFor(t, w.agent, ref, agent.Completed)
+	if got := mustSale(t, w.agent, ref); got.Aggregate.Captured != 1500 {
+		t.Errorf("captured %d, want 1500", got.Aggregate.Captured)
+	}
+	w.noErrors(t)
+}
+
+// until polls cond until it holds, for 30 s at most.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30 s for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func mustSale(t *testing.T, a *agent.Agent, ref string) agent.Sale {
+	t.Helper()
+	s, err := a.GetSale(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// webhookRig is an agent that learns outcomes only from the simulator's
+// signed webhooks (polling is slowed to an hour), with its ePayment calls
+// going through rt.
+type webhookRig struct {
+	sim        *sim.Server
+	agent      *agent.Agent
+	logs       *syncBuffer
+	authorized chan struct{} // closed once the agent has taken an AUTHORIZED webhook
+}
+
+func newWebhookRig(t *testing.T, rt http.RoundTripper, app sim.AppPolicy, events ...epayment.EventName) *webhookRig {
+	t.Helper()
+	s := sim.New(sim.Options{App: app})
+	t.Cleanup(func() { s.Close() })
+	srv := newServer(t, s)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookURL := "http://" + ln.Addr().String() + "/webhooks/vipps"
+	c, err := epayment.New(epayment.Config{BaseURL: srv, ClientID: clientID, ClientSecret: "s", SubscriptionKey: "k", MSN: "123456",
+		HTTPClient: &http.Client{Transport: rt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range events {
+		types = append(types, epayment.WebhookEventType(e))
+	}
+	reg, err := c.RegisterWebhook(context.Background(), hookURL, types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	w := &webhookRig{sim: s, logs: &syncBuffer{}, authorized: make(chan struct{})}
+	o := fast()
+	o.PollDelay, o.PollEvery = time.Hour, time.Hour
+	o.WebhookURL, o.WebhookSecret = hookURL, epayment.Secret(reg.Secret)
+	o.Logger = slog.New(slog.NewTextHandler(w.logs, nil))
+	if w.agent, err = agent.New(db, c, o); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	hooks := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		w.agent.WebhookHandler().ServeHTTP(rw, r)
+		if bytes.Contains(body, []byte(`"AUTHORIZED"`)) {
+			once.Do(func() { close(w.authorized) })
+		}
+	})}
+	go hooks.Serve(ln)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.agent.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; hooks.Close() })
+	return w
+}
+
+func (w *webhookRig) sale(t *testing.T) string {
+	t.Helper()
+	ref := ref()
+	if _, err := w.agent.CreateSale(context.Background(), agent.SaleRequest{Reference: ref, Amount: 1500, Currency: "NOK", Customer: &agent.Customer{PersonalQR: vippsQR}}); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func (w *webhookRig) waitAuthorized(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.authorized:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no AUTHORIZED webhook reached the agent")
+	}
+}
+
+func (w *webhookRig) noErrors(t *testing.T) {
+	t.Helper()
+	if strings.Contains(w.logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", w.logs.String())
+	}
+}
+
+// holdCreate holds the answers of createPayment until until is closed;
+// with failFirst, it answers the first create 503 after Vipps made the
+// payment (an answer lost on the way back).
+type holdCreate struct {
+	next      http.RoundTripper
+	until     chan struct{}
+	failFirst bool
+	creates   atomic.Int32
+	holds     atomic.Int32
+}
+
+func (h *holdCreate) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := h.next.RoundTrip(r)
+	if err != nil || r.Method != http.MethodPost || r.URL.Path != "/epayment/v1/payments" {
+		return resp, err
+	}
+	if h.creates.Add(1) == 1 && h.failFirst {
+		resp.Body.Close()
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"text/plain"}}, Body: io.NopCloser(strings.NewReader("unavailable")), Request: r}, nil
+	}
+	h.holds.Add(1)
+	select {
+	case <-h.until:
+	case <-r.Context().Done():
+	}
+	return resp, err
+}
+
+// syncBuffer is a log sink the agent's goroutines may write to while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func newServer(t *testing.T, h http.Handler) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -122,7 +325,7 @@ func post(t *testing.T, url string, body []byte, sig epayment.WebhookSignature) 
 
 func waitFor(t *testing.T, a *agent.Agent, ref string, want agent.State) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s, _ := a.GetSale(ref)
 		if s.State == want {

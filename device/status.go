@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -39,8 +40,9 @@ type Status struct {
 	Scans uint64 `json:"scans"`
 	// LastScanAt is when the last scan arrived; zero before the first.
 	LastScanAt time.Time `json:"lastScanAt,omitzero"`
-	// LastScan is the last scan, shortened and with its digits masked
-	// (Shorten): never the whole code, which may hold a phone number.
+	// LastScan is the last scan, shortened and with its digits and a
+	// tokenised code's token masked (Shorten): never the whole code, which
+	// may hold a phone number or stand for the customer.
 	LastScan string `json:"lastScan,omitempty"`
 	// Dropped counts input thrown away: frames over MaxScan bytes, reports
 	// that could not be decoded.
@@ -64,10 +66,15 @@ const shortenMax = 64
 
 // Shorten describes a scan for logs and the technician page without
 // revealing it: every run of 4 or more digits keeps only its last 3 (a phone
-// number in a clear-text Vipps code becomes "•••••••678"), bytes that are not
-// printable UTF-8 show as "\xNN", and the result is cut at 64 characters
-// with the length of the whole scan appended ("…(213 bytes)").
+// number in a clear-text Vipps code becomes "•••••••678"), the token of a
+// tokenised personal QR code (https://qr.vipps.no/p/TOKEN, which stands
+// for the customer as the phone number does) keeps only its last 3
+// characters, bytes that are not printable UTF-8 show as "\xNN", and the
+// result is cut at 64 characters with the length of the whole scan
+// appended ("…(213 bytes)").
 func Shorten(code []byte) string {
+	size := len(code)
+	code = maskToken(code)
 	out := make([]rune, 0, shortenMax+16)
 	n := 0 // characters written, including escapes
 	cut := false
@@ -107,9 +114,37 @@ func Shorten(code []byte) string {
 		n++
 	}
 	if cut {
-		return fmt.Sprintf("%s…(%d bytes)", string(out), len(code))
+		return fmt.Sprintf("%s…(%d bytes)", string(out), size)
 	}
 	return string(out)
+}
+
+// tokenPrefix begins a tokenised personal QR code (in any case, as the
+// classifier's default pattern takes it).
+const tokenPrefix = "https://qr.vipps.no/p/"
+
+// maskToken returns code with all but the last 3 characters after
+// tokenPrefix masked, or code itself when it is not a tokenised code.
+func maskToken(code []byte) []byte {
+	if len(code) < len(tokenPrefix) || !bytes.EqualFold(code[:len(tokenPrefix)], []byte(tokenPrefix)) {
+		return code
+	}
+	token := code[len(tokenPrefix):]
+	keep := len(token)
+	for range 3 {
+		if keep == 0 {
+			break
+		}
+		_, size := utf8.DecodeLastRune(token[:keep])
+		keep -= size
+	}
+	out := append([]byte{}, code[:len(tokenPrefix)]...)
+	for i := 0; i < keep; {
+		_, size := utf8.DecodeRune(token[i:])
+		out = append(out, "•"...)
+		i += size
+	}
+	return append(out, token[keep:]...)
 }
 
 func digitRun(b []byte) int {

@@ -106,6 +106,8 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		}
 		defer os.RemoveAll(dir)
 		*dataDir = dir
+	} else if err := makeDataDir(*dataDir, "--data-dir"); err != nil {
+		return err
 	}
 
 	// The simulator: the only fake, on loopback.
@@ -233,6 +235,7 @@ Ring up a sale as the cash register would:
        -d '{"amount":4990,"currency":"NOK","description":"Kaffe"}' %[1]s/api/v1/sales
 or type 'sale 4990' here. Then scan: paste a personal QR code here and press Enter, e.g.
   %[5]s
+To see a decline, type 'sale 151' (a magic test amount: the approval fails). 'help' lists the commands.
 Follow the results as the POS would: tillbox pos --url %[1]s --token %[2]s events --follow
 
 A first sale goes through now by itself (the simulated customer approves after %[6]v):
@@ -249,7 +252,9 @@ A first sale goes through now by itself (the simulated customer approves after %
 	}
 	time.Sleep(500 * time.Millisecond) // the customer reaches for the phone
 	if res, err := a.Scan(exampleQR); err != nil {
-		return fmt.Errorf("virtual scan: %w", err)
+		// A sale from the POS may be under way: the scan is refused, as a
+		// real scan would be, and the demo goes on.
+		fmt.Fprintln(stdout, "  scanner      refused:", err)
 	} else {
 		fmt.Fprintf(stdout, "  scanner      personal QR code scanned → %s %s\n", res.Outcome, res.Reference)
 	}
@@ -268,7 +273,7 @@ A first sale goes through now by itself (the simulated customer approves after %
 			return ctx.Err()
 		}
 	}
-	wg.Go(func() { virtualScanner(runCtx, a, stdin, stdout) })
+	wg.Go(func() { virtualScanner(runCtx, a, stdin, stdout, simURL) })
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping")
 	return nil
@@ -300,16 +305,32 @@ func followEvents(ctx context.Context, a *agent.Agent, out io.Writer, outcome ch
 	}
 }
 
+// demoHelp lists what the demo's terminal takes.
+func demoHelp(simURL string) string {
+	return fmt.Sprintf(`  commands:
+    sale AMOUNT   ring up a sale of AMOUNT øre as the POS would (sale 4990: 49.90 NOK)
+    CODE          a scan: paste a personal QR code, e.g. %[1]s
+    help          this list
+  a decline: sale 151, then scan (151 is a magic test amount: the approval fails, the sale ends declined);
+    or have the simulated customer reject every request:
+      curl -d '{"action":"reject"}' %[2]s/sim/app
+    and approve again: curl -d '{"action":"approve","delayMs":2000}' %[2]s/sim/app
+  Ctrl-C stops the demo.
+`, exampleQR, simURL)
+}
+
 // virtualScanner reads lines from the terminal: a personal QR code is a
-// scan; "sale AMOUNT" rings up a sale as the POS would.
-func virtualScanner(ctx context.Context, a *agent.Agent, in io.Reader, out io.Writer) {
+// scan; "sale AMOUNT" rings up a sale as the POS would; "help" lists them.
+func virtualScanner(ctx context.Context, a *agent.Agent, in io.Reader, out io.Writer, simURL string) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() && ctx.Err() == nil {
 		line := strings.TrimSpace(sc.Text())
 		switch {
 		case line == "":
-		case strings.HasPrefix(line, "sale "):
-			amount, err := strconv.ParseInt(strings.TrimSpace(line[5:]), 10, 64)
+		case line == "help" || line == "?":
+			fmt.Fprint(out, demoHelp(simURL))
+		case line == "sale" || strings.HasPrefix(line, "sale "):
+			amount, err := strconv.ParseInt(strings.TrimSpace(line[4:]), 10, 64)
 			if err != nil {
 				fmt.Fprintln(out, "  usage: sale AMOUNT-IN-ØRE, e.g. sale 4990")
 				continue

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -66,16 +69,7 @@ func (s *syncBuffer) String() string {
 func TestSimServesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"sim", "--listen", "127.0.0.1:0"}, pw, io.Discard); pw.Close() }()
-
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	url := strings.TrimSpace(line[strings.Index(line, "http://"):])
+	url, done := startSim(t, ctx)
 	req, _ := http.NewRequest(http.MethodPost, url+"/accesstoken/get", nil)
 	req.Header.Set("client_id", "00000000-0000-4000-8000-000000000001")
 	req.Header.Set("client_secret", "s")
@@ -94,8 +88,69 @@ func TestSimServesAndStops(t *testing.T) {
 		if err != nil {
 			t.Fatalf("sim exited with %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("sim did not stop after its context ended")
+	}
+}
+
+// startSim runs `tillbox sim` with args on a free loopback port until ctx
+// ends; done gets its result.
+func startSim(t *testing.T, ctx context.Context, args ...string) (url string, done chan error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done = make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"sim", "--listen", "127.0.0.1:0"}, args...), pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	return strings.TrimSpace(line[strings.Index(line, "http://"):]), done
+}
+
+// TestSimFakeClock: `tillbox sim --fake-clock` serves a clock that
+// POST /sim/clock/advance moves; without the flag, the refusal says how to
+// get one.
+func TestSimFakeClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := func(url, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
+		if body != "" {
+			req, _ = http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	now := func(url string) time.Time {
+		t.Helper()
+		_, b := clock(url, "/sim/clock", "")
+		var c struct{ Now time.Time }
+		if err := json.Unmarshal([]byte(b), &c); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		return c.Now
+	}
+	fake, _ := startSim(t, ctx, "--fake-clock")
+	before := now(fake)
+	if code, b := clock(fake, "/sim/clock/advance", `{"ms":600000}`); code != http.StatusOK {
+		t.Fatalf("advance under --fake-clock: %d %s", code, b)
+	}
+	if got := now(fake).Sub(before); got != 10*time.Minute {
+		t.Fatalf("the clock moved %v, want 10m", got)
+	}
+	running, _ := startSim(t, ctx)
+	if code, b := clock(running, "/sim/clock/advance", `{"ms":1000}`); code != http.StatusBadRequest || !strings.Contains(b, "--fake-clock") {
+		t.Fatalf("advance of the real clock: %d %s, want 400 naming --fake-clock", code, b)
 	}
 }
 
@@ -231,5 +286,106 @@ func TestDemoPatterns(t *testing.T) {
 	pw.Close()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("demo: %v", err)
+	}
+}
+
+// TestDemoScanRefusedGoesOn: a sale sent by the POS (with its customer)
+// while the demo starts makes the demo's own scan refused; the demo prints
+// it and goes on, "help" lists the commands, and the temporary folder the
+// demo made is gone once it stops.
+func TestDemoScanRefusedGoesOn(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	out := &posOnBanner{t: t}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0", "--approve-after", "10m"}, pr, out, io.Discard)
+	}()
+	waitPrinted(t, &out.buf, done, `(scanner      refused: a payment is in progress)`)
+	if made, _ := filepath.Glob(filepath.Join(tmp, "tillbox-demo-*")); len(made) != 1 {
+		t.Errorf("temporary folders while the demo runs: %v, want its one", made)
+	}
+	fmt.Fprintln(pw, "help")
+	waitPrinted(t, &out.buf, done, `(sale AMOUNT   ring up a sale)`)
+	waitPrinted(t, &out.buf, done, `(a decline: sale 151)`)
+	fmt.Fprintln(pw, "sale")
+	waitPrinted(t, &out.buf, done, `(usage: sale AMOUNT-IN-ØRE)`)
+	if strings.Contains(out.buf.String(), "scanner      refused: code") {
+		t.Errorf("help was read as a scan:\n%s", out.buf.String())
+	}
+	cancel()
+	pw.Close()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("demo: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) != 0 {
+		t.Errorf("the demo left %v behind", left)
+	}
+}
+
+// posOnBanner is the demo's output; as the demo prints its banner (before
+// its own first sale), it rings up a sale with a customer through the POS
+// API, as a cash register could at that moment.
+type posOnBanner struct {
+	t    *testing.T
+	buf  syncBuffer
+	once sync.Once
+}
+
+func (p *posOnBanner) Write(b []byte) (int, error) {
+	if m := regexp.MustCompile(`POS API +(\S+)/api/v1[\s\S]*POS token +(\S+)`).FindSubmatch(b); m != nil {
+		p.once.Do(func() {
+			req, _ := http.NewRequest(http.MethodPost, string(m[1])+"/api/v1/sales", strings.NewReader(
+				`{"amount":1000,"currency":"NOK","customer":{"personalQr":"https://qr.vipps.no/28/2/01/031/4798765432?v=1"}}`))
+			req.Header.Set("Authorization", "Bearer "+string(m[2]))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				p.t.Errorf("POS sale: %v", err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				p.t.Errorf("POS sale: %s", resp.Status)
+			}
+		})
+	}
+	return p.buf.Write(b)
+}
+
+// TestDemoDeclineAndDataDir: `sale 151` then a scan ends declined, as the
+// help says; --data-dir makes a folder that is missing (0750).
+func TestDemoDeclineAndDataDir(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "new", "data")
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemoWithInput(ctx, []string{"--data-dir", data, "--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0", "--approve-after", "100ms"}, pr, &out, io.Discard)
+	}()
+	waitPrinted(t, &out, done, `(tb-demo-000001  completed)`)
+	fmt.Fprintln(pw, "sale 151")
+	waitPrinted(t, &out, done, `(sale tb-demo-000002 of 1\.51 NOK: waiting_for_customer)`)
+	fmt.Fprintln(pw, exampleQR)
+	waitPrinted(t, &out, done, `(tb-demo-000002  declined)`)
+	cancel()
+	pw.Close()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("demo: %v", err)
+	}
+	fi, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o750 {
+		t.Errorf("data folder made %v, want 0750", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(data, "tillbox.db")); err != nil {
+		t.Errorf("no database in the data folder: %v", err)
 	}
 }

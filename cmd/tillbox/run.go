@@ -192,12 +192,21 @@ func (m *Main) Run(ctx context.Context) error {
 	return m.serve(ctx)
 }
 
+// makeDataDir makes the data folder dir (0750, as install.sh does) and
+// its parents if they are missing; setting names where dir was set.
+func makeDataDir(dir, setting string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data folder %s cannot be made (%w): make it yourself (writable by the user tillbox runs as, mode 0750), or set %s to another folder", dir, err, setting)
+	}
+	return nil
+}
+
 // open opens the store, makes the Vipps MobilePay client and the agent, and
 // listens on the POS API's address.
 func (m *Main) open() error {
 	c, log := m.Config, m.log
-	if err := os.MkdirAll(c.Box.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	if err := makeDataDir(c.Box.DataDir, "box.data_dir or --data-dir"); err != nil {
+		return err
 	}
 	so := c.StoreOptions()
 	so.Logger = log.With("component", "store")

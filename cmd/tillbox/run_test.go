@@ -283,3 +283,35 @@ expr = '^https://qr\.vipps\.no/p/[A-Za-z0-9]{16}$'
 		t.Errorf("configured form: %+v, %v; want held for the next sale", res, err)
 	}
 }
+
+// TestRunMakesDataDir: a data folder that does not exist yet is made
+// (0750, as install.sh makes it); one that cannot be made is refused with
+// an error naming it and what to do.
+func TestRunMakesDataDir(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "new", "data")
+	tl := startTill(t, "", "--data-dir", data)
+	if err := tl.stop(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o750 {
+		t.Errorf("data folder made %v, want 0750", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(data, "tillbox.db")); err != nil {
+		t.Errorf("no database in the new data folder: %v", err)
+	}
+
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "http://127.0.0.1:1", "127.0.0.1:0", "")
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(t.Context(), []string{"run", "--config", cfg, "--data-dir", filepath.Join(file, "data")}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(file, "data")) || !strings.Contains(err.Error(), "box.data_dir") {
+		t.Errorf("a data folder that cannot be made: %v", err)
+	}
+}

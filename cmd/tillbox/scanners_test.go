@@ -110,11 +110,21 @@ func TestRunSerialScanner(t *testing.T) {
 	if st.Name != "front" || st.Driver != "serial" || st.Scans != 2 || st.LastScan != "••••••••••512" || st.Mode != "9600 baud, CR" || st.LastScanAt.IsZero() {
 		t.Errorf("status %+v", st)
 	}
+	// A tokenised code stands for the customer as a phone number does:
+	// the status shows only its last 3 characters.
+	const token = "Lm3Vb8Qw1Zx6Pd0K"
+	if _, err := master.Write([]byte("https://qr.vipps.no/p/" + token + "\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the tokenised scan counted", func() bool { return scannerStatuses(t, tl.url)[0].Scans == 3 })
+	if st := scannerStatuses(t, tl.url)[0]; st.LastScan != "https://qr.vipps.no/p/•••••••••••••d0K" {
+		t.Errorf("status shows the tokenised scan as %q", st.LastScan)
+	}
 	if err := tl.stop(); err != nil {
 		t.Fatal(err)
 	}
 	logs := tl.logs.String()
-	for _, secret := range []string{ean, "4712345678"} {
+	for _, secret := range []string{ean, "4712345678", token} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log shows a whole code or phone number %q", secret)
 		}

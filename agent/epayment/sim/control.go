@@ -30,7 +30,7 @@ import (
 //	GET    /sim/webhooks/deliveries      every delivery attempt ([]DeliveryAttempt)
 //	POST   /sim/tokens/revoke            invalidates every access token
 //	GET    /sim/clock                    {"now": time}
-//	POST   /sim/clock/advance            {"ms":N}: moves a FakeClock (400 for other clocks)
+//	POST   /sim/clock/advance            {"ms":N}: moves a FakeClock (tillbox sim --fake-clock; 400 for other clocks)
 
 // PaymentInfo is what the simulator knows about a payment.
 type PaymentInfo struct {
@@ -246,7 +246,7 @@ func (s *Server) controlRoutes() {
 		fc, ok := s.clock.(*FakeClock)
 		switch {
 		case !ok:
-			controlError(w, http.StatusBadRequest, "the simulator's clock is not a FakeClock")
+			controlError(w, http.StatusBadRequest, "the simulator's clock runs by itself and cannot be moved: start the simulator with a fake clock (tillbox sim --fake-clock, or Options.Clock = NewFakeClock(...))")
 			return
 		case req.Ms < 0:
 			controlError(w, http.StatusBadRequest, "ms must not be negative")

@@ -36,6 +36,9 @@
 //     conflicts (4010, 4020, refund 4150) and "reference exists" (4150), and
 //     403 for 5080 (PUSH_MESSAGE not allowed). An unknown reference is 404 with
 //     code 5090. An unknown path (or a known path with another method) is 404.
+//     The fixed parts of the APIs' paths match in any case, as at the gateway
+//     (POST /accessToken/get of the Postman collections); the /sim/ control
+//     paths match exactly.
 //   - The 200 answer of cancel, capture and refund is application/json; the
 //     spec declares application/problem+json (a quirk clients must accept).
 //

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -192,12 +193,33 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.TokenLifetime, "token-lifetime", o.TokenLifetime, "access token lifetime, in simulated time (with --speed, expires_in is reported in real seconds: lifetime/speed)")
 	fs.DurationVar(&o.Retention, "retention", o.Retention, "how long a payment in a final state is kept after its last event, in simulated time (negative: forever)")
 	fs.BoolVar(&o.PushDisabled, "push-disabled", o.PushDisabled, "the sales unit is not approved for PUSH_MESSAGE (5080)")
+	var speed, fake bool
 	fs.Func("speed", "clock speed factor: 60 runs one simulated minute per real second (default 1); payment expiry, app delay, token lifetime and rate limits all follow it", func(s string) error {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || f <= 0 {
 			return fmt.Errorf("speed %q is not a positive number", s)
 		}
+		if fake {
+			return errors.New("--speed and --fake-clock exclude each other: a fake clock moves only when told to")
+		}
+		speed = true
 		o.Clock = NewScaledClock(f)
+		return nil
+	})
+	fs.BoolFunc("fake-clock", "the clock stands still and moves only by POST /sim/clock/advance (for scripted tests: the app's delay, expiry and webhook retries then wait for it)", func(s string) error {
+		on, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("fake-clock %q is not true or false", s)
+		}
+		if on && speed {
+			return errors.New("--speed and --fake-clock exclude each other: a fake clock moves only when told to")
+		}
+		if on {
+			o.Clock = NewFakeClock(time.Now())
+		} else if fake {
+			o.Clock = nil
+		}
+		fake = on
 		return nil
 	})
 }

@@ -31,7 +31,17 @@ func TestRegisterFlags(t *testing.T) {
 	if _, ok := o.Clock.(*scaledClock); !ok || o.Clock.(*scaledClock).speed != 60 {
 		t.Fatalf("clock %#v", o.Clock)
 	}
-	for _, bad := range [][]string{{"--currency", "SEK"}, {"--app", "maybe"}, {"--speed", "0"}, {"--speed", "fast"}} {
+	fs = flag.NewFlagSet("sim", flag.ContinueOnError)
+	o = Options{}
+	o.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--fake-clock"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.Clock.(*FakeClock); !ok {
+		t.Fatalf("--fake-clock: clock %#v", o.Clock)
+	}
+	for _, bad := range [][]string{{"--currency", "SEK"}, {"--app", "maybe"}, {"--speed", "0"}, {"--speed", "fast"},
+		{"--speed", "60", "--fake-clock"}, {"--fake-clock", "--speed", "60"}, {"--fake-clock=maybe"}} {
 		fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		var o Options

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -95,6 +96,7 @@ func (s *Server) routes() {
 		{"POST /qr/v1/exchange/customer", opExchangeCustomer, apiQR, idemNone, s.handleExchangeCustomer},
 	} {
 		s.mux.Handle(rt.pattern, s.serveAPI(rt))
+		s.apiPaths = append(s.apiPaths, strings.Split(rt.pattern[strings.IndexByte(rt.pattern, ' ')+1:], "/"))
 	}
 	s.controlRoutes()
 	s.mux.HandleFunc("/", s.handleUnknownPath)

@@ -17,6 +17,9 @@ type Server struct {
 	clock Clock
 	log   *slog.Logger
 	mux   *http.ServeMux
+	// apiPaths are the simulated APIs' path patterns, split at "/", for
+	// matching paths of another case (apipath.go).
+	apiPaths [][]string
 
 	// ctx is cancelled by Close; deliveries and injected latencies watch it.
 	ctx    context.Context
@@ -84,7 +87,7 @@ func New(opts Options) *Server {
 
 // ServeHTTP serves the Vipps MobilePay APIs and the /sim control API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, s.withAPIPath(r))
 }
 
 // Close stops every timer and delivery the simulator owns and waits for the
