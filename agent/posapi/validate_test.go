@@ -1,10 +1,15 @@
 package posapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device/classify"
 )
 
 // TestCreateSaleValidation sends every kind of bad sale: each gets 400 (413,
@@ -124,5 +129,46 @@ func TestMethodsAndRoutes(t *testing.T) {
 	c := r.send(call{method: "DELETE", path: "/api/v1/sales/abcdefgh-1"})
 	if e := c.error(t); c.status != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE a sale: %d %+v", c.status, e)
+	}
+}
+
+// TestSaleCustomerCodeUsesScanPatterns: a code sent as customer.personalQr
+// is judged by the box's configured [[scan.pattern]]s, as a scan is: a
+// product barcode, or a code the configuration does not accept, gets 400
+// naming the field with the scanner's reason, and nothing is queued for
+// Vipps MobilePay.
+func TestSaleCustomerCodeUsesScanPatterns(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	// Only the tokenised form: the clear-text code the defaults accept is
+	// refused too, so the POS follows the configuration, not a copy.
+	c.Scan.Patterns = []classify.Pattern{{Name: "tokenised-only", Expr: `^https://qr\.vipps\.no/p/[A-Za-z0-9]{8,}$`}}
+	ao, err := c.AgentOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, rigOptions{noRun: true, agent: agent.Options{CheckScan: ao.CheckScan}})
+	for _, code := range []string{"7038010055690", qrCode} {
+		body := fmt.Sprintf(`{"reference":"ean-00001","amount":1000,"currency":"NOK","customer":{"personalQr":%q}}`, code)
+		a := r.send(call{method: "POST", path: "/api/v1/sales", body: []byte(body)})
+		e := a.error(t)
+		scan := r.send(call{method: "POST", path: "/api/v1/scans", body: jsonOf(t, ScanRequest{Code: code})})
+		se := scan.error(t)
+		if a.status != http.StatusBadRequest || e.Field != "customer.personalQr" || !strings.Contains(e.Reason, "not a personal QR code") {
+			t.Errorf("sale with customer.personalQr %q: %d %+v, want 400 naming customer.personalQr", code, a.status, e)
+		}
+		if scan.status != http.StatusBadRequest || se.Reason != e.Reason {
+			t.Errorf("scan of %q: %d %+v; the sale's reason %q should be the scan's", code, scan.status, se, e.Reason)
+		}
+	}
+	if !strings.Contains(r.send(call{method: "POST", path: "/api/v1/scans", body: jsonOf(t, ScanRequest{Code: "7038010055690"}), malformed: true}).error(t).Reason, "product barcode") {
+		t.Error("an EAN is not refused as a product barcode")
+	}
+	r.nothingWritten()
+	// A code the patterns accept is taken.
+	s, created, err := r.client.CreateSale(context.Background(), agent.SaleRequest{Reference: "tok-00001", Amount: 1000, Currency: "NOK",
+		Customer: &agent.Customer{PersonalQR: "https://qr.vipps.no/p/Lm3Vb8Qw1Zx6Pd0K"}})
+	if err != nil || !created || s.State != agent.Queued {
+		t.Fatalf("sale with an accepted code: %+v %v", s, err)
 	}
 }
