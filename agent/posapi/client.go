@@ -71,6 +71,8 @@ func (e *Error) Unwrap() error {
 		return agent.ErrPaymentPending
 	case codeEventsPruned:
 		return agent.ErrEventsPruned
+	case codeEventsAhead:
+		return agent.ErrEventsAhead
 	case codeQueueFull:
 		return agent.ErrQueueFull
 	case codeShuttingDown:
@@ -108,7 +110,10 @@ func (c *Client) ListSales(ctx context.Context, after string, limit int) (SalesP
 	return page, err
 }
 
-// CancelSale queues a cancel.
+// CancelSale queues a cancel, or cancels at once a sale not sent yet. A
+// sale that already ended without payment comes back as it stands (200):
+// repeating a cancel is harmless. A captured sale is an error
+// (wrong_state): refund it instead.
 func (c *Client) CancelSale(ctx context.Context, ref string) (agent.Sale, error) {
 	var sale agent.Sale
 	_, err := c.do(ctx, http.MethodPost, salePath(ref, "cancel"), nil, nil, &sale)
@@ -127,11 +132,16 @@ func (c *Client) CaptureSale(ctx context.Context, ref string, amount int64) (age
 	return sale, err
 }
 
-// RefundSale queues a refund of amount; refundID ("" for none) makes it
-// safe to repeat.
+// RefundSale queues a refund of amount, or of all that is captured and not
+// refunded when amount is 0; refundID ("" for none) makes it safe to
+// repeat.
 func (c *Client) RefundSale(ctx context.Context, ref string, amount int64, refundID string) (agent.Sale, error) {
+	req := RefundRequest{RefundID: refundID}
+	if amount != 0 {
+		req.Amount = &amount
+	}
 	var sale agent.Sale
-	_, err := c.do(ctx, http.MethodPost, salePath(ref, "refund"), nil, RefundRequest{Amount: amount, RefundID: refundID}, &sale)
+	_, err := c.do(ctx, http.MethodPost, salePath(ref, "refund"), nil, req, &sale)
 	return sale, err
 }
 

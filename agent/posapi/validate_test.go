@@ -68,14 +68,18 @@ func TestCreateSaleValidation(t *testing.T) {
 		{"unknown field", `{"amount":1000,"currency":"NOK","tip":100}`, "", 400, "tip", "not a field"},
 		{"field in another case", `{"Amount":1000,"currency":"NOK"}`, "", 400, "Amount", "not a field"},
 		{"field twice", `{"amount":100000,"currency":"NOK","amount":100}`, "", 400, "amount", "twice"},
-		{"trailing data", `{"amount":1000,"currency":"NOK"} {}`, "", 400, "", "after the JSON object"},
-		{"trailing garbage", `{"amount":1000,"currency":"NOK"}x`, "", 400, "", "after the JSON object"},
-		{"malformed JSON", `{"amount":1000,"currency":"NOK"`, "", 400, "", "malformed JSON"},
+		{"trailing data", `{"amount":1000,"currency":"NOK"} {}`, "", 400, "body", "after the JSON object"},
+		{"trailing garbage", `{"amount":1000,"currency":"NOK"}x`, "", 400, "body", "after the JSON object"},
+		{"malformed JSON", `{"amount":1000,"currency":"NOK"`, "", 400, "body", "malformed JSON"},
 		{"malformed JSON in a field", `{"amount":1000,"currency":"NOK","customer":{"phoneNumber":"4712345678}}`, "", 400, "customer.phoneNumber", "malformed JSON"},
-		{"not an object", `[{"amount":1000,"currency":"NOK"}]`, "", 400, "", "JSON object"},
-		{"null body", `null`, "", 400, "", "JSON object"},
-		{"empty body", ``, "", 400, "", "empty"},
-		{"invalid UTF-8", "{\"amount\":1000,\"currency\":\"NOK\",\"description\":\"caf\xe9 au lait\"}", "", 400, "", "UTF-8"},
+		{"not an object", `[{"amount":1000,"currency":"NOK"}]`, "", 400, "body", "JSON object"},
+		{"empty array", `[]`, "", 400, "body", "JSON object"},
+		{"null body", `null`, "", 400, "body", "JSON object"},
+		{"a string", `"sale"`, "", 400, "body", "JSON object"},
+		{"broken JSON", `{"amount":1000,`, "", 400, "body", "malformed JSON"},
+		{"not JSON", `amount=1000`, "", 400, "body", "malformed JSON"},
+		{"empty body", ``, "", 400, "body", "empty"},
+		{"invalid UTF-8", "{\"amount\":1000,\"currency\":\"NOK\",\"description\":\"caf\xe9 au lait\"}", "", 400, "body", "UTF-8"},
 		{"wrong content type", `{"amount":1000,"currency":"NOK"}`, "text/plain", 415, "Content-Type", "application/json"},
 		{"form content type", `amount=1000&currency=NOK`, "application/x-www-form-urlencoded", 415, "Content-Type", "application/json"},
 		{"no content type", `{"amount":1000,"currency":"NOK"}`, "-", 415, "Content-Type", "application/json"},
@@ -171,4 +175,26 @@ func TestSaleCustomerCodeUsesScanPatterns(t *testing.T) {
 	if err != nil || !created || s.State != agent.Queued {
 		t.Fatalf("sale with an accepted code: %+v %v", s, err)
 	}
+}
+
+// TestBodyErrorsNameTheBody: on every route that takes a body, a body that
+// is wrong as a whole (null, an array, broken JSON) gets the 400 the
+// document promises, with field "body" and a reason, and changes nothing.
+func TestBodyErrorsNameTheBody(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	for _, path := range []string{"/api/v1/sales", "/api/v1/sales/body-0001/cancel", "/api/v1/sales/body-0001/capture",
+		"/api/v1/sales/body-0001/refund", "/api/v1/scans"} {
+		for _, body := range []string{`null`, `[]`, `[{}]`, `{"amount":`, `{`, `}`, `true`, `12`, `{} {}`} {
+			a := r.send(call{method: "POST", path: path, body: []byte(body), malformed: true})
+			e := a.error(t)
+			if a.status != http.StatusBadRequest || e.Code != codeInvalidRequest || e.Field == "" || e.Reason == "" {
+				t.Errorf("POST %s %s: %d %+v, want 400 invalid_request with field and reason", path, body, a.status, e)
+			}
+			if body != `{"amount":` && e.Field != "body" {
+				t.Errorf("POST %s %s: field %q, want body", path, body, e.Field)
+			}
+		}
+	}
+	r.nothingWritten()
 }
