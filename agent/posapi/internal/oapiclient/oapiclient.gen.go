@@ -607,7 +607,7 @@ type Status struct {
 	LastContact *time.Time `json:"lastContact,omitempty"`
 	LastError   *string    `json:"lastError,omitempty"`
 
-	// LastSeq The seq of the newest event; a POS without a stored position may start after it.
+	// LastSeq The seq of the newest event; a POS without a stored position may start after it. A stored position above it comes from another database (`GET /api/v1/events` answers 409 `events_ahead`).
 	LastSeq int64 `json:"lastSeq"`
 
 	// MaxQueueAge A Go duration, e.g. "24h0m0s".
