@@ -147,7 +147,11 @@ func (c *Client) RefundSale(ctx context.Context, ref string, amount int64, refun
 
 // Events returns up to limit events (0: the server's default) after the
 // seq after, waiting up to wait (at most MaxWait seconds, whole seconds)
-// for the first one.
+// for the first one. An after past the box's newest event is an error
+// that wraps agent.ErrEventsAhead: the position comes from another
+// database (a restored backup, another box); settle the open sales with
+// GetSale and go on after Status().LastSeq. agent.ErrEventsPruned is the
+// same advice for a position older than the box keeps.
 func (c *Client) Events(ctx context.Context, after uint64, wait time.Duration, limit int) (EventsPage, error) {
 	q := url.Values{"after": {strconv.FormatUint(after, 10)}}
 	if s := int(wait / time.Second); s > 0 {
@@ -178,7 +182,9 @@ func (c *Client) Scan(ctx context.Context, code string) (agent.ScanResult, error
 // StreamEvents reads the event log over WebSocket from the seq after on,
 // calling fn with each event in order, until ctx ends (it returns nil),
 // fn returns an error (it returns that), or the stream fails. A POS
-// reconnects with after set to the Seq of the last event fn handled.
+// reconnects with after set to the Seq of the last event fn handled. A
+// position the box no longer keeps, or never reached, is an error wrapping
+// agent.ErrEventsPruned or agent.ErrEventsAhead, as for Events.
 func (c *Client) StreamEvents(ctx context.Context, after uint64, fn func(agent.Event) error) error {
 	u, err := url.Parse(strings.TrimSuffix(c.BaseURL, "/") + "/api/v1/events/ws")
 	if err != nil {

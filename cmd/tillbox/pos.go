@@ -33,7 +33,7 @@ Commands:
   get REF                 show a sale
   list [--after REF] [--limit N]
                           list sales in reference order
-  cancel REF              cancel a sale
+  cancel REF              cancel a sale (again is harmless)
   capture REF [--amount N]
                           capture an authorised sale (all that is left without --amount)
   refund REF [--amount N] [--id ID]
