@@ -170,6 +170,25 @@ func (s *apiSpec) check(req *http.Request, reqBody []byte, status int, h http.He
 		errs = append(errs, fmt.Errorf("Cache-Control is %q, want no-store", got))
 	}
 	route, params, err := s.router.FindRoute(req)
+	if err != nil && status == http.StatusMethodNotAllowed {
+		// The path exists with other methods: the answer is the 405 its
+		// operations declare (with Allow), checked as that of the first
+		// method Allow names.
+		allowed := strings.Split(h.Get("Allow"), ",")
+		for _, m := range allowed {
+			r2 := req.Clone(req.Context())
+			r2.Method = strings.TrimSpace(m)
+			if rt, ps, err2 := s.router.FindRoute(r2); err2 == nil {
+				route, params, err = rt, ps, nil
+				req = r2
+				break
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("405 whose Allow %q names no operation of the document", h.Get("Allow")))
+		}
+		req = req.WithContext(withMalformed(req.Context())) // its method is not the operation's
+	}
 	if err != nil {
 		// Not in the document: only a JSON 404 or 405 will do.
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusUnauthorized {
@@ -383,6 +402,17 @@ func TestSpecCatchesDrift(t *testing.T) {
 		if err := s.check(req, nil, c.status, c.h, []byte(c.body)); err == nil {
 			t.Errorf("%s: not caught", name)
 		}
+	}
+	// A 405 is checked as the path's operations declare it: with Allow.
+	put, _ := http.NewRequest(http.MethodPut, "http://127.0.0.1:1/api/v1/status", nil)
+	put.Header.Set("Authorization", "Bearer x")
+	e405 := []byte(`{"error":"method_not_allowed","message":"PUT is not allowed here; allowed: GET, HEAD"}`)
+	withAllow := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "Allow": {"GET, HEAD"}}
+	if err := s.check(put, nil, 405, withAllow, e405); err != nil {
+		t.Errorf("a good 405 fails: %v", err)
+	}
+	if err := s.check(put, nil, 405, h, e405); err == nil {
+		t.Error("405 without Allow: not caught")
 	}
 }
 

@@ -134,6 +134,10 @@ func TestMethodsAndRoutes(t *testing.T) {
 	if e := c.error(t); c.status != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE a sale: %d %+v", c.status, e)
 	}
+	d := r.send(call{method: "GET", path: "/api/v1/sales/abcdefgh-1/cancel"})
+	if e := d.error(t); d.status != http.StatusMethodNotAllowed || d.header.Get("Allow") != "POST" {
+		t.Errorf("GET a cancel: %d %+v Allow %q", d.status, e, d.header.Get("Allow"))
+	}
 }
 
 // TestSaleCustomerCodeUsesScanPatterns: a code sent as customer.personalQr
