@@ -180,6 +180,11 @@ func TestManualCapture(t *testing.T) {
 			t.Errorf("capture %s: %d %+v", c.body, a.status, e)
 		}
 	}
+	// What can be captured, in words: not "must be 1 to N".
+	big := r.send(call{method: "POST", path: "/api/v1/sales/manual-0001/capture", body: []byte(`{"amount":60000}`)})
+	if e := big.error(t); e.Reason != "at most 49 900 can be captured (authorised 49 900, captured 0)" {
+		t.Errorf("capture of more than authorised: %+v", e)
+	}
 	a := r.send(call{method: "POST", path: "/api/v1/sales/manual-0001/capture", body: []byte(`{"amount":10000}`)})
 	if a.status != http.StatusAccepted {
 		t.Fatalf("capture: %d %s", a.status, a.body)
