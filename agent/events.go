@@ -25,6 +25,12 @@ type Event struct {
 // ErrEventsPruned means the POS asked for events older than the log keeps.
 var ErrEventsPruned = fmt.Errorf("events before the oldest kept one were pruned")
 
+// ErrEventsAhead means the POS asked for the events after a seq this log
+// never reached: its position comes from another database (a backup
+// restored on the box, or another box). Waiting would hide the sales
+// whose events reuse the seqs it thinks it has seen.
+var ErrEventsAhead = fmt.Errorf("the position is past the newest event of this box")
+
 // Events returns up to limit events after seq, waiting up to wait for the
 // first one when there is none yet (long poll).
 func (a *Agent) Events(ctx context.Context, after uint64, limit int, wait time.Duration) ([]Event, error) {
@@ -36,15 +42,18 @@ func (a *Agent) Events(ctx context.Context, after uint64, limit int, wait time.D
 	for {
 		changed := a.events.wait() // before reading, so no commit is missed
 		var evs []store.Event
-		var first uint64
+		var first, last uint64
 		err := a.db.View(func(tx *store.Tx) error {
 			var err error
-			first = tx.FirstSeq()
+			first, last = tx.FirstSeq(), tx.LastSeq()
 			evs, err = tx.EventsAfter(after, limit)
 			return err
 		})
 		if err != nil {
 			return nil, err
+		}
+		if after > last {
+			return nil, fmt.Errorf("%w: asked for the events after %d, the newest is %d", ErrEventsAhead, after, last)
 		}
 		if after+1 < first && first > 1 {
 			return nil, fmt.Errorf("%w: oldest kept is %d, asked for after %d", ErrEventsPruned, first, after)

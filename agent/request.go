@@ -98,7 +98,14 @@ func (r *SaleRequest) validate(o *Options) error {
 		case c.PersonalQR != "" && c.PhoneNumber != "":
 			return invalid("customer", "give personalQr or phoneNumber, not both")
 		case c.PersonalQR != "":
-			if err := checkPersonalQR(c.PersonalQR); err != nil {
+			// The same check as a scan's: the configured [[scan.pattern]]s
+			// (Options.CheckScan), so that a code the scanner refuses is not
+			// sent to Vipps MobilePay from the POS either.
+			err := checkPersonalQR(c.PersonalQR)
+			if err == nil && o.CheckScan != nil {
+				err = o.CheckScan(c.PersonalQR)
+			}
+			if err != nil {
 				return invalid("customer.personalQr", "%s", err)
 			}
 		case c.PhoneNumber != "":

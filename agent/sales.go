@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tillbox/tillbox/agent/epayment"
@@ -410,25 +412,40 @@ func (a *Agent) ListSales(after string, limit int) ([]Sale, error) {
 
 // CancelSale cancels a sale: at once while nothing was sent to Vipps
 // MobilePay, otherwise through a cancel command (which releases an
-// authorisation too). A captured sale must be refunded instead.
+// authorisation too). A captured sale must be refunded instead. Repeating
+// it is harmless: see Cancel.
 func (a *Agent) CancelSale(ctx context.Context, ref string) (Sale, error) {
+	s, _, err := a.Cancel(ctx, ref)
+	return s, err
+}
+
+// Cancel is CancelSale that also tells whether it did anything (false: the
+// sale had already ended without payment, cancelled before or declined,
+// expired, failed or abandoned, and is returned as it stands).
+func (a *Agent) Cancel(ctx context.Context, ref string) (sale Sale, acted bool, err error) {
 	now := a.clock.Now()
-	return a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
+	sale, err = a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
+		acted = true
 		cmds, err := tx.CommandsFor(ref)
 		if err != nil {
 			return err
 		}
-		switch State(s.State) {
-		case WaitingForCustomer:
+		switch st := State(s.State); {
+		case st == WaitingForCustomer:
 			s.State = string(Cancelled)
 			a.unschedulePoll(tx, ref)
 			return nil
-		case Queued:
+		case st == Queued:
 			if len(cmds) == 1 && cmds[0].Kind == cmdCreate && !cmds[0].MaybeSent && !a.isInflight(ref) {
 				s.State = string(Cancelled)
 				return tx.DeleteCommand(cmds[0].ID)
 			}
-		case Requested, AwaitingApproval, Authorized, Capturing:
+		case st == Requested, st == AwaitingApproval, st == Authorized, st == Capturing:
+		case st.endedUnpaid():
+			acted = false
+			return nil
+		case st.captured():
+			return fmt.Errorf("%w: sale is %s: captured: refund instead", ErrWrongState, s.State)
 		default:
 			return fmt.Errorf("%w: sale is %s", ErrWrongState, s.State)
 		}
@@ -444,6 +461,7 @@ func (a *Agent) CancelSale(ctx context.Context, ref string) (Sale, error) {
 		}
 		return a.enqueue(tx, ref, cmdCancel, &epayment.CancelRequest{}, time.Time{}, now)
 	})
+	return sale, acted, err
 }
 
 // CaptureSale captures amount (0: all that is left) of an authorised sale
@@ -474,39 +492,51 @@ func (a *Agent) CaptureSale(ctx context.Context, ref string, amount int64) (Sale
 			amount = left
 		}
 		if amount <= 0 || amount > left {
-			return &ValidationError{Field: "amount", Reason: fmt.Sprintf("must be 1 to %d (what is authorised and not captured)", left)}
+			return &ValidationError{Field: "amount", Reason: fmt.Sprintf("at most %s can be captured (authorised %s, captured %s)", Minor(left), Minor(s.Aggregate.Authorized-s.Aggregate.Cancelled), Minor(s.Aggregate.Authorized-s.Aggregate.Cancelled-left))}
 		}
 		s.State = string(Capturing)
 		return a.enqueue(tx, ref, cmdCapture, &epayment.ModificationRequest{ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now)
 	})
 }
 
-// RefundSale refunds amount of a captured sale. refundID, chosen by the POS,
-// makes the request safe to repeat: the same id refunds once.
+// RefundSale refunds amount of a captured sale; 0 refunds all that is
+// left (captured and not refunded, nor being refunded). refundID, chosen by
+// the POS, makes the request safe to repeat: the same id refunds once.
 func (a *Agent) RefundSale(ctx context.Context, ref string, amount int64, refundID string) (Sale, error) {
 	now := a.clock.Now()
 	if refundID != "" && !refundIDPattern.MatchString(refundID) {
 		return Sale{}, &ValidationError{Field: "refundId", Reason: "must be 1 to 40 letters, digits or dashes"}
 	}
+	if amount < 0 {
+		return Sale{}, &ValidationError{Field: "amount", Reason: "must be at least 1; leave it out to refund all that is left"}
+	}
 	return a.modify(ref, func(tx *store.Tx, s *store.Sale) error {
 		for _, r := range s.Refunds {
 			if refundID != "" && r.ID == refundID {
-				if r.Amount != amount {
-					return &ValidationError{Field: "refundId", Reason: fmt.Sprintf("was used for a refund of %d", r.Amount)}
+				if amount != 0 && r.Amount != amount {
+					return &ValidationError{Field: "refundId", Reason: fmt.Sprintf("was used for a refund of %s; use another refundId for another refund", Minor(r.Amount))}
 				}
 				return nil
 			}
 		}
-		if st := State(s.State); st != Completed && st != Refunded {
+		if !State(s.State).captured() {
 			return fmt.Errorf("%w: sale is %s; only captured sales can be refunded", ErrWrongState, s.State)
 		}
 		var asked int64
 		for _, r := range s.Refunds {
 			asked += r.Amount
 		}
-		left := s.Aggregate.Captured - max(asked, s.Aggregate.Refunded)
-		if amount <= 0 || amount > left {
-			return &ValidationError{Field: "amount", Reason: fmt.Sprintf("must be 1 to %d (captured and not refunded)", left)}
+		refunded := max(asked, s.Aggregate.Refunded)
+		left := s.Aggregate.Captured - refunded
+		if left <= 0 {
+			return fmt.Errorf("%w: nothing is left to refund (captured %s, refunded %s)", ErrWrongState, Minor(s.Aggregate.Captured), Minor(refunded))
+		}
+		amount := amount // modify may run this again: the caller's amount stays as asked
+		if amount == 0 {
+			amount = left
+		}
+		if amount > left {
+			return &ValidationError{Field: "amount", Reason: fmt.Sprintf("at most %s can be refunded (captured %s, refunded %s)", Minor(left), Minor(s.Aggregate.Captured), Minor(refunded))}
 		}
 		id := refundID // modify may run this again: the caller's id stays as given
 		if id == "" {
@@ -515,4 +545,23 @@ func (a *Agent) RefundSale(ctx context.Context, ref string, amount int64, refund
 		s.Refunds = append(s.Refunds, store.Refund{ID: id, Amount: amount})
 		return a.enqueue(tx, ref, cmdRefund, &epayment.ModificationRequest{ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now)
 	})
+}
+
+// Minor writes an amount in minor units for people, the thousands apart:
+// 499000 is "499 000".
+func Minor(v int64) string {
+	d := strconv.FormatInt(v, 10)
+	neg := strings.HasPrefix(d, "-")
+	d = strings.TrimPrefix(d, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range d {
+		if i > 0 && (len(d)-i)%3 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -31,7 +31,10 @@ const (
 	Expired State = "expired"
 	// Cancelled: the merchant cancelled before capture.
 	Cancelled State = "cancelled"
-	// Refunded: part or all of the captured amount was refunded.
+	// PartiallyRefunded: part of the captured amount was refunded; the
+	// rest can still be (aggregate.captured - aggregate.refunded).
+	PartiallyRefunded State = "partially_refunded"
+	// Refunded: all of the captured amount was refunded.
 	Refunded State = "refunded"
 	// Failed: Vipps MobilePay refused the payment; the error code and a
 	// message a cashier understands say why.
@@ -43,13 +46,13 @@ const (
 
 // States lists every state, in the order of a sale's life.
 var States = []State{WaitingForCustomer, Queued, Requested, AwaitingApproval, Authorized, Capturing,
-	Completed, Declined, Expired, Cancelled, Refunded, Failed, Abandoned}
+	Completed, Declined, Expired, Cancelled, PartiallyRefunded, Refunded, Failed, Abandoned}
 
 // Outcome reports whether the state is a result the POS acts on: the
 // customer paid, or the sale ended without payment.
 func (s State) Outcome() bool {
 	switch s {
-	case Completed, Declined, Expired, Cancelled, Refunded, Failed, Abandoned:
+	case Completed, Declined, Expired, Cancelled, PartiallyRefunded, Refunded, Failed, Abandoned:
 		return true
 	}
 	return false
@@ -118,8 +121,10 @@ func stateOfPayment(p *epayment.Payment, amount int64, pendingCapture bool) Stat
 	}
 	ag := p.Aggregate
 	switch {
-	case ag.RefundedAmount.Value > 0:
+	case ag.RefundedAmount.Value > 0 && ag.RefundedAmount.Value >= ag.CapturedAmount.Value:
 		return Refunded
+	case ag.RefundedAmount.Value > 0:
+		return PartiallyRefunded
 	case ag.CapturedAmount.Value >= amount:
 		return Completed
 	case pendingCapture:
@@ -130,4 +135,20 @@ func stateOfPayment(p *epayment.Payment, amount int64, pendingCapture bool) Stat
 		return Cancelled
 	}
 	return Authorized
+}
+
+// endedUnpaid reports whether the sale ended with no money taken: a cancel
+// of it has nothing left to do.
+func (s State) endedUnpaid() bool {
+	switch s {
+	case Declined, Expired, Cancelled, Failed, Abandoned:
+		return true
+	}
+	return false
+}
+
+// captured reports whether money was taken: such a sale is refunded, not
+// cancelled.
+func (s State) captured() bool {
+	return s == Completed || s == PartiallyRefunded || s == Refunded
 }

@@ -240,7 +240,7 @@ func (t *Till) view(now time.Time) View {
 // is queued, sent, or waits for the customer. t.mu is held.
 func (t *Till) paying() bool {
 	s := t.sale
-	return s != nil && s.outcome == "" && s.state != agent.WaitingForCustomer && s.state != agent.Refunded
+	return s != nil && s.outcome == "" && s.state != agent.WaitingForCustomer && s.state != agent.Refunded && s.state != agent.PartiallyRefunded
 }
 
 // nextChange is when the view changes by time alone (zero: never). t.mu is

@@ -270,3 +270,16 @@ func TestTillTechnicianCode(t *testing.T) {
 	till.SetTechnicianCode("")
 	expect(t, till.View(), View{Screen: Idle, Lang: "nb", Online: true})
 }
+
+// TestTillRefundIsNotPaying: a refund, whole or partial, is no customer
+// paying: a product barcode scanned then is still told "not recognised".
+func TestTillRefundIsNotPaying(t *testing.T) {
+	for _, st := range []agent.State{agent.Refunded, agent.PartiallyRefunded} {
+		till, clock := newTill(t, Options{OutcomeHold: 8 * time.Second, FlashFor: 5 * time.Second, ScanWindow: time.Minute})
+		till.SaleChanged(sale("r1", st, 49800, clock.Now()), clock.Now())
+		till.NotRecognised("product-barcode")
+		if v := till.View(); v.Screen != Unrecognised {
+			t.Errorf("after a sale %s, a product barcode: screen %s, want %s", st, v.Screen, Unrecognised)
+		}
+	}
+}

@@ -56,7 +56,7 @@ var (
 		events []agent.State
 	}{
 		{85, agent.Completed, states("queued awaiting_approval capturing completed")},
-		{90, agent.Refunded, states("queued awaiting_approval capturing completed refunded")},
+		{90, agent.PartiallyRefunded, states("queued awaiting_approval capturing completed partially_refunded")},
 		{94, agent.Declined, states("queued awaiting_approval declined")},
 		{97, agent.Expired, states("queued awaiting_approval expired")},
 		{98, agent.Cancelled, states("queued awaiting_approval cancelled")},
@@ -206,7 +206,7 @@ func addFinal(tx *store.Tx, i int, at time.Time) error {
 	switch k.state {
 	case agent.Completed:
 		s.VippsState, s.Aggregate = "AUTHORIZED", store.Aggregate{Authorized: s.Amount, Captured: s.Amount}
-	case agent.Refunded:
+	case agent.PartiallyRefunded:
 		s.VippsState = "AUTHORIZED"
 		s.Aggregate = store.Aggregate{Authorized: s.Amount, Captured: s.Amount, Refunded: s.Amount / 2}
 		s.Refunds = []store.Refund{{ID: "r1", Amount: s.Amount / 2}}

@@ -71,6 +71,8 @@ func (e *Error) Unwrap() error {
 		return agent.ErrPaymentPending
 	case codeEventsPruned:
 		return agent.ErrEventsPruned
+	case codeEventsAhead:
+		return agent.ErrEventsAhead
 	case codeQueueFull:
 		return agent.ErrQueueFull
 	case codeShuttingDown:
@@ -108,7 +110,10 @@ func (c *Client) ListSales(ctx context.Context, after string, limit int) (SalesP
 	return page, err
 }
 
-// CancelSale queues a cancel.
+// CancelSale queues a cancel, or cancels at once a sale not sent yet. A
+// sale that already ended without payment comes back as it stands (200):
+// repeating a cancel is harmless. A captured sale is an error
+// (wrong_state): refund it instead.
 func (c *Client) CancelSale(ctx context.Context, ref string) (agent.Sale, error) {
 	var sale agent.Sale
 	_, err := c.do(ctx, http.MethodPost, salePath(ref, "cancel"), nil, nil, &sale)
@@ -127,17 +132,26 @@ func (c *Client) CaptureSale(ctx context.Context, ref string, amount int64) (age
 	return sale, err
 }
 
-// RefundSale queues a refund of amount; refundID ("" for none) makes it
-// safe to repeat.
+// RefundSale queues a refund of amount, or of all that is captured and not
+// refunded when amount is 0; refundID ("" for none) makes it safe to
+// repeat.
 func (c *Client) RefundSale(ctx context.Context, ref string, amount int64, refundID string) (agent.Sale, error) {
+	req := RefundRequest{RefundID: refundID}
+	if amount != 0 {
+		req.Amount = &amount
+	}
 	var sale agent.Sale
-	_, err := c.do(ctx, http.MethodPost, salePath(ref, "refund"), nil, RefundRequest{Amount: amount, RefundID: refundID}, &sale)
+	_, err := c.do(ctx, http.MethodPost, salePath(ref, "refund"), nil, req, &sale)
 	return sale, err
 }
 
 // Events returns up to limit events (0: the server's default) after the
 // seq after, waiting up to wait (at most MaxWait seconds, whole seconds)
-// for the first one.
+// for the first one. An after past the box's newest event is an error
+// that wraps agent.ErrEventsAhead: the position comes from another
+// database (a restored backup, another box); settle the open sales with
+// GetSale and go on after Status().LastSeq. agent.ErrEventsPruned is the
+// same advice for a position older than the box keeps.
 func (c *Client) Events(ctx context.Context, after uint64, wait time.Duration, limit int) (EventsPage, error) {
 	q := url.Values{"after": {strconv.FormatUint(after, 10)}}
 	if s := int(wait / time.Second); s > 0 {
@@ -168,7 +182,9 @@ func (c *Client) Scan(ctx context.Context, code string) (agent.ScanResult, error
 // StreamEvents reads the event log over WebSocket from the seq after on,
 // calling fn with each event in order, until ctx ends (it returns nil),
 // fn returns an error (it returns that), or the stream fails. A POS
-// reconnects with after set to the Seq of the last event fn handled.
+// reconnects with after set to the Seq of the last event fn handled. A
+// position the box no longer keeps, or never reached, is an error wrapping
+// agent.ErrEventsPruned or agent.ErrEventsAhead, as for Events.
 func (c *Client) StreamEvents(ctx context.Context, after uint64, fn func(agent.Event) error) error {
 	u, err := url.Parse(strings.TrimSuffix(c.BaseURL, "/") + "/api/v1/events/ws")
 	if err != nil {

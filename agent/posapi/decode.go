@@ -20,6 +20,13 @@ import (
 // MaxBody is the largest request body the API reads, in bytes.
 const MaxBody = 64 << 10
 
+// The field of a 400 about the request as a whole: its body (empty, not a
+// JSON object, malformed JSON, not UTF-8) or its query string.
+const (
+	fieldBody  = "body"
+	fieldQuery = "query"
+)
+
 // decodeBody reads the JSON body of r into v, strictly: Content-Type
 // application/json, at most MaxBody bytes, UTF-8, one JSON object and
 // nothing after it, only the fields of v spelled exactly, no duplicates, no
@@ -33,19 +40,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 			return &requestError{status: http.StatusRequestEntityTooLarge, body: apiError{Code: codeTooLarge,
 				Message: fmt.Sprintf("the body is larger than %d bytes", MaxBody)}}
 		}
-		return invalidRequest("", "the body could not be read: "+err.Error())
+		return invalidRequest(fieldBody, "the body could not be read: "+err.Error())
 	}
 	switch {
 	case len(bytes.TrimSpace(body)) == 0 && optional:
 		return nil
 	case len(bytes.TrimSpace(body)) == 0:
-		return invalidRequest("", "the body is empty: send a JSON object")
+		return invalidRequest(fieldBody, "the body is empty: send a JSON object")
 	}
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
 	if !utf8.Valid(body) {
-		return invalidRequest("", "the body is not valid UTF-8")
+		return invalidRequest(fieldBody, "the body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -53,10 +60,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return invalidRequest("", fmt.Sprintf("unexpected data after the JSON object at byte %d", dec.InputOffset()))
+		return invalidRequest(fieldBody, fmt.Sprintf("unexpected data after the JSON object at byte %d", dec.InputOffset()))
 	}
 	if err := json.Unmarshal(body, v); err != nil { // cannot fail after checkValue
-		return invalidRequest("", err.Error())
+		return invalidRequest(fieldBody, err.Error())
 	}
 	return nil
 }
@@ -88,7 +95,7 @@ func checkValue(dec *json.Decoder, t reflect.Type, path string) error {
 	}
 	if tok == nil {
 		if path == "" {
-			return invalidRequest("", "the body must be a JSON object")
+			return invalidRequest(fieldBody, "the body must be a JSON object")
 		}
 		return invalidRequest(path, "must not be null: leave the field out instead")
 	}
@@ -99,7 +106,7 @@ func checkValue(dec *json.Decoder, t reflect.Type, path string) error {
 	case reflect.Struct:
 		if tok != json.Delim('{') {
 			if path == "" {
-				return invalidRequest("", "the body must be a JSON object")
+				return invalidRequest(fieldBody, "the body must be a JSON object")
 			}
 			return invalidRequest(path, "must be an object")
 		}
@@ -186,6 +193,9 @@ func fieldByJSONName(t reflect.Type, name string) (reflect.StructField, bool) {
 }
 
 func join(path, key string) string {
+	if key == "" {
+		key = `""` // a field must be named, even the empty one
+	}
 	if path == "" {
 		return key
 	}
@@ -193,6 +203,9 @@ func join(path, key string) string {
 }
 
 func syntaxError(dec *json.Decoder, path string, err error) error {
+	if path == "" {
+		path = fieldBody
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return invalidRequest(path, "malformed JSON: the body ends in the middle of a value")
 	}
@@ -207,7 +220,7 @@ func syntaxError(dec *json.Decoder, path string, err error) error {
 func query(r *http.Request, allowed ...string) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, invalidRequest("", "malformed query string: "+err.Error())
+		return nil, invalidRequest(fieldQuery, "malformed query string: "+err.Error())
 	}
 	for name, vs := range q {
 		switch {

@@ -8,17 +8,21 @@
 //	POST /api/v1/sales                        a new sale (201; 200 for a repeat)
 //	GET  /api/v1/sales?after=REF&limit=N      sales in reference order
 //	GET  /api/v1/sales/{reference}            one sale
-//	POST /api/v1/sales/{reference}/cancel     queue a cancel (202)
+//	POST /api/v1/sales/{reference}/cancel     queue a cancel (202; 200 when it had ended unpaid)
 //	POST /api/v1/sales/{reference}/capture    queue a capture (202)
-//	POST /api/v1/sales/{reference}/refund     queue a refund (202)
+//	POST /api/v1/sales/{reference}/refund     queue a refund (202; all that is left without amount)
 //	GET  /api/v1/events?after=SEQ&wait=S      the event log, long-poll
 //	GET  /api/v1/events/ws?after=SEQ          the event log over WebSocket
 //	GET  /api/v1/status                       the agent's health and queue
 //	POST /api/v1/scans                        a scan from a virtual scanner
 //
 // Every error is JSON of one shape, {"error": code, "message": text} plus
-// "field" and "reason" for a request that is wrong, and nothing is written
-// for a request that is refused.
+// "field" and "reason" for a request that is wrong ("body" when the body as
+// a whole is), and nothing is written for a request that is refused.
+//
+// internal/oapiclient is the client oapi-codegen generates from the
+// document, kept current and used against a real server by the tests: a
+// POS's generated client must work without hand edits.
 //
 // The files, one concept each:
 //

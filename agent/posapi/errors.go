@@ -22,6 +22,7 @@ const (
 	codeBusy             = "busy"                   // 409: another sale waits for a scan
 	codePaymentPending   = "payment_pending"        // 409: a scan while a customer is paying
 	codeEventsPruned     = "events_pruned"          // 410: after is older than the kept log
+	codeEventsAhead      = "events_ahead"           // 409: after is past the newest event
 	codeTooLarge         = "body_too_large"         // 413
 	codeMediaType        = "unsupported_media_type" // 415
 	codeQueueFull        = "queue_full"             // 503: with Retry-After
@@ -102,6 +103,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, agent.ErrEventsPruned):
 		writeError(w, http.StatusGone, apiError{Code: codeEventsPruned, Message: err.Error() +
 			": the events you asked for are gone; resume after lastSeq of GET /api/v1/status and reconcile your open sales with GET /api/v1/sales/{reference}"})
+	case errors.Is(err, agent.ErrEventsAhead):
+		writeError(w, http.StatusConflict, apiError{Code: codeEventsAhead, Message: err.Error() +
+			": your position comes from another database (a backup restored on the box, or another box); reconcile your open sales with GET /api/v1/sales/{reference} and resume after lastSeq of GET /api/v1/status"})
 	case errors.Is(err, agent.ErrQueueFull):
 		w.Header().Set("Retry-After", strconv.Itoa(queueFullRetry))
 		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeQueueFull, Message: err.Error()})

@@ -107,7 +107,11 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) {
 				writeError(w, status, apiError{Code: codeInternal, Message: "internal error: see the box's log"})
 				return
 			}
-			writeError(w, status, apiError{Code: code, Message: reason.Error()})
+			e := apiError{Code: code, Message: reason.Error()}
+			if status == http.StatusBadRequest {
+				e = invalidRequest("Upgrade", "must be a WebSocket handshake (RFC 6455): "+reason.Error()).body
+			}
+			writeError(w, status, e)
 		},
 	}
 	conn, err := up.Upgrade(w, r, http.Header{"Cache-Control": {"no-store"}})

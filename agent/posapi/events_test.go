@@ -216,3 +216,43 @@ func TestStreamsOutliveServerTimeouts(t *testing.T) {
 		t.Fatalf("WebSocket beyond the timeouts: %+v", ev)
 	}
 }
+
+// TestEventsAhead: a POS whose stored position is past the newest event
+// (its position comes from another database: a backup restored on the box,
+// or another box) is told so at once, by the long-poll, the WebSocket and
+// the Go client, instead of getting empty pages for ever while the box's
+// new events reuse the seqs it believes it has seen.
+func TestEventsAhead(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	ctx := context.Background()
+	if _, _, err := r.client.CreateSale(ctx, agent.SaleRequest{Reference: "ahead-0001", Amount: 1000, Currency: "NOK"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.client.Status(ctx)
+	if err != nil || st.LastSeq != 1 {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	// At the newest event: an empty page, as ever.
+	if p, err := r.client.Events(ctx, st.LastSeq, 0, 0); err != nil || len(p.Events) != 0 || p.Next != st.LastSeq {
+		t.Errorf("after lastSeq: %+v %v", p, err)
+	}
+	// Past it, even with a long wait: 409 at once, saying what to do.
+	for _, q := range []string{"after=57", "after=2&wait=60"} {
+		a := r.send(call{method: "GET", path: "/api/v1/events?" + q})
+		if e := a.error(t); a.status != http.StatusConflict || e.Code != codeEventsAhead ||
+			!strings.Contains(e.Message, "the newest is 1") || !strings.Contains(e.Message, "lastSeq") {
+			t.Errorf("events?%s: %d %+v", q, a.status, e)
+		}
+	}
+	if _, err := r.client.Events(ctx, 57, time.Minute, 0); !errors.Is(err, agent.ErrEventsAhead) {
+		t.Errorf("client after 57: %v, want ErrEventsAhead", err)
+	}
+	_, resp, body := r.dial(t, "57", nil)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), codeEventsAhead) {
+		t.Errorf("WebSocket after 57: %d %s", resp.StatusCode, body)
+	}
+	if err := r.client.StreamEvents(ctx, 57, func(agent.Event) error { return nil }); !errors.Is(err, agent.ErrEventsAhead) {
+		t.Errorf("StreamEvents after 57: %v, want ErrEventsAhead", err)
+	}
+}

@@ -33,10 +33,11 @@ type CaptureRequest struct {
 }
 
 // RefundRequest is the body of POST /api/v1/sales/{reference}/refund.
+// A nil Amount refunds all that is captured and not refunded yet.
 // RefundID, chosen by the POS, makes the request safe to repeat: the same
 // id refunds once.
 type RefundRequest struct {
-	Amount   int64  `json:"amount"`
+	Amount   *int64 `json:"amount,omitempty"`
 	RefundID string `json:"refundId,omitempty"`
 }
 
@@ -126,7 +127,15 @@ func (s *server) cancelSale(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.accepted(w, r)(s.agent.CancelSale(r.Context(), ref))
+	sale, acted, err := s.agent.Cancel(r.Context(), ref)
+	if err == nil && !acted {
+		// Ended without payment already (a repeated cancel): the sale as
+		// it stands, nothing queued.
+		w.Header().Set("Location", "/api/v1/sales/"+sale.Reference)
+		writeJSON(w, http.StatusOK, sale)
+		return
+	}
+	s.accepted(w, r)(sale, err)
 }
 
 func (s *server) captureSale(w http.ResponseWriter, r *http.Request) {
@@ -153,13 +162,20 @@ func (s *server) refundSale(w http.ResponseWriter, r *http.Request) {
 	var req RefundRequest
 	ref, err := s.reference(r)
 	if err == nil {
-		err = decodeBody(w, r, &req, false)
+		err = decodeBody(w, r, &req, true)
+	}
+	if err == nil && req.Amount != nil && *req.Amount < 1 {
+		err = invalidRequest("amount", "must be at least 1; leave it out to refund all that is left")
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.accepted(w, r)(s.agent.RefundSale(r.Context(), ref, req.Amount, req.RefundID))
+	var amount int64 // all that is left
+	if req.Amount != nil {
+		amount = *req.Amount
+	}
+	s.accepted(w, r)(s.agent.RefundSale(r.Context(), ref, amount, req.RefundID))
 }
 
 // accepted answers a queued command: 202 with the sale as it stands.

@@ -99,20 +99,55 @@ func TestAutoCaptureAndRefund(t *testing.T) {
 		t.Errorf("refund id reused: %d %+v", b.status, e)
 	}
 	c := r.send(call{method: "POST", path: "/api/v1/sales/refund-0001/refund", body: []byte(`{"amount":40000}`)})
-	if e := c.error(t); c.status != http.StatusBadRequest || e.Field != "amount" || !strings.Contains(e.Reason, "39900") {
+	if e := c.error(t); c.status != http.StatusBadRequest || e.Field != "amount" ||
+		e.Reason != "at most 39 900 can be refunded (captured 49 900, refunded 10 000)" {
 		t.Errorf("refund of more than is left: %d %+v", c.status, e)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s, err := r.client.GetSale(ctx, "refund-0001")
-		if err != nil {
-			t.Fatal(err)
+	// Part refunded: told apart from all refunded.
+	s = r.waitFor("refund-0001", func(s agent.Sale) bool { return s.Aggregate.Refunded == 10000 })
+	if s.State != agent.PartiallyRefunded || !s.Outcome {
+		t.Errorf("after a refund of 10 000 of 49 900: %s (outcome %v), want partially_refunded", s.State, s.Outcome)
+	}
+	// A refund without an amount refunds what is left.
+	d := r.send(call{method: "POST", path: "/api/v1/sales/refund-0001/refund", body: []byte(`{"refundId":"ret-2"}`)})
+	if d.status != http.StatusAccepted {
+		t.Fatalf("refund of what is left: %d %s", d.status, d.body)
+	}
+	// Repeated, without an amount as the first time: the same refund.
+	if _, err := r.client.RefundSale(ctx, "refund-0001", 0, "ret-2"); err != nil {
+		t.Errorf("repeated refund of what is left: %v", err)
+	}
+	s = r.waitFor("refund-0001", func(s agent.Sale) bool { return s.Aggregate.Refunded == 49900 })
+	if s.State != agent.Refunded || !s.Outcome {
+		t.Errorf("after refunding all: %s (outcome %v), want refunded", s.State, s.Outcome)
+	}
+	if p, ok := r.sim.Payment("", "refund-0001"); !ok || p.Aggregate.RefundedAmount.Value != 49900 {
+		t.Errorf("refunded at Vipps MobilePay: %+v", p.Aggregate)
+	}
+	// Nothing is left: the state says so, and no error reads "1 to 0".
+	for _, body := range []string{``, `{"amount":1}`} {
+		e := r.send(call{method: "POST", path: "/api/v1/sales/refund-0001/refund", body: []byte(body)})
+		if ee := e.error(t); e.status != http.StatusConflict || ee.Code != codeWrongState ||
+			!strings.Contains(ee.Message, "nothing is left to refund (captured 49 900, refunded 49 900)") {
+			t.Errorf("refund %q of a refunded sale: %d %+v", body, e.status, ee)
 		}
-		if s.State == agent.Refunded && s.Aggregate.Refunded == 10000 {
-			break
+	}
+}
+
+// waitFor waits until the sale satisfies ok.
+func (r *rig) waitFor(ref string, ok func(agent.Sale) bool) agent.Sale {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := r.client.GetSale(context.Background(), ref)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if ok(s) {
+			return s
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("refund not done: %+v", s)
+			r.t.Fatalf("sale %s after 30 s: %+v", ref, s)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -144,6 +179,11 @@ func TestManualCapture(t *testing.T) {
 		if e := a.error(t); a.status != http.StatusBadRequest || e.Field != c.field {
 			t.Errorf("capture %s: %d %+v", c.body, a.status, e)
 		}
+	}
+	// What can be captured, in words: not "must be 1 to N".
+	big := r.send(call{method: "POST", path: "/api/v1/sales/manual-0001/capture", body: []byte(`{"amount":60000}`)})
+	if e := big.error(t); e.Reason != "at most 49 900 can be captured (authorised 49 900, captured 0)" {
+		t.Errorf("capture of more than authorised: %+v", e)
 	}
 	a := r.send(call{method: "POST", path: "/api/v1/sales/manual-0001/capture", body: []byte(`{"amount":10000}`)})
 	if a.status != http.StatusAccepted {
@@ -195,7 +235,8 @@ func TestCancel(t *testing.T) {
 	}{
 		{`{"why":"x"}`, "", 400, "why"},
 		{`{}`, "text/plain", 415, "Content-Type"},
-		{`{}}`, "", 400, ""},
+		{`{}}`, "", 400, "body"},
+		{`null`, "", 400, "body"},
 	} {
 		a := r.send(call{method: "POST", path: "/api/v1/sales/cancel-0001/cancel", body: []byte(c.body), ct: c.ct, malformed: true})
 		if e := a.error(t); a.status != c.status || e.Field != c.field {
@@ -206,9 +247,17 @@ func TestCancel(t *testing.T) {
 	if s := decode[agent.Sale](t, a); a.status != http.StatusAccepted || s.State != agent.Cancelled || !s.Outcome {
 		t.Fatalf("cancel: %d %s", a.status, a.body)
 	}
-	again := r.send(call{method: "POST", path: "/api/v1/sales/cancel-0001/cancel"})
-	if e := again.error(t); again.status != http.StatusConflict || e.Code != codeWrongState {
-		t.Errorf("second cancel: %d %+v", again.status, e)
+	// The till lost the answer and cancels again: harmless, the sale as it
+	// stands, nothing queued.
+	for range 2 {
+		again := r.send(call{method: "POST", path: "/api/v1/sales/cancel-0001/cancel"})
+		if s := decode[agent.Sale](t, again); again.status != http.StatusOK || s.State != agent.Cancelled || !s.Outcome ||
+			again.header.Get("Location") != "/api/v1/sales/cancel-0001" {
+			t.Errorf("cancel repeated: %d %s", again.status, again.body)
+		}
+	}
+	if s, err := r.client.CancelSale(ctx, "cancel-0001"); err != nil || s.State != agent.Cancelled {
+		t.Errorf("cancel repeated through the client: %+v %v", s, err)
 	}
 	if a := r.send(call{method: "POST", path: "/api/v1/sales/nosuchsale/cancel"}); a.status != http.StatusNotFound || a.error(t).Code != codeNotFound {
 		t.Errorf("cancel of no sale: %d %s", a.status, a.body)
@@ -223,6 +272,34 @@ func TestCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitState("cancel-0002", agent.Cancelled)
+	if st, err := r.agent.Status(); err != nil || st.Queued != 0 {
+		t.Errorf("after the cancel: %+v %v", st, err)
+	}
+	// Repeated after it took effect at Vipps MobilePay: 200, nothing sent.
+	ops := func() int { p, _ := r.sim.Payment("", "cancel-0002"); return p.Ops.Cancel }
+	before := ops()
+	again := r.send(call{method: "POST", path: "/api/v1/sales/cancel-0002/cancel"})
+	if s := decode[agent.Sale](t, again); again.status != http.StatusOK || s.State != agent.Cancelled {
+		t.Errorf("cancel repeated after it took effect: %d %s", again.status, again.body)
+	}
+	if st, err := r.agent.Status(); err != nil || st.Queued != 0 || ops() != before {
+		t.Errorf("a repeated cancel queued or sent something: %+v %v, cancels at Vipps %d then %d", st, err, before, ops())
+	}
+}
+
+// TestCancelCapturedSale: a captured sale cannot be cancelled, and the
+// answer says to refund it, unlike a repeated cancel.
+func TestCancelCapturedSale(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	if _, _, err := r.client.CreateSale(context.Background(), sale("cancel-paid-1", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState("cancel-paid-1", agent.Completed)
+	a := r.send(call{method: "POST", path: "/api/v1/sales/cancel-paid-1/cancel"})
+	if e := a.error(t); a.status != http.StatusConflict || e.Code != codeWrongState || !strings.Contains(e.Message, "captured: refund instead") {
+		t.Errorf("cancel of a captured sale: %d %+v", a.status, e)
+	}
 }
 
 // TestGetAndList pages through sales and refuses bad references and
@@ -288,6 +365,7 @@ func TestRefundAndCaptureWrongState(t *testing.T) {
 	}
 	for _, c := range []call{
 		{method: "POST", path: "/api/v1/sales/state-0001/refund", body: []byte(`{"amount":100}`)},
+		{method: "POST", path: "/api/v1/sales/state-0001/refund"},
 		{method: "POST", path: "/api/v1/sales/state-0001/capture", body: []byte(`{}`)},
 	} {
 		a := r.send(c)
@@ -296,7 +374,7 @@ func TestRefundAndCaptureWrongState(t *testing.T) {
 		}
 	}
 	for _, c := range []call{
-		{method: "POST", path: "/api/v1/sales/state-0001/refund", malformed: true},
+		{method: "POST", path: "/api/v1/sales/state-0001/refund", body: []byte(`{"amount":0}`), malformed: true},
 		{method: "POST", path: "/api/v1/sales/state-0001/refund", body: []byte(`{"amount":"100"}`), malformed: true},
 		{method: "POST", path: "/api/v1/sales/state-0001/refund", body: []byte(`{"amount":100,"refundId":"no spaces"}`), malformed: true},
 	} {

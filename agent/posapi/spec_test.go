@@ -170,6 +170,25 @@ func (s *apiSpec) check(req *http.Request, reqBody []byte, status int, h http.He
 		errs = append(errs, fmt.Errorf("Cache-Control is %q, want no-store", got))
 	}
 	route, params, err := s.router.FindRoute(req)
+	if err != nil && status == http.StatusMethodNotAllowed {
+		// The path exists with other methods: the answer is the 405 its
+		// operations declare (with Allow), checked as that of the first
+		// method Allow names.
+		allowed := strings.Split(h.Get("Allow"), ",")
+		for _, m := range allowed {
+			r2 := req.Clone(req.Context())
+			r2.Method = strings.TrimSpace(m)
+			if rt, ps, err2 := s.router.FindRoute(r2); err2 == nil {
+				route, params, err = rt, ps, nil
+				req = r2
+				break
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("405 whose Allow %q names no operation of the document", h.Get("Allow")))
+		}
+		req = req.WithContext(withMalformed(req.Context())) // its method is not the operation's
+	}
 	if err != nil {
 		// Not in the document: only a JSON 404 or 405 will do.
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusUnauthorized {
@@ -287,12 +306,73 @@ func TestSpecIsValid(t *testing.T) {
 		codes = append(codes, v.(string))
 	}
 	server := []string{codeInvalidRequest, codeUnauthorized, codeForbidden, codeNotFound, codeMethodNotAllowed,
-		codeConflict, codeWrongState, codeBusy, codePaymentPending, codeEventsPruned, codeTooLarge, codeMediaType,
+		codeConflict, codeWrongState, codeBusy, codePaymentPending, codeEventsPruned, codeEventsAhead, codeTooLarge, codeMediaType,
 		codeQueueFull, codeShuttingDown, codeInternal}
 	slices.Sort(codes)
 	slices.Sort(server)
 	if !slices.Equal(codes, server) {
 		t.Errorf("error codes of openapi.yaml %v, of the server %v", codes, server)
+	}
+}
+
+// TestSpecForGenerators checks what clients generated from the document
+// (oapi-codegen, openapi-typescript with openapi-fetch) rely on, beyond
+// what the validating transport sees:
+//
+//   - no schema property has a default: generators turn a field with a
+//     default into a required one (a request without taxRate would not
+//     compile, or a response would be typed as always having it);
+//   - every operation declares every status the server may send on it:
+//     405 everywhere (another method on its path), 400 where the server
+//     refuses a query string, 401 and 500 where a token is needed, 413
+//     and 415 where it reads a body, and every 400 has field and reason.
+func TestSpecForGenerators(t *testing.T) {
+	s := loadSpec(t)
+	var walk func(name string, sr *openapi3.SchemaRef, seen map[*openapi3.Schema]bool)
+	walk = func(name string, sr *openapi3.SchemaRef, seen map[*openapi3.Schema]bool) {
+		if sr == nil || sr.Value == nil || seen[sr.Value] {
+			return
+		}
+		seen[sr.Value] = true
+		if sr.Value.Default != nil {
+			t.Errorf("%s has a default (%v): generated clients make it a required field; say the default in the description", name, sr.Value.Default)
+		}
+		for p, ps := range sr.Value.Properties {
+			walk(name+"."+p, ps, seen)
+		}
+		walk(name+"[]", sr.Value.Items, seen)
+		for i, x := range slices.Concat(sr.Value.AllOf, sr.Value.OneOf, sr.Value.AnyOf) {
+			walk(fmt.Sprintf("%s(%d)", name, i), x, seen)
+		}
+	}
+	for name, sr := range s.doc.Components.Schemas {
+		walk(name, sr, map[*openapi3.Schema]bool{})
+	}
+	for path, item := range s.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			public := path == PathOpenAPI || op.Security != nil && len(*op.Security) == 0
+			want := []string{"405"}
+			if !public {
+				want = append(want, "400", "401", "500")
+			}
+			if op.RequestBody != nil {
+				want = append(want, "413", "415")
+			}
+			for _, st := range want {
+				if op.Responses.Value(st) == nil {
+					t.Errorf("%s %s does not declare %s", method, path, st)
+				}
+			}
+			if r := op.Responses.Value("405"); r != nil && r.Value.Headers["Allow"] == nil {
+				t.Errorf("%s %s: its 405 does not declare Allow", method, path)
+			}
+			if r := op.Responses.Value("400"); r != nil {
+				schema := r.Value.Content.Get("application/json").Schema.Value
+				if !slices.Contains(schema.Required, "field") || !slices.Contains(schema.Required, "reason") {
+					t.Errorf("%s %s: its 400 does not require field and reason", method, path)
+				}
+			}
+		}
 	}
 }
 
@@ -322,6 +402,17 @@ func TestSpecCatchesDrift(t *testing.T) {
 		if err := s.check(req, nil, c.status, c.h, []byte(c.body)); err == nil {
 			t.Errorf("%s: not caught", name)
 		}
+	}
+	// A 405 is checked as the path's operations declare it: with Allow.
+	put, _ := http.NewRequest(http.MethodPut, "http://127.0.0.1:1/api/v1/status", nil)
+	put.Header.Set("Authorization", "Bearer x")
+	e405 := []byte(`{"error":"method_not_allowed","message":"PUT is not allowed here; allowed: GET, HEAD"}`)
+	withAllow := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "Allow": {"GET, HEAD"}}
+	if err := s.check(put, nil, 405, withAllow, e405); err != nil {
+		t.Errorf("a good 405 fails: %v", err)
+	}
+	if err := s.check(put, nil, 405, h, e405); err == nil {
+		t.Error("405 without Allow: not caught")
 	}
 }
 

@@ -1,10 +1,15 @@
 package posapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device/classify"
 )
 
 // TestCreateSaleValidation sends every kind of bad sale: each gets 400 (413,
@@ -63,14 +68,18 @@ func TestCreateSaleValidation(t *testing.T) {
 		{"unknown field", `{"amount":1000,"currency":"NOK","tip":100}`, "", 400, "tip", "not a field"},
 		{"field in another case", `{"Amount":1000,"currency":"NOK"}`, "", 400, "Amount", "not a field"},
 		{"field twice", `{"amount":100000,"currency":"NOK","amount":100}`, "", 400, "amount", "twice"},
-		{"trailing data", `{"amount":1000,"currency":"NOK"} {}`, "", 400, "", "after the JSON object"},
-		{"trailing garbage", `{"amount":1000,"currency":"NOK"}x`, "", 400, "", "after the JSON object"},
-		{"malformed JSON", `{"amount":1000,"currency":"NOK"`, "", 400, "", "malformed JSON"},
+		{"trailing data", `{"amount":1000,"currency":"NOK"} {}`, "", 400, "body", "after the JSON object"},
+		{"trailing garbage", `{"amount":1000,"currency":"NOK"}x`, "", 400, "body", "after the JSON object"},
+		{"malformed JSON", `{"amount":1000,"currency":"NOK"`, "", 400, "body", "malformed JSON"},
 		{"malformed JSON in a field", `{"amount":1000,"currency":"NOK","customer":{"phoneNumber":"4712345678}}`, "", 400, "customer.phoneNumber", "malformed JSON"},
-		{"not an object", `[{"amount":1000,"currency":"NOK"}]`, "", 400, "", "JSON object"},
-		{"null body", `null`, "", 400, "", "JSON object"},
-		{"empty body", ``, "", 400, "", "empty"},
-		{"invalid UTF-8", "{\"amount\":1000,\"currency\":\"NOK\",\"description\":\"caf\xe9 au lait\"}", "", 400, "", "UTF-8"},
+		{"not an object", `[{"amount":1000,"currency":"NOK"}]`, "", 400, "body", "JSON object"},
+		{"empty array", `[]`, "", 400, "body", "JSON object"},
+		{"null body", `null`, "", 400, "body", "JSON object"},
+		{"a string", `"sale"`, "", 400, "body", "JSON object"},
+		{"broken JSON", `{"amount":1000,`, "", 400, "body", "malformed JSON"},
+		{"not JSON", `amount=1000`, "", 400, "body", "malformed JSON"},
+		{"empty body", ``, "", 400, "body", "empty"},
+		{"invalid UTF-8", "{\"amount\":1000,\"currency\":\"NOK\",\"description\":\"caf\xe9 au lait\"}", "", 400, "body", "UTF-8"},
 		{"wrong content type", `{"amount":1000,"currency":"NOK"}`, "text/plain", 415, "Content-Type", "application/json"},
 		{"form content type", `amount=1000&currency=NOK`, "application/x-www-form-urlencoded", 415, "Content-Type", "application/json"},
 		{"no content type", `{"amount":1000,"currency":"NOK"}`, "-", 415, "Content-Type", "application/json"},
@@ -125,4 +134,71 @@ func TestMethodsAndRoutes(t *testing.T) {
 	if e := c.error(t); c.status != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE a sale: %d %+v", c.status, e)
 	}
+	d := r.send(call{method: "GET", path: "/api/v1/sales/abcdefgh-1/cancel"})
+	if e := d.error(t); d.status != http.StatusMethodNotAllowed || d.header.Get("Allow") != "POST" {
+		t.Errorf("GET a cancel: %d %+v Allow %q", d.status, e, d.header.Get("Allow"))
+	}
+}
+
+// TestSaleCustomerCodeUsesScanPatterns: a code sent as customer.personalQr
+// is judged by the box's configured [[scan.pattern]]s, as a scan is: a
+// product barcode, or a code the configuration does not accept, gets 400
+// naming the field with the scanner's reason, and nothing is queued for
+// Vipps MobilePay.
+func TestSaleCustomerCodeUsesScanPatterns(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	// Only the tokenised form: the clear-text code the defaults accept is
+	// refused too, so the POS follows the configuration, not a copy.
+	c.Scan.Patterns = []classify.Pattern{{Name: "tokenised-only", Expr: `^https://qr\.vipps\.no/p/[A-Za-z0-9]{8,}$`}}
+	ao, err := c.AgentOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, rigOptions{noRun: true, agent: agent.Options{CheckScan: ao.CheckScan}})
+	for _, code := range []string{"7038010055690", qrCode} {
+		body := fmt.Sprintf(`{"reference":"ean-00001","amount":1000,"currency":"NOK","customer":{"personalQr":%q}}`, code)
+		a := r.send(call{method: "POST", path: "/api/v1/sales", body: []byte(body)})
+		e := a.error(t)
+		scan := r.send(call{method: "POST", path: "/api/v1/scans", body: jsonOf(t, ScanRequest{Code: code})})
+		se := scan.error(t)
+		if a.status != http.StatusBadRequest || e.Field != "customer.personalQr" || !strings.Contains(e.Reason, "not a personal QR code") {
+			t.Errorf("sale with customer.personalQr %q: %d %+v, want 400 naming customer.personalQr", code, a.status, e)
+		}
+		if scan.status != http.StatusBadRequest || se.Reason != e.Reason {
+			t.Errorf("scan of %q: %d %+v; the sale's reason %q should be the scan's", code, scan.status, se, e.Reason)
+		}
+	}
+	if !strings.Contains(r.send(call{method: "POST", path: "/api/v1/scans", body: jsonOf(t, ScanRequest{Code: "7038010055690"}), malformed: true}).error(t).Reason, "product barcode") {
+		t.Error("an EAN is not refused as a product barcode")
+	}
+	r.nothingWritten()
+	// A code the patterns accept is taken.
+	s, created, err := r.client.CreateSale(context.Background(), agent.SaleRequest{Reference: "tok-00001", Amount: 1000, Currency: "NOK",
+		Customer: &agent.Customer{PersonalQR: "https://qr.vipps.no/p/Lm3Vb8Qw1Zx6Pd0K"}})
+	if err != nil || !created || s.State != agent.Queued {
+		t.Fatalf("sale with an accepted code: %+v %v", s, err)
+	}
+}
+
+// TestBodyErrorsNameTheBody: on every route that takes a body, a body that
+// is wrong as a whole (null, an array, broken JSON) gets the 400 the
+// document promises, with field "body" and a reason, and changes nothing.
+func TestBodyErrorsNameTheBody(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true})
+	for _, path := range []string{"/api/v1/sales", "/api/v1/sales/body-0001/cancel", "/api/v1/sales/body-0001/capture",
+		"/api/v1/sales/body-0001/refund", "/api/v1/scans"} {
+		for _, body := range []string{`null`, `[]`, `[{}]`, `{"amount":`, `{`, `}`, `true`, `12`, `{} {}`} {
+			a := r.send(call{method: "POST", path: path, body: []byte(body), malformed: true})
+			e := a.error(t)
+			if a.status != http.StatusBadRequest || e.Code != codeInvalidRequest || e.Field == "" || e.Reason == "" {
+				t.Errorf("POST %s %s: %d %+v, want 400 invalid_request with field and reason", path, body, a.status, e)
+			}
+			if body != `{"amount":` && e.Field != "body" {
+				t.Errorf("POST %s %s: field %q, want body", path, body, e.Field)
+			}
+		}
+	}
+	r.nothingWritten()
 }

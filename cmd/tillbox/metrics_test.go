@@ -24,9 +24,11 @@ func TestRunMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl.waitState(paid.Reference, agent.Completed)
-	// An invalid QR code: Vipps MobilePay refuses the create with a code.
+	// A personal QR code of the right form that no user has: Vipps
+	// MobilePay refuses the create with a code (4060). A code of the wrong
+	// form never leaves the box (the [[scan.pattern]]s refuse it).
 	bad, _, err := tl.client.CreateSale(t.Context(), agent.SaleRequest{Amount: 1000, Currency: "NOK",
-		Description: "Groceries", Customer: &agent.Customer{PersonalQR: "https://example.com/not-a-vipps-qr"}})
+		Description: "Groceries", Customer: &agent.Customer{PersonalQR: "https://qr.vipps.no/p/NoSuchUserToken7"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,11 +33,12 @@ Commands:
   get REF                 show a sale
   list [--after REF] [--limit N]
                           list sales in reference order
-  cancel REF              cancel a sale
+  cancel REF              cancel a sale (again is harmless)
   capture REF [--amount N]
                           capture an authorised sale (all that is left without --amount)
-  refund REF --amount N [--id ID]
-                          refund part or all of a captured sale
+  refund REF [--amount N] [--id ID]
+                          refund part of a captured sale, or all that is left
+                          without --amount
   events [--after SEQ] [--follow]
                           print the event log after SEQ; --follow keeps streaming
   status                  the box's health and queue
@@ -301,11 +302,14 @@ func (c *posCmd) capture(ctx context.Context, args []string, stderr io.Writer) e
 
 func (c *posCmd) refund(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := c.flags("refund", stderr)
-	amount := fs.Int64("amount", 0, "amount in minor units")
+	amount := fs.Int64("amount", 0, "amount in minor units (default: all that is captured and not refunded)")
 	id := fs.String("id", "", "your id of this refund: the same id refunds once")
 	pos, err := parse(fs, args, "REF")
 	if err != nil {
 		return err
+	}
+	if *amount < 0 {
+		return fmt.Errorf("pos: --amount must be positive")
 	}
 	rctx, cancel := c.bounded(ctx)
 	defer cancel()
@@ -350,17 +354,18 @@ func (c *posCmd) events(ctx context.Context, args []string, stderr io.Writer) er
 		return err
 	}
 	if *follow {
-		return c.client.StreamEvents(ctx, *after, func(ev agent.Event) error {
+		err := c.client.StreamEvents(ctx, *after, func(ev agent.Event) error {
 			c.printEvent(ev)
 			return nil
 		})
+		return c.ahead(ctx, *after, err)
 	}
 	for {
 		rctx, cancel := c.bounded(ctx)
 		page, err := c.client.Events(rctx, *after, 0, 0)
 		cancel()
 		if err != nil {
-			return err
+			return c.ahead(ctx, *after, err)
 		}
 		for _, ev := range page.Events {
 			c.printEvent(ev)
@@ -370,6 +375,24 @@ func (c *posCmd) events(ctx context.Context, args []string, stderr io.Writer) er
 		}
 		*after = page.Next
 	}
+}
+
+// ahead explains a position past the box's newest event: it comes from
+// another database (a backup restored on the box, or another box). Other
+// errors are returned as they are.
+func (c *posCmd) ahead(ctx context.Context, after uint64, err error) error {
+	if !errors.Is(err, agent.ErrEventsAhead) {
+		return err
+	}
+	rctx, cancel := c.bounded(ctx)
+	defer cancel()
+	st, serr := c.client.Status(rctx)
+	if serr != nil {
+		return err
+	}
+	return fmt.Errorf("pos: the box's newest event is #%d, before --after %d: that position comes from another database "+
+		"(a backup restored on the box, or another box); check your open sales with tillbox pos get REF, "+
+		"then go on with --after %d", st.LastSeq, after, st.LastSeq)
 }
 
 func (c *posCmd) status(ctx context.Context, args []string, stderr io.Writer) error {

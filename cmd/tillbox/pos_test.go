@@ -109,6 +109,51 @@ func TestPOSSaleWaitRefund(t *testing.T) {
 	}
 }
 
+// TestPOSRefundWhatIsLeft: refund without --amount refunds what is left,
+// and the states tell a partial refund from a full one; a second cancel is
+// harmless; a position past the box's newest event is explained.
+func TestPOSRefundWhatIsLeft(t *testing.T) {
+	url, token := startPOSBox(t)
+	if out, _, err := pos(t, url, token, "sale", "--amount", "9990", "--reference", "cli-00000005", "--qr", posTestQR, "--wait"); err != nil {
+		t.Fatalf("sale --wait: %v\n%s", err, out)
+	}
+	getUntil := func(want string) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out, _, err := pos(t, url, token, "get", "cli-00000005")
+			if err == nil && strings.HasPrefix(out, "cli-00000005  "+want+"  ") {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sale is not %s after 30 s: %v\n%s", want, err, out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if out, _, err := pos(t, url, token, "refund", "cli-00000005", "--amount", "5000"); err != nil {
+		t.Fatalf("refund --amount 5000: %v\n%s", err, out)
+	}
+	getUntil("partially_refunded")
+	_, _, err := pos(t, url, token, "refund", "cli-00000005", "--amount", "5000")
+	if err == nil || err.Error() != "pos: amount: at most 4 990 can be refunded (captured 9 990, refunded 5 000)" {
+		t.Errorf("refund of more than is left: %v", err)
+	}
+	if out, _, err := pos(t, url, token, "refund", "cli-00000005"); err != nil {
+		t.Fatalf("refund of what is left: %v\n%s", err, out)
+	}
+	if out := getUntil("refunded"); !strings.Contains(out, "(captured 99.90, refunded 99.90)") {
+		t.Errorf("refunded sale: %s", out)
+	}
+	if _, _, err := pos(t, url, token, "cancel", "cli-00000005"); err == nil || !strings.Contains(err.Error(), "captured: refund instead") {
+		t.Errorf("cancel of a refunded sale: %v", err)
+	}
+	_, _, err = pos(t, url, token, "events", "--after", "999")
+	if err == nil || !strings.Contains(err.Error(), "before --after 999: that position comes from another database") {
+		t.Errorf("events --after 999: %v", err)
+	}
+}
+
 func TestPOSManualCaptureCancelScan(t *testing.T) {
 	url, token := startPOSBox(t)
 	// A sale without a customer waits for a scan; the scan binds to it.
@@ -126,6 +171,10 @@ func TestPOSManualCaptureCancelScan(t *testing.T) {
 	out, _, err = pos(t, url, token, "cancel", "cli-00000004")
 	if err != nil || !strings.Contains(out, "cli-00000004  cancelled") {
 		t.Fatalf("cancel: %v\n%s", err, out)
+	}
+	out, _, err = pos(t, url, token, "cancel", "cli-00000004")
+	if err != nil || !strings.Contains(out, "cli-00000004  cancelled") {
+		t.Fatalf("cancel repeated: %v\n%s", err, out)
 	}
 
 	out, _, err = pos(t, url, token, "sale", "--amount", "20000", "--reference", "cli-00000002", "--phone", "4712345678",

@@ -80,6 +80,8 @@ func testPaymentOf(s agent.Sale) TestPayment {
 		t.Says = "expired: the customer did not act in time"
 	case agent.Cancelled:
 		t.Says = "cancelled"
+	case agent.PartiallyRefunded:
+		t.Says = "paid, then partly refunded"
 	case agent.Refunded:
 		t.Says = "paid, then refunded"
 	case agent.Failed:
