@@ -310,19 +310,26 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 
 // signIn checks the rate limit, the CSRF token of the pre-sign-in
 // session, then the password (or the one-time code), and on success starts
-// a new session.
+// a new session. Only wrong passwords and codes count in the limit.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	now := c.now()
 	who := client(r)
+	id := sessionID(r)
+	// A signed-in session (a second tab's form) is let through, whatever
+	// others on its address tried.
+	if s := c.sessions.get(id, now); s != nil && s.signedIn {
+		http.Redirect(w, r, Path, http.StatusSeeOther)
+		return
+	}
 	if ok, next := c.limit.allow(who, now); !ok {
 		c.log.Warn("technician: sign-in rate limited", "client", who)
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(next.Sub(now).Seconds()+0.999))))
 		http.Error(w, "too many sign-in attempts: wait a minute", http.StatusTooManyRequests)
 		return
 	}
-	id := sessionID(r)
 	pre := c.sessions.get(id, now)
 	if pre == nil || !c.sameOrigin(r) || !pre.validCSRF(csrfToken(r)) {
+		c.limit.forgive(who, now) // a stale form is no guess
 		c.log.Warn("technician: sign-in refused: bad CSRF token or origin", "client", who)
 		http.Error(w, "forbidden: the form is stale or came from elsewhere; reload the page", http.StatusForbidden)
 		return
@@ -334,6 +341,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			Problem: "Wrong password or code."})
 		return
 	}
+	c.limit.forgive(who, now) // only failures count
 	// A new session: the id the browser had before sign-in is dropped.
 	c.sessions.drop(id)
 	nid, _ := c.sessions.create(now, true)
