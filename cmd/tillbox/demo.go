@@ -173,7 +173,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 			return err
 		}
 	}
-	disp, err := startDisplay(dln, a, *lang, personalQR, log.With("part", "display"))
+	disp, err := startDisplay(dln, a, *lang, personalQR, nil, log.With("part", "display"))
 	if err != nil {
 		dln.Close()
 		return err
@@ -194,7 +194,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	}
 	tech, err := startTechnician(tln, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
 		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true,
-		OnCode: disp.till.SetTechnicianCode}, log.With("part", "technician"))
+		OnCode: disp.till.SetTechnicianCode}, nil, log.With("part", "technician"))
 	if err != nil {
 		tln.Close()
 		return err

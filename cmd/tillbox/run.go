@@ -246,7 +246,7 @@ func (m *Main) open() error {
 		if err != nil {
 			return fmt.Errorf("scan.pattern: %w", err)
 		}
-		if m.display, err = startDisplay(dl, a, c.Display.Language, personalQR, log.With("component", "display")); err != nil {
+		if m.display, err = startDisplay(dl, a, c.Display.Language, personalQR, c.Box.Hosts, log.With("component", "display")); err != nil {
 			return err
 		}
 	}
@@ -304,7 +304,7 @@ func (m *Main) openTechnician(db *store.DB) error {
 	if hash == "" {
 		log.Warn("no technician password: the technician page signs in with a one-time code shown on the customer display until one is set (only on a display on the box itself, over loopback; otherwise set one with `tillbox passwd`)")
 	}
-	m.tech, err = startTechnician(tl, o, log.With("component", "technician"))
+	m.tech, err = startTechnician(tl, o, c.Box.Hosts, log.With("component", "technician"))
 	return err
 }
 

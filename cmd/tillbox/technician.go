@@ -13,6 +13,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/display/hostcheck"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
@@ -25,8 +26,9 @@ type technicianPage struct {
 	wg      sync.WaitGroup
 }
 
-// startTechnician serves the console o describes on ln until Close.
-func startTechnician(ln net.Listener, o technician.Options, log *slog.Logger) (*technicianPage, error) {
+// startTechnician serves the console o describes on ln until Close; only
+// to the box's addresses and hosts (hostcheck).
+func startTechnician(ln net.Listener, o technician.Options, hosts []string, log *slog.Logger) (*technicianPage, error) {
 	o.Logger = log
 	c, err := technician.New(o)
 	if err != nil {
@@ -36,7 +38,7 @@ func startTechnician(ln net.Listener, o technician.Options, log *slog.Logger) (*
 	mux.Handle(technician.Path, c.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(technician.Path, http.StatusFound))
 	t := &technicianPage{console: c, ln: ln, srv: &http.Server{
-		Handler:           mux,
+		Handler:           hostcheck.Handler(mux, hosts),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,

@@ -193,7 +193,15 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST "+Path+"restart", c.signedIn(c.csrf(c.restart)))
 	mux.HandleFunc("GET "+Path+"password", c.signedIn(c.passwordPage))
 	mux.HandleFunc("POST "+Path+"password", c.signedIn(c.csrf(c.setPassword)))
-	return secure(mux)
+	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
+	// not the Host) are refused before any handler, the sign-in form too;
+	// the CSRF tokens stay as a second line.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.log.Warn("technician: cross-origin request refused", "path", r.URL.Path, "client", client(r))
+		http.Error(w, "forbidden: the form came from another site; open the technician page itself and try again", http.StatusForbidden)
+	}))
+	return secure(cop.Handler(mux))
 }
 
 // secure sets the headers of every answer.

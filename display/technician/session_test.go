@@ -127,3 +127,25 @@ func TestSignInLimitCountsFailuresOnly(t *testing.T) {
 		t.Errorf("the signed-in technician's sign-in form: %s to %q, want 303 to %s", resp.Status, resp.Header.Get("Location"), technician.Path)
 	}
 }
+
+// A form posted from another site is refused even with the right CSRF
+// token: a browser tells it by Sec-Fetch-Site (a request from an old page
+// may carry no Origin), and the sign-in form is covered too.
+func TestCrossOriginFormsRefused(t *testing.T) {
+	b := newBox(t, false)
+	h := b.client()
+	tok := h.signIn(password)
+	for _, site := range []string{"cross-site", "same-site"} {
+		if resp, _ := h.do("POST", "signout", url.Values{"csrf": {tok}}, http.Header{"Sec-Fetch-Site": {site}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("sign-out posted %s with the right token: %s, want 403", site, resp.Status)
+		}
+	}
+	anon := b.client()
+	_, page := anon.do("GET", "signin", nil, nil)
+	if resp, _ := anon.do("POST", "signin", url.Values{"csrf": {csrf(t, page)}, "password": {password}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in posted cross-site: %s, want 403", resp.Status)
+	}
+	if resp, _ := h.do("POST", "signout", url.Values{"csrf": {tok}}, http.Header{"Sec-Fetch-Site": {"same-origin"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-out from the page itself: %s, want 303", resp.Status)
+	}
+}
