@@ -185,7 +185,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	}()
 
 	// The technician page: the demo has no password, so sign-in is with the
-	// one-time code printed below (a box would show it on its display).
+	// one-time code printed below (a box writes it to <data_dir>/first-boot-code).
 	tln, err := net.Listen("tcp", *consoleListen)
 	if err != nil {
 		if tln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -193,8 +193,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		}
 	}
 	tech, err := startTechnician(tln, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
-		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true,
-		OnCode: disp.till.SetTechnicianCode}, nil, log.With("part", "technician"))
+		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true}, nil, log.With("part", "technician"))
 	if err != nil {
 		tln.Close()
 		return err

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -256,9 +257,9 @@ func (m *Main) open() error {
 // openTechnician starts the technician page when console.listen is set.
 // Its sign-in is the technician password (console.password_hash, or
 // `tillbox passwd`'s file) or, on first boot without one, a one-time code
-// shown on the customer display's idle screen (never in the log) until a
-// password is set on the page. Without a password and without a display
-// the page stays off: the code would have nowhere safe to be shown.
+// in <data_dir>/first-boot-code (mode 0600: for someone with the box in
+// hand; never on the customer display, a page or in the log) until a
+// password is set.
 func (m *Main) openTechnician(db *store.DB) error {
 	c, log := m.Config, m.log
 	if c.Console.Listen == "" {
@@ -273,10 +274,6 @@ func (m *Main) openTechnician(db *store.DB) error {
 		}
 		inDataDir = true
 	}
-	if hash == "" && m.display == nil {
-		log.Warn("technician page off: no technician password and no customer display to show a one-time code on; set one with `tillbox passwd`", "console.listen", c.Console.Listen)
-		return nil
-	}
 	personalQR, err := c.Scan.Classifier()
 	if err != nil {
 		return fmt.Errorf("scan.pattern: %w", err)
@@ -290,19 +287,18 @@ func (m *Main) openTechnician(db *store.DB) error {
 		Agent: m.agent, DB: db, Scanners: m.scanners.Statuses, Classify: personalQR,
 		Version: version.String(), Started: time.Now(), PasswordHash: hash,
 		Log: m.tail, Vipps: m.vipps, TestPayments: testPaymentsAllowed(c),
-		Restart: m.requestRestart,
+		Restart: m.requestRestart, CodeFile: filepath.Join(c.Box.DataDir, technician.CodeFile),
 	}
 	settings := &settingsFile{path: m.configPath, overrides: m.overridden, agent: m.agent, log: log.With("component", "settings"),
 		passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
 	if m.display != nil {
 		settings.till = m.display.till
-		o.OnCode = m.display.till.SetTechnicianCode
 	}
 	if m.configPath != "" {
 		o.Settings = settings
 	}
 	if hash == "" {
-		log.Warn("no technician password: the technician page signs in with a one-time code shown on the customer display until one is set (only on a display on the box itself, over loopback; otherwise set one with `tillbox passwd`)")
+		log.Warn("no technician password: set one with `sudo tillbox passwd` on the box; until then the technician page signs in with the one-time code in the file (readable by root and the service only)", "file", o.CodeFile)
 	}
 	m.tech, err = startTechnician(tl, o, c.Box.Hosts, log.With("component", "technician"))
 	return err

@@ -70,9 +70,11 @@ type Options struct {
 	// Restart, when set, restarts the box; it refuses (returning the
 	// sales in flight) while a payment is in flight unless force.
 	Restart func(force bool) (inFlight []string, err error)
-	// OnCode, when set, is told the one-time code whenever it changes, ""
-	// once a password is set: the customer display shows it.
-	OnCode func(code string)
+	// CodeFile, when set, is where the one-time code is written (mode
+	// 0600) whenever it changes; the file is removed once a password is
+	// set. It is never shown on a page or a display, nor logged: only
+	// someone with the box in hand reads it (<data_dir>/first-boot-code).
+	CodeFile string
 }
 
 // Console is the technician page. Close stops its watching of the agent.
@@ -298,9 +300,10 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, data an
 }
 
 type signInData struct {
-	CSRF    string
-	Code    bool // sign-in is with the one-time code
-	Problem string
+	CSRF     string
+	Code     bool   // sign-in is with the one-time code
+	CodeFile string // where it is, on the box
+	Problem  string
 }
 
 // signInPage shows the sign-in form, with a fresh pre-sign-in session for
@@ -313,7 +316,7 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 	}
 	id, s := c.sessions.create(now, false)
 	setCookie(w, r, id)
-	c.render(w, http.StatusOK, "signin.html", signInData{CSRF: s.csrf, Code: c.Code() != ""})
+	c.render(w, http.StatusOK, "signin.html", signInData{CSRF: s.csrf, Code: c.Code() != "", CodeFile: c.o.CodeFile})
 }
 
 // signIn checks the rate limit, the CSRF token of the pre-sign-in
@@ -346,7 +349,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if !c.check(password) {
 		c.log.Warn("technician: wrong password", "client", who)
 		c.render(w, http.StatusUnauthorized, "signin.html", signInData{CSRF: pre.csrf, Code: c.Code() != "",
-			Problem: "Wrong password or code."})
+			CodeFile: c.o.CodeFile, Problem: "Wrong password or code."})
 		return
 	}
 	c.limit.forgive(who, now) // only failures count
@@ -381,7 +384,7 @@ func (c *Console) check(password string) bool {
 	c.code = code
 	c.mu.Unlock()
 	c.announceCode(code)
-	c.log.Warn("technician: the one-time code was used; the next sign-in needs the new one (on the customer display), until a password is set")
+	c.log.Warn("technician: the one-time code was used; the next sign-in needs the new one, until a password is set", "file", c.o.CodeFile)
 	return true
 }
 
