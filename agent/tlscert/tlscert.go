@@ -97,6 +97,25 @@ func Fingerprint(cert tls.Certificate) string {
 	return format(sha256.Sum256(cert.Certificate[0]))
 }
 
+// FingerprintFile is the Fingerprint of the first certificate in the PEM
+// file certFile (no key needed: anyone may read a certificate).
+func FingerprintFile(certFile string) (string, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", fmt.Errorf("tls: %w", err)
+	}
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return "", fmt.Errorf("tls: %s holds no PEM certificate", certFile)
+		}
+		if blk.Type == "CERTIFICATE" {
+			return format(sha256.Sum256(blk.Bytes)), nil
+		}
+	}
+}
+
 func format(sum [32]byte) string {
 	h := strings.ToUpper(hex.EncodeToString(sum[:]))
 	var b strings.Builder

@@ -192,7 +192,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 			return err
 		}
 	}
-	tech, err := startTechnician(tln, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
+	tech, err := startTechnician(tln, nil, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
 		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true}, nil, log.With("part", "technician"))
 	if err != nil {
 		tln.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +62,8 @@ type Main struct {
 	vipps     *epayment.Client
 	scanners  *scanners.Manager
 	ln        net.Listener
+	tls       *tls.Config  // the POS API's and the technician page's ([tls]), or nil: plain HTTP
+	tlsPrint  string       // the SHA-256 fingerprint of its certificate
 	displayLn net.Listener // the customer display's, or nil
 	tech      *technicianPage
 	techLn    net.Listener // the technician page's, or nil
@@ -200,6 +203,16 @@ func (m *Main) open() error {
 	if err := os.MkdirAll(c.Box.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	tlsCfg, fp, err := boxTLS(c)
+	if err != nil {
+		return err // tlscert's message names the file and what to do
+	}
+	m.tls, m.tlsPrint = tlsCfg, fp
+	for _, l := range []struct{ field, addr string }{{"pos.listen", c.POS.Listen}, {"console.listen", c.Console.Listen}} {
+		if tlsCfg == nil && l.addr != "" && onLAN(l.addr) {
+			log.Warn("a listener on the LAN speaks plain HTTP: the POS token and the technician password cross the shop's network in clear text; set [tls] mode = \"self-signed\"", "field", l.field, "listen", l.addr)
+		}
+	}
 	so := c.StoreOptions()
 	so.Logger = log.With("component", "store")
 	db, err := store.Open(c.DBPath(), so)
@@ -235,6 +248,9 @@ func (m *Main) open() error {
 	ln, err := net.Listen("tcp", c.POS.Listen)
 	if err != nil {
 		return fmt.Errorf("pos.listen: %w", err)
+	}
+	if m.tls != nil {
+		ln = tls.NewListener(ln, m.tls)
 	}
 	m.ln = ln
 	if c.Display.Listen != "" {
@@ -288,6 +304,7 @@ func (m *Main) openTechnician(db *store.DB) error {
 		Version: version.String(), Started: time.Now(), PasswordHash: hash,
 		Log: m.tail, Vipps: m.vipps, TestPayments: testPaymentsAllowed(c),
 		Restart: m.requestRestart, CodeFile: filepath.Join(c.Box.DataDir, technician.CodeFile),
+		TLSFingerprint: m.tlsPrint,
 	}
 	settings := &settingsFile{path: m.configPath, overrides: m.overridden, agent: m.agent, log: log.With("component", "settings"),
 		passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
@@ -300,7 +317,7 @@ func (m *Main) openTechnician(db *store.DB) error {
 	if hash == "" {
 		log.Warn("no technician password: set one with `sudo tillbox passwd` on the box; until then the technician page signs in with the one-time code in the file (readable by root and the service only)", "file", o.CodeFile)
 	}
-	m.tech, err = startTechnician(tl, o, c.Box.Hosts, log.With("component", "technician"))
+	m.tech, err = startTechnician(tl, m.tls, o, c.Box.Hosts, log.With("component", "technician"))
 	return err
 }
 
@@ -334,11 +351,15 @@ func (m *Main) serve(ctx context.Context) error {
 	go func() { serveDone <- srv.Serve(ln) }()
 	scans := readScans(m.scanners, a, log.With("component", "scanners"), nil)
 
-	base := "http://" + ln.Addr().String()
+	base := scheme(m.tls) + "://" + ln.Addr().String()
 	log.Info("tillbox running", "pid", os.Getpid(), "version", version.String(), "listen", ln.Addr().String(), "db", c.DBPath(),
 		"vipps", c.BaseURL(), "msn", c.Vipps.MSN, "till", c.Box.Till, "webhooks", c.Vipps.WebhookURL != "")
 	fmt.Fprintf(m.stdout, "tillbox: POS API on %s/api/v1/ (OpenAPI: %s%s), webhooks on %s/webhooks/vipps\n",
 		base, base, posapi.PathOpenAPI, base)
+	if m.tls != nil {
+		log.Info("TLS on the POS API and the technician page", "fingerprint", m.tlsPrint, "mode", c.TLS.Mode)
+		fmt.Fprintf(m.stdout, "tillbox: TLS certificate SHA-256 %s (pin it: tillbox pos --pin)\n", m.tlsPrint)
+	}
 	if m.display != nil {
 		fmt.Fprintf(m.stdout, "tillbox: customer display on %s\n", m.display.URL())
 	}
@@ -430,7 +451,7 @@ func (m *Main) serve(ctx context.Context) error {
 // handler routes the POS API and the webhook endpoint.
 func (m *Main) handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	api := posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses))
+	api := posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses), posapi.WithTLSFingerprint(m.tlsPrint))
 	mux.Handle("/api/", api)
 	// The probes and /metrics, without a token.
 	mux.Handle(posapi.PathHealthz, api)

@@ -75,6 +75,10 @@ type Options struct {
 	// set. It is never shown on a page or a display, nor logged: only
 	// someone with the box in hand reads it (<data_dir>/first-boot-code).
 	CodeFile string
+	// TLSFingerprint is the SHA-256 fingerprint of the box's TLS
+	// certificate, shown on the status page for a POS to pin; "" when the
+	// box speaks plain HTTP.
+	TLSFingerprint string
 }
 
 // Console is the technician page. Close stops its watching of the agent.
