@@ -222,7 +222,8 @@ type Console struct {
 	// Listen is the address of the technician page; empty turns it off.
 	Listen string `toml:"listen"`
 	// PasswordHash is the technician password's hash, made by
-	// `tillbox passwd`; empty means a one-time code on the display.
+	// `tillbox passwd`; empty means a one-time code in
+	// <data_dir>/first-boot-code, for someone with the box in hand.
 	PasswordHash     epayment.Secret `toml:"password_hash,omitempty"`
 	PasswordHashFile string          `toml:"password_hash_file,omitempty"`
 }
