@@ -19,7 +19,6 @@ type Till struct {
 	mu     sync.Mutex
 	lang   string
 	online bool
-	code   string // the technician's one-time code, or ""
 
 	sale    *saleFacts // the sale on the counter, or nil
 	held    *heldScan  // a recognised scan waiting for a sale
@@ -172,15 +171,6 @@ func (t *Till) SetLanguage(lang string) error {
 	return nil
 }
 
-// SetTechnicianCode shows code (the technician page's one-time sign-in
-// code) on the idle screen; "" hides it.
-func (t *Till) SetTechnicianCode(code string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.code = code
-	t.publish()
-}
-
 // View is what the till's displays show now.
 func (t *Till) View() View {
 	t.mu.Lock()
@@ -229,9 +219,6 @@ func (t *Till) view(now time.Time) View {
 	if t.held != nil && now.Before(t.held.until) {
 		v.Screen, v.Customer = Recognised, t.held.customer
 		return v
-	}
-	if v.Screen == Idle && v.Amount == 0 {
-		v.TechCode = t.code
 	}
 	return v
 }
@@ -283,14 +270,10 @@ func (t *Till) publish() {
 		return
 	}
 	t.shown, t.sent = v, true
-	msg, noCode := encode("change", v), encode("change", v.withoutCode())
+	msg := encode("change", v)
 	for sub := range t.subs {
-		m := msg
-		if !sub.code {
-			m = noCode
-		}
 		select {
-		case sub.c <- m:
+		case sub.c <- msg:
 		default:
 			// Too slow: drop it rather than wait; the page reconnects
 			// and gets the whole view again.
@@ -320,30 +303,21 @@ func encode(typ string, v View) []byte {
 type Subscription struct {
 	till    *Till
 	c       chan []byte
-	code    bool // gets the technician's one-time code (a display on the box)
 	dropped bool // guarded by till.mu
 }
 
 // Subscribe returns the view now, encoded as a snapshot, and the queue of
 // the changes after it. Close the subscription when the display goes.
-func (t *Till) Subscribe() ([]byte, *Subscription) { return t.subscribe(true) }
-
-// subscribe is Subscribe; without code, the views never hold the
-// technician's one-time code (a display elsewhere than on the box).
-func (t *Till) subscribe(code bool) ([]byte, *Subscription) {
+func (t *Till) Subscribe() ([]byte, *Subscription) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sub := &Subscription{till: t, c: make(chan []byte, t.hub.opts.QueueLen), code: code}
+	sub := &Subscription{till: t, c: make(chan []byte, t.hub.opts.QueueLen)}
 	if t.stopped {
 		close(sub.c)
 	} else {
 		t.subs[sub] = struct{}{}
 	}
-	v := t.view(t.hub.opts.Clock.Now())
-	if !code {
-		v = v.withoutCode()
-	}
-	return encode("snapshot", v), sub
+	return encode("snapshot", t.view(t.hub.opts.Clock.Now())), sub
 }
 
 // C is the queue. It is closed when the display was too slow (Dropped),

@@ -251,26 +251,6 @@ func decode(t *testing.T, b []byte) message {
 	return m
 }
 
-// The technician's one-time code shows on the idle screen only, until it
-// is cleared.
-func TestTillTechnicianCode(t *testing.T) {
-	till, clock := newTill(t, Options{ScanWindow: time.Minute})
-	till.SetTechnicianCode("12345-67890")
-	expect(t, till.View(), View{Screen: Idle, Lang: "nb", Online: true, TechCode: "12345-67890"})
-	till.Scanned(masked, "held", "")
-	expect(t, till.View(), View{Screen: Recognised, Lang: "nb", Online: true, Customer: masked})
-	clock.Advance(time.Minute)
-	expect(t, till.View(), View{Screen: Idle, Lang: "nb", Online: true, TechCode: "12345-67890"})
-	waiting := sale("r1", agent.WaitingForCustomer, 4900, clock.Now())
-	waiting.Customer = nil
-	till.SaleChanged(waiting, clock.Now())
-	expect(t, till.View(), View{Screen: Idle, Lang: "nb", Online: true, Amount: 4900, Currency: "NOK"})
-	till.SaleChanged(sale("r1", agent.Cancelled, 4900, clock.Now()), clock.Now())
-	clock.Advance(time.Hour)
-	till.SetTechnicianCode("")
-	expect(t, till.View(), View{Screen: Idle, Lang: "nb", Online: true})
-}
-
 // TestTillRefundIsNotPaying: a refund, whole or partial, is no customer
 // paying: a product barcode scanned then is still told "not recognised".
 func TestTillRefundIsNotPaying(t *testing.T) {

@@ -60,15 +60,6 @@ type View struct {
 	ExpiresInMs int64 `json:"expiresInMs,omitempty"`
 	// Online is false while the box cannot reach Vipps MobilePay.
 	Online bool `json:"online"`
-	// TechCode is the technician page's one-time sign-in code, shown small
-	// on the Idle screen while no technician password is set (first boot).
-	TechCode string `json:"techCode,omitempty"`
-}
-
-// withoutCode is v without the technician's one-time code.
-func (v View) withoutCode() View {
-	v.TechCode = ""
-	return v
 }
 
 // same reports whether a display showing v needs no update to show w: the

@@ -2,9 +2,7 @@ package display
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -32,21 +30,9 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered
 	}
-	// The technician's one-time code only to a display on the box itself
-	// (its kiosk browser, over loopback), never to one on the LAN.
-	snap, sub := t.subscribe(fromLoopback(r))
+	snap, sub := t.Subscribe()
 	defer sub.Close()
 	h.stream(r.Context(), conn, snap, sub)
-}
-
-// fromLoopback tells whether r comes from the box itself.
-func fromLoopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // stream owns conn: it writes the display's messages and reads its

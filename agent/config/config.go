@@ -65,6 +65,7 @@ type Config struct {
 	Metrics  Metrics   `toml:"metrics"`
 	Display  Display   `toml:"display"`
 	Console  Console   `toml:"console"`
+	TLS      TLS       `toml:"tls"`
 	Scan     Scan      `toml:"scan"`
 	Scanners []Scanner `toml:"scanner"`
 
@@ -102,7 +103,11 @@ type Box struct {
 	Currency string `toml:"currency"`
 	// ShutdownTimeout bounds a graceful stop: in-flight requests finish and
 	// the agent parks its commands within it.
-	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"` // Hosts are the names (besides its addresses, localhost and its host
+	// name) the box answers to on the customer display and the technician
+	// page: a browser asking for any other is refused (DNS rebinding). They
+	// go into the self-made certificate too.
+	Hosts []string `toml:"hosts,omitempty"`
 }
 
 // Vipps is the [vipps] section: where ePayment is and the sales unit's keys.
@@ -217,10 +222,30 @@ type Console struct {
 	// Listen is the address of the technician page; empty turns it off.
 	Listen string `toml:"listen"`
 	// PasswordHash is the technician password's hash, made by
-	// `tillbox passwd`; empty means a one-time code on the display.
+	// `tillbox passwd`; empty means a one-time code in
+	// <data_dir>/first-boot-code, for someone with the box in hand.
 	PasswordHash     epayment.Secret `toml:"password_hash,omitempty"`
 	PasswordHashFile string          `toml:"password_hash_file,omitempty"`
 }
+
+// TLS is the [tls] section: the certificate of the POS API and the
+// technician page (one for both: the box has one identity, one
+// fingerprint for a POS to pin). The customer display stays plain HTTP.
+type TLS struct {
+	// Mode is "off" (plain HTTP), "self-signed" (a certificate the box
+	// makes for itself on first start, in the data directory, and keeps)
+	// or "files" (CertFile and KeyFile, PEM, the integrator's).
+	Mode     string `toml:"mode"`
+	CertFile string `toml:"cert_file,omitempty"`
+	KeyFile  string `toml:"key_file,omitempty"`
+}
+
+// TLS modes.
+const (
+	TLSOff        = "off"
+	TLSSelfSigned = "self-signed"
+	TLSFiles      = "files"
+)
 
 // Default returns the configuration with every default filled in and no
 // credentials.
@@ -252,6 +277,7 @@ func Default() *Config {
 		Display: Display{Listen: "127.0.0.1:8081", Language: "nb"},
 		Console: Console{Listen: "127.0.0.1:8082"},
 		Scan:    defaultScan(),
+		TLS:     TLS{Mode: TLSOff},
 	}
 }
 

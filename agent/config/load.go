@@ -191,7 +191,7 @@ func (d *decoder) fail(field, reason string, line int) {
 func (c *Config) sections() map[string]any {
 	return map[string]any{
 		"box": &c.Box, "vipps": &c.Vipps, "sales": &c.Sales, "sync": &c.Sync, "pos": &c.POS,
-		"store": &c.Store, "log": &c.Log, "metrics": &c.Metrics, "display": &c.Display, "console": &c.Console,
+		"store": &c.Store, "log": &c.Log, "metrics": &c.Metrics, "display": &c.Display, "console": &c.Console, "tls": &c.TLS,
 	}
 }
 

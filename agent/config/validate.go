@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/tillbox/tillbox/agent/epayment"
 )
+
+// hostName is a DNS name, without a final dot or with one.
+var hostName = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$`)
 
 // Problem is one thing wrong (or doubtful) in a configuration: the field in
 // dotted form ("vipps.client_id", "scanner[2].baud"; scanners count from 1),
@@ -111,6 +115,11 @@ func (c *Config) check() (errs, warns []Problem) {
 		add("box.currency", "%q is not NOK, DKK or EUR (the sales unit's currency, in capitals)", b.Currency)
 	}
 	between("box.shutdown_timeout", b.ShutdownTimeout, time.Second, 10*time.Minute)
+	for i, h := range b.Hosts {
+		if !hostName.MatchString(h) {
+			add(fmt.Sprintf("box.hosts[%d]", i+1), "%q is not a host name (letters, digits, dashes and dots, e.g. \"till7.shop.lan\"; no scheme, port or address: the box's addresses are allowed anyway)", h)
+		}
+	}
 
 	c.checkVipps(add)
 
@@ -195,6 +204,26 @@ func (c *Config) check() (errs, warns []Problem) {
 	}
 	if c.Console.Listen != "" {
 		listen(add, "console.listen", c.Console.Listen, true)
+	}
+
+	// [tls]
+	switch t := c.TLS; t.Mode {
+	case TLSOff, TLSSelfSigned:
+		for _, f := range []struct{ field, v string }{{"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile}} {
+			if f.v != "" {
+				add(f.field, "is set but tls.mode is %q: set mode = \"files\" to use it, or remove it", t.Mode)
+			}
+		}
+	case TLSFiles:
+		for _, f := range []struct{ field, v, what string }{{"tls.cert_file", t.CertFile, "certificate"}, {"tls.key_file", t.KeyFile, "private key"}} {
+			if f.v == "" {
+				add(f.field, "missing: tls.mode = \"files\" needs the PEM file of the %s", f.what)
+			} else if !filepath.IsAbs(f.v) {
+				add(f.field, "%q is not an absolute path", f.v)
+			}
+		}
+	default:
+		add("tls.mode", "%q is not off, self-signed or files", t.Mode)
 	}
 	if h := c.Console.PasswordHash.Reveal(); h != "" && (!strings.HasPrefix(h, "$") || len(h) < 20 || strings.ContainsAny(h, " \t\r\n")) {
 		add("console.password_hash", "is not a password hash in crypt form ($argon2id$…, $2b$…): make one with `tillbox passwd`; never write the password itself")

@@ -86,6 +86,12 @@ func TestValidationRules(t *testing.T) {
 		{"display.language", `"sv"`, "", "nb, da, fi, en"},
 		{"console.listen", `":x"`, "", "not a number"},
 		{"console.password_hash", `"hunter2hunter2hunter2"`, "", "never write the password itself"},
+
+		{"box.hosts", `["till7.shop.lan", "http://till7"]`, "box.hosts[2]", "not a host name"},
+		{"box.hosts", `["till7.shop.lan:8081"]`, "box.hosts[1]", "no scheme, port"},
+		{"tls.mode", `"on"`, "", "not off, self-signed or files"},
+		{"tls.cert_file", `"/etc/tillbox/cert.pem"`, "", `set mode = "files"`},
+		{"tls.key_file", `"key.pem"`, "", `set mode = "files"`},
 	}
 	for _, tc := range cases {
 		name := tc.field + "=" + tc.raw
@@ -241,5 +247,24 @@ func TestValidateAfterChanges(t *testing.T) {
 	ce, ok := err.(*Error)
 	if !ok || len(ce.Problems) != 2 {
 		t.Fatalf("Validate = %v", err)
+	}
+}
+
+// tls.mode = "files" needs both files, by absolute path; self-signed needs
+// none.
+func TestTLSFiles(t *testing.T) {
+	ps := problemsOf(t, minimal().set("tls.mode", `"files"`).set("tls.cert_file", `"cert.pem"`).String())
+	if p := find(t, ps, "tls.cert_file"); !strings.Contains(p.Reason, "not an absolute path") {
+		t.Errorf("%s", p)
+	}
+	if p := find(t, ps, "tls.key_file"); !strings.Contains(p.Reason, "private key") {
+		t.Errorf("%s", p)
+	}
+	c := mustParse(t, minimal().set("tls.mode", `"files"`).set("tls.cert_file", `"/etc/tillbox/cert.pem"`).set("tls.key_file", `"/etc/tillbox/key.pem"`).String())
+	if c.TLS.Mode != TLSFiles || c.TLS.KeyFile != "/etc/tillbox/key.pem" {
+		t.Errorf("tls: %+v", c.TLS)
+	}
+	if c := mustParse(t, minimal().set("tls.mode", `"self-signed"`).String()); c.TLS.Mode != TLSSelfSigned {
+		t.Errorf("tls: %+v", c.TLS)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/tlscert"
 )
 
 // maxAnswer bounds how much of an answer the client reads (a page of 1000
@@ -35,6 +36,36 @@ type Client struct {
 	// Dialer opens the WebSocket of StreamEvents; nil means
 	// websocket.DefaultDialer.
 	Dialer *websocket.Dialer
+
+	pinned bool // Pin was called: plain http:// is refused
+}
+
+// Pin makes c talk only to a box whose TLS certificate has the SHA-256
+// fingerprint pin ("AB:CD:…" as the box's status, technician page and
+// `tillbox doctor` show it, or 64 hex digits), its self-made certificate
+// included, and never over plain http://. It sets HTTPClient and Dialer.
+// A server with another certificate is refused before anything (the
+// token) is sent, with a *tlscert.PinError.
+func (c *Client) Pin(pin string) error {
+	cfg, err := tlscert.PinnedConfig(pin)
+	if err != nil {
+		return fmt.Errorf("posapi: %w", err)
+	}
+	c.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true,
+		TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 90 * time.Second}}
+	d := *websocket.DefaultDialer
+	d.TLSClientConfig = cfg
+	c.Dialer = &d
+	c.pinned = true
+	return nil
+}
+
+// errPlainPinned refuses a pinned client's request to a plain URL.
+func (c *Client) errPlainPinned() error {
+	if c.pinned && !strings.HasPrefix(strings.ToLower(c.BaseURL), "https://") {
+		return fmt.Errorf("posapi: a pinned client talks only TLS: %q is not an https:// URL", c.BaseURL)
+	}
+	return nil
 }
 
 // Error is an error answer of the API. It wraps the agent's sentinel error
@@ -186,6 +217,9 @@ func (c *Client) Scan(ctx context.Context, code string) (agent.ScanResult, error
 // position the box no longer keeps, or never reached, is an error wrapping
 // agent.ErrEventsPruned or agent.ErrEventsAhead, as for Events.
 func (c *Client) StreamEvents(ctx context.Context, after uint64, fn func(agent.Event) error) error {
+	if err := c.errPlainPinned(); err != nil {
+		return err
+	}
 	u, err := url.Parse(strings.TrimSuffix(c.BaseURL, "/") + "/api/v1/events/ws")
 	if err != nil {
 		return fmt.Errorf("posapi: base URL: %w", err)
@@ -257,6 +291,9 @@ func (c *Client) header() http.Header {
 // do sends one request and decodes a 2xx answer into out; any other
 // answer is an *Error. It returns the status.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) (int, error) {
+	if err := c.errPlainPinned(); err != nil {
+		return 0, err
+	}
 	u := strings.TrimSuffix(c.BaseURL, "/") + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()

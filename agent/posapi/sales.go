@@ -217,18 +217,28 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if s.scanners == nil {
-		writeJSON(w, http.StatusOK, st)
-		return
-	}
-	sc := s.scanners()
-	if sc == nil {
-		sc = []device.Status{}
-	}
-	writeJSON(w, http.StatusOK, struct {
+	out := struct {
 		agent.Status
-		Scanners []device.Status `json:"scanners"`
-	}{st, sc})
+		Scanners *[]device.Status `json:"scanners,omitempty"`
+		TLS      *TLSStatus       `json:"tls,omitempty"`
+	}{Status: st}
+	if s.scanners != nil {
+		sc := s.scanners()
+		if sc == nil {
+			sc = []device.Status{}
+		}
+		out.Scanners = &sc
+	}
+	if s.tlsPrint != "" {
+		out.TLS = &TLSStatus{Fingerprint: s.tlsPrint}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// TLSStatus is the "tls" member of GET /api/v1/status when the API speaks
+// TLS: the SHA-256 fingerprint of its certificate (AB:CD:…), to pin.
+type TLSStatus struct {
+	Fingerprint string `json:"fingerprint"`
 }
 
 // backup streams a consistent copy of the database, taken from one read

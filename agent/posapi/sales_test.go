@@ -560,3 +560,22 @@ func TestStatusScanners(t *testing.T) {
 		t.Errorf("status %s", a.body)
 	}
 }
+
+// TestStatusTLS: over TLS the status names the certificate's fingerprint,
+// for a POS to pin; over plain HTTP it says nothing of TLS.
+func TestStatusTLS(t *testing.T) {
+	t.Parallel()
+	const fp = "3A:7F:0C:9B:12:44:AE:5D:60:81:C2:DF:19:E4:07:B3:58:6A:9D:F0:21:CC:43:8E:B7:05:6F:92:DA:11:E8:4C"
+	r := newRig(t, rigOptions{noRun: true, server: func(s *server) { WithTLSFingerprint(fp)(s) }})
+	a := r.send(call{method: "GET", path: "/api/v1/status"})
+	var got struct {
+		TLS *TLSStatus `json:"tls"`
+	}
+	if err := json.Unmarshal(a.body, &got); err != nil || a.status != http.StatusOK || got.TLS == nil || got.TLS.Fingerprint != fp {
+		t.Errorf("status %d %s (%v)", a.status, a.body, err)
+	}
+	r2 := newRig(t, rigOptions{noRun: true})
+	if a := r2.send(call{method: "GET", path: "/api/v1/status"}); bytes.Contains(a.body, []byte(`"tls"`)) || bytes.Contains(a.body, []byte(`"scanners"`)) {
+		t.Errorf("plain status %s", a.body)
+	}
+}

@@ -36,6 +36,9 @@ type server struct {
 	noTok bool              // no token configured: every request is refused
 	// scanners, when set, are shown in GET /api/v1/status.
 	scanners func() []device.Status
+	// tlsPrint, when set, is the fingerprint of the TLS certificate,
+	// shown in GET /api/v1/status.
+	tlsPrint string
 	mux      *http.ServeMux
 
 	// WebSocket keepalive; see events.go.
@@ -69,6 +72,13 @@ type Option func(*server)
 // device/scanners.Manager.Statuses does).
 func WithScanners(statuses func() []device.Status) Option {
 	return func(s *server) { s.scanners = statuses }
+}
+
+// WithTLSFingerprint shows the SHA-256 fingerprint of the box's TLS
+// certificate in GET /api/v1/status ("tls": {"fingerprint": …}), for a POS
+// to pin; "" shows nothing (plain HTTP).
+func WithTLSFingerprint(fp string) Option {
+	return func(s *server) { s.tlsPrint = fp }
 }
 
 func newServer(a *agent.Agent, token epayment.Secret, log *slog.Logger) *server {

@@ -111,8 +111,12 @@ func (b *backup) throughAPI(ctx context.Context, locked *store.LockedError) erro
 	if b.cfg == nil {
 		return fmt.Errorf("%w (with --config instead of --db, tillbox backup asks the running tillbox for it over GET %s)", advice, PathBackup)
 	}
-	url := "http://" + loopbackAddr(b.cfg.POS.Listen) + PathBackup
-	tmp, err := download(ctx, url, b.cfg.POS.Token, filepath.Dir(b.out), filepath.Base(b.out))
+	base, hc, err := localAPI(b.cfg)
+	if err != nil {
+		return fmt.Errorf("%w (its TLS certificate: %v)", advice, err)
+	}
+	url := base + PathBackup
+	tmp, err := download(ctx, hc, url, b.cfg.POS.Token, filepath.Dir(b.out), filepath.Base(b.out))
 	var notFound errNoRoute
 	switch {
 	case errors.As(err, &notFound):
@@ -163,7 +167,7 @@ func (e errNoRoute) Error() string { return http.StatusText(e.status) }
 
 // download GETs url with the bearer token into a new fsynced temporary file
 // in dir and returns its path.
-func download(ctx context.Context, url string, token epayment.Secret, dir, base string) (tmp string, err error) {
+func download(ctx context.Context, hc *http.Client, url string, token epayment.Secret, dir, base string) (tmp string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -171,7 +175,7 @@ func download(ctx context.Context, url string, token epayment.Secret, dir, base 
 		return "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+token.Reveal())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -57,6 +58,7 @@ func runBusy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	token := epayment.Secret(os.Getenv("TILLBOX_POS_TOKEN"))
+	var hc *http.Client
 	if token == "" || *baseURL == "" {
 		c, err := config.Load(*path)
 		if err != nil {
@@ -66,13 +68,16 @@ func runBusy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			token = c.POS.Token
 		}
 		if *baseURL == "" {
-			*baseURL = "http://" + loopbackAddr(c.POS.Listen)
+			// The box's own API: over TLS pinned to its certificate.
+			if *baseURL, hc, err = localAPI(c); err != nil {
+				return fmt.Errorf("busy: %w", err)
+			}
 		}
 	}
 	if token == "" {
 		return errors.New("busy: no token: set $TILLBOX_POS_TOKEN or pos.token in the configuration")
 	}
-	cl := &posapi.Client{BaseURL: strings.TrimSuffix(*baseURL, "/"), Token: token}
+	cl := &posapi.Client{BaseURL: strings.TrimSuffix(*baseURL, "/"), Token: token, HTTPClient: hc}
 	rctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	b, err := cl.Busy(rctx)

@@ -175,7 +175,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 			return err
 		}
 	}
-	disp, err := startDisplay(dln, a, *lang, personalQR, log.With("part", "display"))
+	disp, err := startDisplay(dln, a, *lang, personalQR, nil, log.With("part", "display"))
 	if err != nil {
 		dln.Close()
 		return err
@@ -187,16 +187,15 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	}()
 
 	// The technician page: the demo has no password, so sign-in is with the
-	// one-time code printed below (a box would show it on its display).
+	// one-time code printed below (a box writes it to <data_dir>/first-boot-code).
 	tln, err := net.Listen("tcp", *consoleListen)
 	if err != nil {
 		if tln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			return err
 		}
 	}
-	tech, err := startTechnician(tln, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
-		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true,
-		OnCode: disp.till.SetTechnicianCode}, log.With("part", "technician"))
+	tech, err := startTechnician(tln, nil, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
+		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true}, nil, log.With("part", "technician"))
 	if err != nil {
 		tln.Close()
 		return err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/agent/tlscert"
 	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
@@ -176,12 +177,52 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 		}
 	}
 
+	out = append(out, tlsFindings(c)...)
 	out = append(out, scannerFindings(ctx, c, machine, timeout)...) // doctor_scanners.go
 	out = append(out, udevFinding(c, path, svc.name, udevRulesDir))
 
 	// The way to Vipps MobilePay.
 	name, status, detail := reach(ctx, c.BaseURL(), timeout)
 	add(name, status, "%s", detail)
+	return out
+}
+
+// tlsFindings: the certificate of [tls] and its fingerprint (for a POS to
+// pin), or a warning for each LAN listener that speaks plain HTTP.
+func tlsFindings(c *config.Config) []finding {
+	var out []finding
+	add := func(status, format string, a ...any) {
+		out = append(out, finding{"tls", status, fmt.Sprintf(format, a...)})
+	}
+	if c.TLS.Mode == config.TLSOff {
+		for _, l := range []struct{ field, addr, what string }{
+			{"pos.listen", c.POS.Listen, "the POS token"}, {"console.listen", c.Console.Listen, "the technician password"},
+		} {
+			if l.addr != "" && onLAN(l.addr) {
+				add("warn", "%s %q is reachable from the shop's LAN over plain HTTP: %s crosses the network in clear text; set [tls] mode = \"self-signed\" and pin the fingerprint in the POS", l.field, l.addr, l.what)
+			}
+		}
+		if len(out) == 0 {
+			add("ok", "off (the POS API and the technician page listen on loopback only)")
+		}
+		return out
+	}
+	cert, key := filepath.Join(c.Box.DataDir, tlscert.CertFile), filepath.Join(c.Box.DataDir, tlscert.KeyFile)
+	if c.TLS.Mode == config.TLSFiles {
+		cert, key = c.TLS.CertFile, c.TLS.KeyFile
+	} else if !fileExists(cert) && !fileExists(key) {
+		add("warn", "self-signed: no certificate yet (tillbox run makes it on its first start, in %s)", c.Box.DataDir)
+		return out
+	}
+	pair, err := tlscert.Load(cert, key)
+	if err != nil {
+		add("fail", "%v", err)
+		return out
+	}
+	add("ok", "%s, certificate %s, SHA-256 %s (pin it in the POS: tillbox pos --pin %s)", c.TLS.Mode, cert, tlscert.Fingerprint(pair), tlscert.Fingerprint(pair))
+	if leaf := pair.Leaf; leaf != nil && time.Now().After(leaf.NotAfter) {
+		add("fail", "%s expired on %s", cert, leaf.NotAfter.Format(time.DateOnly))
+	}
 	return out
 }
 

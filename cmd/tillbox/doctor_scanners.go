@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -104,21 +103,18 @@ func scannerFindings(ctx context.Context, c *config.Config, en enumerators, time
 
 // runningScanners asks the tillbox serving c's POS API for its scanners.
 func runningScanners(ctx context.Context, c *config.Config, timeout time.Duration) ([]device.Status, error) {
-	host, port, err := net.SplitHostPort(c.POS.Listen)
+	base, hc, err := localAPI(c)
 	if err != nil {
 		return nil, err
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/api/v1/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/status", nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.POS.Token.Reveal())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/posapi"
+	"github.com/tillbox/tillbox/agent/tlscert"
 )
 
 const posUsage = `tillbox pos — talk to a box's POS API, as a cash register would
@@ -46,6 +47,10 @@ Commands:
 
 The token comes from --token or $TILLBOX_POS_TOKEN (prefer the variable: a
 flag shows in the process list), the URL from --url or $TILLBOX_POS_URL.
+A box with [tls] mode = "self-signed" is reached with --url https://BOX:8080
+and --pin FINGERPRINT (or $TILLBOX_POS_PIN): its certificate's SHA-256, as
+tillbox doctor, GET /api/v1/status and the technician page show it; any
+other certificate is refused before the token is sent.
 Output is one short line per item, or JSON with --json. The exit status is
 1 when the box refuses the request (its message is printed), and for
 --wait when the sale ends without payment.
@@ -68,6 +73,7 @@ func runPOS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	token := fs.String("token", "", "the till's POS token (default $TILLBOX_POS_TOKEN)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", 30*time.Second, "bound of each request (not of --wait and --follow)")
+	pin := fs.String("pin", os.Getenv("TILLBOX_POS_PIN"), "the SHA-256 `fingerprint` of the box's TLS certificate (tillbox doctor on the box shows it): only that box is talked to, over https (default $TILLBOX_POS_PIN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +92,14 @@ func runPOS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		json:    *asJSON,
 		timeout: *timeout,
 		out:     stdout,
+	}
+	if *pin != "" {
+		if !strings.HasPrefix(strings.ToLower(*baseURL), "https://") {
+			return fmt.Errorf("pos: --pin needs the box's https:// URL (--url or $TILLBOX_POS_URL), not %q: the token would cross the network in clear text", *baseURL)
+		}
+		if err := c.client.Pin(*pin); err != nil {
+			return fmt.Errorf("pos: --pin: %w", err)
+		}
 	}
 	cmd, args := fs.Arg(0), fs.Args()[1:]
 	var err error
@@ -139,6 +153,10 @@ func (c *posCmd) explain(err error) error {
 			return fmt.Errorf("pos: %s", e.Message) // a field's message says it all
 		}
 		return fmt.Errorf("pos: %s (%s)", e.Message, e.Code)
+	}
+	var pe *tlscert.PinError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("pos: refused %s: %w", c.client.BaseURL, pe)
 	}
 	var ne *net.OpError
 	var ue *url.Error

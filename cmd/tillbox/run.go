@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +62,8 @@ type Main struct {
 	vipps     *epayment.Client
 	scanners  *scanners.Manager
 	ln        net.Listener
+	tls       *tls.Config  // the POS API's and the technician page's ([tls]), or nil: plain HTTP
+	tlsPrint  string       // the SHA-256 fingerprint of its certificate
 	displayLn net.Listener // the customer display's, or nil
 	tech      *technicianPage
 	techLn    net.Listener // the technician page's, or nil
@@ -208,6 +212,16 @@ func (m *Main) open() error {
 	if err := makeDataDir(c.Box.DataDir, "box.data_dir or --data-dir"); err != nil {
 		return err
 	}
+	tlsCfg, fp, err := boxTLS(c)
+	if err != nil {
+		return err // tlscert's message names the file and what to do
+	}
+	m.tls, m.tlsPrint = tlsCfg, fp
+	for _, l := range []struct{ field, addr string }{{"pos.listen", c.POS.Listen}, {"console.listen", c.Console.Listen}} {
+		if tlsCfg == nil && l.addr != "" && onLAN(l.addr) {
+			log.Warn("a listener on the LAN speaks plain HTTP: the POS token and the technician password cross the shop's network in clear text; set [tls] mode = \"self-signed\"", "field", l.field, "listen", l.addr)
+		}
+	}
 	so := c.StoreOptions()
 	so.Logger = log.With("component", "store")
 	db, err := store.Open(c.DBPath(), so)
@@ -244,6 +258,9 @@ func (m *Main) open() error {
 	if err != nil {
 		return fmt.Errorf("pos.listen: %w", err)
 	}
+	if m.tls != nil {
+		ln = tls.NewListener(ln, m.tls)
+	}
 	m.ln = ln
 	if c.Display.Listen != "" {
 		dl, err := net.Listen("tcp", c.Display.Listen)
@@ -255,7 +272,7 @@ func (m *Main) open() error {
 		if err != nil {
 			return fmt.Errorf("scan.pattern: %w", err)
 		}
-		if m.display, err = startDisplay(dl, a, c.Display.Language, personalQR, log.With("component", "display")); err != nil {
+		if m.display, err = startDisplay(dl, a, c.Display.Language, personalQR, c.Box.Hosts, log.With("component", "display")); err != nil {
 			return err
 		}
 	}
@@ -265,9 +282,9 @@ func (m *Main) open() error {
 // openTechnician starts the technician page when console.listen is set.
 // Its sign-in is the technician password (console.password_hash, or
 // `tillbox passwd`'s file) or, on first boot without one, a one-time code
-// shown on the customer display's idle screen (never in the log) until a
-// password is set on the page. Without a password and without a display
-// the page stays off: the code would have nowhere safe to be shown.
+// in <data_dir>/first-boot-code (mode 0600: for someone with the box in
+// hand; never on the customer display, a page or in the log) until a
+// password is set.
 func (m *Main) openTechnician(db *store.DB) error {
 	c, log := m.Config, m.log
 	if c.Console.Listen == "" {
@@ -282,10 +299,6 @@ func (m *Main) openTechnician(db *store.DB) error {
 		}
 		inDataDir = true
 	}
-	if hash == "" && m.display == nil {
-		log.Warn("technician page off: no technician password and no customer display to show a one-time code on; set one with `tillbox passwd`", "console.listen", c.Console.Listen)
-		return nil
-	}
 	personalQR, err := c.Scan.Classifier()
 	if err != nil {
 		return fmt.Errorf("scan.pattern: %w", err)
@@ -299,21 +312,21 @@ func (m *Main) openTechnician(db *store.DB) error {
 		Agent: m.agent, DB: db, Scanners: m.scanners.Statuses, Classify: personalQR,
 		Version: version.String(), Started: time.Now(), PasswordHash: hash,
 		Log: m.tail, Vipps: m.vipps, TestPayments: testPaymentsAllowed(c),
-		Restart: m.requestRestart,
+		Restart: m.requestRestart, CodeFile: filepath.Join(c.Box.DataDir, technician.CodeFile),
+		TLSFingerprint: m.tlsPrint,
 	}
 	settings := &settingsFile{path: m.configPath, overrides: m.overridden, agent: m.agent, log: log.With("component", "settings"),
 		passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
 	if m.display != nil {
 		settings.till = m.display.till
-		o.OnCode = m.display.till.SetTechnicianCode
 	}
 	if m.configPath != "" {
 		o.Settings = settings
 	}
 	if hash == "" {
-		log.Warn("no technician password: the technician page signs in with a one-time code shown on the customer display until one is set (only on a display on the box itself, over loopback; otherwise set one with `tillbox passwd`)")
+		log.Warn("no technician password: set one with `sudo tillbox passwd` on the box; until then the technician page signs in with the one-time code in the file (readable by root and the service only)", "file", o.CodeFile)
 	}
-	m.tech, err = startTechnician(tl, o, log.With("component", "technician"))
+	m.tech, err = startTechnician(tl, m.tls, o, c.Box.Hosts, log.With("component", "technician"))
 	return err
 }
 
@@ -347,11 +360,15 @@ func (m *Main) serve(ctx context.Context) error {
 	go func() { serveDone <- srv.Serve(ln) }()
 	scans := readScans(m.scanners, a, log.With("component", "scanners"), nil)
 
-	base := "http://" + ln.Addr().String()
+	base := scheme(m.tls) + "://" + ln.Addr().String()
 	log.Info("tillbox running", "pid", os.Getpid(), "version", version.String(), "listen", ln.Addr().String(), "db", c.DBPath(),
 		"vipps", c.BaseURL(), "msn", c.Vipps.MSN, "till", c.Box.Till, "webhooks", c.Vipps.WebhookURL != "")
 	fmt.Fprintf(m.stdout, "tillbox: POS API on %s/api/v1/ (OpenAPI: %s%s), webhooks on %s/webhooks/vipps\n",
 		base, base, posapi.PathOpenAPI, base)
+	if m.tls != nil {
+		log.Info("TLS on the POS API and the technician page", "fingerprint", m.tlsPrint, "mode", c.TLS.Mode)
+		fmt.Fprintf(m.stdout, "tillbox: TLS certificate SHA-256 %s (pin it: tillbox pos --pin)\n", m.tlsPrint)
+	}
 	if m.display != nil {
 		fmt.Fprintf(m.stdout, "tillbox: customer display on %s\n", m.display.URL())
 	}
@@ -443,7 +460,7 @@ func (m *Main) serve(ctx context.Context) error {
 // handler routes the POS API and the webhook endpoint.
 func (m *Main) handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	api := posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses))
+	api := posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses), posapi.WithTLSFingerprint(m.tlsPrint))
 	mux.Handle("/api/", api)
 	// The probes and /metrics, without a token.
 	mux.Handle(posapi.PathHealthz, api)

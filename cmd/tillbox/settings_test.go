@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -37,6 +39,7 @@ const (
 type techTill struct {
 	t       *testing.T
 	config  string
+	data    string // box.data_dir
 	pos     string
 	display string
 	tech    string
@@ -53,7 +56,7 @@ func startTechTill(t *testing.T, withPassword bool) *techTill {
 	simHTTP := httptest.NewServer(s)
 	t.Cleanup(func() { simHTTP.Close(); s.Close() })
 	dir := t.TempDir()
-	tt := &techTill{t: t, config: testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "")}
+	tt := &techTill{t: t, config: testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", ""), data: filepath.Join(dir, "data")}
 	if withPassword {
 		data := filepath.Join(dir, "data")
 		if err := os.MkdirAll(data, 0o700); err != nil {
@@ -294,10 +297,11 @@ func TestSettingsAnswersHoldNoSecret(t *testing.T) {
 	}
 }
 
-// First boot: no password. The customer display shows a one-time code;
-// it signs in, and the page then insists on a password (twice, long
-// enough). Once set, the display no longer shows the code, the code no
-// longer signs in, the password does, and the file holds its hash.
+// First boot: no password. The one-time code is in the data folder's
+// file, never on the customer display; it signs in, and the page then
+// insists on a password (twice, long enough). Once set, the code's file is
+// gone, the code no longer signs in, the password does, and the password
+// file holds its hash.
 func TestBrowserFirstBoot(t *testing.T) {
 	tt := startTechTill(t, false)
 	configBefore, err := os.ReadFile(tt.config)
@@ -310,13 +314,11 @@ func TestBrowserFirstBoot(t *testing.T) {
 	if err := chromedp.Do(display, chromedp.Navigate(tt.display)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, display, "the code on the display", `document.body.dataset.screen === 'idle' && !document.getElementById('techcode').hidden`)
-	shown := jsString(t, display, `document.getElementById('techcode').innerText`)
-	m := regexp.MustCompile(`^Technician code: (\d{5}-\d{5})$`).FindStringSubmatch(shown)
-	if m == nil {
-		t.Fatalf("the display shows %q", shown)
+	waitJS(t, display, "the display, idle", `document.body.dataset.screen === 'idle'`)
+	code := tt.codeInFile()
+	if shown := jsString(t, display, `document.documentElement.outerHTML`); strings.Contains(shown, code) {
+		t.Errorf("the customer display shows the one-time code")
 	}
-	code := m[1]
 	if strings.Contains(tt.logs.String(), code) {
 		t.Error("the log holds the one-time code")
 	}
@@ -327,12 +329,17 @@ func TestBrowserFirstBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "the sign-in page, with a code", `document.body.dataset.page === 'signin' && document.querySelector('label[for=password]').innerText.startsWith('One-time code')`)
+	if hint := jsString(t, ctx, `document.getElementById('nopassword').innerText`); !strings.Contains(hint, "sudo tillbox passwd") || !strings.Contains(hint, filepath.Join(tt.data, technician.CodeFile)) {
+		t.Errorf("the sign-in page says %q: not where the code is", hint)
+	}
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), code), chromedp.Click(chromedp.CSS("#go"))); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "the password page", `document.body.dataset.page === 'password'`)
-	// The code rotated: the display shows the next one.
-	waitJS(t, display, "the next code", `!document.getElementById('techcode').hidden && !document.getElementById('techcode').innerText.includes('`+code+`')`)
+	// The code rotated: the file holds the next one.
+	if next := tt.codeInFile(); next == code {
+		t.Errorf("the code's file still holds the used code")
+	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(tt.tech, "/")+"/settings")); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +361,9 @@ func TestBrowserFirstBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "the password set", `!!document.getElementById('password-set')`)
-	waitJS(t, display, "the code gone from the display", `document.getElementById('techcode').hidden`)
+	if _, err := os.Stat(filepath.Join(tt.data, technician.CodeFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the code's file is still there once the password is set (%v)", err)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#continue"))); err != nil {
 		t.Fatal(err)
 	}

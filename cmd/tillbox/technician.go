@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,20 +14,24 @@ import (
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/display/hostcheck"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
 // technicianPage is the technician page on its own listener. Close stops
 // its server and its watching of the agent.
 type technicianPage struct {
+	scheme  string // http or https
 	console *technician.Console
 	srv     *http.Server
 	ln      net.Listener
 	wg      sync.WaitGroup
 }
 
-// startTechnician serves the console o describes on ln until Close.
-func startTechnician(ln net.Listener, o technician.Options, log *slog.Logger) (*technicianPage, error) {
+// startTechnician serves the console o describes on ln until Close, over
+// TLS when tlsCfg is set; only to the box's addresses and hosts
+// (hostcheck).
+func startTechnician(ln net.Listener, tlsCfg *tls.Config, o technician.Options, hosts []string, log *slog.Logger) (*technicianPage, error) {
 	o.Logger = log
 	c, err := technician.New(o)
 	if err != nil {
@@ -35,8 +40,11 @@ func startTechnician(ln net.Listener, o technician.Options, log *slog.Logger) (*
 	mux := http.NewServeMux()
 	mux.Handle(technician.Path, c.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(technician.Path, http.StatusFound))
-	t := &technicianPage{console: c, ln: ln, srv: &http.Server{
-		Handler:           mux,
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	t := &technicianPage{scheme: scheme(tlsCfg), console: c, ln: ln, srv: &http.Server{
+		Handler:           hostcheck.Handler(mux, hosts),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
@@ -51,7 +59,9 @@ func startTechnician(ln net.Listener, o technician.Options, log *slog.Logger) (*
 }
 
 // URL is the address of the page.
-func (t *technicianPage) URL() string { return "http://" + t.ln.Addr().String() + technician.Path }
+func (t *technicianPage) URL() string {
+	return t.scheme + "://" + t.ln.Addr().String() + technician.Path
+}
 
 // Close stops the server and the console.
 func (t *technicianPage) Close(ctx context.Context) error {

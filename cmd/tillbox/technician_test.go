@@ -15,7 +15,7 @@ import (
 // `tillbox passwd` writes it), `tillbox run` serves the technician page
 // and prints its address; it answers with its sign-in page and its strict
 // headers. Without a password (first boot) it is served too, and signs in
-// with a one-time code shown on the customer display (settings_test.go).
+// with the one-time code in <data_dir>/first-boot-code (sessions_test.go).
 func TestRunServesTheTechnicianPage(t *testing.T) {
 	for _, withPassword := range []bool{true, false} {
 		t.Run(map[bool]string{true: "password", false: "no password"}[withPassword], func(t *testing.T) {

@@ -30,7 +30,6 @@
       offlineHint: 'Betalingsforespørselen sendes så snart nettet er tilbake.',
       noNetwork: 'Ingen nettverksforbindelse',
       unreachable: 'Får ikke kontakt med kassen. Prøver igjen …',
-      techCode: 'Teknikerkode:',
       reasons: {
         'empty': 'Ingenting ble lest. Skann igjen.',
         'not-text': 'Koden kunne ikke leses. Skann igjen.',
@@ -65,7 +64,6 @@
       offlineHint: 'Betalingsanmodningen sendes, så snart netværket er tilbage.',
       noNetwork: 'Ingen netværksforbindelse',
       unreachable: 'Ingen forbindelse til kassen. Prøver igen …',
-      techCode: 'Teknikerkode:',
       reasons: {
         'empty': 'Intet blev læst. Scan igen.',
         'not-text': 'Koden kunne ikke læses. Scan igen.',
@@ -100,7 +98,6 @@
       offlineHint: 'Maksupyyntö lähetetään heti, kun verkko toimii taas.',
       noNetwork: 'Ei verkkoyhteyttä',
       unreachable: 'Kassaan ei saada yhteyttä. Yritetään uudelleen …',
-      techCode: 'Teknikon koodi:',
       reasons: {
         'empty': 'Mitään ei luettu. Skannaa uudelleen.',
         'not-text': 'Koodia ei voitu lukea. Skannaa uudelleen.',
@@ -135,7 +132,6 @@
       offlineHint: 'The payment request goes out as soon as the network is back.',
       noNetwork: 'No network connection',
       unreachable: 'The till box cannot be reached. Reconnecting …',
-      techCode: 'Technician code:',
       reasons: {
         'empty': 'Nothing was read. Please scan again.',
         'not-text': 'The code could not be read. Please scan again.',
@@ -219,8 +215,6 @@
         return v.reason === 'failed' ? t.failedHint : t.declinedHint;
       case 'left':
         return formatLeft(deadline - performance.now());
-      case 'techCode':
-        return v.techCode || '';
     }
     return '';
   }

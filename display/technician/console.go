@@ -70,9 +70,15 @@ type Options struct {
 	// Restart, when set, restarts the box; it refuses (returning the
 	// sales in flight) while a payment is in flight unless force.
 	Restart func(force bool) (inFlight []string, err error)
-	// OnCode, when set, is told the one-time code whenever it changes, ""
-	// once a password is set: the customer display shows it.
-	OnCode func(code string)
+	// CodeFile, when set, is where the one-time code is written (mode
+	// 0600) whenever it changes; the file is removed once a password is
+	// set. It is never shown on a page or a display, nor logged: only
+	// someone with the box in hand reads it (<data_dir>/first-boot-code).
+	CodeFile string
+	// TLSFingerprint is the SHA-256 fingerprint of the box's TLS
+	// certificate, shown on the status page for a POS to pin; "" when the
+	// box speaks plain HTTP.
+	TLSFingerprint string
 }
 
 // Console is the technician page. Close stops its watching of the agent.
@@ -193,7 +199,15 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST "+Path+"restart", c.signedIn(c.csrf(c.restart)))
 	mux.HandleFunc("GET "+Path+"password", c.signedIn(c.passwordPage))
 	mux.HandleFunc("POST "+Path+"password", c.signedIn(c.csrf(c.setPassword)))
-	return secure(mux)
+	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
+	// not the Host) are refused before any handler, the sign-in form too;
+	// the CSRF tokens stay as a second line.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.log.Warn("technician: cross-origin request refused", "path", r.URL.Path, "client", client(r))
+		http.Error(w, "forbidden: the form came from another site; open the technician page itself and try again", http.StatusForbidden)
+	}))
+	return secure(cop.Handler(mux))
 }
 
 // secure sets the headers of every answer.
@@ -290,9 +304,10 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, data an
 }
 
 type signInData struct {
-	CSRF    string
-	Code    bool // sign-in is with the one-time code
-	Problem string
+	CSRF     string
+	Code     bool   // sign-in is with the one-time code
+	CodeFile string // where it is, on the box
+	Problem  string
 }
 
 // signInPage shows the sign-in form, with a fresh pre-sign-in session for
@@ -305,24 +320,31 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 	}
 	id, s := c.sessions.create(now, false)
 	setCookie(w, r, id)
-	c.render(w, http.StatusOK, "signin.html", signInData{CSRF: s.csrf, Code: c.Code() != ""})
+	c.render(w, http.StatusOK, "signin.html", signInData{CSRF: s.csrf, Code: c.Code() != "", CodeFile: c.o.CodeFile})
 }
 
 // signIn checks the rate limit, the CSRF token of the pre-sign-in
 // session, then the password (or the one-time code), and on success starts
-// a new session.
+// a new session. Only wrong passwords and codes count in the limit.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	now := c.now()
 	who := client(r)
+	id := sessionID(r)
+	// A signed-in session (a second tab's form) is let through, whatever
+	// others on its address tried.
+	if s := c.sessions.get(id, now); s != nil && s.signedIn {
+		http.Redirect(w, r, Path, http.StatusSeeOther)
+		return
+	}
 	if ok, next := c.limit.allow(who, now); !ok {
 		c.log.Warn("technician: sign-in rate limited", "client", who)
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(next.Sub(now).Seconds()+0.999))))
 		http.Error(w, "too many sign-in attempts: wait a minute", http.StatusTooManyRequests)
 		return
 	}
-	id := sessionID(r)
 	pre := c.sessions.get(id, now)
 	if pre == nil || !c.sameOrigin(r) || !pre.validCSRF(csrfToken(r)) {
+		c.limit.forgive(who, now) // a stale form is no guess
 		c.log.Warn("technician: sign-in refused: bad CSRF token or origin", "client", who)
 		http.Error(w, "forbidden: the form is stale or came from elsewhere; reload the page", http.StatusForbidden)
 		return
@@ -331,9 +353,10 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if !c.check(password) {
 		c.log.Warn("technician: wrong password", "client", who)
 		c.render(w, http.StatusUnauthorized, "signin.html", signInData{CSRF: pre.csrf, Code: c.Code() != "",
-			Problem: "Wrong password or code."})
+			CodeFile: c.o.CodeFile, Problem: "Wrong password or code."})
 		return
 	}
+	c.limit.forgive(who, now) // only failures count
 	// A new session: the id the browser had before sign-in is dropped.
 	c.sessions.drop(id)
 	nid, _ := c.sessions.create(now, true)
@@ -365,7 +388,7 @@ func (c *Console) check(password string) bool {
 	c.code = code
 	c.mu.Unlock()
 	c.announceCode(code)
-	c.log.Warn("technician: the one-time code was used; the next sign-in needs the new one (on the customer display), until a password is set")
+	c.log.Warn("technician: the one-time code was used; the next sign-in needs the new one, until a password is set", "file", c.o.CodeFile)
 	return true
 }
 

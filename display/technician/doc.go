@@ -4,8 +4,10 @@
 //
 // Sign-in is with the password set by `tillbox passwd` (an argon2id hash
 // in the data directory, or console.password_hash), or, while no password
-// is set, with a one-time code shown on the customer display (Options.
-// OnCode); with Options.Settings, signing in with the code leads to
+// is set, with a one-time code written to a file only root and the
+// service can read (Options.CodeFile, <data_dir>/first-boot-code: someone
+// with the box in hand); never on a display, a page or in the log. With
+// Options.Settings, signing in with the code leads to
 // setting a password first, which ends the code. A session is a
 // random 256-bit id in an HttpOnly, SameSite=Strict cookie (Secure over
 // TLS) with a server-side expiry; every POST carries the session's CSRF

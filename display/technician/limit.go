@@ -8,7 +8,10 @@ import (
 	"time"
 )
 
-// limiter allows each client n sign-in attempts in any window.
+// limiter allows each client n failed sign-in attempts in any window. An
+// attempt is counted while it is checked (so that guesses sent at once
+// cannot all pass), and forgiven when it was no guess: a good password, or
+// a form refused before any check.
 type limiter struct {
 	mu     sync.Mutex
 	n      int
@@ -44,6 +47,20 @@ func (l *limiter) allow(client string, now time.Time) (bool, time.Time) {
 	}
 	l.tries[client] = append(ts, now)
 	return true, time.Time{}
+}
+
+// forgive takes back the attempt of client that allow recorded at at.
+func (l *limiter) forgive(client string, at time.Time) {
+	client = network(client)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := l.tries[client]
+	for i := len(ts) - 1; i >= 0; i-- {
+		if ts[i].Equal(at) {
+			l.tries[client] = append(ts[:i:i], ts[i+1:]...)
+			return
+		}
+	}
 }
 
 // network is what a client is counted by: its IPv4 address, or its IPv6

@@ -109,14 +109,41 @@ func WritePasswordFile(dir, hash string) error {
 	if _, err := parseHash(hash); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, PasswordFile+".tmp-*")
-	if err != nil {
+	if err := writePrivate(filepath.Join(dir, PasswordFile), hash+"\n"); err != nil {
 		return fmt.Errorf("technician: password file: %w", err)
+	}
+	return nil
+}
+
+// CodeFile is the name of the file in the data directory that holds the
+// one-time sign-in code while no technician password is set: mode 0600,
+// readable by the service's user and root only, so that only someone with
+// the box in hand (its console, ssh as root) reads it.
+const CodeFile = "first-boot-code"
+
+// writeCodeFile writes code to path (mode 0600, atomically), or removes
+// the file when code is "".
+func writeCodeFile(path, code string) error {
+	if code == "" {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return writePrivate(path, code+"\n")
+}
+
+// writePrivate replaces path atomically with a file of mode 0600 that
+// holds text.
+func writePrivate(path, text string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
 	}
 	tmp := f.Name()
 	err = f.Chmod(0o600)
 	if err == nil {
-		_, err = f.WriteString(hash + "\n")
+		_, err = f.WriteString(text)
 	}
 	if err == nil {
 		err = f.Sync()
@@ -125,11 +152,11 @@ func WritePasswordFile(dir, hash string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, PasswordFile))
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("technician: password file: %w", err)
+		return err
 	}
 	return nil
 }

@@ -86,3 +86,66 @@ func TestSignInLimitPerIPv6Network(t *testing.T) {
 		t.Errorf("a guess from another network: %d, want 401", got)
 	}
 }
+
+// Only failed sign-ins count: a technician who signs in often (a shared
+// address, several browsers) is not locked out by it, a refused form
+// (stale CSRF token) is no guess either; and an attacker's wrong guesses
+// from the same address do not stop a signed-in session.
+func TestSignInLimitCountsFailuresOnly(t *testing.T) {
+	b := newBox(t, false)
+	for range 7 {
+		b.client().signIn(password)
+	}
+	stale := b.client()
+	for range 7 {
+		if resp, _ := stale.do("POST", "signin", url.Values{"csrf": {"stale"}, "password": {password}}, nil); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("sign-in with a stale form: %s, want 403", resp.Status)
+		}
+	}
+	h := b.client()
+	_, page := h.do("GET", "signin", nil, nil)
+	if resp, _ := h.do("POST", "signin", url.Values{"csrf": {csrf(t, page)}, "password": {"a wrong guess"}}, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong password after 7 good sign-ins and 7 stale forms: %s, want 401 (not locked out)", resp.Status)
+	}
+
+	tech := b.client()
+	tech.signIn(password)
+	attacker := b.client()
+	_, page = attacker.do("GET", "signin", nil, nil)
+	for range 10 {
+		attacker.do("POST", "signin", url.Values{"csrf": {csrf(t, page)}, "password": {"a wrong guess"}}, nil)
+	}
+	if resp, _ := attacker.do("POST", "signin", url.Values{"csrf": {csrf(t, page)}, "password": {password}}, nil); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the attacker after 10 wrong guesses: %s, want 429", resp.Status)
+	}
+	if resp, _ := tech.do("GET", "", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("the signed-in technician's status page: %s, want 200", resp.Status)
+	}
+	// A signed-in session posting the sign-in form again (a second tab) is
+	// let through to its page, not refused.
+	if resp, _ := tech.do("POST", "signin", url.Values{"password": {password}}, nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != technician.Path {
+		t.Errorf("the signed-in technician's sign-in form: %s to %q, want 303 to %s", resp.Status, resp.Header.Get("Location"), technician.Path)
+	}
+}
+
+// A form posted from another site is refused even with the right CSRF
+// token: a browser tells it by Sec-Fetch-Site (a request from an old page
+// may carry no Origin), and the sign-in form is covered too.
+func TestCrossOriginFormsRefused(t *testing.T) {
+	b := newBox(t, false)
+	h := b.client()
+	tok := h.signIn(password)
+	for _, site := range []string{"cross-site", "same-site"} {
+		if resp, _ := h.do("POST", "signout", url.Values{"csrf": {tok}}, http.Header{"Sec-Fetch-Site": {site}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("sign-out posted %s with the right token: %s, want 403", site, resp.Status)
+		}
+	}
+	anon := b.client()
+	_, page := anon.do("GET", "signin", nil, nil)
+	if resp, _ := anon.do("POST", "signin", url.Values{"csrf": {csrf(t, page)}, "password": {password}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in posted cross-site: %s, want 403", resp.Status)
+	}
+	if resp, _ := h.do("POST", "signout", url.Values{"csrf": {tok}}, http.Header{"Sec-Fetch-Site": {"same-origin"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-out from the page itself: %s, want 303", resp.Status)
+	}
+}

@@ -286,6 +286,7 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request, s ctxSessi
 			refuse(http.StatusUnauthorized, "The current password is wrong.")
 			return
 		}
+		c.limit.forgive(client(r), now) // only wrong guesses count
 	}
 	switch {
 	case pw != again:
@@ -325,10 +326,14 @@ func (c *Console) passwordHash() string {
 	return c.hash
 }
 
-// announceCode tells Options.OnCode of the code in force.
+// announceCode writes the code in force to Options.CodeFile ("" removes
+// it). The code itself is never logged.
 func (c *Console) announceCode(code string) {
-	if c.o.OnCode != nil {
-		c.o.OnCode(code)
+	if c.o.CodeFile == "" {
+		return
+	}
+	if err := writeCodeFile(c.o.CodeFile, code); err != nil {
+		c.log.Error("technician: the one-time code's file", "file", c.o.CodeFile, "err", err)
 	}
 }
 

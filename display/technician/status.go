@@ -16,6 +16,7 @@ const recentSales = 15
 // phone number or scanned code.
 type Status struct {
 	Version  string
+	TLS      string // the SHA-256 fingerprint of the box's TLS certificate, or "" (plain HTTP)
 	Now      time.Time
 	Started  time.Time
 	Uptime   time.Duration
@@ -33,7 +34,7 @@ type Status struct {
 // status gathers the box's status now.
 func (c *Console) status() Status {
 	now := c.now()
-	st := Status{Version: c.o.Version, Now: now, Started: c.o.Started, Uptime: now.Sub(c.o.Started).Round(time.Second)}
+	st := Status{Version: c.o.Version, TLS: c.o.TLSFingerprint, Now: now, Started: c.o.Started, Uptime: now.Sub(c.o.Started).Round(time.Second)}
 	if c.o.Scanners != nil {
 		st.Scanners = c.o.Scanners()
 	}

@@ -3,6 +3,7 @@ package technician_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -49,7 +50,15 @@ func (b *box) signInBrowser() context.Context {
 
 func pageText(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	// One evaluation in the page: a node looked up, then read, may be
+	// replaced in between by the page's own refresh ("No node with given
+	// id found").
+	q, err := json.Marshal(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, sel, `!!document.querySelector(`+string(q)+`)`)
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+string(q)+`) || {innerText: ''}).innerText`))
 	if err != nil {
 		t.Fatal(err)
 	}
