@@ -629,8 +629,17 @@ type Status struct {
 
 	// Scanners The box's configured scanners, in the order of the configuration
 	// (present when the box reads scanners).
-	Scanners   *[]ScannerStatus `json:"scanners,omitempty"`
-	Unfinished int              `json:"unfinished"`
+	Scanners *[]ScannerStatus `json:"scanners,omitempty"`
+
+	// Tls Present when the API speaks TLS ([tls] mode self-signed or files):
+	// the certificate a POS pins (`tillbox pos --pin`).
+	Tls *struct {
+		// Fingerprint SHA-256 of the certificate (DER), as `openssl x509 -fingerprint -sha256` prints it.
+		//
+		// Example: 3A:7F:0C:9B:12:44:AE:5D:60:81:C2:DF:19:E4:07:B3:58:6A:9D:F0:21:CC:43:8E:B7:05:6F:92:DA:11:E8:4C
+		Fingerprint string `json:"fingerprint"`
+	} `json:"tls,omitempty"`
+	Unfinished int `json:"unfinished"`
 }
 
 // After defines model for After.
