@@ -37,6 +37,7 @@ type Agent struct {
 	// probeAt, instead of every queued command retrying on its own.
 	probeAt    time.Time
 	probeFails int
+	auth       authState // refused credentials (auth.go)
 
 	wakeOutbox chan struct{} // a command is due
 	wakePoll   chan struct{} // a poll is due
@@ -65,6 +66,7 @@ func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
 		polls:      map[string]time.Time{},
 		limits:     map[string][]time.Time{},
 		online:     true,
+		auth:       authState{state: AuthUnknown},
 		wakeOutbox: make(chan struct{}, 1),
 		wakePoll:   make(chan struct{}, 1),
 		events:     newNotifier(),
@@ -113,9 +115,13 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 
 // Status is what the display, the technician page and /readyz show.
 type Status struct {
-	Online       bool      `json:"online"`
-	LastContact  time.Time `json:"lastContact,omitzero"`
-	LastError    string    `json:"lastError,omitempty"`
+	Online      bool      `json:"online"`
+	LastContact time.Time `json:"lastContact,omitzero"`
+	LastError   string    `json:"lastError,omitempty"`
+	// Auth is what the last answer of Vipps MobilePay said of this box's
+	// credentials: AuthUnknown, AuthAccepted or AuthRefused (LastError
+	// then says how, unless the network failed since).
+	Auth         string    `json:"auth"`
 	Queued       int       `json:"queued"`
 	OldestQueued time.Time `json:"oldestQueued,omitzero"`
 	MaxQueued    int       `json:"maxQueued"`
@@ -135,11 +141,14 @@ func (a *Agent) Status() (Status, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := Status{
-		Online: a.online, LastContact: a.lastCall, LastError: a.lastErr,
+		Online: a.online, LastContact: a.lastCall, LastError: a.lastErr, Auth: a.auth.state,
 		Queued: st.Commands, OldestQueued: st.OldestCommand,
 		MaxQueued: a.opts.MaxQueued, MaxQueueAge: a.opts.MaxQueueAge.String(),
 		Unfinished: st.Unfinished, LastSeq: st.LastSeq,
 		ScanWaiting: a.scan != nil && a.clock.Now().Before(a.scan.until),
+	}
+	if s.LastError == "" && a.auth.state == AuthRefused {
+		s.LastError = a.auth.err
 	}
 	s.QueueFull = a.queueFull(st)
 	return s, nil
@@ -155,6 +164,7 @@ func (a *Agent) queueFull(st store.Stats) bool {
 func (a *Agent) noteCall(err error) {
 	var te *epayment.TransportError
 	offline := errors.As(err, &te) && !te.Canceled
+	a.noteAuth(err)
 	a.mu.Lock()
 	was := a.online
 	a.online = !offline
