@@ -108,3 +108,11 @@ func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, time.Time, 
 	life := expires.Sub(asked)
 	return Secret(r.AccessToken), expires.Add(-min(tokenMargin, life/10)), expires, nil
 }
+
+// CheckCredentials fetches an access token now, whatever is cached: a check
+// of the client id, client secret and subscription key (tillbox doctor).
+// IsAuth tells a refusal of them from a failure to ask.
+func (c *Client) CheckCredentials(ctx context.Context) error {
+	_, _, _, err := c.fetchToken(ctx)
+	return err
+}
