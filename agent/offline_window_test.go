@@ -248,3 +248,31 @@ func TestOfflineCreateAbandonedAtWindowEnd(t *testing.T) {
 		t.Errorf("status online=%v: the network came back during the test", st["online"])
 	}
 }
+
+// A wrong MSN: the token is granted, and ePayment answers the create 403.
+// That is an answer, not a lost request: nothing was applied, so the sale
+// stays queued and is abandoned when its window ends (not `requested` and
+// stuck on GETs answered 403 as well).
+func TestCreateRefusedForCredentialsIsAbandoned(t *testing.T) {
+	opts, clock, logs := fakeTimeOptions(t, 20*time.Second)
+	r := newRig(t, sim.Options{MSN: "999999"}, opts) // the box sends 123456
+	ref := ref()
+	r.sale(agent.SaleRequest{Reference: ref, Amount: 4990, Customer: &agent.Customer{PersonalQR: vippsQR}})
+	if c := r.attempted(ref, 1); c.MaybeSent {
+		t.Errorf("create marked maybe sent after ePayment answered it %s", c.LastError)
+	}
+	if st := r.status(); st["auth"] != "refused" || !strings.Contains(st["lastError"].(string), "403") {
+		t.Errorf("status auth=%v lastError=%v, want refused and the 403", st["auth"], st["lastError"])
+	}
+	clock.Advance(21 * time.Second)
+	s := r.waitState(ref, agent.Abandoned)
+	if !strings.Contains(s.Message, "credentials") {
+		t.Errorf("abandoned with %q, want the refused credentials named", s.Message)
+	}
+	if got := r.states(ref); slices.Contains(got, agent.Requested) {
+		t.Errorf("POS events %v: requested, though ePayment refused the create", got)
+	}
+	if n := len(logs.lines("level=ERROR", "refuses this box's credentials")); n != 1 {
+		t.Errorf("%d ERROR lines of refused credentials, want 1", n)
+	}
+}

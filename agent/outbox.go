@@ -450,8 +450,10 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command, free func()) {
 			// which is honoured, if it did count one).
 			a.uncount(c.Reference)
 		}
-		if notSent(err) && !wasSent {
-			c.MaybeSent = false // the connection never opened: nothing reached Vipps
+		if (notSent(err) || epayment.IsAuth(err)) && !wasSent {
+			// Nothing reached Vipps (the token call failed, no connection),
+			// or it answered 401/403: nothing was applied either way.
+			c.MaybeSent = false
 		}
 		free()
 		a.retryLater(c, err, c.MaybeSent)
