@@ -186,3 +186,18 @@ func noSecrets(t *testing.T, where, text string) {
 		}
 	}
 }
+
+// TestDoctorWrongMSN: keys that get a token but an MSN that is not theirs
+// (ePayment answers 403): doctor fails the vipps check naming the MSN.
+func TestDoctorWrongMSN(t *testing.T) {
+	s := sim.New(sim.Options{MSN: "999999"}) // the configuration says 123456
+	simHTTP := httptest.NewServer(s)
+	t.Cleanup(func() { simHTTP.Close(); s.Close() })
+	cfg, _ := doctorBox(t, simHTTP.URL, true)
+	out, err := runDoctorCmd(t, "--config", cfg)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(out, "FAIL  vipps") || !strings.Contains(out, "refuses MSN 123456") {
+		t.Errorf("doctor with a wrong MSN: %v\n%s", err, out)
+	}
+	noSecrets(t, "doctor's report", out)
+}

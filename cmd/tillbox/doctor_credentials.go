@@ -24,9 +24,20 @@ func credentials(ctx context.Context, c *config.Config, path, reached string, ti
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err = client.CheckCredentials(ctx)
+	if err == nil {
+		// The MSN is not part of the token call: ask ePayment of a payment
+		// that does not exist (404 when the MSN belongs to the keys).
+		_, err = client.GetPayment(ctx, "tillbox-doctor-check")
+		switch {
+		case err == nil, epayment.StatusCode(err) == http.StatusNotFound:
+			return "ok", reached + "; the credentials and MSN are accepted"
+		case epayment.IsAuth(err):
+			return "fail", fmt.Sprintf("%s, but ePayment refuses MSN %s with these keys (%d): no payment can be sent; check msn in [vipps] of %s against the sales unit of the keys in the business portal, then restart tillbox",
+				reached, c.Vipps.MSN, epayment.StatusCode(err), path)
+		}
+		return "warn", fmt.Sprintf("%s; the token was granted, but the MSN could not be checked: %v", reached, err)
+	}
 	switch {
-	case err == nil:
-		return "ok", reached + "; the credentials are accepted (access token)"
 	case epayment.IsAuth(err):
 		return "fail", fmt.Sprintf("%s, but Vipps MobilePay refuses the credentials (%d): no payment can be sent; copy client_id, client_secret and subscription_key of the sales unit (MSN %s) from the business portal (For developers) into [vipps] of %s, then restart tillbox",
 			reached, epayment.StatusCode(err), c.Vipps.MSN, path)
