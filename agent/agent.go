@@ -115,13 +115,9 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 
 // Status is what the display, the technician page and /readyz show.
 type Status struct {
-	Online      bool      `json:"online"`
-	LastContact time.Time `json:"lastContact,omitzero"`
-	LastError   string    `json:"lastError,omitempty"`
-	// Auth is what the last answer of Vipps MobilePay said of this box's
-	// credentials: AuthUnknown, AuthAccepted or AuthRefused (LastError
-	// then says how, unless the network failed since).
-	Auth         string    `json:"auth"`
+	Online       bool      `json:"online"`
+	LastContact  time.Time `json:"lastContact,omitzero"`
+	LastError    string    `json:"lastError,omitempty"`
 	Queued       int       `json:"queued"`
 	OldestQueued time.Time `json:"oldestQueued,omitzero"`
 	MaxQueued    int       `json:"maxQueued"`
@@ -130,6 +126,10 @@ type Status struct {
 	Unfinished   int       `json:"unfinished"`
 	LastSeq      uint64    `json:"lastSeq"`
 	ScanWaiting  bool      `json:"scanWaiting"`
+	// Auth is what the last answer of Vipps MobilePay said of this box's
+	// credentials: AuthUnknown, AuthAccepted or AuthRefused (LastError
+	// then says how, unless the network failed since).
+	Auth string `json:"auth"`
 }
 
 // Status reports the agent's health and the outbox against its caps.
@@ -141,12 +141,13 @@ func (a *Agent) Status() (Status, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := Status{
-		Online: a.online, LastContact: a.lastCall, LastError: a.lastErr, Auth: a.auth.state,
+		Online: a.online, LastContact: a.lastCall, LastError: a.lastErr,
 		Queued: st.Commands, OldestQueued: st.OldestCommand,
 		MaxQueued: a.opts.MaxQueued, MaxQueueAge: a.opts.MaxQueueAge.String(),
 		Unfinished: st.Unfinished, LastSeq: st.LastSeq,
 		ScanWaiting: a.scan != nil && a.clock.Now().Before(a.scan.until),
 	}
+	s.Auth = a.auth.state
 	if s.LastError == "" && a.auth.state == AuthRefused {
 		s.LastError = a.auth.err
 	}
