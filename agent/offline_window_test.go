@@ -95,6 +95,28 @@ func (r *rig) attempted(ref string, n int) store.Command {
 	}
 }
 
+// waitStateOn is waitState on a FakeClock: a loop may set its timer a
+// moment after the test moved the clock past the timer's time, so each
+// look fires the timers due by now (a real clock's timers would fire).
+func (r *rig) waitStateOn(clock *sim.FakeClock, ref string, want agent.State) agent.Sale {
+	r.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		clock.Advance(0)
+		s, err := r.agent.GetSale(ref)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if s.State == want {
+			return s
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("sale %s is %s (%s), want %s", ref, s.State, s.Message, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // status is the agent's status as the POS API and the technician page
 // serialise it.
 func (r *rig) status() map[string]any {
@@ -160,7 +182,7 @@ func TestRefusedCredentialsQueueAndAbandon(t *testing.T) {
 	// The window ends: both abandoned, without a call and without the network.
 	clock.Advance(21 * time.Second)
 	for _, ref := range []string{ref1, ref2} {
-		s := r.waitState(ref, agent.Abandoned)
+		s := r.waitStateOn(clock, ref, agent.Abandoned)
 		if !strings.Contains(s.Message, "credentials") {
 			t.Errorf("abandoned with %q, want the refused credentials named", s.Message)
 		}
@@ -184,7 +206,7 @@ func TestRefusedCredentialsQueueAndAbandon(t *testing.T) {
 	// The technician mends the settings: the next try goes through.
 	mended.Store(true)
 	clock.Advance(time.Second)
-	r.waitState(ref3, agent.AwaitingApproval)
+	r.waitStateOn(clock, ref3, agent.AwaitingApproval)
 	if st := r.status(); st["auth"] != "accepted" || st["lastError"] != nil {
 		t.Errorf("status auth=%v lastError=%v once the credentials work, want accepted and no error", st["auth"], st["lastError"])
 	}
@@ -233,9 +255,9 @@ func TestOfflineCreateAbandonedAtWindowEnd(t *testing.T) {
 	}
 
 	clock.Advance(16 * time.Second) // past the first window
-	r.waitState(ref1, agent.Abandoned)
+	r.waitStateOn(clock, ref1, agent.Abandoned)
 	clock.Advance(5 * time.Second) // past the second, the probe still far
-	s := r.waitState(ref2, agent.Abandoned)
+	s := r.waitStateOn(clock, ref2, agent.Abandoned)
 	if !strings.Contains(s.Message, "within 20s") {
 		t.Errorf("abandoned with %q, want the window named", s.Message)
 	}
@@ -265,7 +287,7 @@ func TestCreateRefusedForCredentialsIsAbandoned(t *testing.T) {
 		t.Errorf("status auth=%v lastError=%v, want refused and the 403", st["auth"], st["lastError"])
 	}
 	clock.Advance(21 * time.Second)
-	s := r.waitState(ref, agent.Abandoned)
+	s := r.waitStateOn(clock, ref, agent.Abandoned)
 	if !strings.Contains(s.Message, "credentials") {
 		t.Errorf("abandoned with %q, want the refused credentials named", s.Message)
 	}
