@@ -32,7 +32,7 @@ type authState struct {
 }
 
 // authOf tells what a call's outcome says of the credentials: refused,
-// accepted, or nothing ("": no answer, or the token call failed otherwise).
+// accepted, or nothing ("").
 func authOf(err error) string {
 	if err == nil {
 		return AuthAccepted
@@ -43,11 +43,11 @@ func authOf(err error) string {
 	var ae *epayment.Error
 	var de *epayment.DecodeError
 	switch {
-	case errors.As(err, &ae) && ae.Op != epayment.OpToken,
+	case errors.As(err, &ae) && ae.Op != epayment.OpToken && ae.StatusCode >= 400 && ae.StatusCode < 500,
 		errors.As(err, &de) && de.Op != epayment.OpToken:
 		return AuthAccepted // the API answered past its token check
 	}
-	return ""
+	return "" // no answer, a redirect, a 5xx (a gateway's too), or the token call's own failure
 }
 
 // noteAuth records what err says of the credentials and logs a change, or
