@@ -37,6 +37,7 @@ type Agent struct {
 	// probeAt, instead of every queued command retrying on its own.
 	probeAt    time.Time
 	probeFails int
+	auth       authState // refused credentials (auth.go)
 	// Sales a webhook arrived for, to settle again once their command on
 	// its way is answered (webhookhold.go).
 	heldHooks map[string]bool
@@ -69,6 +70,7 @@ func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
 		polls:      map[string]time.Time{},
 		limits:     map[string][]time.Time{},
 		online:     true,
+		auth:       authState{state: AuthUnknown},
 		wakeOutbox: make(chan struct{}, 1),
 		wakePoll:   make(chan struct{}, 1),
 		wakeProbe:  make(chan struct{}, 1),
@@ -130,6 +132,10 @@ type Status struct {
 	Unfinished   int       `json:"unfinished"`
 	LastSeq      uint64    `json:"lastSeq"`
 	ScanWaiting  bool      `json:"scanWaiting"`
+	// Auth is what the last answer of Vipps MobilePay said of this box's
+	// credentials: AuthUnknown, AuthAccepted or AuthRefused (LastError
+	// then says how, unless the network failed since).
+	Auth string `json:"auth"`
 }
 
 // Status reports the agent's health and the outbox against its caps.
@@ -147,6 +153,10 @@ func (a *Agent) Status() (Status, error) {
 		Unfinished: st.Unfinished, LastSeq: st.LastSeq,
 		ScanWaiting: a.scan != nil && a.clock.Now().Before(a.scan.until),
 	}
+	s.Auth = a.auth.state
+	if s.LastError == "" && a.auth.state == AuthRefused {
+		s.LastError = a.auth.err
+	}
 	s.QueueFull = a.queueFull(st)
 	return s, nil
 }
@@ -161,6 +171,7 @@ func (a *Agent) queueFull(st store.Stats) bool {
 func (a *Agent) noteCall(err error) {
 	var te *epayment.TransportError
 	offline := errors.As(err, &te) && !te.Canceled
+	a.noteAuth(err)
 	a.mu.Lock()
 	was := a.online
 	a.online = !offline

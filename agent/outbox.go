@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"time"
 
@@ -134,6 +133,7 @@ func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, sen
 					if sending == 0 {
 						next = earliest(next, probeAt)
 					}
+					next = wakeAtWindowEnd(next, c)
 					return true
 				}
 				sending++
@@ -404,7 +404,7 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command, free func()) {
 	now := a.clock.Now()
 	if !c.NotAfter.IsZero() && now.After(c.NotAfter) {
 		if !c.MaybeSent {
-			a.abandon(c, fmt.Sprintf("The payment request could not be sent within %v (no answer from Vipps MobilePay). Take another means of payment.", a.CustomerPresentWindow()))
+			a.abandon(c, a.notSentMessage())
 			return
 		}
 		// It may have reached Vipps MobilePay: never send it again after the
@@ -447,8 +447,10 @@ func (a *Agent) sendCreate(ctx context.Context, c store.Command, free func()) {
 			// which is honoured, if it did count one).
 			a.uncount(c.Reference)
 		}
-		if notSent(err) && !wasSent {
-			c.MaybeSent = false // the connection never opened: nothing reached Vipps
+		if (notSent(err) || epayment.IsAuth(err)) && !wasSent {
+			// Nothing reached Vipps (the token call failed, no connection),
+			// or it answered 401/403: nothing was applied either way.
+			c.MaybeSent = false
 		}
 		free()
 		a.retryLater(c, err, c.MaybeSent)
@@ -508,12 +510,9 @@ func noAnswer(err error) bool {
 	return errors.As(err, &te)
 }
 
-// notSent reports whether err certainly happened before anything was sent:
-// the connection could not be opened.
-func notSent(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
+// notSent reports whether err certainly happened before anything reached
+// Vipps MobilePay: the token call failed, or no connection was had.
+func notSent(err error) bool { return epayment.NotSent(err) }
 
 // created records that the payment exists and schedules its polling.
 func (a *Agent) created(c store.Command) {

@@ -3,6 +3,8 @@ package agent
 import (
 	"fmt"
 	"time"
+
+	"github.com/tillbox/tillbox/store"
 )
 
 // The customer-present window can change while the agent runs (the
@@ -29,4 +31,24 @@ func (a *Agent) SetCustomerPresentWindow(d time.Duration) error {
 		a.log.Info("customer-present window changed", "from", old, "to", d)
 	}
 	return nil
+}
+
+// wakeAtWindowEnd is next, or the end of c's window if that is sooner and
+// c is a create that surely never left: the outbox then abandons it on
+// time, even while it waits offline for its next probe.
+func wakeAtWindowEnd(next time.Time, c store.DueCommand) time.Time {
+	if c.Kind != cmdCreate || c.MaybeSent || c.NotAfter.IsZero() {
+		return next
+	}
+	return earliest(next, c.NotAfter.Add(time.Millisecond))
+}
+
+// notSentMessage tells the cashier why a payment request was abandoned
+// without being sent.
+func (a *Agent) notSentMessage() string {
+	why := "no answer from Vipps MobilePay"
+	if a.authRefused() {
+		why = "Vipps MobilePay refused this box's credentials: a technician must check the settings"
+	}
+	return fmt.Sprintf("The payment request could not be sent within %v (%s). Take another means of payment.", a.CustomerPresentWindow(), why)
 }

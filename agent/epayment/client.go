@@ -25,9 +25,11 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tillbox/tillbox/agent/version"
@@ -238,7 +240,9 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, token Secret) (
 	start := c.now()
 	began, status := time.Now(), 0
 	defer func() { c.observe(cl.op, status, began, err) }()
-	req, err := http.NewRequestWithContext(ctx, cl.method, c.base.String()+cl.path, bytes.NewReader(body))
+	var gotConn atomic.Bool // a connection was had: the request may have been written
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }})
+	req, err := http.NewRequestWithContext(traced, cl.method, c.base.String()+cl.path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("vipps %s: %w", cl.op, err)
 	}
@@ -266,7 +270,7 @@ func (c *Client) send(ctx context.Context, cl call, body []byte, token Secret) (
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.log.DebugContext(ctx, "vipps call failed", "op", cl.op, "method", cl.method, "path", cl.path, "err", err)
-		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: unwrapURLError(err), Canceled: ctx.Err() != nil}
+		return &TransportError{Op: cl.op, Method: cl.method, Path: cl.path, Err: unwrapURLError(err), Canceled: ctx.Err() != nil, Unsent: !gotConn.Load()}
 	}
 	defer resp.Body.Close()
 	status = resp.StatusCode

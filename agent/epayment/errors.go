@@ -94,6 +94,10 @@ type TransportError struct {
 	// error is not retryable. A timeout of the http.Client or its transport
 	// leaves it false, even though Err then matches context.DeadlineExceeded.
 	Canceled bool
+	// Unsent is set when no connection to the API was obtained (DNS,
+	// connect or TLS failed, or the wait for them ended): not a byte of the
+	// request was written, so nothing it asked for can have been applied.
+	Unsent bool
 }
 
 func (e *TransportError) Error() string {
@@ -189,6 +193,27 @@ func OutcomeUnknown(err error) bool {
 		return true
 	}
 	return StatusCode(err) >= 500
+}
+
+// NotSent reports whether err proves that the request it came from never
+// reached the API, so nothing it asked for was applied: no connection
+// could be obtained for it (TransportError.Unsent), or the access token
+// could not be had (an error of the token call, "accessToken": the request
+// itself was then not sent, or only once with a token refused by 401).
+// Any other error, a timeout or a dropped connection after the request was
+// written included, leaves the outcome unknown. Not for the token call's
+// own errors.
+func NotSent(err error) bool {
+	var te *TransportError
+	if errors.As(err, &te) && (te.Unsent || te.Op == OpToken) {
+		return true
+	}
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Op == OpToken
+	}
+	var de *DecodeError
+	return errors.As(err, &de) && de.Op == OpToken
 }
 
 // StatusCode is the HTTP status of an *Error in err's chain, or 0.

@@ -44,7 +44,7 @@ func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, error) {
 			case <-wait:
 				continue // the refresh ended; take its token, or refresh anew if it failed
 			case <-ctx.Done():
-				return "", &TransportError{Op: "accessToken", Method: http.MethodPost, Path: "/accesstoken/get", Err: ctx.Err(), Canceled: true}
+				return "", &TransportError{Op: OpToken, Method: http.MethodPost, Path: "/accesstoken/get", Err: ctx.Err(), Canceled: true}
 			}
 		}
 		done := make(chan struct{})
@@ -77,11 +77,14 @@ func (t *tokenCache) invalidate(tok Secret) {
 	}
 }
 
+// OpToken is the operation of the token call, in errors and CallInfo.
+const OpToken = "accessToken"
+
 // fetchToken calls POST /accesstoken/get.
 func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, time.Time, error) {
 	var r TokenResponse
 	asked := c.now()
-	cl := call{op: "accessToken", method: http.MethodPost, path: "/accesstoken/get", out: &r}
+	cl := call{op: OpToken, method: http.MethodPost, path: "/accesstoken/get", out: &r}
 	err := c.send(ctx, cl, nil, "")
 	if err != nil {
 		return "", time.Time{}, time.Time{}, err
@@ -104,4 +107,12 @@ func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, time.Time, 
 	}
 	life := expires.Sub(asked)
 	return Secret(r.AccessToken), expires.Add(-min(tokenMargin, life/10)), expires, nil
+}
+
+// CheckCredentials fetches an access token now, whatever is cached: a check
+// of the client id, client secret and subscription key (tillbox doctor).
+// IsAuth tells a refusal of them from a failure to ask.
+func (c *Client) CheckCredentials(ctx context.Context) error {
+	_, _, _, err := c.fetchToken(ctx)
+	return err
 }

@@ -147,6 +147,8 @@ func write(w *bufio.Writer, src Sources, now time.Time) {
 		e.sample("tillbox_sales_unfinished", nil, float64(st.Unfinished))
 		e.family("tillbox_epayment_online", "gauge", "1 when ePayment answered the last call.")
 		e.sample("tillbox_epayment_online", nil, b2f(st.Online))
+		e.family("tillbox_epayment_auth_refused", "gauge", "1 while Vipps MobilePay refuses the box's credentials (401/403): no payment can be sent.")
+		e.sample("tillbox_epayment_auth_refused", nil, b2f(st.Auth == agent.AuthRefused))
 	}
 
 	c := src.Calls

@@ -3,6 +3,8 @@ package posapi
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/tillbox/tillbox/agent"
 )
 
 // Paths of the probes, outside /api/: a load balancer, systemd helper or
@@ -62,7 +64,7 @@ func (s *server) readiness() Readiness {
 			c.OK = true
 			c.Detail = fmt.Sprintf("unreachable; %d commands queued, within the outbox's caps", st.Queued)
 		}
-		checks = append(checks, c)
+		checks = append(checks, c, credentialsCheck(st))
 	}
 	if s.scanners != nil {
 		for _, sc := range s.scanners() {
@@ -78,6 +80,18 @@ func (s *server) readiness() Readiness {
 		rd.Ready = rd.Ready && c.OK
 	}
 	return rd
+}
+
+// credentialsCheck fails while Vipps MobilePay refuses the box's
+// credentials: no sale can go through until a technician mends them.
+func credentialsCheck(st agent.Status) Check {
+	switch st.Auth {
+	case agent.AuthRefused:
+		return Check{Name: "credentials", Detail: "refused by Vipps MobilePay (401/403): no payment can be sent; check client_id, client_secret, subscription_key and msn in [vipps]"}
+	case agent.AuthAccepted:
+		return Check{Name: "credentials", OK: true, Detail: "accepted"}
+	}
+	return Check{Name: "credentials", OK: true, Detail: "not used yet"}
 }
 
 // busy tells an update tool whether a payment is in flight.

@@ -1,13 +1,16 @@
 package posapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/device"
 )
 
@@ -41,7 +44,7 @@ func TestReadyz(t *testing.T) {
 	for _, c := range rd.Checks {
 		names = append(names, c.Name)
 	}
-	if !slices.Equal(names, []string{"store", "epayment", "scanner counter"}) {
+	if !slices.Equal(names, []string{"store", "epayment", "credentials", "scanner counter"}) {
 		t.Fatalf("checks %v", names)
 	}
 	for _, secret := range []string{r.token.Reveal(), "client-secret", "subscription-key"} {
@@ -53,7 +56,7 @@ func TestReadyz(t *testing.T) {
 	connected.Store(false)
 	a = r.send(call{method: "GET", path: PathReadyz, auth: "-"})
 	rd = decode[Readiness](t, a)
-	if a.status != http.StatusServiceUnavailable || rd.Ready || rd.Checks[2].OK || rd.Checks[2].Detail != "not connected" {
+	if a.status != http.StatusServiceUnavailable || rd.Ready || rd.Checks[3].OK || rd.Checks[3].Detail != "not connected" {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
 }
@@ -99,5 +102,51 @@ func TestBusy(t *testing.T) {
 	b := decode[agent.Busy](t, a)
 	if a.status != http.StatusOK || !b.Busy || !slices.Equal(b.InFlight, []string{"busy-0001"}) || b.Queued != 1 {
 		t.Fatalf("%d %s", a.status, a.body)
+	}
+}
+
+// TestReadyzCredentialsRefused: with every token call answered 401 (a wrong
+// client secret), /readyz is 503 naming the credentials and what to check,
+// and the status shows the refusal; never the secret.
+func TestReadyzCredentialsRefused(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{sim: sim.Options{ClientSecret: "the-right-secret"}})
+	ctx := context.Background()
+	if _, _, err := r.client.CreateSale(ctx, sale("ref-auth-0001", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	var st agent.Status
+	deadline := time.Now().Add(30 * time.Second)
+	for st.Auth != agent.AuthRefused {
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v: auth never refused", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+		var err error
+		if st, err = r.client.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !st.Online || !strings.Contains(st.LastError, "401") {
+		t.Errorf("status online=%v lastError=%q, want online (Vipps answers) and the 401", st.Online, st.LastError)
+	}
+	a := r.send(call{method: "GET", path: PathReadyz, auth: "-"})
+	rd := decode[Readiness](t, a)
+	if a.status != http.StatusServiceUnavailable || rd.Ready {
+		t.Fatalf("/readyz %d %s, want 503", a.status, a.body)
+	}
+	var c Check
+	for _, c = range rd.Checks {
+		if !c.OK {
+			break
+		}
+	}
+	if c.OK || c.Name != "credentials" || !strings.Contains(c.Detail, "client_secret") {
+		t.Errorf("failing check %+v, want credentials naming what to check", c)
+	}
+	for _, secret := range []string{"client-secret", "the-right-secret", "subscription-key"} {
+		if strings.Contains(string(a.body), secret) || strings.Contains(st.LastError, secret) {
+			t.Errorf("a secret in /readyz or the status: %s %s", a.body, st.LastError)
+		}
 	}
 }

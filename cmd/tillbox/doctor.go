@@ -31,7 +31,7 @@ Checks what a box needs and prints a report a technician can read out on the
 phone: the configuration, who may read and change it and its secret files
 (root and the service's user, --user, default tillbox; never every user),
 the data folder, the database, the scanners, the clock, and the way to
-Vipps MobilePay (DNS, TCP, TLS). Exit status 0 when nothing failed, 1 when
+Vipps MobilePay (DNS, TCP, TLS, the credentials). Exit status 0 when nothing failed, 1 when
 something did (warnings do not fail).
 `
 
@@ -183,6 +183,9 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 
 	// The way to Vipps MobilePay.
 	name, status, detail := reach(ctx, c.BaseURL(), timeout)
+	if status == "ok" {
+		status, detail = credentials(ctx, c, path, detail, timeout) // doctor_credentials.go
+	}
 	add(name, status, "%s", detail)
 	return out
 }

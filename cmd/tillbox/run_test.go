@@ -40,7 +40,17 @@ type till struct {
 // the test stops it, and waits until it serves.
 func startTill(t *testing.T, vippsExtra string, args ...string) *till {
 	t.Helper()
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
+	return startTillSim(t, sim.Options{}, vippsExtra, args...)
+}
+
+// startTillSim is startTill against a simulator with simOpts (the customer
+// approves after 30 ms unless they say otherwise).
+func startTillSim(t *testing.T, simOpts sim.Options, vippsExtra string, args ...string) *till {
+	t.Helper()
+	if simOpts.App.Action == 0 {
+		simOpts.App = sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}
+	}
+	s := sim.New(simOpts)
 	simHTTP := httptest.NewServer(s)
 	t.Cleanup(func() { simHTTP.Close(); s.Close() })
 	dir := t.TempDir()
