@@ -169,9 +169,15 @@ func (a *Agent) queueFull(st store.Stats) bool {
 // noteCall records how the last call to ePayment went: any answer means
 // online, no answer means offline. Coming back online reconciles.
 func (a *Agent) noteCall(err error) {
+	a.noteAuth(err)
+	a.noteReach(err)
+}
+
+// noteReach records whether a call (or a probe, which says nothing of the
+// credentials) got an answer.
+func (a *Agent) noteReach(err error) {
 	var te *epayment.TransportError
 	offline := errors.As(err, &te) && !te.Canceled
-	a.noteAuth(err)
 	a.mu.Lock()
 	was := a.online
 	a.online = !offline

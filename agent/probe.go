@@ -75,7 +75,7 @@ func (a *Agent) networkBack() {
 		a.log.Error("probe: hasten queued commands", "err", err)
 	}
 	a.log.Info("probe: ePayment answers again", "commands", n)
-	a.noteCall(nil)
+	a.noteReach(nil) // an answer of the host, not of the credentials
 }
 
 // needsProbe: offline with commands waiting to be sent.

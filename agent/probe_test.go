@@ -139,3 +139,42 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestProbeSaysNothingOfCredentials: a probe's answer after an outage turns
+// the agent online, but credentials refused before the outage stay refused:
+// the probe carries none.
+func TestProbeSaysNothingOfCredentials(t *testing.T) {
+	s := sim.New(sim.Options{ClientSecret: "the-right-secret", App: sim.AppPolicy{Action: sim.Ignore}})
+	t.Cleanup(func() { s.Close() })
+	vipps := newOutage(t, s)
+	clock := sim.NewFakeClock(time.Now())
+	o := fast()
+	o.Clock = clock
+	o.RetryBase, o.RetryMax = time.Second, time.Minute
+	o.CustomerPresentWindow = time.Hour
+	r := &rig{t: t, dir: t.TempDir(), opts: o, sim: s}
+	r.start(vipps.url())
+	r.sale(agent.SaleRequest{Reference: ref(), Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
+	status := func() agent.Status {
+		st, err := r.agent.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	waitUntil(t, "the credentials refused", func() bool { return status().Auth == agent.AuthRefused })
+
+	vipps.down()
+	waitUntil(t, "the agent offline", func() bool {
+		clock.Advance(time.Second)
+		return !status().Online
+	})
+	vipps.up()
+	waitUntil(t, "the agent online after the outage", func() bool {
+		clock.Advance(100 * time.Millisecond)
+		return status().Online
+	})
+	if st := status(); st.Auth != agent.AuthRefused {
+		t.Errorf("after the probe's answer: auth %q, want %q (a probe carries no credentials)", st.Auth, agent.AuthRefused)
+	}
+}
