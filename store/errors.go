@@ -77,6 +77,11 @@ type CorruptError struct {
 	Path   string
 	Reason string // what is wrong, for the log and the technician
 	Err    error  // the underlying error, if any
+	// Record names the record that does not decode, when one does not
+	// ("event 12", "sale \"ref\"", "command 7"); Seq is its sequence
+	// number when it is an event.
+	Record string
+	Seq    uint64
 }
 
 func (e *CorruptError) Error() string {
