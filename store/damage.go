@@ -43,6 +43,7 @@ var errCheckStopped = errors.New("record check stopped")
 // in a read transaction, and notes what is wrong. Close stops it.
 func (db *DB) checkRecords() {
 	defer close(db.checkDone)
+	defer db.releaseMapping() // it read every record
 	var problems []string
 	var record string
 	var seq uint64

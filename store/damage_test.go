@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -97,5 +98,54 @@ func TestDamageMetWhileServing(t *testing.T) {
 	var ce *CorruptError
 	if err := db.Damage(); !errors.As(err, &ce) || ce.Record != "event 1" {
 		t.Errorf("Damage after reading it: %v", err)
+	}
+}
+
+// TestDamagedRecordsAreNamed: a sale, a command or an index entry the
+// store cannot use is found by the record check at start and named by its
+// key, so that the outbox or the POS does not retry it unseen.
+func TestDamagedRecordsAreNamed(t *testing.T) {
+	for _, tc := range []struct {
+		name, bucket string
+		key, value   []byte
+		want         string
+	}{
+		{"sale", bucketSales, []byte("ref-1"), []byte(`{"reference":`), `sale "ref-1"`},
+		{"command", bucketOutbox, u64Key(1), []byte(`[`), "command 1"},
+		{"index entry without its record", bucketOutRef, refIDKey("ref-9", 9), []byte{}, `outbox_ref entry "ref-9\x00`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "tillbox.db")
+			db, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustUpdate(t, db, func(tx *Tx) error {
+				if err := tx.CreateSale(testSale("ref-1", 1)); err != nil {
+					return err
+				}
+				return tx.Enqueue(testCommand("ref-1", "create"))
+			})
+			db.Close()
+			bdb, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := bdb.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(tc.bucket)).Put(tc.key, tc.value) }); err != nil {
+				t.Fatal(err)
+			}
+			bdb.Close()
+
+			db, err = Open(path, Options{CheckRecords: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			<-db.Checked()
+			var ce *CorruptError
+			if err := db.Damage(); !errors.As(err, &ce) || !strings.HasPrefix(ce.Record, tc.want) {
+				t.Errorf("Damage: %v, want %q named", err, tc.want)
+			}
+		})
 	}
 }

@@ -110,9 +110,19 @@ func checkInvariants(tx *Tx, max int, stop *atomic.Bool) (found invariantProblem
 			found.record, found.seq = name, seq
 		}
 	}
+	// halt ends a walk once stop is set. In the background (stop set), it
+	// also releases the mapped pages every walkRelease records, so that
+	// the check does not leave the whole file in the RSS.
 	stopped := errors.New("stopped")
+	walked := 0
 	halt := func() error {
-		if stop != nil && stop.Load() {
+		if stop == nil {
+			return nil
+		}
+		if walked++; walked%walkRelease == 0 {
+			tx.release()
+		}
+		if stop.Load() {
 			return stopped
 		}
 		return nil

@@ -81,3 +81,32 @@ func TestRepairJournal(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRunRefusesDamagedJournal: tillbox run does not start on a journal
+// with a damaged record inside its chain, and its error (what systemd's
+// journal shows) and doctor both print the command that salvages it.
+func TestRunRefusesDamagedJournal(t *testing.T) {
+	cfg, db := doctorBox(t, "http://127.0.0.1:1", false)
+	for _, f := range []string{"tillbox.db", "tillbox.db.journal"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "damaged-journal", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(filepath.Dir(db), f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs syncBuffer
+	err := run(context.Background(), []string{"run", "--config", cfg, "--listen", "127.0.0.1:0"}, &logs, &logs)
+	fix := "`tillbox repair journal --db " + db + "`"
+	if err == nil || !strings.Contains(err.Error(), fix) || !strings.Contains(err.Error(), "record 2 (at byte 4096)") {
+		t.Fatalf("tillbox run on a damaged journal: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "ref-04") {
+		t.Errorf("no ERROR naming the sales:\n%s", logs.String())
+	}
+	out, err := runDoctorCmd(t, "--config", cfg, "--timeout", "2s")
+	if err == nil || !strings.Contains(out, "FAIL  database") || !strings.Contains(out, fix) {
+		t.Errorf("doctor on a damaged journal: %v\n%s", err, out)
+	}
+}
