@@ -368,8 +368,24 @@ func readChain(r io.ReaderAt, id, txid uint64) (*chainScan, error) {
 		off += blocks(journalHdrSize + len(ops))
 	}
 	c.end = off
-	if !haveNonce {
-		return c, nil // nothing of a chain on this state: nothing to look for
+	// Which records past the end belong to this chain: those of its nonce
+	// once its first record checked. Without one, the first record itself
+	// may be damaged (its nonce too): any nonce, unless the first block
+	// is zeros, as Open leaves it before the first record of a chain (a
+	// first record torn before its header reached the disk has nothing
+	// after it either). A chain of an older state with this very txid (a
+	// restored backup, a compaction) could then be taken for this one's:
+	// Open refuses and the salvage lists its records, rather than lose
+	// acknowledged ones silently.
+	anyNonce := len(c.records) == 0
+	if anyNonce {
+		ok, err := header(0)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || allZero(hdr) {
+			return c, nil
+		}
 	}
 	// Past the end: every block that starts a checked record of this chain.
 	for b := off + journalBlock; ; b += journalBlock {
@@ -380,8 +396,8 @@ func readChain(r io.ReaderAt, id, txid uint64) (*chainScan, error) {
 		if !ok {
 			break
 		}
-		if !ours() || binary.BigEndian.Uint64(hdr[12:]) != nonce ||
-			binary.BigEndian.Uint32(hdr[28:]) <= uint32(len(c.records)) {
+		if !ours() || (!anyNonce && binary.BigEndian.Uint64(hdr[12:]) != nonce) ||
+			binary.BigEndian.Uint32(hdr[28:]) <= uint32(len(c.records)+1) {
 			continue
 		}
 		if ops, ok := body(b); ok {
@@ -398,6 +414,15 @@ func readChain(r io.ReaderAt, id, txid uint64) (*chainScan, error) {
 		}
 	}
 	return c, nil
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // journalID returns the database's journal id (0 when the schema has

@@ -55,9 +55,21 @@ func fileSum(t *testing.T, path string) [32]byte {
 // record and the command that salvages it, logs an ERROR naming the sales,
 // and leaves both files byte for byte as they were.
 func TestJournalDamagedRecordRefusesOpen(t *testing.T) {
-	for name, at := range map[string]int{"body": journalHdrSize + 20, "sequence number": 30, "nonce": 14} {
-		t.Run(name, func(t *testing.T) {
-			cut := damagedJournal(t, t.TempDir(), 40, 2, at)
+	for _, tc := range []struct {
+		name    string
+		rec, at int
+	}{
+		{"record 2 body", 2, journalHdrSize + 20},
+		{"record 2 sequence number", 2, 30},
+		{"record 2 nonce", 2, 14},
+		{"record 1 body", 1, journalHdrSize + 20},
+		{"record 1 magic", 1, 1},
+		{"record 1 nonce", 1, 14},
+		{"record 1 base txid", 1, 27},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := tc.rec
+			cut := damagedJournal(t, t.TempDir(), 40, rec, tc.at)
 			dbSum, jSum := fileSum(t, cut), fileSum(t, cut+JournalSuffix)
 			var log bytes.Buffer
 			db, err := Open(cut, Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
@@ -69,11 +81,11 @@ func TestJournalDamagedRecordRefusesOpen(t *testing.T) {
 			if !errors.As(err, &jerr) || !errors.Is(err, ErrJournalDamaged) || !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Open: %v, want a *JournalError", err)
 			}
-			if jerr.Record != 2 || jerr.Valid != 1 || len(jerr.Later) != 38 || len(jerr.Sales) != 39 || jerr.Sales[38] != "ref-39" {
+			if int(jerr.Record) != rec || jerr.Valid != rec-1 || len(jerr.Later) != 40-rec || len(jerr.Sales) != 41-rec || jerr.Sales[40-rec] != "ref-39" {
 				t.Errorf("record %d, %d valid before, %d after, sales %v", jerr.Record, jerr.Valid, len(jerr.Later), jerr.Sales)
 			}
 			msg := err.Error()
-			for _, want := range []string{cut + JournalSuffix, "record 2 ", "tillbox repair journal --db " + cut, "left untouched", "ref-02", "and 2"} {
+			for _, want := range []string{cut + JournalSuffix, fmt.Sprintf("record %d ", rec), "tillbox repair journal --db " + cut, "left untouched", "ref-02", " more)"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("the error does not say %q:\n%s", want, msg)
 				}
