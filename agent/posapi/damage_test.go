@@ -2,11 +2,13 @@ package posapi
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/tillbox/tillbox/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -77,5 +79,31 @@ func TestDamagedEvent(t *testing.T) {
 	page = decode[EventsPage](t, a)
 	if a.status != http.StatusOK || len(page.Events) != 1 || page.Events[0].Seq != 3 {
 		t.Fatalf("events after 2: %d %s", a.status, a.body)
+	}
+}
+
+// TestDamagedEventStream: the WebSocket stream delivers the events before
+// a damaged one, then closes 1011 naming it and the after that skips it;
+// reconnecting there answers the HTTP error that names it.
+func TestDamagedEventStream(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken, damaged: true})
+	conn, _, _ := r.dial(t, "0", nil)
+	if ev, _ := r.readEvent(t, conn); ev.Seq != 1 {
+		t.Fatalf("first event %d", ev.Seq)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, _, err := conn.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseInternalServerErr || !strings.Contains(ce.Text, "event 2") || !strings.Contains(ce.Text, "after=2") {
+		t.Fatalf("after event 1: %v, want close 1011 naming event 2", err)
+	}
+	_, resp, body := r.dial(t, "1", nil)
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), `"record_damaged"`) {
+		t.Fatalf("reconnect after 1: %d %s", resp.StatusCode, body)
+	}
+	conn, _, _ = r.dial(t, "2", nil)
+	if ev, _ := r.readEvent(t, conn); ev.Seq != 3 {
+		t.Fatalf("after 2: event %d", ev.Seq)
 	}
 }
