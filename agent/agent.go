@@ -216,3 +216,16 @@ func wake(ch chan struct{}) {
 // Backup writes a consistent copy of the database to w while the agent
 // runs: for the technician page and `tillbox backup`.
 func (a *Agent) Backup(w io.Writer) (int64, error) { return a.db.Backup(w) }
+
+// StoreDamage reports the first damaged record of the database known to
+// the store (by its record check at start, or met while serving), as a
+// [*store.CorruptError] naming it; nil when none is known. checked is
+// false while the store's check of every record still runs.
+func (a *Agent) StoreDamage() (checked bool, err error) {
+	select {
+	case <-a.db.Checked():
+		checked = true
+	default:
+	}
+	return checked, a.db.Damage()
+}

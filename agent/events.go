@@ -63,7 +63,11 @@ func (a *Agent) Events(ctx context.Context, after uint64, limit int, wait time.D
 			for _, e := range evs {
 				ev := Event{Seq: e.Seq, Reference: e.Reference, State: State(e.State), At: e.At}
 				if err := json.Unmarshal(e.Data, &ev.Sale); err != nil {
-					return nil, fmt.Errorf("event %d: %w", e.Seq, err)
+					if len(out) > 0 {
+						return out, nil // those before it; the next call starts at it
+					}
+					rec := fmt.Sprintf("event %d", e.Seq)
+					return nil, &store.CorruptError{Path: a.db.Path(), Reason: rec + "'s sale does not decode", Err: err, Record: rec, Seq: e.Seq}
 				}
 				out = append(out, ev)
 			}

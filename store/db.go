@@ -47,6 +47,14 @@ type Options struct {
 	// must be opened with its journal.
 	NoJournal bool
 
+	// CheckRecords makes Open start a check of every record in the
+	// background (a read transaction: writers go on meanwhile); a record
+	// that does not decode, or an index or count that disagrees with the
+	// records, is then reported by [DB.Damage]. Its cost grows with the
+	// file (about 1 s for 100 000 sales on a loaded amd64), so Open does
+	// not wait for it; [DB.Checked] is closed when it is done.
+	CheckRecords bool
+
 	// NoSync skips fsync on commit. Only for benchmarks and fixtures: a
 	// commit is then not durable.
 	NoSync bool
@@ -107,6 +115,12 @@ type DB struct {
 	flushCh   chan struct{}
 	flushDone chan struct{}
 	flushHeld atomic.Bool // tests: the flusher leaves pending writes alone
+
+	// Damage (damage.go): the first damaged record met, and the record
+	// check started by Open.
+	damage    atomic.Pointer[CorruptError]
+	checkStop atomic.Bool
+	checkDone chan struct{}
 }
 
 // Open opens the database at path, creating it when the file does not exist
@@ -180,6 +194,12 @@ func open(path string, opts Options, migs []migration) (*DB, error) {
 	db.flushCh, db.flushDone = make(chan struct{}, 1), make(chan struct{})
 	go db.committer()
 	go db.flusher(db.flushCh)
+	db.checkDone = make(chan struct{})
+	if opts.CheckRecords {
+		go db.checkRecords()
+	} else {
+		close(db.checkDone)
+	}
 	return db, nil
 }
 
@@ -274,6 +294,10 @@ func openBolt(path string, bo *bolt.Options) (bdb *bolt.DB, err error) {
 
 // Close releases the file and its lock. Close is idempotent.
 func (db *DB) Close() error {
+	if db.checkDone != nil {
+		db.checkStop.Store(true)
+		<-db.checkDone
+	}
 	if db.batchCh != nil {
 		db.closeBatches()
 	}
@@ -366,6 +390,7 @@ func (db *DB) Journaled(fn func(*Tx) error) (err error) {
 	ops := make([]byte, 0, 2048)
 	tx := &Tx{btx: btx, path: db.path, ops: &ops}
 	if err := fn(tx); err != nil {
+		db.noteDamage(err)
 		return err
 	}
 	switch {
@@ -537,6 +562,7 @@ func (db *DB) run(tx func(func(*bolt.Tx) error) error, what string, fn func(*Tx)
 		db.maybeReleaseMapping()
 	}
 	if fnErr != nil {
+		db.noteDamage(fnErr)
 		return fnErr
 	}
 	return db.wrap(what, err)
@@ -594,7 +620,7 @@ func (tx *Tx) bucket(name string) (bucket, error) {
 
 // corrupt reports a record that does not decode.
 func (tx *Tx) corrupt(what string, err error) error {
-	return &CorruptError{Path: tx.path, Reason: what + " does not decode", Err: err}
+	return &CorruptError{Path: tx.path, Reason: what + " does not decode", Err: err, Record: what}
 }
 
 func syncDir(dir string) error {

@@ -36,6 +36,12 @@ var (
 	// modified. The error is a [*SchemaError].
 	ErrSchemaTooNew = errors.New("database schema is newer than this tillbox")
 
+	// ErrJournalDamaged is returned by [Open] when the journal beside the
+	// database holds a damaged record with acknowledged records after it.
+	// Neither file is modified. The error is a [*JournalError], whose
+	// message names the record and says how to recover.
+	ErrJournalDamaged = errors.New("journal is damaged")
+
 	// ErrClosed is returned when a [DB] is used after [DB.Close].
 	ErrClosed = errors.New("database is closed")
 )
@@ -71,6 +77,11 @@ type CorruptError struct {
 	Path   string
 	Reason string // what is wrong, for the log and the technician
 	Err    error  // the underlying error, if any
+	// Record names the record that does not decode, when one does not
+	// ("event 12", "sale \"ref\"", "command 7"); Seq is its sequence
+	// number when it is an event.
+	Record string
+	Seq    uint64
 }
 
 func (e *CorruptError) Error() string {
@@ -108,3 +119,60 @@ func (e *SchemaError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrSchemaTooNew) true.
 func (e *SchemaError) Unwrap() error { return ErrSchemaTooNew }
+
+// JournalError reports a journal whose chain of acknowledged writes has a
+// damaged record inside it (not a torn last one): replaying only the
+// records before it would lose those after it, so [Open] refuses.
+type JournalError struct {
+	DB      string   // the database's path
+	Record  uint32   // the first record of the chain that does not check
+	Offset  int64    // its byte offset in the journal
+	Valid   int      // checked records before it
+	Later   []uint32 // checked records of the chain after it
+	Sales   []string // sale references the records from Record on name (those of a damaged record as far as it reads)
+	Missing []uint32 // records between Record and the last of Later that do not check
+}
+
+// Journal is the journal file's path.
+func (e *JournalError) Journal() string { return e.DB + JournalSuffix }
+
+// Command is the command line that salvages what the journal holds.
+func (e *JournalError) Command() string { return SalvageCommand(e.DB) }
+
+// SalvageCommand is the command line that salvages the journal of the
+// database at path.
+func SalvageCommand(path string) string {
+	if strings.ContainsAny(path, " \t'\"$`\\") {
+		path = "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
+	}
+	return "tillbox repair journal --db " + path
+}
+
+func (e *JournalError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "journal %s is damaged: record %d (at byte %d) does not check, and %d checked record(s) of the same chain follow it",
+		e.Journal(), e.Record, e.Offset, len(e.Later))
+	if len(e.Later) > 0 {
+		fmt.Fprintf(&b, " (%d to %d)", e.Later[0], e.Later[len(e.Later)-1])
+	}
+	b.WriteString(": writes tillbox acknowledged, which replaying only the ")
+	fmt.Fprintf(&b, "%d record(s) before it would lose", e.Valid)
+	if len(e.Sales) > 0 {
+		const show = 10
+		fmt.Fprintf(&b, " (sales %s", strings.Join(e.Sales[:min(show, len(e.Sales))], ", "))
+		if len(e.Sales) > show {
+			fmt.Fprintf(&b, " and %d more", len(e.Sales)-show)
+		}
+		b.WriteString(")")
+	}
+	fmt.Fprintf(&b, ". tillbox does not start on it; the journal and the database %s were left untouched. "+
+		"To recover: stop tillbox and run `%s`: it writes a repaired copy beside the database, lists every record "+
+		"it kept and each it could not, and says how to put the copy in place. Or restore the newest backup "+
+		"(made with `tillbox backup FILE`): move %s and %s aside and copy the backup to %s",
+		e.DB, e.Command(), e.DB, e.Journal(), e.DB)
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrJournalDamaged) and errors.Is(err,
+// ErrCorrupt) true.
+func (e *JournalError) Unwrap() []error { return []error{ErrJournalDamaged, ErrCorrupt} }

@@ -50,7 +50,8 @@ func (tx *Tx) AppendEvent(e *Event) (uint64, error) {
 }
 
 // EventsAfter returns up to limit events (all when limit <= 0) with Seq
-// greater than seq, in order. If seq+1 < FirstSeq, the events between were
+// greater than seq, in order. The events before a damaged one come back
+// first; a damaged first one is a [*CorruptError] whose Seq names it. If seq+1 < FirstSeq, the events between were
 // pruned; the caller should tell its client rather than skip silently.
 func (tx *Tx) EventsAfter(seq uint64, limit int) ([]Event, error) {
 	events, err := tx.bucket(bucketEvents)
@@ -62,7 +63,11 @@ func (tx *Tx) EventsAfter(seq uint64, limit int) ([]Event, error) {
 	for k, v := c.Seek(u64Key(seq + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
 		var e Event
 		if err := json.Unmarshal(v, &e); err != nil {
-			return nil, tx.corrupt(fmt.Sprintf("event %d", keyU64(k)), err)
+			if len(out) > 0 {
+				return out, nil // those before it; the next call starts at it
+			}
+			return nil, &CorruptError{Path: tx.path, Reason: fmt.Sprintf("event %d does not decode", keyU64(k)), Err: err,
+				Record: fmt.Sprintf("event %d", keyU64(k)), Seq: keyU64(k)}
 		}
 		out = append(out, e)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -264,41 +265,164 @@ func (j *journal) append(ops []byte) error {
 	return nil
 }
 
-// chain reads the records at the start of the file that belong to one
-// chain of the database id made on bbolt's state txid, in order.
-func readChain(r io.ReaderAt, id, txid uint64) ([][]byte, error) {
-	var out [][]byte
+// chainScan is what readChain found in a journal file.
+type chainScan struct {
+	// records are the chain's records from the first, each checked: what
+	// Open replays.
+	records [][]byte
+	// end is the offset of the first block that is not the chain's next
+	// record; endBad says whether a record of the chain starts there but
+	// fails its check (or is cut short) rather than nothing of the chain
+	// (zeros, an older chain).
+	end    int64
+	endBad bool
+	endRaw []byte // the body of the record at end, unchecked (for naming what it held)
+	// later are checked records of the same chain (same database, base
+	// and nonce) found after end. Records are written one after the other,
+	// each made durable before the next is written: a record can only be
+	// torn if none of its chain follows it. With later records, the record
+	// at end was damaged after it was acknowledged, not torn.
+	later []journalRecord
+}
+
+// journalRecord is one checked record of a chain.
+type journalRecord struct {
+	seq uint32
+	off int64
+	ops []byte
+}
+
+// damaged reports whether acknowledged records could not be read.
+func (c *chainScan) damaged() bool { return len(c.later) > 0 }
+
+// readChain reads the records at the start of the file that belong to one
+// chain of the database id made on bbolt's state txid, in order, and looks
+// past the chain's end for records of the same chain, which a damaged
+// record would hide.
+func readChain(r io.ReaderAt, id, txid uint64) (*chainScan, error) {
+	c := &chainScan{}
 	var nonce uint64
+	haveNonce := false
 	hdr := make([]byte, journalHdrSize)
-	for off := int64(0); off+journalHdrSize <= journalSize; {
-		if _, err := r.ReadAt(hdr, off); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, err
+	// header reads the header at off: ok is false past the end of the file.
+	header := func(off int64) (bool, error) {
+		if off+journalHdrSize > journalSize {
+			return false, nil
 		}
+		_, err := r.ReadAt(hdr, off)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, io.EOF):
+			return false, nil
+		default:
+			return false, err
+		}
+	}
+	// ours reports whether the header names this database and state.
+	ours := func() bool {
+		return string(hdr[:4]) == journalMagic && binary.BigEndian.Uint64(hdr[4:]) == id &&
+			binary.BigEndian.Uint64(hdr[20:]) == txid
+	}
+	// body reads and checks the record whose header is in hdr.
+	body := func(off int64) ([]byte, bool) {
 		n := binary.BigEndian.Uint32(hdr[32:])
-		if string(hdr[:4]) != journalMagic || binary.BigEndian.Uint64(hdr[4:]) != id ||
-			binary.BigEndian.Uint64(hdr[20:]) != txid || binary.BigEndian.Uint32(hdr[28:]) != uint32(len(out)+1) ||
-			off+blocks(journalHdrSize+int(n)) > journalSize {
-			break
-		}
-		if len(out) == 0 {
-			nonce = binary.BigEndian.Uint64(hdr[12:])
-		} else if binary.BigEndian.Uint64(hdr[12:]) != nonce {
-			break
+		if off+blocks(journalHdrSize+int(n)) > journalSize {
+			return nil, false
 		}
 		ops := make([]byte, n)
 		if _, err := r.ReadAt(ops, off+journalHdrSize); err != nil {
-			break
+			return nil, false
 		}
 		if crc32.Checksum(append(hdr[4:36:36], ops...), crcTable) != binary.BigEndian.Uint32(hdr[36:]) {
+			return ops, false
+		}
+		return ops, true
+	}
+	off := int64(0)
+	for {
+		ok, err := header(off)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			break
 		}
-		out = append(out, ops)
-		off += blocks(journalHdrSize + int(n))
+		if !ours() {
+			break
+		}
+		seq, n := binary.BigEndian.Uint32(hdr[28:]), binary.BigEndian.Uint64(hdr[12:])
+		if len(c.records) == 0 && !haveNonce {
+			nonce, haveNonce = n, true // the first record's, even if it fails its check
+		}
+		if seq != uint32(len(c.records)+1) || n != nonce {
+			c.endBad = n == nonce // a damaged sequence number; another nonce is an older chain
+			break
+		}
+		ops, ok := body(off)
+		if !ok {
+			c.endBad, c.endRaw = true, ops
+			break
+		}
+		c.records = append(c.records, ops)
+		off += blocks(journalHdrSize + len(ops))
 	}
-	return out, nil
+	c.end = off
+	// Which records past the end belong to this chain: those of its nonce
+	// once its first record checked. Without one, the first record itself
+	// may be damaged (its nonce too): any nonce, unless the first block
+	// is zeros, as Open leaves it before the first record of a chain (a
+	// first record torn before its header reached the disk has nothing
+	// after it either). A chain of an older state with this very txid (a
+	// restored backup, a compaction) could then be taken for this one's:
+	// Open refuses and the salvage lists its records, rather than lose
+	// acknowledged ones silently.
+	anyNonce := len(c.records) == 0
+	if anyNonce {
+		ok, err := header(0)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || allZero(hdr) {
+			return c, nil
+		}
+	}
+	// Past the end: every block that starts a checked record of this chain.
+	for b := off + journalBlock; ; b += journalBlock {
+		ok, err := header(b)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if !ours() || (!anyNonce && binary.BigEndian.Uint64(hdr[12:]) != nonce) ||
+			binary.BigEndian.Uint32(hdr[28:]) <= uint32(len(c.records)+1) {
+			continue
+		}
+		if ops, ok := body(b); ok {
+			c.later = append(c.later, journalRecord{seq: binary.BigEndian.Uint32(hdr[28:]), off: b, ops: ops})
+			b += blocks(journalHdrSize+len(ops)) - journalBlock
+		}
+	}
+	if len(c.later) > 0 {
+		c.endBad = true
+		if c.endRaw == nil { // a damaged header: what its body names, as far as it reads
+			if ok, err := header(c.end); err == nil && ok {
+				c.endRaw, _ = body(c.end)
+			}
+		}
+	}
+	return c, nil
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // journalID returns the database's journal id (0 when the schema has
@@ -330,40 +454,61 @@ func newJournalID() uint64 {
 }
 
 // recoverJournal replays the journal's chain made on the database's
-// current state, if any, in one durable commit, and opens the journal for
-// new records.
+// current state, if any, in one durable commit. It reads the journal
+// without writing to it; startJournal opens it for new records once Open
+// is done with the file.
+//
+// A record at the chain's end that fails its check is dropped: it is the
+// one being written when the process died or the power went, and its
+// writer was never told it was durable. A record that fails its check
+// with records of its chain after it is damage: those were acknowledged,
+// and replaying only what comes before would lose them without a word. Open
+// then refuses with a [*JournalError], and neither file is changed.
 func (db *DB) recoverJournal() error {
 	id, err := journalID(db.bolt)
 	if err != nil || id == 0 {
 		return err
 	}
-	j, err := openJournal(db.path, id)
-	if err != nil {
-		return err
+	jpath := db.path + JournalSuffix
+	f, err := os.Open(jpath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("store: journal: %w", err)
 	}
+	defer f.Close()
 	var txid uint64
 	_ = db.bolt.View(func(tx *bolt.Tx) error {
 		txid = uint64(tx.ID())
 		return nil
 	})
-	chain, err := readChain(j.f, id, txid)
+	scan, err := readChain(f, id, txid)
 	if err != nil {
-		j.f.Close()
-		return fmt.Errorf("store: read journal: %w", err)
+		return fmt.Errorf("store: read journal %s: %w", jpath, err)
 	}
-	defer j.f.Close() // startJournal opens it again once Open is done with the file
-	if len(chain) > 0 {
+	if scan.damaged() {
+		jerr := journalError(db.path, scan)
+		db.log.Error("journal damaged: acknowledged writes cannot be replayed; not starting",
+			"journal", jpath, "record", jerr.Record, "offset", jerr.Offset, "later_records", len(jerr.Later),
+			"sales", jerr.Sales, "fix", jerr.Command())
+		return jerr
+	}
+	if scan.endBad {
+		db.log.Warn("journal: its last record does not check and is not replayed (a write torn by a crash; it was never acknowledged)",
+			"journal", jpath, "record", len(scan.records)+1, "offset", scan.end)
+	}
+	if len(scan.records) > 0 {
 		if err := db.bolt.Update(func(tx *bolt.Tx) error {
-			for _, ops := range chain {
+			for _, ops := range scan.records {
 				if err := replay(tx, ops); err != nil {
 					return err
 				}
 			}
 			return nil
 		}); err != nil {
-			return &CorruptError{Path: db.path + JournalSuffix, Reason: "its records do not apply", Err: err}
+			return &CorruptError{Path: jpath, Reason: "its records do not apply", Err: err}
 		}
-		db.log.Info("journal replayed", "records", len(chain))
+		db.log.Info("journal replayed", "records", len(scan.records))
 	}
 	return nil
 }

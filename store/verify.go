@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strings"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -27,6 +28,7 @@ var errRollback = errors.New("rollback")
 // for tests, doctor and the technician page, not for the hot path.
 func (db *DB) Verify() error {
 	var problems []string
+	var found invariantProblems
 	defer db.releaseMapping() // it read every page
 	err := db.bolt.Update(func(btx *bolt.Tx) (err error) {
 		defer func() {
@@ -48,7 +50,8 @@ func (db *DB) Verify() error {
 			}
 		}
 		if len(problems) == 0 {
-			problems = checkInvariants(&Tx{btx: btx, path: db.path}, 20)
+			found = checkInvariants(&Tx{btx: btx, path: db.path}, 20, nil)
+			problems = found.texts
 		}
 		return errRollback
 	})
@@ -56,7 +59,9 @@ func (db *DB) Verify() error {
 	case errors.Is(err, errRollback) && len(problems) == 0:
 		return nil
 	case errors.Is(err, errRollback):
-		return &CorruptError{Path: db.path, Reason: strings.Join(problems, "; ")}
+		ce := &CorruptError{Path: db.path, Reason: strings.Join(problems, "; "), Record: found.record, Seq: found.seq}
+		db.noteDamage(ce)
+		return ce
 	case errors.Is(err, berrors.ErrDatabaseNotOpen):
 		return fmt.Errorf("store: verify: %w", ErrClosed)
 	case err != nil:
@@ -81,20 +86,53 @@ func touch(b *bolt.Bucket) {
 	_ = sum // the reads are the point
 }
 
+// invariantProblems are what checkInvariants found: up to its max texts,
+// and the first record named (with its event sequence number).
+type invariantProblems struct {
+	texts  []string
+	record string
+	seq    uint64
+}
+
 // checkInvariants returns up to max violations of the store's invariants.
-func checkInvariants(tx *Tx, max int) []string {
+// It stops early, with what it found so far, once stop (if not nil) is set.
+func checkInvariants(tx *Tx, max int, stop *atomic.Bool) (found invariantProblems) {
 	var problems []string
+	defer func() { found.texts = problems }()
 	bad := func(format string, args ...any) {
 		if len(problems) < max {
 			problems = append(problems, fmt.Sprintf(format, args...))
 		}
+	}
+	// record notes the first record named by a problem.
+	record := func(name string, seq uint64) {
+		if found.record == "" {
+			found.record, found.seq = name, seq
+		}
+	}
+	// halt ends a walk once stop is set. In the background (stop set), it
+	// also releases the mapped pages every walkRelease records, so that
+	// the check does not leave the whole file in the RSS.
+	stopped := errors.New("stopped")
+	walked := 0
+	halt := func() error {
+		if stop == nil {
+			return nil
+		}
+		if walked++; walked%walkRelease == 0 {
+			tx.release()
+		}
+		if stop.Load() {
+			return stopped
+		}
+		return nil
 	}
 	buckets := map[string]*bolt.Bucket{}
 	for _, name := range schemaBuckets() {
 		b := tx.btx.Bucket([]byte(name))
 		if b == nil {
 			bad("bucket %q is missing", name)
-			return problems
+			return found
 		}
 		buckets[name] = b
 	}
@@ -115,8 +153,9 @@ func checkInvariants(tx *Tx, max int) []string {
 		nSales++
 		var s Sale
 		if err := json.Unmarshal(v, &s); err != nil {
-			bad("sale %q does not decode: %v", k, err)
-			return nil
+			bad("sale %q does not decode: %v (what to do: restore the newest backup)", k, err)
+			record(fmt.Sprintf("sale %q", k), 0)
+			return halt()
 		}
 		if s.Reference != string(k) {
 			bad("sale under %q has reference %q", k, s.Reference)
@@ -126,7 +165,7 @@ func checkInvariants(tx *Tx, max int) []string {
 		} else {
 			open[s.Reference] = openValue(&s)
 		}
-		return nil
+		return halt()
 	})
 	count(keyNSales, nSales)
 	count(keyNOpen, len(open))
@@ -140,10 +179,12 @@ func checkInvariants(tx *Tx, max int) []string {
 			switch {
 			case !ok:
 				bad("%s holds %q, which matches no record", bucket, k)
+				record(fmt.Sprintf("%s entry %q", bucket, k), 0)
 			case !bytes.Equal(v, w):
 				bad("%s entry %q is %x, want %x", bucket, k, v, w)
+				record(fmt.Sprintf("%s entry %q", bucket, k), 0)
 			}
-			return nil
+			return halt()
 		})
 		if n != len(want) {
 			bad("%s holds %d keys, want %d", bucket, n, len(want))
@@ -160,15 +201,16 @@ func checkInvariants(tx *Tx, max int) []string {
 		nCommands++
 		var c Command
 		if err := json.Unmarshal(v, &c); err != nil {
-			bad("command %x does not decode: %v", k, err)
-			return nil
+			bad("command %d (key %x) does not decode: %v", keyU64(k), k, err)
+			record(fmt.Sprintf("command %d", keyU64(k)), 0)
+			return halt()
 		}
 		if len(k) != 8 || keyU64(k) != c.ID || c.ID == 0 || c.ID > outbox.Sequence() {
 			bad("command under %x has id %d (sequence %d)", k, c.ID, outbox.Sequence())
 		}
 		byRef[string(refIDKey(c.Reference, c.ID))] = []byte{}
 		due[string(timeIDKey(c.NextAttempt, c.ID))] = dueValue(&c)
-		return nil
+		return halt()
 	})
 	count(keyNCommands, nCommands)
 	sameSet(bucketOutRef, byRef)
@@ -181,8 +223,10 @@ func checkInvariants(tx *Tx, max int) []string {
 		nEvents++
 		var e Event
 		if err := json.Unmarshal(v, &e); err != nil {
-			bad("event %x does not decode: %v", k, err)
-			return nil
+			bad("event %d (key %x) does not decode: %v", keyU64(k), k, err)
+			record(fmt.Sprintf("event %d", keyU64(k)), keyU64(k))
+			prev = keyU64(k)
+			return halt()
 		}
 		if len(k) != 8 || keyU64(k) != e.Seq {
 			bad("event under %x has seq %d", k, e.Seq)
@@ -191,7 +235,7 @@ func checkInvariants(tx *Tx, max int) []string {
 			bad("event seq %d follows %d: a gap", e.Seq, prev)
 		}
 		prev = e.Seq
-		return nil
+		return halt()
 	})
 	if prev != 0 && prev != events.Sequence() {
 		bad("last event has seq %d, but the sequence is at %d", prev, events.Sequence())
@@ -212,5 +256,5 @@ func checkInvariants(tx *Tx, max int) []string {
 		}
 		return nil
 	})
-	return problems
+	return found
 }

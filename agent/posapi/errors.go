@@ -3,10 +3,12 @@ package posapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/store"
 )
 
 // Codes of the "error" member of an error answer. A POS branches on these;
@@ -28,6 +30,7 @@ const (
 	codeQueueFull        = "queue_full"             // 503: with Retry-After
 	codeShuttingDown     = "shutting_down"          // 503: with Retry-After
 	codeInternal         = "internal"               // 500: details in the box's log
+	codeRecordDamaged    = "record_damaged"         // 500: a record of the box's database cannot be read; seq names an event
 )
 
 // queueFullRetry is the Retry-After of a 503 queue_full, in seconds.
@@ -43,6 +46,7 @@ type apiError struct {
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	Seq     uint64 `json:"seq,omitempty"`
 }
 
 // invalidRequest is a 400 naming the field at fault.
@@ -82,6 +86,7 @@ func writeError(w http.ResponseWriter, status int, e apiError) { writeJSON(w, st
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var re *requestError
 	var ve *agent.ValidationError
+	var ce *store.CorruptError
 	switch {
 	case errors.As(err, &re):
 		writeError(w, re.status, re.body)
@@ -112,9 +117,27 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, agent.ErrStopping):
 		w.Header().Set("Retry-After", strconv.Itoa(stoppingRetry))
 		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeShuttingDown, Message: err.Error()})
+	case errors.As(err, &ce):
+		s.log.Error("POS API: a damaged record of the database", "method", r.Method, "path", r.URL.Path, "record", ce.Record, "err", err)
+		writeError(w, http.StatusInternalServerError, damagedAnswer(ce))
 	default:
 		s.log.Error("POS API: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, apiError{Code: codeInternal,
 			Message: "internal error: see the box's log"})
 	}
+}
+
+// damagedAnswer names a record that cannot be read and what to do: the
+// box's technician restores a backup; a POS reading events may step over
+// the damaged one with after=seq, and settles its sale by reference.
+func damagedAnswer(ce *store.CorruptError) apiError {
+	what := "a record"
+	if ce.Record != "" {
+		what = ce.Record
+	}
+	msg := what + " of the box's database cannot be read: the box's technician must run `tillbox doctor` and restore the newest backup"
+	if ce.Seq != 0 {
+		msg += fmt.Sprintf("; to read the events after it, ask again with after=%d (event %d is then skipped: settle your open sales with GET /api/v1/sales/{reference})", ce.Seq, ce.Seq)
+	}
+	return apiError{Code: codeRecordDamaged, Message: msg, Seq: ce.Seq}
 }

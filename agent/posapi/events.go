@@ -3,12 +3,14 @@ package posapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/store"
 )
 
 // The event log, two ways. The POS acknowledges nothing: it stores the Seq
@@ -161,6 +163,7 @@ func (s *server) stream(ctx context.Context, conn *websocket.Conn, after uint64)
 // returns the close code and text to send, or 0 when conn is gone.
 func (s *server) pump(ctx context.Context, conn *websocket.Conn, after uint64) (int, string) {
 	lastPing := time.Now()
+	var damaged *store.CorruptError
 	for {
 		evs, err := s.agent.Events(ctx, after, streamBatch, max(0, s.pingEvery-time.Since(lastPing)))
 		switch {
@@ -168,6 +171,9 @@ func (s *server) pump(ctx context.Context, conn *websocket.Conn, after uint64) (
 			return websocket.CloseGoingAway, "stream ended"
 		case errors.Is(err, agent.ErrEventsPruned):
 			return CloseEventsPruned, "events pruned: resume after lastSeq of GET /api/v1/status"
+		case errors.As(err, &damaged) && damaged.Seq != 0:
+			s.log.Error("POS API: event stream: a damaged record", "record", damaged.Record, "err", err)
+			return websocket.CloseInternalServerErr, fmt.Sprintf("event %d cannot be read; after=%d skips it", damaged.Seq, damaged.Seq)
 		case err != nil:
 			s.log.Error("POS API: event stream", "err", err)
 			return websocket.CloseInternalServerErr, "internal error: see the box's log"

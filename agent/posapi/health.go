@@ -1,10 +1,12 @@
 package posapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/store"
 )
 
 // Paths of the probes, outside /api/: a load balancer, systemd helper or
@@ -53,7 +55,7 @@ func (s *server) readiness() Readiness {
 		checks = append(checks, Check{Name: "store", Detail: "the database cannot be read: see the box's log"},
 			Check{Name: "epayment", Detail: "unknown: the database cannot be read"})
 	} else {
-		checks = append(checks, Check{Name: "store", OK: true, Detail: "open"})
+		checks = append(checks, s.storeCheck())
 		c := Check{Name: "epayment", OK: st.Online && !st.QueueFull}
 		switch {
 		case st.Online && !st.QueueFull:
@@ -92,6 +94,26 @@ func credentialsCheck(st agent.Status) Check {
 		return Check{Name: "credentials", OK: true, Detail: "accepted"}
 	}
 	return Check{Name: "credentials", OK: true, Detail: "not used yet"}
+}
+
+// storeCheck is the store's condition: open, and no damaged record known
+// (the store checks every record at start and remembers one met since).
+func (s *server) storeCheck() Check {
+	var ce *store.CorruptError
+	checked, err := s.agent.StoreDamage()
+	if errors.As(err, &ce) {
+		what := "a record"
+		if ce.Record != "" {
+			what = ce.Record
+		}
+		return Check{Name: "store", Detail: fmt.Sprintf("damaged: %s cannot be read; stop tillbox, run `tillbox doctor` (it checks every page and record) and restore the newest backup", what)}
+	} else if err != nil {
+		return Check{Name: "store", Detail: "damaged: stop tillbox, run `tillbox doctor` (it checks every page and record) and restore the newest backup"}
+	}
+	if !checked {
+		return Check{Name: "store", OK: true, Detail: "open; checking its records"}
+	}
+	return Check{Name: "store", OK: true, Detail: "open"}
 }
 
 // busy tells an update tool whether a payment is in flight.

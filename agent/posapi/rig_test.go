@@ -40,6 +40,10 @@ type rigOptions struct {
 	// httpTimeout, when set, is the http.Server's ReadTimeout and
 	// WriteTimeout.
 	httpTimeout time.Duration
+	// before, when set, makes the database file at path before the rig
+	// opens it; damaged skips the store check when the test ends.
+	before  func(t testing.TB, path string)
+	damaged bool
 }
 
 // rig is the whole stack on loopback: the simulator over real HTTP, a real
@@ -80,7 +84,11 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.db, err = store.Open(filepath.Join(t.TempDir(), "tillbox.db"), o.store)
+	dbPath := filepath.Join(t.TempDir(), "tillbox.db")
+	if o.before != nil {
+		o.before(t, dbPath)
+	}
+	r.db, err = store.Open(dbPath, o.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +96,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		if r.dbClosed {
 			return
 		}
-		if err := r.db.Verify(); err != nil {
+		if err := r.db.Verify(); err != nil && !o.damaged {
 			t.Errorf("store check: %v", err)
 		}
 		r.db.Close()

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/user"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/agent/tlscert"
 	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/display/technician"
@@ -163,16 +166,21 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 		var le *store.LockedError
 		switch {
 		case errors.As(err, &le):
-			add("database", "ok", "%s is in use by the running tillbox (pid %d)", c.DBPath(), le.PID)
+			status, detail := runningStore(ctx, c, timeout)
+			add("database", status, "%s is in use by the running tillbox (pid %d): %s", c.DBPath(), le.PID, detail)
 		case err != nil:
 			add("database", "fail", "%v", err)
 		default:
+			// The deep check: every page, every record, every index.
 			st, err := db.Stats()
+			if err == nil {
+				err = db.Verify()
+			}
 			_ = db.Close()
 			if err != nil {
 				add("database", "fail", "%v", err)
 			} else {
-				add("database", "ok", "%s: %d bytes, %d sales (%d unfinished), %d commands queued", c.DBPath(), st.FileSize, st.Sales, st.Unfinished, st.Commands)
+				add("database", "ok", "%s: %d bytes, %d sales (%d unfinished), %d commands queued; every page and record checked", c.DBPath(), st.FileSize, st.Sales, st.Unfinished, st.Commands)
 			}
 		}
 	}
@@ -227,6 +235,41 @@ func tlsFindings(c *config.Config) []finding {
 		add("fail", "%s expired on %s", cert, leaf.NotAfter.Format(time.DateOnly))
 	}
 	return out
+}
+
+// runningStore asks the running tillbox's /readyz about its database: it
+// holds the file's lock, and it checked every record when it started.
+func runningStore(ctx context.Context, c *config.Config, timeout time.Duration) (status, detail string) {
+	base, client, err := localAPI(c)
+	if err != nil {
+		return "warn", fmt.Sprintf("its records could not be checked: %v", err)
+	}
+	url := base + posapi.PathReadyz
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "warn", fmt.Sprintf("its records could not be checked: %v", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "warn", fmt.Sprintf("its records could not be checked: GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var rd posapi.Readiness
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rd); err != nil {
+		return "warn", fmt.Sprintf("its records could not be checked: GET %s: %s, %v", url, resp.Status, err)
+	}
+	for _, c := range rd.Checks {
+		if c.Name != "store" {
+			continue
+		}
+		if !c.OK {
+			return "fail", c.Detail
+		}
+		return "ok", "its store says " + c.Detail + " (GET " + url + ")"
+	}
+	return "warn", fmt.Sprintf("its records could not be checked: GET %s has no store check", url)
 }
 
 // clockStatus fails a clock behind the build (a box without a real-time

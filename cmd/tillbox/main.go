@@ -27,6 +27,7 @@ Usage:
   tillbox config example|check  print a commented configuration file, or check one
   tillbox devices [--json]      list the serial ports and USB HID devices a scanner could be, with the config to read each
   tillbox backup FILE           write a consistent copy of the database to FILE (tillbox backup -h)
+  tillbox repair journal [flags]  salvage a damaged journal into a checked copy of the database (tillbox repair -h)
   tillbox passwd [flags]        set the technician page's password (tillbox passwd -h)
   tillbox busy [flags]          is a payment in flight? exit 0 idle, 3 busy (for update tools)
   tillbox doctor [--config F]   check configuration, data, database, clock and the way to Vipps MobilePay
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBackup(ctx, args, stdout, stderr)
 	case "devices":
 		return runDevices(ctx, args, stdout, stderr, machine)
+	case "repair":
+		return runRepair(ctx, args, stdout, stderr)
 	case "passwd":
 		return runPasswd(ctx, args, os.Stdin, stdout, stderr)
 	case "pos":

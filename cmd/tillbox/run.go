@@ -224,6 +224,7 @@ func (m *Main) open() error {
 	}
 	so := c.StoreOptions()
 	so.Logger = log.With("component", "store")
+	so.CheckRecords = true // a damaged record shows in /readyz before a POS trips on it
 	db, err := store.Open(c.DBPath(), so)
 	if err != nil {
 		return err // the store's message names the lock holder or how to restore

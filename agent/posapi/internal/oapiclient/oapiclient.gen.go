@@ -71,6 +71,7 @@ const (
 	ErrorErrorNotFound             ErrorError = "not_found"
 	ErrorErrorPaymentPending       ErrorError = "payment_pending"
 	ErrorErrorQueueFull            ErrorError = "queue_full"
+	ErrorErrorRecordDamaged        ErrorError = "record_damaged"
 	ErrorErrorReferenceConflict    ErrorError = "reference_conflict"
 	ErrorErrorShuttingDown         ErrorError = "shutting_down"
 	ErrorErrorUnauthorized         ErrorError = "unauthorized"
@@ -102,6 +103,8 @@ func (e ErrorError) Valid() bool {
 	case ErrorErrorPaymentPending:
 		return true
 	case ErrorErrorQueueFull:
+		return true
+	case ErrorErrorRecordDamaged:
 		return true
 	case ErrorErrorReferenceConflict:
 		return true
@@ -168,19 +171,19 @@ func (e SaleRequestCapture) Valid() bool {
 
 // Defines values for ScanResultOutcome.
 const (
-	Bound   ScanResultOutcome = "bound"
-	Held    ScanResultOutcome = "held"
-	Refused ScanResultOutcome = "refused"
+	ScanResultOutcomeBound   ScanResultOutcome = "bound"
+	ScanResultOutcomeHeld    ScanResultOutcome = "held"
+	ScanResultOutcomeRefused ScanResultOutcome = "refused"
 )
 
 // Valid indicates whether the value is a known member of the ScanResultOutcome enum.
 func (e ScanResultOutcome) Valid() bool {
 	switch e {
-	case Bound:
+	case ScanResultOutcomeBound:
 		return true
-	case Held:
+	case ScanResultOutcomeHeld:
 		return true
-	case Refused:
+	case ScanResultOutcomeRefused:
 		return true
 	default:
 		return false
@@ -241,6 +244,27 @@ func (e State) Valid() bool {
 	}
 }
 
+// Defines values for StatusAuth.
+const (
+	StatusAuthAccepted StatusAuth = "accepted"
+	StatusAuthRefused  StatusAuth = "refused"
+	StatusAuthUnknown  StatusAuth = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the StatusAuth enum.
+func (e StatusAuth) Valid() bool {
+	switch e {
+	case StatusAuthAccepted:
+		return true
+	case StatusAuthRefused:
+		return true
+	case StatusAuthUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
 // Aggregate What has moved, as Vipps MobilePay reports it.
 type Aggregate struct {
 	// Authorized An amount in minor units (øre, cents).
@@ -281,7 +305,7 @@ type CaptureRequest struct {
 type Check struct {
 	Detail string `json:"detail"`
 
-	// Name `store`, `epayment` or `scanner NAME`.
+	// Name `store`, `epayment`, `credentials` or `scanner NAME`.
 	Name string `json:"name"`
 	Ok   bool   `json:"ok"`
 }
@@ -324,6 +348,9 @@ type Error struct {
 
 	// Reason Why the field is wrong.
 	Reason *string `json:"reason,omitempty"`
+
+	// Seq With `record_damaged`, the sequence number of the event that cannot be read.
+	Seq *int `json:"seq,omitempty"`
 }
 
 // ErrorError defines model for Error.Error.
@@ -604,8 +631,13 @@ type State string
 
 // Status defines model for Status.
 type Status struct {
-	LastContact *time.Time `json:"lastContact,omitempty"`
-	LastError   *string    `json:"lastError,omitempty"`
+	// Auth What the last answer of Vipps MobilePay said of the box's
+	// credentials (`unknown` before the first). `refused`: 401 or 403,
+	// no payment can be sent until a technician mends the client secret,
+	// subscription key or MSN; `lastError` then says how.
+	Auth        *StatusAuth `json:"auth,omitempty"`
+	LastContact *time.Time  `json:"lastContact,omitempty"`
+	LastError   *string     `json:"lastError,omitempty"`
 
 	// LastSeq The seq of the newest event; a POS without a stored position may start after it. A stored position above it comes from another database (`GET /api/v1/events` answers 409 `events_ahead`).
 	LastSeq int64 `json:"lastSeq"`
@@ -641,6 +673,12 @@ type Status struct {
 	} `json:"tls,omitempty"`
 	Unfinished int `json:"unfinished"`
 }
+
+// StatusAuth What the last answer of Vipps MobilePay said of the box's
+// credentials (`unknown` before the first). `refused`: 401 or 403,
+// no payment can be sent until a technician mends the client secret,
+// subscription key or MSN; `lastError` then says how.
+type StatusAuth string
 
 // After defines model for After.
 type After = int64
@@ -847,6 +885,12 @@ type ClientInterface interface {
 	// open sales with `GET /api/v1/sales/{reference}` and resume after
 	// `lastSeq`.
 	//
+	// 500 `record_damaged` with `seq`: event `seq` of the box's database
+	// cannot be read (the events before it were answered). Alert the
+	// box's technician (`/readyz` names it too); to go on reading, ask
+	// with `after` set to `seq`, which skips it, and settle your open
+	// sales with `GET /api/v1/sales/{reference}`.
+	//
 	// Corresponds with GET /api/v1/events (the `GetEvents` operationId).
 	GetEvents(ctx context.Context, params *GetEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -860,7 +904,9 @@ type ClientInterface interface {
 	//
 	// The server pings every 25 seconds and closes a connection that does
 	// not answer within 60 seconds. Close codes: 1001 (the stream ended, for
-	// example at shutdown: reconnect), 1011 (internal error), 4410 (the
+	// example at shutdown: reconnect), 1011 (internal error; also an event
+	// that cannot be read, whose reason names it: reconnecting answers
+	// the 500 `record_damaged` of `GET /api/v1/events`), 4410 (the
 	// events were pruned, as the 410 answer).
 	//
 	// Errors before the upgrade are ordinary HTTP answers: 400 also for a
@@ -1153,6 +1199,12 @@ func (c *Client) GetBusy(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // open sales with `GET /api/v1/sales/{reference}` and resume after
 // `lastSeq`.
 //
+// 500 `record_damaged` with `seq`: event `seq` of the box's database
+// cannot be read (the events before it were answered). Alert the
+// box's technician (`/readyz` names it too); to go on reading, ask
+// with `after` set to `seq`, which skips it, and settle your open
+// sales with `GET /api/v1/sales/{reference}`.
+//
 // Corresponds with GET /api/v1/events (the `GetEvents` operationId).
 func (c *Client) GetEvents(ctx context.Context, params *GetEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetEventsRequest(c.Server, params)
@@ -1176,7 +1228,9 @@ func (c *Client) GetEvents(ctx context.Context, params *GetEventsParams, reqEdit
 //
 // The server pings every 25 seconds and closes a connection that does
 // not answer within 60 seconds. Close codes: 1001 (the stream ended, for
-// example at shutdown: reconnect), 1011 (internal error), 4410 (the
+// example at shutdown: reconnect), 1011 (internal error; also an event
+// that cannot be read, whose reason names it: reconnecting answers
+// the 500 `record_damaged` of `GET /api/v1/events`), 4410 (the
 // events were pruned, as the 410 answer).
 //
 // Errors before the upgrade are ordinary HTTP answers: 400 also for a
@@ -2263,6 +2317,12 @@ type ClientWithResponsesInterface interface {
 	// open sales with `GET /api/v1/sales/{reference}` and resume after
 	// `lastSeq`.
 	//
+	// 500 `record_damaged` with `seq`: event `seq` of the box's database
+	// cannot be read (the events before it were answered). Alert the
+	// box's technician (`/readyz` names it too); to go on reading, ask
+	// with `after` set to `seq`, which skips it, and settle your open
+	// sales with `GET /api/v1/sales/{reference}`.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/events (the `GetEvents` operationId).
@@ -2278,7 +2338,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// The server pings every 25 seconds and closes a connection that does
 	// not answer within 60 seconds. Close codes: 1001 (the stream ended, for
-	// example at shutdown: reconnect), 1011 (internal error), 4410 (the
+	// example at shutdown: reconnect), 1011 (internal error; also an event
+	// that cannot be read, whose reason names it: reconnecting answers
+	// the 500 `record_damaged` of `GET /api/v1/events`), 4410 (the
 	// events were pruned, as the 410 answer).
 	//
 	// Errors before the upgrade are ordinary HTTP answers: 400 also for a
@@ -3985,6 +4047,12 @@ func (c *ClientWithResponses) GetBusyWithResponse(ctx context.Context, reqEditor
 // open sales with `GET /api/v1/sales/{reference}` and resume after
 // `lastSeq`.
 //
+// 500 `record_damaged` with `seq`: event `seq` of the box's database
+// cannot be read (the events before it were answered). Alert the
+// box's technician (`/readyz` names it too); to go on reading, ask
+// with `after` set to `seq`, which skips it, and settle your open
+// sales with `GET /api/v1/sales/{reference}`.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/events (the `GetEvents` operationId).
@@ -4006,7 +4074,9 @@ func (c *ClientWithResponses) GetEventsWithResponse(ctx context.Context, params 
 //
 // The server pings every 25 seconds and closes a connection that does
 // not answer within 60 seconds. Close codes: 1001 (the stream ended, for
-// example at shutdown: reconnect), 1011 (internal error), 4410 (the
+// example at shutdown: reconnect), 1011 (internal error; also an event
+// that cannot be read, whose reason names it: reconnecting answers
+// the 500 `record_damaged` of `GET /api/v1/events`), 4410 (the
 // events were pruned, as the 410 answer).
 //
 // Errors before the upgrade are ordinary HTTP answers: 400 also for a
