@@ -23,7 +23,8 @@ import (
 // is abandoned when its customer-present window ends, online or not: the
 // POS gets `abandoned` at once, never `requested`.
 
-// logBuffer collects the agent's log for a test.
+// logBuffer collects the agent's log for a test; the agent's goroutines
+// may write to it while the test reads it.
 type logBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -33,6 +34,12 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // lines returns the log lines that hold every one of words.

@@ -171,7 +171,7 @@ func mustSale(t *testing.T, a *agent.Agent, ref string) agent.Sale {
 type webhookRig struct {
 	sim        *sim.Server
 	agent      *agent.Agent
-	logs       *syncBuffer
+	logs       *logBuffer
 	authorized chan struct{} // closed once the agent has taken an AUTHORIZED webhook
 }
 
@@ -203,7 +203,7 @@ func newWebhookRig(t *testing.T, rt http.RoundTripper, app sim.AppPolicy, events
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	w := &webhookRig{sim: s, logs: &syncBuffer{}, authorized: make(chan struct{})}
+	w := &webhookRig{sim: s, logs: &logBuffer{}, authorized: make(chan struct{})}
 	o := fast()
 	o.PollDelay, o.PollEvery = time.Hour, time.Hour
 	o.WebhookURL, o.WebhookSecret = hookURL, epayment.Secret(reg.Secret)
@@ -280,25 +280,6 @@ func (h *holdCreate) RoundTrip(r *http.Request) (*http.Response, error) {
 	case <-r.Context().Done():
 	}
 	return resp, err
-}
-
-// syncBuffer is a log sink the agent's goroutines may write to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newServer(t *testing.T, h http.Handler) string {
