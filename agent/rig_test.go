@@ -74,7 +74,7 @@ func (r *rig) start(baseURL string) {
 		r.t.Fatal(err)
 	}
 	o := r.opts
-	if testing.Verbose() {
+	if testing.Verbose() && o.Logger == nil { // a test that reads its log keeps it
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	a, err := agent.New(db, c, o)
