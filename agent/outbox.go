@@ -553,6 +553,7 @@ func (a *Agent) retryLater(c store.Command, err error, maybeSent bool) {
 		c.NextAttempt = c.NotAfter.Add(time.Millisecond) // abandon on time
 	}
 	c.LastError = err.Error()
+	c.NoAnswer = noAnswer(err) // goes as soon as the network is back (probe.go)
 	_, uerr := a.modify(c.Reference, func(tx *store.Tx, s *store.Sale) error {
 		if err := tx.UpdateCommand(&c); err != nil {
 			return err

@@ -1,7 +1,9 @@
 package agent_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -184,5 +186,75 @@ func TestProbeSaysNothingOfCredentials(t *testing.T) {
 	})
 	if st := status(); st.Auth != agent.AuthRefused {
 		t.Errorf("after the probe's answer: auth %q, want %q (a probe carries no credentials)", st.Auth, agent.AuthRefused)
+	}
+}
+
+// TestRetryAfterOutlivesAnOutage: a create answered 429 with Retry-After 50 s
+// keeps that wait when a short outage ends meanwhile: only commands whose
+// last attempt got no answer go at once when the network is back.
+func TestRetryAfterOutlivesAnOutage(t *testing.T) {
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Ignore}})
+	t.Cleanup(func() { s.Close() })
+	clock := sim.NewFakeClock(time.Now())
+	limited := ref()
+	var mu sync.Mutex
+	var refusedAt, againAt time.Time
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/epayment/v1/payments" {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(limited)) {
+				mu.Lock()
+				first := refusedAt.IsZero()
+				if first {
+					refusedAt = clock.Now()
+				} else if againAt.IsZero() {
+					againAt = clock.Now()
+				}
+				mu.Unlock()
+				if first {
+					w.Header().Set("Retry-After", "50")
+					w.Header().Set("Content-Type", "application/problem+json")
+					w.WriteHeader(http.StatusTooManyRequests)
+					_, _ = w.Write([]byte(`{"status":429,"title":"Too Many Requests"}`))
+					return
+				}
+			}
+		}
+		s.ServeHTTP(w, r)
+	})
+	vipps := newOutage(t, h)
+	o := fast()
+	o.Clock = clock
+	o.RetryBase, o.RetryMax = time.Second, time.Minute
+	o.CustomerPresentWindow = time.Hour
+	r := &rig{t: t, dir: t.TempDir(), opts: o, sim: s}
+	r.start(vipps.url())
+	r.sale(agent.SaleRequest{Reference: limited, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
+	waitUntil(t, "the 429", func() bool { mu.Lock(); defer mu.Unlock(); return !refusedAt.IsZero() })
+
+	// A second sale meets the outage; the probes fail, then the network is
+	// back and the second sale's create goes at once.
+	vipps.down()
+	other := ref()
+	r.sale(agent.SaleRequest{Reference: other, Amount: 100, Customer: &agent.Customer{PersonalQR: otherQR}})
+	waitUntil(t, "the agent offline", func() bool {
+		st, err := r.agent.Status()
+		return err == nil && !st.Online
+	})
+	for range 3 {
+		clock.Advance(time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	vipps.up()
+	waitUntil(t, "the second sale's create after the outage", func() bool {
+		clock.Advance(100 * time.Millisecond)
+		_, ok := r.simPayment(other)
+		return ok
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !againAt.IsZero() && againAt.Sub(refusedAt) < 50*time.Second {
+		t.Errorf("the create answered 429 with Retry-After 50 s went again %v later", againAt.Sub(refusedAt))
 	}
 }

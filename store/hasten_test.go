@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// TestHasten: the commands due within the horizon become due now, in ID
-// order; later ones and those already due keep their NextAttempt, and what
-// is sent does not change.
+// TestHasten: the commands due within the horizon whose last attempt got
+// no answer become due now; later ones, answered ones (a Retry-After) and
+// those already due keep their NextAttempt, and what is sent does not
+// change.
 func TestHasten(t *testing.T) {
 	db, _ := newTestDB(t, Options{})
 	at := map[string]time.Time{
@@ -15,11 +16,13 @@ func TestHasten(t *testing.T) {
 		"r-soon":  t0.Add(10 * time.Second),
 		"r-later": t0.Add(50 * time.Second),
 		"r-far":   t0.Add(2 * time.Hour),
+		// answered with a Retry-After: keeps it
+		"r-answered": t0.Add(20 * time.Second),
 	}
 	ids := map[string]uint64{}
-	for _, ref := range []string{"r-due", "r-soon", "r-later", "r-far"} {
+	for _, ref := range []string{"r-due", "r-soon", "r-later", "r-far", "r-answered"} {
 		c := testCommand(ref, "capture")
-		c.NextAttempt, c.Attempts = at[ref], 7
+		c.NextAttempt, c.Attempts, c.NoAnswer = at[ref], 7, ref != "r-answered"
 		mustUpdate(t, db, func(tx *Tx) error { return tx.Enqueue(c) })
 		ids[ref] = c.ID
 	}
@@ -44,12 +47,14 @@ func TestHasten(t *testing.T) {
 		if len(got) != 3 || got[0] != "r-due" || got[1] != "r-soon" || got[2] != "r-later" {
 			t.Errorf("due after Hasten: %v, want r-due r-soon r-later", got)
 		}
-		far, err := tx.Command(ids["r-far"])
-		if err != nil {
-			return err
-		}
-		if !far.NextAttempt.Equal(at["r-far"]) {
-			t.Errorf("r-far moved to %v", far.NextAttempt)
+		for _, ref := range []string{"r-far", "r-answered"} {
+			c, err := tx.Command(ids[ref])
+			if err != nil {
+				return err
+			}
+			if !c.NextAttempt.Equal(at[ref]) {
+				t.Errorf("%s moved to %v", ref, c.NextAttempt)
+			}
 		}
 		soon, err := tx.Command(ids["r-soon"])
 		if err != nil {

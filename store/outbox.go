@@ -29,6 +29,10 @@ type Command struct {
 	MaybeSent   bool      `json:"maybeSent,omitempty"`
 	NextAttempt time.Time `json:"nextAttempt,omitzero"` // zero: due at once
 	LastError   string    `json:"lastError,omitempty"`
+	// NoAnswer: the last attempt got no answer at all (the network was
+	// down). Such a command goes as soon as the network is back (Hasten);
+	// one that was answered (a 429's Retry-After, a 5xx) keeps its back-off.
+	NoAnswer bool `json:"noAnswer,omitempty"`
 }
 
 // Enqueue adds c to the outbox and sets c.ID.
@@ -311,7 +315,7 @@ func (tx *Tx) NextDueAfter(t time.Time) (time.Time, bool, error) {
 }
 
 // UpdateCommand stores the retry state of a queued command: Attempts,
-// MaybeSent, NextAttempt, LastError and NotAfter. Changing what is sent (Reference,
+// MaybeSent, NextAttempt, LastError, NoAnswer and NotAfter. Changing what is sent (Reference,
 // Kind, IdempotencyKey, Body, CreatedAt) is refused with [ErrInvalid]: a
 // retry must repeat the request exactly.
 func (tx *Tx) UpdateCommand(c *Command) error {
@@ -391,16 +395,19 @@ func (tx *Tx) TakeCommand(id uint64) (*Command, error) {
 	return c, tx.addCount(keyNCommands, -1)
 }
 
-// Hasten makes every queued command due between now and until due at now,
-// and returns how many it moved: after an outage, the commands held back by
-// their back-off go as soon as the network is back. What is sent is
-// unchanged (same key, same body).
+// Hasten makes every queued command due between now and until whose last
+// attempt got no answer (NoAnswer) due at now, and returns how many it
+// moved: after an outage, the commands held back by their back-off go as
+// soon as the network is back. A command whose last attempt was answered
+// keeps its NextAttempt (a Retry-After, a cancel that waits for the
+// customer). What is sent is unchanged (same key, same body).
 func (tx *Tx) Hasten(now, until time.Time) (int, error) {
 	due, err := tx.bucket(bucketOutDue)
 	if err != nil {
 		return 0, err
 	}
 	var ids []uint64
+	n := 0
 	c := due.Cursor()
 	for k, _ := c.Seek(u64Key(timeKey(now) + 1)); k != nil; k, _ = c.Next() {
 		if len(k) != 16 {
@@ -416,10 +423,14 @@ func (tx *Tx) Hasten(now, until time.Time) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		if !cmd.NoAnswer {
+			continue
+		}
 		cmd.NextAttempt = now
 		if err := tx.UpdateCommand(cmd); err != nil {
 			return 0, err
 		}
+		n++
 	}
-	return len(ids), nil
+	return n, nil
 }
