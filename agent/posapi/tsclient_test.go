@@ -165,21 +165,22 @@ func copyFile(t *testing.T, from, to string) {
 
 // tsClientChecks are the checks pos.ts must report, in order.
 var tsClientChecks = []string{
-	"status", "create", "create repeated", "event completed", "get sale", "partial refund", "refund too much",
+	"document", "status", "create", "create repeated", "event completed", "get sale", "partial refund", "refund too much",
 	"refund the rest", "cancel captured", "create waiting", "cancel", "cancel repeated", "EAN as personalQr",
 	"events ahead", "list sales", "event log",
 }
 
 // TestTypeScriptClient is the POS of testdata/tsclient/pos.ts, typed by
 // openapi-typescript and calling through openapi-fetch, against a real
-// server: a sale with receipt lines and no taxRate, read from the event log
-// and by reference, a partial refund, a refund of more than is left (400
-// with field and reason), a refund without an amount, a captured sale's
-// cancel (409), a repeated cancel (200), a product barcode as personalQr
-// (400), a position past the newest event (409 events_ahead), the list of
-// sales and the whole event log. It needs node and npm (make test never
-// skips it: scripts/ensure-deps.sh installs them); the first run fetches
-// the pinned packages, later ones take them from the cache.
+// server: the document (YAML, read as text without a token), a sale with
+// receipt lines and no taxRate, read from the event log and by reference,
+// a partial refund, a refund of more than is left (400 with field and
+// reason), a refund without an amount, a captured sale's cancel (409), a
+// repeated cancel (200), a product barcode as personalQr (400), a position
+// past the newest event (409 events_ahead), the list of sales and the whole
+// event log. It needs node and npm (make test never skips it:
+// scripts/ensure-deps.sh installs them); the first run fetches the pinned
+// packages, later ones take them from the cache.
 func TestTypeScriptClient(t *testing.T) {
 	t.Parallel()
 	needNode(t)

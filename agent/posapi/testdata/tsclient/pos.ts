@@ -76,6 +76,16 @@ async function waitForEvent(reference: string, want: State): Promise<Sale> {
   fail("events", `no event says ${reference} is ${want} after 20 s`);
 }
 
+// The document itself, as a POS checks which API its box speaks (YAML: read
+// as text, and without a token).
+{
+  const plain = createClient<paths>({ baseUrl });
+  const { data, error, response } = await plain.GET("/api/openapi.yaml", { parseAs: "text" });
+  need("document", data, `${response.status} ${show(error)}`);
+  const version = /^ {2}version: "?([^"\n]+)"?$/m.exec(data)?.[1];
+  check("document", data.startsWith("openapi: 3.") && version !== undefined, `${response.headers.get("Content-Type")}, version ${version}`);
+}
+
 // A POS without a stored position starts after the newest event.
 {
   const { data, error, response } = await box.GET("/api/v1/status");
