@@ -113,6 +113,7 @@ func tsNodeModules(t *testing.T, ctx context.Context) string {
 	if _, err := os.Stat(marker); err == nil {
 		now := time.Now()
 		_ = os.Chtimes(marker, now, now) // last used
+		t.Logf("node_modules from the cache, %s (remove it to install again)", dir)
 		return nm
 	}
 	if err := os.MkdirAll(base, 0o755); err != nil {
