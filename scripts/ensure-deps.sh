@@ -39,6 +39,12 @@ NEEDS=(
   # and screenshot its screens with the box's font.
   "chromium chromium"
   "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core"
+  # agent/posapi's TestTypeScriptClient: a POS in TypeScript typed from
+  # openapi.yaml (openapi-typescript, openapi-fetch, tsc from the npm
+  # registry, pinned by its package-lock.json), run with Node.js (18 or later).
+  "node nodejs"
+  "npm npm"
+  "npx npm"
 )
 
 missing_pkgs=()
