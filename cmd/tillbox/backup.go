@@ -36,14 +36,16 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfgPath := fs.String("config", "", "find the database through this configuration `file` (default "+config.DefaultPath+")")
 	dbPath := fs.String("db", "", "the database `file` itself")
 	listen := fs.String("listen", "", "where the running tillbox's POS API listens (default: pos.listen of the configuration)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args, stdout, "FILE")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || (*cfgPath != "" && *dbPath != "") {
+	if *cfgPath != "" && *dbPath != "" {
+		fmt.Fprintf(stderr, "tillbox backup: --config and --db exclude each other\n\n")
 		fs.Usage()
 		return errUsage
 	}
-	out := fs.Arg(0)
+	out := pos[0]
 
 	var cfg *config.Config
 	if *dbPath == "" {

@@ -45,17 +45,13 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 func runBusy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tillbox busy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, busyUsage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), busyUsage) }
 	baseURL := fs.String("url", os.Getenv("TILLBOX_POS_URL"), "the box's POS API (default from the configuration's pos.listen)")
 	path := fs.String("config", config.DefaultPath, "the configuration `file`, for the token and the address")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound of the request")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprint(stderr, busyUsage)
-		return errUsage
 	}
 	token := epayment.Secret(os.Getenv("TILLBOX_POS_TOKEN"))
 	var hc *http.Client

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -21,6 +22,10 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprint(stderr, configUsage)
 		return errUsage
 	}
+	if wantsHelp(args) {
+		fmt.Fprint(stdout, configUsage)
+		return flag.ErrHelp
+	}
 	switch args[0] {
 	case "example":
 		if len(args) > 1 {
@@ -35,7 +40,7 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 			return errUsage
 		}
 		return checkConfig(args[1], stdout)
-	case "-h", "-help", "--help", "help":
+	case "help":
 		fmt.Fprint(stdout, configUsage)
 		return nil
 	}

@@ -73,7 +73,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 		patterns = append(patterns, classify.Pattern{Name: name, Expr: expr})
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	scannerCfgs, err := demoScanners(specs)

@@ -59,13 +59,8 @@ func runDevices(_ context.Context, args []string, stdout, stderr io.Writer, en e
 		fs.PrintDefaults()
 	}
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tillbox devices: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
 	}
 	var list deviceList
 	ports, err := en.serial()

@@ -46,16 +46,12 @@ type finding struct {
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tillbox doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, doctorUsage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), doctorUsage) }
 	path := fs.String("config", config.DefaultPath, "the configuration `file`")
 	timeout := fs.Duration("timeout", 5*time.Second, "bound of each network check")
 	userName := fs.String("user", "tillbox", "the service's `user`: it and root may own the configuration and the secrets")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprint(stderr, doctorUsage)
-		return errUsage
 	}
 	checks := doctor(ctx, *path, lookupService(*userName), time.Now(), *timeout)
 	failed := false

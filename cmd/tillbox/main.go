@@ -47,21 +47,40 @@ func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	var exit *exitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		os.Exit(exit.code)
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "tillbox:", err)
-		os.Exit(1)
+	if code := exitCode(err, os.Stderr); code != 0 {
+		stop()
+		os.Exit(code)
 	}
 }
 
+// exitCode is the exit status of a command that returned err: 0 without
+// one, 2 for a command line that was not understood (its message and the
+// usage are printed already), an exitError's code, or 1 after printing err
+// to stderr.
+func exitCode(err error, stderr io.Writer) int {
+	var exit *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.code
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintln(stderr, "tillbox:", err)
+	return 1
+}
+
 // run dispatches a command line; it is main without the process around it.
+// A command's -h or --help prints its usage on stdout and is no error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := dispatch(ctx, args, stdout, stderr); !errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return nil
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
@@ -94,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDoctor(ctx, args, stdout, stderr)
 	case "udev-rules":
 		return runUdevRules(ctx, args, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

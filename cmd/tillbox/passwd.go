@@ -28,13 +28,8 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	path := fs.String("config", config.DefaultPath, "find the data directory through this configuration `file`")
 	dataDir := fs.String("data-dir", "", "write to `DIR` instead of box.data_dir")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tillbox passwd: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
 	}
 	dir := *dataDir
 	var c *config.Config

@@ -68,18 +68,24 @@ type posCmd struct {
 func runPOS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tillbox pos", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, posUsage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), posUsage) }
 	baseURL := fs.String("url", envOr("TILLBOX_POS_URL", "http://127.0.0.1:8080"), "the box's POS API")
 	token := fs.String("token", "", "the till's POS token (default $TILLBOX_POS_TOKEN)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", 30*time.Second, "bound of each request (not of --wait and --follow)")
 	pin := fs.String("pin", os.Getenv("TILLBOX_POS_PIN"), "the SHA-256 `fingerprint` of the box's TLS certificate (tillbox doctor on the box shows it): only that box is talked to, over https (default $TILLBOX_POS_PIN)")
-	if err := fs.Parse(args); err != nil {
+	// The flags of tillbox pos come before its COMMAND, whose own flags
+	// may come before or after its arguments.
+	if _, err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprint(stderr, posUsage)
 		return errUsage
+	}
+	if wantsHelp(fs.Args()) { // before asking for a token
+		fmt.Fprint(stdout, posUsage)
+		return flag.ErrHelp
 	}
 	if *token == "" {
 		*token = os.Getenv("TILLBOX_POS_TOKEN")
@@ -166,34 +172,10 @@ func (c *posCmd) explain(err error) error {
 	return err
 }
 
-// parse parses flags and positional arguments in any order, and checks the
-// number of positional arguments.
-func parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != len(positional) {
-		fs.Usage()
-		if len(pos) < len(positional) {
-			return nil, fmt.Errorf("%s: missing %s: %w", fs.Name(), positional[len(pos)], errUsage)
-		}
-		return nil, fmt.Errorf("%s: unexpected %q: %w", fs.Name(), pos[len(positional)], errUsage)
-	}
-	return pos, nil
-}
-
 func (c *posCmd) flags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("tillbox pos "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, posUsage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), posUsage) }
 	return fs
 }
 
@@ -212,7 +194,7 @@ func (c *posCmd) sale(ctx context.Context, args []string, stderr io.Writer) erro
 	qr := fs.String("qr", "", "the whole text of the customer's personal QR code")
 	phone := fs.String("phone", "", "the customer's phone number: country code and number, digits only")
 	wait := fs.Bool("wait", false, "follow the sale to its result")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parseArgs(fs, args, c.out); err != nil {
 		return err
 	}
 	if *qr != "" || *phone != "" {
@@ -284,7 +266,7 @@ func result(s agent.Sale, waited bool) error {
 
 func (c *posCmd) oneRef(ctx context.Context, name string, args []string, stderr io.Writer,
 	call func(context.Context, string) (agent.Sale, error)) error {
-	pos, err := parse(c.flags(name, stderr), args, "REF")
+	pos, err := parseArgs(c.flags(name, stderr), args, c.out, "REF")
 	if err != nil {
 		return err
 	}
@@ -301,7 +283,7 @@ func (c *posCmd) oneRef(ctx context.Context, name string, args []string, stderr 
 func (c *posCmd) capture(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := c.flags("capture", stderr)
 	amount := fs.Int64("amount", 0, "amount in minor units (default: all that is left)")
-	pos, err := parse(fs, args, "REF")
+	pos, err := parseArgs(fs, args, c.out, "REF")
 	if err != nil {
 		return err
 	}
@@ -322,7 +304,7 @@ func (c *posCmd) refund(ctx context.Context, args []string, stderr io.Writer) er
 	fs := c.flags("refund", stderr)
 	amount := fs.Int64("amount", 0, "amount in minor units (default: all that is captured and not refunded)")
 	id := fs.String("id", "", "your id of this refund: the same id refunds once")
-	pos, err := parse(fs, args, "REF")
+	pos, err := parseArgs(fs, args, c.out, "REF")
 	if err != nil {
 		return err
 	}
@@ -343,7 +325,7 @@ func (c *posCmd) list(ctx context.Context, args []string, stderr io.Writer) erro
 	fs := c.flags("list", stderr)
 	after := fs.String("after", "", "start after this reference")
 	limit := fs.Int("limit", 0, "at most this many (default: the box's, 100)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parseArgs(fs, args, c.out); err != nil {
 		return err
 	}
 	rctx, cancel := c.bounded(ctx)
@@ -368,7 +350,7 @@ func (c *posCmd) events(ctx context.Context, args []string, stderr io.Writer) er
 	fs := c.flags("events", stderr)
 	after := fs.Uint64("after", 0, "print the events after this seq")
 	follow := fs.Bool("follow", false, "keep streaming new events until interrupted")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := parseArgs(fs, args, c.out); err != nil {
 		return err
 	}
 	if *follow {
@@ -414,7 +396,7 @@ func (c *posCmd) ahead(ctx context.Context, after uint64, err error) error {
 }
 
 func (c *posCmd) status(ctx context.Context, args []string, stderr io.Writer) error {
-	if _, err := parse(c.flags("status", stderr), args); err != nil {
+	if _, err := parseArgs(c.flags("status", stderr), args, c.out); err != nil {
 		return err
 	}
 	rctx, cancel := c.bounded(ctx)
@@ -442,7 +424,7 @@ func (c *posCmd) status(ctx context.Context, args []string, stderr io.Writer) er
 }
 
 func (c *posCmd) scan(ctx context.Context, args []string, stderr io.Writer) error {
-	pos, err := parse(c.flags("scan", stderr), args, "CODE")
+	pos, err := parseArgs(c.flags("scan", stderr), args, c.out, "CODE")
 	if err != nil {
 		return err
 	}

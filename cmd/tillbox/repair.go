@@ -26,20 +26,25 @@ sales to check at Vipps MobilePay).
 
 // runRepair is `tillbox repair journal`.
 func runRepair(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprint(stdout, repairUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "journal" {
 		fmt.Fprint(stderr, repairUsage)
 		return errUsage
 	}
 	fs := flag.NewFlagSet("tillbox repair journal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, repairUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), repairUsage); fs.PrintDefaults() }
 	cfgPath := fs.String("config", "", "find the database through this configuration `file` (default "+config.DefaultPath+")")
 	dbPath := fs.String("db", "", "the database `file` itself")
 	out := fs.String("out", "", "where to write the repaired copy (default: the database's path + .repaired)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if _, err := parseArgs(fs, args[1:], stdout); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || (*cfgPath != "" && *dbPath != "") {
+	if *cfgPath != "" && *dbPath != "" {
+		fmt.Fprintf(stderr, "tillbox repair journal: --config and --db exclude each other\n\n")
 		fs.Usage()
 		return errUsage
 	}

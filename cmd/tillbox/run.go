@@ -106,13 +106,8 @@ func (m *Main) ParseFlags(args []string) error {
 		o.Scanners = append(o.Scanners, sc)
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, m.stdout); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(m.stderr, "tillbox run: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return errUsage
 	}
 	c, err := config.Load(*path)
 	if err == nil {

@@ -22,7 +22,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	verbose := fs.Bool("v", false, "log every request")
 	var opts sim.Options
 	opts.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	level := slog.LevelInfo

@@ -25,15 +25,11 @@ for a serial scanner its tty, for a USB HID scanner its USB device node
 func runUdevRules(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tillbox udev-rules", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, udevRulesUsage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), udevRulesUsage) }
 	path := fs.String("config", config.DefaultPath, "the configuration `file`")
 	group := fs.String("group", "tillbox", "the `group` granted the scanners")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, stdout); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprint(stderr, udevRulesUsage)
-		return errUsage
 	}
 	c, err := config.Load(*path)
 	if c == nil {
