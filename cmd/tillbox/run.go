@@ -493,7 +493,8 @@ func waitGroup(ctx context.Context, wg *sync.WaitGroup) bool {
 }
 
 // newLogger is the process's one logger, to stdout (journald takes it, one
-// record a line), at the configured level (which m.level can change while
+// record a line, with its priority and without a time of its own when
+// $JOURNAL_STREAM names stdout), at the configured level (which m.level can change while
 // running) and format; its tail is kept for the technician page. Problems
 // that stop run before it logs go to stderr.
 func (m *Main) newLogger() *slog.Logger {
@@ -503,9 +504,13 @@ func (m *Main) newLogger() *slog.Logger {
 	}
 	m.level.Set(lv)
 	opts := &slog.HandlerOptions{Level: &m.level}
-	var h slog.Handler = slog.NewTextHandler(m.stdout, opts)
+	format := func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewTextHandler(w, o) }
 	if strings.EqualFold(m.Config.Log.Format, "json") {
-		h = slog.NewJSONHandler(m.stdout, opts)
+		format = func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) }
+	}
+	h := format(m.stdout, opts)
+	if journalStream(m.stdout) {
+		h = newJournaldHandler(m.stdout, *opts, format) // journald.go
 	}
 	m.tail = technician.NewLogTail(0, 0)
 	return slog.New(m.tail.Handler(h))
