@@ -202,10 +202,14 @@ type Log struct {
 	Format string `toml:"format"`
 }
 
-// Metrics is the [metrics] section: /metrics, /healthz and /readyz.
+// Metrics is the [metrics] section: /metrics (Prometheus). The probes
+// /healthz and /readyz stay on the POS API's listener whatever it says.
 type Metrics struct {
+	// Enabled serves /metrics; false serves none (404).
 	Enabled bool `toml:"enabled"`
-	// Listen is their own address; empty serves them beside the POS API.
+	// Listen is the address of /metrics on a listener of its own (plain
+	// HTTP, also with [tls]), and then not beside the POS API; empty serves
+	// it beside the POS API.
 	Listen string `toml:"listen,omitempty"`
 }
 

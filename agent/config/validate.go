@@ -195,6 +195,9 @@ func (c *Config) check() (errs, warns []Problem) {
 	// [metrics], [display], [console]
 	if c.Metrics.Listen != "" {
 		listen(add, "metrics.listen", c.Metrics.Listen, true)
+		if !c.Metrics.Enabled {
+			warn("metrics.listen", "%q is not listened on: metrics.enabled is false", c.Metrics.Listen)
+		}
 	}
 	if c.Display.Listen != "" {
 		listen(add, "display.listen", c.Display.Listen, true)

@@ -268,3 +268,24 @@ func TestTLSFiles(t *testing.T) {
 		t.Errorf("tls: %+v", c.TLS)
 	}
 }
+
+// [metrics]: listen is read as an address beside enabled; a listener
+// while /metrics is off is a warning, not a problem.
+func TestMetricsSection(t *testing.T) {
+	d := minimal()
+	d.set("metrics.listen", `"0.0.0.0:9100"`)
+	c := mustParse(t, d.String())
+	if !c.Metrics.Enabled || c.Metrics.Listen != "0.0.0.0:9100" || len(c.Warnings) != 0 {
+		t.Errorf("metrics %+v, warnings %v", c.Metrics, c.Warnings)
+	}
+	d.set("metrics.enabled", `false`)
+	c = mustParse(t, d.String())
+	if c.Metrics.Enabled || len(c.Warnings) != 1 || c.Warnings[0].Field != "metrics.listen" || !strings.Contains(c.Warnings[0].Reason, "metrics.enabled is false") {
+		t.Errorf("metrics %+v, warnings %v", c.Metrics, c.Warnings)
+	}
+	d.set("metrics.listen", `"127.0.0.1:8080"`) // pos.listen's
+	d.set("metrics.enabled", `true`)
+	if p := find(t, problemsOf(t, d.String()), "metrics.listen"); !strings.Contains(p.Reason, "pos.listen") {
+		t.Errorf("metrics.listen on pos.listen: %v", p)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/posapi"
 )
 
 // TestRunMetrics: after a paid sale and a declined one, /metrics of `tillbox
@@ -138,4 +140,56 @@ func matches(m *dto.Metric, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestRunMetricsSection: [metrics] of `tillbox run`, over real HTTP.
+// enabled = false serves no /metrics (the probes stay); listen serves it
+// there, in plain HTTP, and not beside the POS API.
+func TestRunMetricsSection(t *testing.T) {
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	// The [metrics] table follows [vipps]'s keys in the test's file.
+	t.Run("disabled", func(t *testing.T) {
+		tl := startTill(t, "\n[metrics]\nenabled = false\n")
+		if code, _ := get(tl.url + "/metrics"); code != http.StatusNotFound {
+			t.Errorf("/metrics with enabled = false: %d, want 404", code)
+		}
+		if code, _ := get(tl.url + posapi.PathHealthz); code != http.StatusOK {
+			t.Errorf("/healthz: %d", code)
+		}
+		if strings.Contains(tl.logs.String(), "metrics on") {
+			t.Errorf("a metrics listener with enabled = false:\n%s", tl.logs)
+		}
+	})
+	t.Run("listen", func(t *testing.T) {
+		tl := startTill(t, "\n[metrics]\nlisten = \"127.0.0.1:0\"\n")
+		url := waitPrinted(t, tl.logs, tl.done, `metrics on (http://127\.0\.0\.1:\d+)/metrics`)
+		if url == tl.url {
+			t.Fatalf("metrics on the POS API's address %s", url)
+		}
+		code, body := get(url + "/metrics")
+		if code != http.StatusOK || !strings.Contains(body, "\ntillbox_up 1\n") {
+			t.Errorf("/metrics on its listener: %d\n%s", code, body)
+		}
+		if code, _ := get(url + posapi.PathHealthz); code != http.StatusNotFound {
+			t.Errorf("/healthz on the metrics listener: %d, want 404 (the probes stay with the POS API)", code)
+		}
+		if code, _ := get(tl.url + "/metrics"); code != http.StatusNotFound {
+			t.Errorf("/metrics beside the POS API while it has its own listener: %d, want 404", code)
+		}
+		if code, _ := get(tl.url + posapi.PathReadyz); code != http.StatusOK && code != http.StatusServiceUnavailable {
+			t.Errorf("/readyz: %d", code)
+		}
+	})
 }

@@ -67,6 +67,7 @@ type Main struct {
 	displayLn net.Listener // the customer display's, or nil
 	tech      *technicianPage
 	techLn    net.Listener // the technician page's, or nil
+	metricsLn net.Listener // /metrics on its own ([metrics] listen), or nil
 	display   *customerDisplay
 	ready     chan struct{} // closed once the server accepts requests
 	calls     metrics.Calls // the ePayment client's round trips, for /metrics
@@ -258,6 +259,15 @@ func (m *Main) open() error {
 		ln = tls.NewListener(ln, m.tls)
 	}
 	m.ln = ln
+	if c.Metrics.Enabled && c.Metrics.Listen != "" {
+		// Plain HTTP whatever [tls] says: Prometheus scrapes it, and it
+		// carries no secret.
+		ml, err := net.Listen("tcp", c.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		m.metricsLn = ml
+	}
 	if c.Display.Listen != "" {
 		dl, err := net.Listen("tcp", c.Display.Listen)
 		if err != nil {
@@ -354,6 +364,17 @@ func (m *Main) serve(ctx context.Context) error {
 	go func() { agentDone <- a.Run(agentCtx) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
+	var metricsSrv *http.Server
+	var metricsDone chan error // nil, never ready, without its own listener
+	if m.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", m.metricsHandler(log))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		metricsDone = make(chan error, 1)
+		go func() { metricsDone <- metricsSrv.Serve(m.metricsLn) }()
+	}
 	scans := readScans(m.scanners, a, log.With("component", "scanners"), nil)
 
 	base := scheme(m.tls) + "://" + ln.Addr().String()
@@ -371,6 +392,9 @@ func (m *Main) serve(ctx context.Context) error {
 	if m.tech != nil {
 		fmt.Fprintf(m.stdout, "tillbox: technician page on %s\n", m.tech.URL())
 	}
+	if m.metricsLn != nil {
+		fmt.Fprintf(m.stdout, "tillbox: metrics on http://%s/metrics\n", m.metricsLn.Addr())
+	}
 	close(m.ready)
 	sd := startSystemd(a, log.With("component", "systemd")) // sdnotify.go
 	defer sd.stopping()
@@ -386,6 +410,9 @@ func (m *Main) serve(ctx context.Context) error {
 	case err := <-serveDone:
 		serving = false
 		runErr = fmt.Errorf("serving %s: %w", ln.Addr(), err)
+	case err := <-metricsDone:
+		metricsDone = nil
+		runErr = fmt.Errorf("serving metrics on %s: %w", m.metricsLn.Addr(), err)
 	case err := <-agentDone:
 		agentRunning = false
 		runErr = fmt.Errorf("agent: %w", err)
@@ -415,6 +442,16 @@ func (m *Main) serve(ctx context.Context) error {
 	if serving {
 		if err := <-serveDone; !errors.Is(err, http.ErrServerClosed) {
 			runErr = errors.Join(runErr, err)
+		}
+	}
+	if metricsSrv != nil {
+		if err := metricsSrv.Shutdown(shutCtx); err != nil {
+			_ = metricsSrv.Close() // a scrape still in flight: it holds nothing to finish
+		}
+		if metricsDone != nil {
+			if err := <-metricsDone; !errors.Is(err, http.ErrServerClosed) {
+				runErr = errors.Join(runErr, fmt.Errorf("metrics: %w", err))
+			}
 		}
 	}
 	if !waitGroup(shutCtx, &inflight) {
@@ -458,17 +495,25 @@ func (m *Main) handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	api := posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses), posapi.WithTLSFingerprint(m.tlsPrint))
 	mux.Handle("/api/", api)
-	// The probes and /metrics, without a token.
+	// The probes and /metrics, without a token; /metrics only when
+	// [metrics] is enabled and has no listener of its own.
 	mux.Handle(posapi.PathHealthz, api)
 	mux.Handle(posapi.PathReadyz, api)
+	if c := m.Config.Metrics; c.Enabled && c.Listen == "" {
+		mux.Handle("/metrics", m.metricsHandler(log))
+	}
+	mux.Handle("/webhooks/vipps", m.agent.WebhookHandler())
+	return mux
+}
+
+// metricsHandler serves /metrics.
+func (m *Main) metricsHandler(log *slog.Logger) http.Handler {
 	src := metrics.Sources{Agent: m.agent, Calls: &m.calls,
 		Scanners: m.scanners.Statuses, Version: version.String(), Log: log.With("component", "metrics")}
 	if m.display != nil {
 		src.Displays = m.display.clients
 	}
-	mux.Handle("/metrics", metrics.Handler(src))
-	mux.Handle("/webhooks/vipps", m.agent.WebhookHandler())
-	return mux
+	return metrics.Handler(src)
 }
 
 // track counts the requests in flight, hijacked ones included.
@@ -542,6 +587,9 @@ func (m *Main) Close() error {
 	}
 	if m.techLn != nil {
 		_ = m.techLn.Close()
+	}
+	if m.metricsLn != nil {
+		_ = m.metricsLn.Close() // already closed by Shutdown, unless Run failed before serving
 	}
 	if m.db == nil {
 		return nil
