@@ -1,6 +1,9 @@
 // Package device is the contract between the box's scanners and the rest of
 // tillbox: a Scanner delivers Scans (the bytes of one code, where it came
-// from, when) and reports its Status for the technician page.
+// from, when) and reports its Status for the technician page. A Spec says
+// what a scanner is (its driver, Match, Terminator, mode and layout); the
+// wiring makes Specs of its configuration, and this package and its drivers
+// import nothing of the application (deps_test.go).
 //
 // The drivers live in sub-packages, one per technology: device/serial (USB
 // CDC-ACM, USB-serial, RS-232) and device/hid (USB HID, keyboard mode and
@@ -8,7 +11,7 @@
 // (a byte stream split into scans), device/hidkbd (keyboard-mode HID boot
 // reports through a keyboard layout) and device/hidpos (HID POS reports, usage
 // page 0x8C). device/classify decides whether a scan is a personal QR code;
-// device/scanners opens the configured scanners and keeps them open.
+// device/scanners opens the scanners of a list of Specs and keeps them open.
 package device
 
 import (

@@ -32,7 +32,8 @@
 // and its <key>_file, and an environment variable still wins over both.
 //
 // Only cmd/tillbox imports this package; it converts a Config into the
-// options of the agent, the ePayment client and the store.
+// options of the agent, the ePayment client and the store, and its
+// [[scanner]] entries into the drivers' device.Specs ([Specs]).
 package config
 
 import (

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/hidkbd"
 )
 
 // Scanner is one [[scanner]] entry: a QR scanner the box reads.
@@ -40,8 +42,8 @@ type Scanner struct {
 
 // Scanner drivers.
 const (
-	DriverSerial = "serial"
-	DriverHID    = "hid"
+	DriverSerial = device.DriverSerial
+	DriverHID    = device.DriverHID
 )
 
 // Defaults of a scanner entry.
@@ -53,8 +55,9 @@ const (
 )
 
 var (
-	// Layouts are the keyboard layouts a keyboard-mode scanner may emulate.
-	Layouts = []string{"us", "no", "da", "sv-fi", "de"}
+	// Layouts are the keyboard layouts a keyboard-mode scanner may emulate:
+	// those device/hidkbd decodes.
+	Layouts = hidkbd.Layouts
 	// Modes are the modes of a HID scanner.
 	Modes = []string{"auto", "keyboard", "hidpos"}
 	// Bauds are the baud rates a serial scanner may use.
@@ -102,7 +105,7 @@ func (s *Scanner) validate(p string, add func(field, format string, a ...any)) {
 	}
 	if s.Match == "" {
 		add(p+".match", "missing: set \"VID:PID\", \"VID:PID:SERIAL\" or a device path such as \"/dev/ttyACM0\" (`tillbox devices` lists them)")
-	} else if _, err := ParseMatch(s.Match); err != nil {
+	} else if _, err := device.ParseMatch(s.Match); err != nil {
 		add(p+".match", "%v", err)
 	}
 	serial, hid := s.Driver == DriverSerial, s.Driver == DriverHID
@@ -116,7 +119,7 @@ func (s *Scanner) validate(p string, add func(field, format string, a ...any)) {
 	if s.Terminator != "" {
 		if hid {
 			add(p+".terminator", "applies to serial scanners only (a HID scanner ends a scan with Enter or Tab)")
-		} else if _, err := ParseTerminator(s.Terminator); err != nil {
+		} else if _, err := device.ParseTerminator(s.Terminator); err != nil {
 			add(p+".terminator", "%v", err)
 		}
 	}
@@ -144,81 +147,43 @@ func (s *Scanner) validate(p string, add func(field, format string, a ...any)) {
 	}
 }
 
-// Match is where a scanner is found: by USB identity or by device path.
-type Match struct {
-	VID, PID uint16
-	Serial   string // empty: any serial number
-	Path     string // set instead of VID and PID
-}
-
-// String writes the match back in the form ParseMatch reads.
-func (m Match) String() string {
-	if m.Path != "" {
-		return m.Path
+// Spec converts a validated entry into what the drivers take: the match
+// and the terminator parsed, the rest as it is (withDefaults filled it).
+func (s Scanner) Spec() (device.Spec, error) {
+	m, err := device.ParseMatch(s.Match)
+	if err != nil {
+		return device.Spec{}, err
 	}
-	s := fmt.Sprintf("%04x:%04x", m.VID, m.PID)
-	if m.Serial != "" {
-		s += ":" + m.Serial
-	}
-	return s
-}
-
-var hex4 = regexp.MustCompile(`^[0-9a-fA-F]{4}$`)
-
-// ParseMatch parses "VID:PID", "VID:PID:SERIAL" (VID and PID four hex digits
-// each, as lsusb shows them) or an absolute device path.
-func ParseMatch(s string) (Match, error) {
-	if strings.HasPrefix(s, "/") {
-		if strings.ContainsAny(s, " \t\n") {
-			return Match{}, fmt.Errorf("device path %q contains white space", s)
+	spec := device.Spec{Name: s.Name, Driver: s.Driver, Match: m, Baud: s.Baud, Mode: s.Mode, Layout: s.Layout, Prefix: s.Prefix, Suffix: s.Suffix}
+	if s.Driver == DriverSerial {
+		t := s.Terminator
+		if t == "" {
+			t = DefaultTerminator
 		}
-		return Match{Path: s}, nil
-	}
-	parts := strings.SplitN(s, ":", 3)
-	if len(parts) < 2 || !hex4.MatchString(parts[0]) || !hex4.MatchString(parts[1]) {
-		return Match{}, fmt.Errorf("%q is not VID:PID[:SERIAL] (four hex digits each, as lsusb shows them, e.g. \"0c2e:0b61\") or a device path starting with /", s)
-	}
-	vid, _ := strconv.ParseUint(parts[0], 16, 16)
-	pid, _ := strconv.ParseUint(parts[1], 16, 16)
-	if vid == 0 {
-		return Match{}, fmt.Errorf("%q: vendor id 0000 is not a USB vendor", s)
-	}
-	m := Match{VID: uint16(vid), PID: uint16(pid)}
-	if len(parts) == 3 {
-		if parts[2] == "" || strings.IndexFunc(parts[2], func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-			return Match{}, fmt.Errorf("%q: the serial number after the second colon is empty or holds spaces or control characters", s)
+		if spec.Terminator, err = device.ParseTerminator(t); err != nil {
+			return device.Spec{}, err
 		}
-		m.Serial = parts[2]
 	}
-	return m, nil
+	return spec, nil
 }
 
-// Terminator is what ends a scan on a serial scanner: a byte sequence or,
-// when Idle is set, a gap of that length in the incoming bytes.
-type Terminator struct {
-	Bytes string
-	Idle  time.Duration
-}
-
-// ParseTerminator parses "CR", "LF", "CRLF" (any case) or "idle:DURATION"
-// with DURATION between 5ms and 2s.
-func ParseTerminator(s string) (Terminator, error) {
-	switch strings.ToUpper(s) {
-	case "CR":
-		return Terminator{Bytes: "\r"}, nil
-	case "LF":
-		return Terminator{Bytes: "\n"}, nil
-	case "CRLF":
-		return Terminator{Bytes: "\r\n"}, nil
-	}
-	if rest, ok := strings.CutPrefix(strings.ToLower(s), "idle:"); ok {
-		d, err := time.ParseDuration(rest)
-		if err != nil || d < 5*time.Millisecond || d > 2*time.Second {
-			return Terminator{}, fmt.Errorf("%q: the idle gap must be a duration from 5ms to 2s, like \"idle:50ms\"", s)
+// Specs converts validated entries into what device/scanners.Open and
+// device/udevrules.Generate take. An error names the scanner (its default
+// name "scanner<N>" when it has none).
+func Specs(list []Scanner) ([]device.Spec, error) {
+	specs := make([]device.Spec, 0, len(list))
+	for i, s := range list {
+		spec, err := s.Spec()
+		if err != nil {
+			name := s.Name
+			if name == "" {
+				name = "scanner" + strconv.Itoa(i+1)
+			}
+			return nil, fmt.Errorf("scanner %q: %w", name, err)
 		}
-		return Terminator{Idle: d}, nil
+		specs = append(specs, spec)
 	}
-	return Terminator{}, fmt.Errorf("%q is not CR, LF, CRLF or idle:DURATION (e.g. \"idle:50ms\")", s)
+	return specs, nil
 }
 
 // ParseScanner parses the --scanner flag: DRIVER:MATCH followed by

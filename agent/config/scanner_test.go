@@ -1,59 +1,14 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/hid"
+	"github.com/tillbox/tillbox/device/serial"
 )
-
-func TestParseMatch(t *testing.T) {
-	ok := map[string]Match{
-		"0c2e:0b61":             {VID: 0x0c2e, PID: 0x0b61},
-		"0C2E:0B61":             {VID: 0x0c2e, PID: 0x0b61},
-		"05e0:1200:S/N 1":       {},
-		"05e0:1200:21305B2A0C8": {VID: 0x05e0, PID: 0x1200, Serial: "21305B2A0C8"},
-		"05e0:1200:a:b":         {VID: 0x05e0, PID: 0x1200, Serial: "a:b"},
-		"/dev/ttyACM0":          {Path: "/dev/ttyACM0"},
-		"/dev/serial/by-id/usb-Honeywell_Imaging-if00": {Path: "/dev/serial/by-id/usb-Honeywell_Imaging-if00"},
-	}
-	for in, want := range ok {
-		m, err := ParseMatch(in)
-		if in == "05e0:1200:S/N 1" {
-			if err == nil {
-				t.Errorf("ParseMatch(%q) accepted a serial with a space", in)
-			}
-			continue
-		}
-		if err != nil || m != want {
-			t.Errorf("ParseMatch(%q) = %+v, %v; want %+v", in, m, err, want)
-		}
-		if back, err := ParseMatch(m.String()); err != nil || back != m {
-			t.Errorf("%q: String %q does not parse back", in, m)
-		}
-	}
-	for _, in := range []string{"", "0c2e", "c2e:b61", "0c2e:0b61:", "0000:0001", "ttyACM0", "0c2e-0b61", "/dev/tty ACM0", "zzzz:0b61"} {
-		if m, err := ParseMatch(in); err == nil {
-			t.Errorf("ParseMatch(%q) = %+v, want an error", in, m)
-		}
-	}
-}
-
-func TestParseTerminator(t *testing.T) {
-	ok := map[string]Terminator{
-		"CR": {Bytes: "\r"}, "lf": {Bytes: "\n"}, "CRLF": {Bytes: "\r\n"},
-		"idle:50ms": {Idle: 50 * time.Millisecond}, "IDLE:1s": {Idle: time.Second},
-	}
-	for in, want := range ok {
-		if got, err := ParseTerminator(in); err != nil || got != want {
-			t.Errorf("ParseTerminator(%q) = %+v, %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "TAB", "idle:", "idle:1ms", "idle:3s", "idle:soon", "\r"} {
-		if got, err := ParseTerminator(in); err == nil {
-			t.Errorf("ParseTerminator(%q) = %+v, want an error", in, got)
-		}
-	}
-}
 
 func TestScannerRules(t *testing.T) {
 	cases := []struct {
@@ -142,6 +97,47 @@ func TestParseScanner(t *testing.T) {
 	for _, in := range []string{"", "serial", "serial:", ":x", "serial:/dev/x,baud", "serial:/dev/x,baud=fast", "serial:/dev/x,colour=red"} {
 		if s, err := ParseScanner(in); err == nil {
 			t.Errorf("ParseScanner(%q) = %+v, want an error", in, s)
+		}
+	}
+}
+
+// TestSpecs: what the drivers get of the [[scanner]] entries, and that they
+// take it.
+func TestSpecs(t *testing.T) {
+	c := mustParse(t, minimal().String()+
+		"[[scanner]]\nname = \"a\"\ndriver = \"serial\"\nmatch = \"0C2E:0b61:X1\"\nbaud = 115200\nterminator = \"crlf\"\nprefix = \"<\"\nsuffix = \">\"\n"+
+		"[[scanner]]\ndriver = \"serial\"\nmatch = \"/dev/ttyACM0\"\n"+
+		"[[scanner]]\nname = \"kbd\"\ndriver = \"hid\"\nmatch = \"0c2e:0b61:AB\"\nmode = \"keyboard\"\nlayout = \"sv-fi\"\n")
+	specs, err := Specs(c.Scanners)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []device.Spec{
+		{Name: "a", Driver: "serial", Match: device.Match{VID: 0x0c2e, PID: 0x0b61, Serial: "X1"}, Baud: 115200, Terminator: device.Terminator{Bytes: "\r\n"}, Prefix: "<", Suffix: ">"},
+		{Name: "scanner2", Driver: "serial", Match: device.Match{Path: "/dev/ttyACM0"}, Baud: DefaultBaud, Terminator: device.Terminator{Bytes: "\r"}},
+		{Name: "kbd", Driver: "hid", Match: device.Match{VID: 0x0c2e, PID: 0x0b61, Serial: "AB"}, Mode: "keyboard", Layout: "sv-fi"},
+	}
+	if !slices.Equal(specs, want) {
+		t.Errorf("Specs = %+v\nwant %+v", specs, want)
+	}
+	// The drivers take them.
+	if sc, err := serial.FromSpec(specs[0]); err != nil || sc.Baud != 115200 || sc.Terminator.Bytes != "\r\n" {
+		t.Errorf("serial.FromSpec = %+v, %v", sc, err)
+	}
+	if hc, err := hid.FromSpec(specs[2]); err != nil || hc.Layout.Name() != "sv-fi" || hc.Mode != hid.ModeKeyboard {
+		t.Errorf("hid.FromSpec = %+v, %v", hc, err)
+	}
+	// An entry Validate would refuse is an error naming its scanner.
+	for _, tc := range []struct {
+		s    Scanner
+		want string
+	}{
+		{Scanner{Name: "d", Driver: "serial", Match: "nonsense"}, `scanner "d": "nonsense" is not VID:PID`},
+		{Scanner{Name: "e", Driver: "serial", Match: "/dev/ttyACM0", Terminator: "ETX"}, `scanner "e": "ETX" is not CR, LF, CRLF`},
+		{Scanner{Driver: "hid", Match: "zz:1"}, `scanner "scanner1"`},
+	} {
+		if _, err := Specs([]Scanner{tc.s}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Specs(%+v) = %v, want %q", tc.s, err, tc.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/device"
 )
 
 // hostName is a DNS name, without a final dot or with one.
@@ -249,7 +250,7 @@ func (c *Config) check() (errs, warns []Problem) {
 		names[sc.Name] = i + 1
 		// A device with a HID interface and a serial port (CDC-ACM) beside
 		// it, as many scanners have, may be named by both drivers.
-		if m, err := ParseMatch(sc.Match); err == nil {
+		if m, err := device.ParseMatch(sc.Match); err == nil {
 			key := sc.Driver + " " + m.String()
 			if j, dup := matches[key]; dup {
 				add(p+".match", "%q also matches scanner[%d]: one device cannot be read twice", sc.Match, j)

@@ -25,6 +25,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/device/scanners"
 	"github.com/tillbox/tillbox/display/technician"
@@ -382,9 +383,9 @@ func kroner(minor int64) string {
 	return fmt.Sprintf("%s%d.%02d", sign, minor/100, minor%100)
 }
 
-// demoScanners checks the --scanner specs as `tillbox run` does and fills
-// in their defaults.
-func demoScanners(specs []config.Scanner) ([]config.Scanner, error) {
+// demoScanners checks the --scanner specs as `tillbox run` does, fills in
+// their defaults and converts them for the drivers.
+func demoScanners(specs []config.Scanner) ([]device.Spec, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
@@ -396,5 +397,5 @@ func demoScanners(specs []config.Scanner) ([]config.Scanner, error) {
 	if err := c.Override(config.Overrides{Scanners: specs}); err != nil {
 		return nil, err
 	}
-	return c.Scanners, nil
+	return config.Specs(c.Scanners)
 }

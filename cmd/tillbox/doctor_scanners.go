@@ -46,7 +46,7 @@ func scannerFindings(ctx context.Context, c *config.Config, en enumerators, time
 	out := make([]finding, 0, len(c.Scanners))
 	for _, s := range c.Scanners {
 		name := "scanner " + s.Name
-		m, err := config.ParseMatch(s.Match)
+		m, err := device.ParseMatch(s.Match)
 		if err != nil { // Load validated it; kept for safety
 			out = append(out, finding{name, "fail", err.Error()})
 			continue
@@ -140,7 +140,11 @@ const udevRulesDir = "/etc/udev/rules.d"
 // let the service open a new scanner, and still grant an old one.
 func udevFinding(c *config.Config, path, group, dir string) finding {
 	file := filepath.Join(dir, udevrules.FileName)
-	want, _, err := udevrules.Generate(c.Scanners, group, path)
+	us, err := udevScanners(c.Scanners)
+	if err != nil {
+		return finding{"udev", "fail", fmt.Sprintf("the rules of the configured scanners cannot be made: %v", err)}
+	}
+	want, _, err := udevrules.Generate(us, group, path)
 	if err != nil {
 		return finding{"udev", "fail", fmt.Sprintf("the rules of the configured scanners cannot be made: %v", err)}
 	}

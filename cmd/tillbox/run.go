@@ -245,7 +245,11 @@ func (m *Main) open() error {
 	m.agent, m.vipps = a, vipps
 	// The scanners: a HID scanner in a build without cgo says so here, at
 	// error level, and in GET /api/v1/status.
-	sm, err := scanners.Open(c.Scanners, scanners.Options{Logger: log.With("component", "scanners")})
+	specs, err := config.Specs(c.Scanners)
+	if err != nil {
+		return err
+	}
+	sm, err := scanners.Open(specs, scanners.Options{Logger: log.With("component", "scanners")})
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,11 @@ func runUdevRules(_ context.Context, args []string, stdout, stderr io.Writer) er
 	} else if err != nil {
 		return err
 	}
-	rules, notes, err := udevrules.Generate(c.Scanners, *group, *path)
+	us, err := udevScanners(c.Scanners)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
+	}
+	rules, notes, err := udevrules.Generate(us, *group, *path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *path, err)
 	}
@@ -59,4 +63,18 @@ func runUdevRules(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	_, err = io.WriteString(stdout, rules)
 	return err
+}
+
+// udevScanners converts the [[scanner]] entries for udevrules.Generate,
+// each with its match as the file writes it.
+func udevScanners(list []config.Scanner) ([]udevrules.Scanner, error) {
+	specs, err := config.Specs(list)
+	if err != nil {
+		return nil, err
+	}
+	us := make([]udevrules.Scanner, len(specs))
+	for i, s := range specs {
+		us[i] = udevrules.Scanner{Spec: s, Configured: list[i].Match}
+	}
+	return us, nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 )
 
@@ -25,7 +24,7 @@ type Frame struct {
 // Config says how to split a stream.
 type Config struct {
 	// Terminator ends a frame: a byte sequence, or a gap of Idle.
-	Terminator config.Terminator
+	Terminator device.Terminator
 	// Affixes are stripped from each frame when present.
 	Affixes Affixes
 	// Max is the largest frame in bytes, terminator not counted; 0 means

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -22,9 +22,9 @@ func mustNew(t testing.TB, c Config) *Splitter {
 	return s
 }
 
-func term(t testing.TB, s string) config.Terminator {
+func term(t testing.TB, s string) device.Terminator {
 	t.Helper()
-	tm, err := config.ParseTerminator(s)
+	tm, err := device.ParseTerminator(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,14 +253,14 @@ func TestNewErrors(t *testing.T) {
 	if _, err := New(Config{}); err != ErrNoTerminator {
 		t.Errorf("no terminator: %v", err)
 	}
-	if _, err := New(Config{Terminator: config.Terminator{Bytes: "\r", Idle: time.Second}}); err == nil {
+	if _, err := New(Config{Terminator: device.Terminator{Bytes: "\r", Idle: time.Second}}); err == nil {
 		t.Error("bytes and idle: no error")
 	}
 }
 
 func TestMultiByteTerminator(t *testing.T) {
 	// Any byte sequence works, with overlaps: "aab" inside "aaab".
-	s := mustNew(t, Config{Terminator: config.Terminator{Bytes: "aab"}})
+	s := mustNew(t, Config{Terminator: device.Terminator{Bytes: "aab"}})
 	got := feedChunks(s, []byte("xaaabyaabaab"), 1)
 	if strings.Join(got, "|") != "xa|y" {
 		t.Fatalf("got %q, want [xa y]", got)

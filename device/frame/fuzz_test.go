@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
 )
 
 // reference splits in all at once by the rules of Splitter, with
@@ -58,7 +58,7 @@ func FuzzSplitter(f *testing.F) {
 		const max = 32
 		terms := []string{"\r", "\n", "\r\n"}
 		tm := terms[int(which)%len(terms)]
-		s, err := New(Config{Terminator: config.Terminator{Bytes: tm}, Max: max})
+		s, err := New(Config{Terminator: device.Terminator{Bytes: tm}, Max: max})
 		if err != nil {
 			t.Fatal(err)
 		}

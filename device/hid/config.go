@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/frame"
 	"github.com/tillbox/tillbox/device/hidkbd"
 )
 
-// Modes of a HID scanner, as in the configuration.
+// Modes of a HID scanner (device.Spec.Mode).
 const (
 	ModeAuto     = "auto"     // HID POS when the interface's usage page is 0x8C, else keyboard
 	ModeKeyboard = "keyboard" // boot keyboard reports, decoded through Layout
@@ -25,7 +24,7 @@ type Config struct {
 	// Match finds the device: a USB identity VID:PID[:SERIAL] (stable
 	// across replug), or the device's usbfs node /dev/bus/usb/BBB/DDD or a
 	// symlink to it (a udev rule's SYMLINK), followed at each open.
-	Match config.Match
+	Match device.Match
 	// Mode is ModeAuto (the default), ModeKeyboard or ModePOS.
 	Mode string
 	// Layout is the keyboard layout a keyboard-mode scanner emulates;
@@ -45,18 +44,14 @@ type Config struct {
 	OpenDevice func(device.HIDDevice) (Device, error)
 }
 
-// FromConfig makes a Config of a [[scanner]] entry with driver "hid",
-// already validated by the config package.
-func FromConfig(s config.Scanner) (Config, error) {
-	if s.Driver != config.DriverHID {
+// FromSpec makes a Config of a scanner with driver "hid".
+func FromSpec(s device.Spec) (Config, error) {
+	if s.Driver != device.DriverHID {
 		return Config{}, fmt.Errorf("scanner %q: driver %q is not hid", s.Name, s.Driver)
 	}
-	m, err := config.ParseMatch(s.Match)
-	if err != nil {
-		return Config{}, fmt.Errorf("scanner %q: %w", s.Name, err)
-	}
-	c := Config{Name: s.Name, Match: m, Mode: s.Mode, Affixes: frame.Affixes{Prefix: s.Prefix, Suffix: s.Suffix}}
+	c := Config{Name: s.Name, Match: s.Match, Mode: s.Mode, Affixes: frame.Affixes{Prefix: s.Prefix, Suffix: s.Suffix}}
 	if s.Layout != "" {
+		var err error
 		if c.Layout, err = hidkbd.LayoutByName(s.Layout); err != nil {
 			return Config{}, fmt.Errorf("scanner %q: %w", s.Name, err)
 		}
@@ -79,7 +74,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("hid: scanner %q: mode %q is not %s, %s or %s", c.Name, c.Mode, ModeAuto, ModeKeyboard, ModePOS)
 	}
 	if c.Layout == nil {
-		c.Layout, _ = hidkbd.LayoutByName(config.DefaultLayout)
+		c.Layout, _ = hidkbd.LayoutByName("us")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

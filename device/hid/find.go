@@ -7,14 +7,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 )
 
 // find picks the interface to read among the listed ones: those of the
 // device m names, the best for the mode first (see rank); others counts the
 // further matching devices, left alone.
-func find(m config.Match, mode string, list []device.HIDDevice) (d device.HIDDevice, others int, err error) {
+func find(m device.Match, mode string, list []device.HIDDevice) (d device.HIDDevice, others int, err error) {
 	var found []device.HIDDevice
 	if m.Path != "" {
 		bus, addr, err := usbfsNode(m.Path)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/frame"
 	"github.com/tillbox/tillbox/device/hidkbd"
@@ -61,8 +60,8 @@ func replay(t *testing.T, s *Scanner, dev *fakeDevice, reports [][]byte) []devic
 	return got
 }
 
-func usMatch(d device.HIDDevice) config.Match {
-	return config.Match{VID: d.VID, PID: d.PID, Serial: d.SerialNumber}
+func usMatch(d device.HIDDevice) device.Match {
+	return device.Match{VID: d.VID, PID: d.PID, Serial: d.SerialNumber}
 }
 
 // TestKeyboardFixtures replays every recorded keyboard-mode session of
@@ -305,18 +304,18 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"absent", &fakeBus{list: []device.HIDDevice{posScanner}}, Config{Match: usMatch(kbdScanner)},
 			"no USB HID device 0c2e:0b61:K1: is the scanner plugged in? (tillbox devices lists them)"},
-		{"other serial", &fakeBus{list: []device.HIDDevice{kbdScanner}}, Config{Match: config.Match{VID: 0x0c2e, PID: 0x0b61, Serial: "K2"}},
+		{"other serial", &fakeBus{list: []device.HIDDevice{kbdScanner}}, Config{Match: device.Match{VID: 0x0c2e, PID: 0x0b61, Serial: "K2"}},
 			"no USB HID device 0c2e:0b61:K2"},
 		{"listing fails", &fakeBus{listErr: errors.New("libusb: no memory")}, Config{Match: usMatch(kbdScanner)}, "libusb: no memory"},
 		{"open fails", &fakeBus{list: []device.HIDDevice{kbdScanner}, openErr: errors.New("hidapi: failed to open device")},
 			Config{Match: usMatch(kbdScanner)}, "hidapi: failed to open device"},
 		{"bad mode", &fakeBus{}, Config{Match: usMatch(kbdScanner), Mode: "serial"}, `mode "serial" is not auto, keyboard or hidpos`},
 		{"no match", &fakeBus{}, Config{}, "no device path or USB identity"},
-		{"not usbfs", &fakeBus{list: []device.HIDDevice{kbdScanner}}, Config{Match: config.Match{Path: "/dev/bus/usb/x"}},
+		{"not usbfs", &fakeBus{list: []device.HIDDevice{kbdScanner}}, Config{Match: device.Match{Path: "/dev/bus/usb/x"}},
 			"is not a USB device node /dev/bus/usb/BBB/DDD"},
-		{"dangling link", &fakeBus{list: []device.HIDDevice{kbdScanner}}, Config{Match: config.Match{Path: filepath.Join(t.TempDir(), "scanner")}},
+		{"dangling link", &fakeBus{list: []device.HIDDevice{kbdScanner}}, Config{Match: device.Match{Path: filepath.Join(t.TempDir(), "scanner")}},
 			"is the scanner plugged in?"},
-		{"node absent", &fakeBus{list: []device.HIDDevice{kbdScanner}}, Config{Match: config.Match{Path: "/dev/bus/usb/001/009"}},
+		{"node absent", &fakeBus{list: []device.HIDDevice{kbdScanner}}, Config{Match: device.Match{Path: "/dev/bus/usb/001/009"}},
 			"no USB HID interface at /dev/bus/usb/001/009"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -358,7 +357,7 @@ func TestFind(t *testing.T) {
 		{"/dev/bus/usb/001/008", ModeAuto, twin.Path, 0},
 		{"/dev/bus/usb/003/002", ModePOS, linuxB.Path, 0},
 	} {
-		m, err := config.ParseMatch(tc.match)
+		m, err := device.ParseMatch(tc.match)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -374,7 +373,7 @@ func TestFind(t *testing.T) {
 func TestEnumerateFilter(t *testing.T) {
 	bus := &fakeBus{list: []device.HIDDevice{kbdScanner}}
 	openScanner(t, Config{Match: usMatch(kbdScanner)}, bus)
-	openScanner(t, Config{Name: "node", Match: config.Match{Path: "/dev/bus/usb/001/004"}}, bus)
+	openScanner(t, Config{Name: "node", Match: device.Match{Path: "/dev/bus/usb/001/004"}}, bus)
 	if want := [][2]uint16{{0x0c2e, 0x0b61}, {0, 0}}; !slices.Equal(bus.asked, want) {
 		t.Errorf("enumerated %v, want %v", bus.asked, want)
 	}
@@ -383,18 +382,18 @@ func TestEnumerateFilter(t *testing.T) {
 	}
 }
 
-func TestFromConfig(t *testing.T) {
-	c, err := FromConfig(config.Scanner{Name: "kbd", Driver: "hid", Match: "0c2e:0b61:AB", Mode: "keyboard", Layout: "sv-fi", Prefix: "]", Suffix: "#"})
+func TestFromSpec(t *testing.T) {
+	c, err := FromSpec(device.Spec{Name: "kbd", Driver: "hid", Match: device.Match{VID: 0x0c2e, PID: 0x0b61, Serial: "AB"}, Mode: "keyboard", Layout: "sv-fi", Prefix: "]", Suffix: "#"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Name != "kbd" || c.Match.Serial != "AB" || c.Mode != ModeKeyboard || c.Layout.Name() != "sv-fi" || c.Affixes.Prefix != "]" || c.Affixes.Suffix != "#" {
 		t.Errorf("config %+v", c)
 	}
-	if _, err := FromConfig(config.Scanner{Name: "x", Driver: "serial", Match: "/dev/ttyACM0"}); err == nil {
+	if _, err := FromSpec(device.Spec{Name: "x", Driver: "serial", Match: device.Match{Path: "/dev/ttyACM0"}}); err == nil {
 		t.Error("a serial scanner accepted")
 	}
-	if _, err := FromConfig(config.Scanner{Name: "x", Driver: "hid", Match: "0c2e:0b61", Layout: "fr"}); err == nil {
+	if _, err := FromSpec(device.Spec{Name: "x", Driver: "hid", Match: device.Match{VID: 0x0c2e, PID: 0x0b61}, Layout: "fr"}); err == nil {
 		t.Error("layout fr accepted")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 )
 
@@ -17,9 +16,13 @@ func feedAll(d *Decoder, reports []Report) []string {
 	return out
 }
 
-func TestLayoutsMatchConfig(t *testing.T) {
-	if strings.Join(Layouts, ",") != strings.Join(config.Layouts, ",") {
-		t.Fatalf("hidkbd.Layouts %v, config.Layouts %v", Layouts, config.Layouts)
+// TestLayoutsByName: every layout the configuration accepts (its Layouts
+// are these) can be had by its name.
+func TestLayoutsByName(t *testing.T) {
+	for _, name := range Layouts {
+		if l, err := LayoutByName(name); err != nil || l.Name() != name {
+			t.Errorf("LayoutByName(%q) = %v, %v", name, l, err)
+		}
 	}
 }
 

@@ -15,9 +15,9 @@ import (
 	xterm "golang.org/x/term"
 
 	"github.com/tillbox/tillbox/agent"
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/store"
 )
@@ -82,7 +82,7 @@ func BenchmarkScanToCreatePayment(b *testing.B) {
 	if err := os.Symlink(tty.Name(), link); err != nil {
 		b.Fatal(err)
 	}
-	m, err := Open([]config.Scanner{{Name: "front", Driver: "serial", Match: link, Baud: 115200, Terminator: "CR"}}, Options{})
+	m, err := Open([]device.Spec{{Name: "front", Driver: "serial", Match: device.Match{Path: link}, Baud: 115200, Terminator: device.Terminator{Bytes: "\r"}}}, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/device/scanners"
@@ -15,7 +14,8 @@ import (
 // the classifier; a personal QR code goes to the agent whole, anything else
 // is refused on the display and never sent to Vipps.
 func Example() {
-	cfgs := []config.Scanner{{Name: "front", Driver: "serial", Match: "0c2e:0b61", Baud: 9600, Terminator: "CR"}}
+	// cmd/tillbox converts the [[scanner]] entries (config.Specs).
+	cfgs := []device.Spec{{Name: "front", Driver: device.DriverSerial, Match: device.Match{VID: 0x0c2e, PID: 0x0b61}, Baud: 9600, Terminator: device.Terminator{Bytes: "\r"}}}
 	m, err := scanners.Open(cfgs, scanners.Options{Logger: slog.Default()})
 	if err != nil {
 		fmt.Println(err)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/uevent"
 )
 
@@ -42,7 +42,7 @@ func TestHotplugReopens(t *testing.T) {
 	f.fail["front"] = 1 << 30 // unplugged
 	var hp uevent.Manual
 	log := &logged{}
-	m, err := Open([]config.Scanner{{Name: "front", Driver: "fake", Match: "1d6b:0104"}}, Options{
+	m, err := Open([]device.Spec{{Name: "front", Driver: "fake", Match: device.Match{VID: 0x1d6b, PID: 0x0104}}}, Options{
 		Drivers: map[string]Opener{"fake": f.open}, Logger: slog.New(log),
 		RestartBackoff: time.Millisecond, MaxRestartBackoff: 4 * time.Millisecond, IdleRetry: time.Hour, Hotplug: &hp})
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package scanners opens the scanners the configuration names, hands their
+// Package scanners opens the scanners it is given (device.Specs), hands their
 // scans to one consumer, keeps them open (a driver that stops is opened
 // again) and reports their states for the technician page.
 package scanners
@@ -11,15 +11,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/hid"
 	"github.com/tillbox/tillbox/device/serial"
 	"github.com/tillbox/tillbox/device/uevent"
 )
 
-// Opener opens one configured scanner of a driver.
-type Opener func(config.Scanner, *slog.Logger) (device.Scanner, error)
+// Opener opens one scanner of a driver.
+type Opener func(device.Spec, *slog.Logger) (device.Scanner, error)
 
 // ErrNoDriver is the error (wrapping errors.ErrUnsupported) of a scanner
 // whose driver this build lacks. The manager does not retry it.
@@ -31,13 +30,13 @@ var ErrNoDriver = fmt.Errorf("driver not available in this build: %w", errors.Er
 // so, instead of pretending that no scanner is plugged in.
 func DefaultDrivers() map[string]Opener {
 	return map[string]Opener{
-		config.DriverSerial: openSerial,
-		config.DriverHID:    openHID,
+		device.DriverSerial: openSerial,
+		device.DriverHID:    openHID,
 	}
 }
 
-func openHID(s config.Scanner, log *slog.Logger) (device.Scanner, error) {
-	c, err := hid.FromConfig(s)
+func openHID(s device.Spec, log *slog.Logger) (device.Scanner, error) {
+	c, err := hid.FromSpec(s)
 	if err != nil {
 		return nil, err
 	}
@@ -59,8 +58,8 @@ type noDriver struct{ err error }
 func (e noDriver) Error() string   { return e.err.Error() }
 func (e noDriver) Unwrap() []error { return []error{e.err, ErrNoDriver} }
 
-func openSerial(s config.Scanner, log *slog.Logger) (device.Scanner, error) {
-	c, err := serial.FromConfig(s)
+func openSerial(s device.Spec, log *slog.Logger) (device.Scanner, error) {
+	c, err := serial.FromSpec(s)
 	if err != nil {
 		return nil, err
 	}
@@ -106,9 +105,9 @@ type Manager struct {
 	once    sync.Once
 }
 
-// entry is one configured scanner and the goroutine that keeps it open.
+// entry is one scanner and the goroutine that keeps it open.
 type entry struct {
-	cfg config.Scanner
+	cfg device.Spec
 
 	mu       sync.Mutex
 	current  device.Scanner // nil while not open
@@ -117,11 +116,12 @@ type entry struct {
 	errAt    time.Time
 }
 
-// Open starts every scanner of cfgs (validated [[scanner]] entries, with
-// their defaults). A scanner that cannot be opened does not stop the
-// others: its Status tells why and it is tried again. Open fails only when
-// a scanner names a driver no Opener handles.
-func Open(cfgs []config.Scanner, opts Options) (*Manager, error) {
+// Open starts every scanner of cfgs (what the wiring made of the
+// configuration's validated [[scanner]] entries, with their defaults). A
+// scanner that cannot be opened does not stop the others: its Status tells
+// why and it is tried again. Open fails only when a scanner names a driver
+// no Opener handles.
+func Open(cfgs []device.Spec, opts Options) (*Manager, error) {
 	if opts.Drivers == nil {
 		opts.Drivers = DefaultDrivers()
 	}
@@ -297,15 +297,15 @@ func (e *entry) status() device.Status {
 		st.Reconnects += restarts
 		return st
 	}
-	st := device.Status{Name: e.cfg.Name, Driver: e.cfg.Driver, Match: e.cfg.Match, Mode: mode(e.cfg), Reconnects: restarts}
+	st := device.Status{Name: e.cfg.Name, Driver: e.cfg.Driver, Match: e.cfg.Match.String(), Mode: mode(e.cfg), Reconnects: restarts}
 	if lastErr != nil {
 		st.LastError, st.LastErrorAt = lastErr.Error(), errAt
 	}
 	return st
 }
 
-func mode(c config.Scanner) string {
-	if c.Driver == config.DriverSerial {
+func mode(c device.Spec) string {
+	if c.Driver == device.DriverSerial {
 		return fmt.Sprintf("%d baud, %s", c.Baud, c.Terminator)
 	}
 	if c.Mode == "hidpos" || c.Layout == "" {

@@ -14,7 +14,6 @@ import (
 	"github.com/creack/pty"
 	xterm "golang.org/x/term"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/devicetest"
 	"github.com/tillbox/tillbox/device/hid"
@@ -31,7 +30,7 @@ func newFakes() *fakes {
 	return &fakes{opened: map[string][]*devicetest.Scanner{}, fail: map[string]int{}}
 }
 
-func (f *fakes) open(c config.Scanner, _ *slog.Logger) (device.Scanner, error) {
+func (f *fakes) open(c device.Spec, _ *slog.Logger) (device.Scanner, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail[c.Name] > 0 {
@@ -83,7 +82,7 @@ func next(t testing.TB, m *Manager) device.Scan {
 	panic("unreachable")
 }
 
-func openManager(t *testing.T, cfgs []config.Scanner, f *fakes) *Manager {
+func openManager(t *testing.T, cfgs []device.Spec, f *fakes) *Manager {
 	t.Helper()
 	drivers := DefaultDrivers()
 	if f != nil {
@@ -99,7 +98,7 @@ func openManager(t *testing.T, cfgs []config.Scanner, f *fakes) *Manager {
 
 func TestFanIn(t *testing.T) {
 	f := newFakes()
-	m := openManager(t, []config.Scanner{{Name: "front", Driver: "fake", Match: "/dev/a"}, {Name: "hand", Driver: "fake", Match: "/dev/b"}}, f)
+	m := openManager(t, []device.Spec{{Name: "front", Driver: "fake", Match: device.Match{Path: "/dev/a"}}, {Name: "hand", Driver: "fake", Match: device.Match{Path: "/dev/b"}}}, f)
 	front, hand := f.latest(t, "front", 1), f.latest(t, "hand", 1)
 	go front.Send("code-a")
 	if s := next(t, m); s.Source != "front" || string(s.Data) != "code-a" {
@@ -117,7 +116,7 @@ func TestFanIn(t *testing.T) {
 
 func TestRestartStoppedDriver(t *testing.T) {
 	f := newFakes()
-	m := openManager(t, []config.Scanner{{Name: "front", Driver: "fake", Match: "/dev/a"}}, f)
+	m := openManager(t, []device.Spec{{Name: "front", Driver: "fake", Match: device.Match{Path: "/dev/a"}}}, f)
 	first := f.latest(t, "front", 1)
 	first.Close() // the driver gives up by itself
 	second := f.latest(t, "front", 2)
@@ -131,7 +130,7 @@ func TestRestartStoppedDriver(t *testing.T) {
 func TestRetryFailedOpen(t *testing.T) {
 	f := newFakes()
 	f.fail["front"] = 3
-	m := openManager(t, []config.Scanner{{Name: "front", Driver: "fake", Match: "/dev/a"}}, f)
+	m := openManager(t, []device.Spec{{Name: "front", Driver: "fake", Match: device.Match{Path: "/dev/a"}}}, f)
 	s := f.latest(t, "front", 1)
 	waitFor(t, "connected", func() bool { return m.Statuses()[0].Connected })
 	go s.Send("x")
@@ -141,7 +140,7 @@ func TestRetryFailedOpen(t *testing.T) {
 func TestFailedOpenStatus(t *testing.T) {
 	f := newFakes()
 	f.fail["front"] = 1 << 30
-	m, err := Open([]config.Scanner{{Name: "front", Driver: "fake", Match: "/dev/a", Baud: 9600, Terminator: "CR"}},
+	m, err := Open([]device.Spec{{Name: "front", Driver: "fake", Match: device.Match{Path: "/dev/a"}, Baud: 9600, Terminator: device.Terminator{Bytes: "\r"}}},
 		Options{Drivers: map[string]Opener{"fake": f.open}, RestartBackoff: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -159,8 +158,8 @@ func TestFailedOpenStatus(t *testing.T) {
 // binary built without cgo is tested in cmd/tillbox.)
 func TestHIDNotBuilt(t *testing.T) {
 	drivers := DefaultDrivers()
-	drivers[config.DriverHID] = func(config.Scanner, *slog.Logger) (device.Scanner, error) { return nil, noDriver{hid.ErrNotBuilt} }
-	m, err := Open([]config.Scanner{{Name: "kbd", Driver: "hid", Match: "0c2e:0b61", Mode: "keyboard", Layout: "no"}},
+	drivers[device.DriverHID] = func(device.Spec, *slog.Logger) (device.Scanner, error) { return nil, noDriver{hid.ErrNotBuilt} }
+	m, err := Open([]device.Spec{{Name: "kbd", Driver: "hid", Match: device.Match{VID: 0x0c2e, PID: 0x0b61}, Mode: "keyboard", Layout: "no"}},
 		Options{Drivers: drivers, RestartBackoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +182,7 @@ func TestHIDNotBuilt(t *testing.T) {
 // TestHIDAbsent: with cgo (this test binary has it), the HID driver looks
 // for the device with the real enumeration and says it is not there.
 func TestHIDAbsent(t *testing.T) {
-	m := openManager(t, []config.Scanner{{Name: "kbd", Driver: "hid", Match: "ffff:fffe:NOPE", Mode: "auto", Layout: "us"}}, nil)
+	m := openManager(t, []device.Spec{{Name: "kbd", Driver: "hid", Match: device.Match{VID: 0xffff, PID: 0xfffe, Serial: "NOPE"}, Mode: "auto", Layout: "us"}}, nil)
 	waitFor(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
 	st := m.Statuses()[0]
 	if !strings.Contains(st.LastError, "no USB HID device ffff:fffe:NOPE: is the scanner plugged in?") || st.Driver != "hid" || st.Match != "ffff:fffe:NOPE" {
@@ -192,7 +191,7 @@ func TestHIDAbsent(t *testing.T) {
 }
 
 func TestUnknownDriver(t *testing.T) {
-	_, err := Open([]config.Scanner{{Name: "x", Driver: "bluetooth", Match: "/dev/x"}}, Options{})
+	_, err := Open([]device.Spec{{Name: "x", Driver: "bluetooth", Match: device.Match{Path: "/dev/x"}}}, Options{})
 	if err == nil || !strings.Contains(err.Error(), `no driver "bluetooth"`) {
 		t.Fatalf("err %v", err)
 	}
@@ -200,7 +199,7 @@ func TestUnknownDriver(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	f := newFakes()
-	m, err := Open([]config.Scanner{{Name: "front", Driver: "fake", Match: "/dev/a"}}, Options{Drivers: map[string]Opener{"fake": f.open}})
+	m, err := Open([]device.Spec{{Name: "front", Driver: "fake", Match: device.Match{Path: "/dev/a"}}}, Options{Drivers: map[string]Opener{"fake": f.open}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +245,7 @@ func TestSerialEndToEnd(t *testing.T) {
 		return master, tty
 	}
 	master, tty := plug()
-	m := openManager(t, []config.Scanner{{Name: "front", Driver: "serial", Match: link, Baud: 9600, Terminator: "CRLF"}}, nil)
+	m := openManager(t, []device.Spec{{Name: "front", Driver: "serial", Match: device.Match{Path: link}, Baud: 9600, Terminator: device.Terminator{Bytes: "\r\n"}}}, nil)
 	waitFor(t, "connected", func() bool { return m.Statuses()[0].Connected })
 	master.Write([]byte("https://qr.vipps.no/p/AbCdEf\r\n"))
 	if s := next(t, m); string(s.Data) != "https://qr.vipps.no/p/AbCdEf" || s.Source != "front" {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
 )
 
 // BenchmarkLatency measures the time from writing the last byte of a scan
@@ -15,7 +15,7 @@ import (
 //	go test -run '^$' -bench Latency -benchtime 2000x ./device/serial
 func BenchmarkLatency(b *testing.B) {
 	r := newRig(b)
-	s := open(b, Config{Match: config.Match{Path: r.link}, Baud: 115200, Terminator: config.Terminator{Bytes: "\r"}})
+	s := open(b, Config{Match: device.Match{Path: r.link}, Baud: 115200, Terminator: device.Terminator{Bytes: "\r"}})
 	connected(b, s)
 	msg := []byte(vippsClear + "\r")
 	lat := make([]time.Duration, 0, b.N)

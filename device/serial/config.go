@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/frame"
 	"github.com/tillbox/tillbox/device/uevent"
@@ -20,12 +19,12 @@ type Config struct {
 	// /dev/serial/by-id/... is followed at each open) or a USB identity
 	// VID:PID[:SERIAL], looked up again at each open so that the scanner is
 	// found on whatever ttyACMn or ttyUSBn it gets after a replug.
-	Match config.Match
-	// Baud is the bit rate; 0 means config.DefaultBaud. 8 data bits, no
-	// parity, one stop bit.
+	Match device.Match
+	// Baud is the bit rate; 0 means DefaultBaud. 8 data bits, no parity,
+	// one stop bit.
 	Baud int
 	// Terminator ends a scan: bytes or an idle gap.
-	Terminator config.Terminator
+	Terminator device.Terminator
 	// Affixes are stripped from each scan where present.
 	Affixes frame.Affixes
 
@@ -50,25 +49,20 @@ type Config struct {
 	List func() ([]device.SerialPort, error)
 }
 
-// FromConfig makes a Config of a [[scanner]] entry with driver "serial",
-// already validated by the config package.
-func FromConfig(s config.Scanner) (Config, error) {
-	if s.Driver != config.DriverSerial {
+// DefaultBaud is the bit rate of a scanner whose Baud is 0.
+const DefaultBaud = 9600
+
+// FromSpec makes a Config of a scanner with driver "serial"; a zero
+// Terminator is CR.
+func FromSpec(s device.Spec) (Config, error) {
+	if s.Driver != device.DriverSerial {
 		return Config{}, fmt.Errorf("scanner %q: driver %q is not serial", s.Name, s.Driver)
 	}
-	m, err := config.ParseMatch(s.Match)
-	if err != nil {
-		return Config{}, fmt.Errorf("scanner %q: %w", s.Name, err)
+	t := s.Terminator
+	if t == (device.Terminator{}) {
+		t = device.Terminator{Bytes: "\r"}
 	}
-	ts := s.Terminator
-	if ts == "" {
-		ts = config.DefaultTerminator
-	}
-	t, err := config.ParseTerminator(ts)
-	if err != nil {
-		return Config{}, fmt.Errorf("scanner %q: %w", s.Name, err)
-	}
-	return Config{Name: s.Name, Match: m, Baud: s.Baud, Terminator: t, Affixes: frame.Affixes{Prefix: s.Prefix, Suffix: s.Suffix}}, nil
+	return Config{Name: s.Name, Match: s.Match, Baud: s.Baud, Terminator: t, Affixes: frame.Affixes{Prefix: s.Prefix, Suffix: s.Suffix}}, nil
 }
 
 func (c *Config) setDefaults() error {
@@ -79,7 +73,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("serial: scanner %q: no device path or USB identity to find it by", c.Name)
 	}
 	if c.Baud == 0 {
-		c.Baud = config.DefaultBaud
+		c.Baud = DefaultBaud
 	}
 	if c.Baud < 0 {
 		return fmt.Errorf("serial: scanner %q: baud rate %d", c.Name, c.Baud)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 )
 
@@ -23,7 +22,7 @@ type port struct {
 // find picks the port m names from the listed ports: by path, or by USB
 // identity (the first by path when several match and no serial number
 // tells them apart).
-func find(m config.Match, list []device.SerialPort) (port, error) {
+func find(m device.Match, list []device.SerialPort) (port, error) {
 	if m.Path != "" {
 		p := port{path: m.Path}
 		real, err := filepath.EvalSymlinks(m.Path)

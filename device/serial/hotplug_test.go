@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/uevent"
 )
 
@@ -55,7 +55,7 @@ func TestHotplugWakes(t *testing.T) {
 	log := &logged{}
 	r := &rig{t: t, link: filepath.Join(t.TempDir(), "scanner")} // not plugged in
 	t.Cleanup(r.unplug)
-	s := open(t, Config{Match: config.Match{Path: r.link}, Terminator: term(t, "CR"),
+	s := open(t, Config{Match: device.Match{Path: r.link}, Terminator: term(t, "CR"),
 		MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, IdleRetry: time.Hour, Hotplug: &hp, Logger: slog.New(log)})
 	waitFor(t, "the driver to wait for a hotplug event", func() bool { return log.count("scanner missing: waiting for a hotplug event") == 1 })
 	if st := s.Status(); st.Connected || st.LastError == "" {
@@ -80,7 +80,7 @@ func TestNoHotplugRetries(t *testing.T) {
 	log := &logged{}
 	r := &rig{t: t, link: filepath.Join(t.TempDir(), "scanner")}
 	t.Cleanup(r.unplug)
-	s := open(t, Config{Match: config.Match{Path: r.link}, Terminator: term(t, "CR"),
+	s := open(t, Config{Match: device.Match{Path: r.link}, Terminator: term(t, "CR"),
 		MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, IdleRetry: -1, Hotplug: &hp, Logger: slog.New(log)})
 	waitFor(t, "several retries at MaxBackoff", func() bool { return log.count("scanner not opened") > 10 })
 	r.plug()

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/frame"
 )
@@ -44,9 +43,9 @@ func connected(t testing.TB, s *Scanner) {
 	waitFor(t, "the scanner to connect", func() bool { return s.Status().Connected })
 }
 
-func term(t testing.TB, s string) config.Terminator {
+func term(t testing.TB, s string) device.Terminator {
 	t.Helper()
-	tm, err := config.ParseTerminator(s)
+	tm, err := device.ParseTerminator(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +58,7 @@ func TestTerminators(t *testing.T) {
 	} {
 		t.Run(tc.term, func(t *testing.T) {
 			r := newRig(t)
-			s := open(t, Config{Match: config.Match{Path: r.link}, Baud: 115200, Terminator: term(t, tc.term)})
+			s := open(t, Config{Match: device.Match{Path: r.link}, Baud: 115200, Terminator: term(t, tc.term)})
 			connected(t, s)
 			for _, code := range []string{vippsClear, tokenised, "7038010055512"} {
 				before := time.Now()
@@ -81,7 +80,7 @@ func TestTerminators(t *testing.T) {
 
 func TestSplitWrites(t *testing.T) {
 	r := newRig(t)
-	s := open(t, Config{Match: config.Match{Path: r.link}, Terminator: term(t, "CRLF")})
+	s := open(t, Config{Match: device.Match{Path: r.link}, Terminator: term(t, "CRLF")})
 	connected(t, s)
 	// One byte at a time, the terminator split too, as a slow UART delivers.
 	for _, c := range []byte(vippsClear + "\r\n") {
@@ -102,7 +101,7 @@ func TestSplitWrites(t *testing.T) {
 
 func TestJoinedWrites(t *testing.T) {
 	r := newRig(t)
-	s := open(t, Config{Match: config.Match{Path: r.link}, Terminator: term(t, "CR")})
+	s := open(t, Config{Match: device.Match{Path: r.link}, Terminator: term(t, "CR")})
 	connected(t, s)
 	r.write(vippsClear + "\r" + tokenised + "\r" + "7038010055512\r" + "half")
 	for _, want := range []string{vippsClear, tokenised, "7038010055512"} {
@@ -122,7 +121,7 @@ func TestJoinedWrites(t *testing.T) {
 
 func TestOversizeAndGarbage(t *testing.T) {
 	r := newRig(t)
-	s := open(t, Config{Match: config.Match{Path: r.link}, Terminator: term(t, "CR")})
+	s := open(t, Config{Match: device.Match{Path: r.link}, Terminator: term(t, "CR")})
 	connected(t, s)
 	r.write(strings.Repeat("A", 10000) + "\r" + vippsClear + "\r")
 	if sc := next(t, s); string(sc.Data) != vippsClear {
@@ -144,7 +143,7 @@ func TestOversizeAndGarbage(t *testing.T) {
 
 func TestAffixes(t *testing.T) {
 	r := newRig(t)
-	s := open(t, Config{Match: config.Match{Path: r.link}, Terminator: term(t, "CR"), Affixes: frame.Affixes{Prefix: "]Q1", Suffix: "\x03"}})
+	s := open(t, Config{Match: device.Match{Path: r.link}, Terminator: term(t, "CR"), Affixes: frame.Affixes{Prefix: "]Q1", Suffix: "\x03"}})
 	connected(t, s)
 	r.write("]Q1" + vippsClear + "\x03\r")
 	if sc := next(t, s); string(sc.Data) != vippsClear {
@@ -157,7 +156,7 @@ func TestAffixes(t *testing.T) {
 // driver reads from it without a restart, twice.
 func TestUnplugReplug(t *testing.T) {
 	r := newRig(t)
-	s := open(t, Config{Match: config.Match{Path: r.link}, Terminator: term(t, "CR")})
+	s := open(t, Config{Match: device.Match{Path: r.link}, Terminator: term(t, "CR")})
 	connected(t, s)
 	r.write("before\r")
 	if sc := next(t, s); string(sc.Data) != "before" {
@@ -220,7 +219,7 @@ func TestReplugByUSBIdentity(t *testing.T) {
 	}
 	fl := &fakeList{}
 	fl.set(ports(r.path())...)
-	m, _ := config.ParseMatch("0c2e:0b61:A1")
+	m, _ := device.ParseMatch("0c2e:0b61:A1")
 	s := open(t, Config{Match: m, Terminator: term(t, "CR"), List: fl.list})
 	connected(t, s)
 	st := s.Status()
@@ -256,7 +255,7 @@ func TestReplugByUSBIdentity(t *testing.T) {
 func TestNotThereAtStart(t *testing.T) {
 	r := newRig(t)
 	link := r.link + "-later"
-	s := open(t, Config{Match: config.Match{Path: link}, Terminator: term(t, "CR")})
+	s := open(t, Config{Match: device.Match{Path: link}, Terminator: term(t, "CR")})
 	waitFor(t, "an error about the missing port", func() bool { return s.Status().LastError != "" })
 	if st := s.Status(); st.Connected || !strings.Contains(st.LastError, link) {
 		t.Fatalf("status %+v", st)
@@ -275,7 +274,7 @@ func TestNotThereAtStart(t *testing.T) {
 }
 
 func TestUSBIdentityAbsent(t *testing.T) {
-	m, _ := config.ParseMatch("0c2e:0b61")
+	m, _ := device.ParseMatch("0c2e:0b61")
 	s := open(t, Config{Match: m, Terminator: term(t, "CR"), List: func() ([]device.SerialPort, error) { return nil, nil }})
 	waitFor(t, "an error", func() bool { return s.Status().LastError != "" })
 	if st := s.Status(); !strings.Contains(st.LastError, "no serial port with USB identity 0c2e:0b61") {
@@ -285,7 +284,7 @@ func TestUSBIdentityAbsent(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	r := newRig(t)
-	s, err := Open(Config{Name: "x", Match: config.Match{Path: r.link}, Terminator: term(t, "CR")})
+	s, err := Open(Config{Name: "x", Match: device.Match{Path: r.link}, Terminator: term(t, "CR")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +311,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestCloseWhileWaiting(t *testing.T) {
-	s, err := Open(Config{Name: "x", Match: config.Match{Path: "/nonexistent/tty"}, Terminator: term(t, "CR"), MinBackoff: time.Hour})
+	s, err := Open(Config{Name: "x", Match: device.Match{Path: "/nonexistent/tty"}, Terminator: term(t, "CR"), MinBackoff: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +329,7 @@ func TestCloseWhileWaiting(t *testing.T) {
 // Close from returning.
 func TestCloseWithUnreadScans(t *testing.T) {
 	r := newRig(t)
-	s, err := Open(Config{Name: "x", Match: config.Match{Path: r.link}, Terminator: term(t, "CR")})
+	s, err := Open(Config{Name: "x", Match: device.Match{Path: r.link}, Terminator: term(t, "CR")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +343,7 @@ func TestCloseWithUnreadScans(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	r := newRig(t)
-	s := open(t, Config{Name: "till1", Match: config.Match{Path: r.link}, Baud: 19200, Terminator: term(t, "idle:50ms")})
+	s := open(t, Config{Name: "till1", Match: device.Match{Path: r.link}, Baud: 19200, Terminator: term(t, "idle:50ms")})
 	connected(t, s)
 	st := s.Status()
 	if st.Name != "till1" || st.Driver != "serial" || st.Match != r.link || st.Mode != "19200 baud, idle 50ms" || st.Path != r.link || st.Since.IsZero() {
@@ -360,10 +359,10 @@ func TestStatus(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	for _, c := range []Config{
-		{Match: config.Match{Path: "/dev/x"}, Terminator: config.Terminator{Bytes: "\r"}},
-		{Name: "x", Terminator: config.Terminator{Bytes: "\r"}},
-		{Name: "x", Match: config.Match{Path: "/dev/x"}},
-		{Name: "x", Match: config.Match{Path: "/dev/x"}, Baud: -1, Terminator: config.Terminator{Bytes: "\r"}},
+		{Match: device.Match{Path: "/dev/x"}, Terminator: device.Terminator{Bytes: "\r"}},
+		{Name: "x", Terminator: device.Terminator{Bytes: "\r"}},
+		{Name: "x", Match: device.Match{Path: "/dev/x"}},
+		{Name: "x", Match: device.Match{Path: "/dev/x"}, Baud: -1, Terminator: device.Terminator{Bytes: "\r"}},
 	} {
 		if s, err := Open(c); err == nil {
 			s.Close()
@@ -372,26 +371,20 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestFromConfig(t *testing.T) {
-	c, err := FromConfig(config.Scanner{Name: "a", Driver: "serial", Match: "0c2e:0b61:X1", Baud: 115200, Terminator: "crlf", Prefix: "<", Suffix: ">"})
+func TestFromSpec(t *testing.T) {
+	c, err := FromSpec(device.Spec{Name: "a", Driver: "serial", Match: device.Match{VID: 0x0c2e, PID: 0x0b61, Serial: "X1"}, Baud: 115200, Terminator: term(t, "crlf"), Prefix: "<", Suffix: ">"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Name != "a" || c.Match.VID != 0x0c2e || c.Match.Serial != "X1" || c.Baud != 115200 || c.Terminator.Bytes != "\r\n" || c.Affixes != (frame.Affixes{Prefix: "<", Suffix: ">"}) {
 		t.Errorf("config %+v", c)
 	}
-	c, err = FromConfig(config.Scanner{Name: "b", Driver: "serial", Match: "/dev/ttyACM0"})
+	c, err = FromSpec(device.Spec{Name: "b", Driver: "serial", Match: device.Match{Path: "/dev/ttyACM0"}})
 	if err != nil || c.Terminator.Bytes != "\r" || c.Match.Path != "/dev/ttyACM0" {
 		t.Errorf("defaults: %+v %v", c, err)
 	}
-	for _, bad := range []config.Scanner{
-		{Name: "c", Driver: "hid", Match: "/dev/hidraw0"},
-		{Name: "d", Driver: "serial", Match: "nonsense"},
-		{Name: "e", Driver: "serial", Match: "/dev/ttyACM0", Terminator: "ETX"},
-	} {
-		if _, err := FromConfig(bad); err == nil {
-			t.Errorf("FromConfig(%+v) succeeded", bad)
-		}
+	if _, err := FromSpec(device.Spec{Name: "c", Driver: "hid", Match: device.Match{Path: "/dev/hidraw0"}}); err == nil {
+		t.Error("a hid scanner accepted")
 	}
 }
 
@@ -414,7 +407,7 @@ func TestFind(t *testing.T) {
 		{"1234:5678", "", 0},
 		{"/dev/ttyUSB7", "/dev/ttyUSB7", 0},
 	} {
-		m, err := config.ParseMatch(tc.match)
+		m, err := device.ParseMatch(tc.match)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -431,7 +424,7 @@ func TestFind(t *testing.T) {
 	}
 	// A path that is a symlink to a listed port gets its USB identity.
 	r := newRig(t)
-	p, err := find(config.Match{Path: r.link}, []device.SerialPort{{Path: r.path(), USB: true, VID: 0x0c2e, PID: 0x0b61, SerialNumber: "S"}})
+	p, err := find(device.Match{Path: r.link}, []device.SerialPort{{Path: r.path(), USB: true, VID: 0x0c2e, PID: 0x0b61, SerialNumber: "S"}})
 	if err != nil || p.vid != 0x0c2e || p.serial != "S" || p.path != r.link {
 		t.Errorf("path match: %+v %v", p, err)
 	}

@@ -18,7 +18,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
 )
 
 // UnitTTYs are the tty classes scripts/systemd/tillbox.service allows
@@ -30,12 +30,20 @@ var UnitTTYs = []string{"ttyACM", "ttyUSB", "ttyS", "ttyAMA"}
 // may name.
 const FileName = "70-tillbox.rules"
 
+// Scanner is a scanner to grant: what it is, and its match as the
+// configuration writes it ("05E0:1200"), quoted in the rule's comment so
+// that one configuration always makes the same file; empty: Match.String().
+type Scanner struct {
+	device.Spec
+	Configured string
+}
+
 // Generate returns the rules file for the scanners, granting group. Notes
 // are things the reader should know (a serial number with characters a
 // udev pattern cannot hold literally, a device address that changes on
 // replug); an error means a scanner could get no rule at all, so that a
 // half-granted box is never installed quietly.
-func Generate(scanners []config.Scanner, group, source string) (rules string, notes []string, err error) {
+func Generate(scanners []Scanner, group, source string) (rules string, notes []string, err error) {
 	if group == "" || strings.ContainsAny(group, "\"\\ \t\n$%") {
 		return "", nil, fmt.Errorf("group %q is not a plain group name", group)
 	}
@@ -57,15 +65,15 @@ func Generate(scanners []config.Scanner, group, source string) (rules string, no
 		if name == "" {
 			name = fmt.Sprintf("scanner%d", i+1)
 		}
-		m, err := config.ParseMatch(s.Match)
-		if err != nil {
-			return "", nil, fmt.Errorf("scanner %q: %w", name, err)
+		m, configured := s.Match, s.Configured
+		if configured == "" {
+			configured = m.String()
 		}
 		var match []string
 		switch s.Driver {
-		case config.DriverSerial:
+		case device.DriverSerial:
 			match = append(match, `SUBSYSTEM=="tty"`)
-		case config.DriverHID:
+		case device.DriverHID:
 			match = append(match, `SUBSYSTEM=="usb"`, `ENV{DEVTYPE}=="usb_device"`)
 		default:
 			return "", nil, fmt.Errorf("scanner %q: driver %q is not serial or hid", name, s.Driver)
@@ -73,14 +81,14 @@ func Generate(scanners []config.Scanner, group, source string) (rules string, no
 		// ATTRS looks at the tty's parents for the USB device; ATTR at the
 		// USB device itself.
 		attr := "ATTR"
-		if s.Driver == config.DriverSerial {
+		if s.Driver == device.DriverSerial {
 			attr = "ATTRS"
 		}
 		what := "its tty"
-		if s.Driver == config.DriverHID {
+		if s.Driver == device.DriverHID {
 			what = "its USB device node (libusb)"
 		}
-		fmt.Fprintf(&b, "\n# scanner %q: %s, match %q: %s\n", name, s.Driver, s.Match, what)
+		fmt.Fprintf(&b, "\n# scanner %q: %s, match %q: %s\n", name, s.Driver, configured, what)
 		assign := []string{grant}
 		if m.Path == "" {
 			match = append(match, fmt.Sprintf(`%s{idVendor}=="%04x"`, attr, m.VID), fmt.Sprintf(`%s{idProduct}=="%04x"`, attr, m.PID))
@@ -103,20 +111,20 @@ func Generate(scanners []config.Scanner, group, source string) (rules string, no
 				notes = append(notes, fmt.Sprintf("scanner %q: the path %q holds characters a udev pattern cannot hold literally; each matches any character there", name, m.Path))
 			}
 			switch {
-			case s.Driver == config.DriverHID && strings.HasPrefix(rel, "bus/usb/"):
+			case s.Driver == device.DriverHID && strings.HasPrefix(rel, "bus/usb/"):
 				match = append(match, fmt.Sprintf(`ENV{DEVNAME}=="/dev/%s"`, p))
 				notes = append(notes, fmt.Sprintf("scanner %q: %s changes when the scanner is replugged or the box restarts; match it by VID:PID[:SERIAL] instead (tillbox devices lists them)", name, m.Path))
 				b.WriteString("# (a USB address changes on replug: prefer VID:PID[:SERIAL])\n")
 			case !strings.Contains(rel, "/"):
 				match = append(match, fmt.Sprintf(`KERNEL=="%s"`, p))
-				if s.Driver == config.DriverSerial && !slices.ContainsFunc(UnitTTYs, func(c string) bool { return strings.HasPrefix(rel, c) }) {
+				if s.Driver == device.DriverSerial && !slices.ContainsFunc(UnitTTYs, func(c string) bool { return strings.HasPrefix(rel, c) }) {
 					notes = append(notes, fmt.Sprintf("scanner %q: tillbox.service lets the service open only %s* ttys (DeviceAllow=): give %s a DeviceAllow= line in a drop-in (systemctl edit tillbox)", name, strings.Join(UnitTTYs, "*, "), m.Path))
 				}
 			default:
 				match = append(match, fmt.Sprintf(`SYMLINK=="%s"`, p))
 			}
 		}
-		if s.Driver == config.DriverSerial {
+		if s.Driver == device.DriverSerial {
 			// A modem manager probing the port would eat scans.
 			assign = append(assign, `ENV{ID_MM_DEVICE_IGNORE}="1"`)
 		}

@@ -7,19 +7,28 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
 )
+
+// sc is a scanner as the configuration writes it.
+func sc(name, driver, match string) Scanner {
+	m, err := device.ParseMatch(match)
+	if err != nil {
+		panic(err)
+	}
+	return Scanner{Spec: device.Spec{Name: name, Driver: driver, Match: m}, Configured: match}
+}
 
 // TestGenerate: each configured scanner gets exactly one rule on its own
 // subsystem (tty for serial, the USB device node for HID, as libusb opens
 // it), by USB identity or by path; nothing else is granted.
 func TestGenerate(t *testing.T) {
-	scanners := []config.Scanner{
-		{Name: "counter", Driver: "serial", Match: "0c2e:0b61:17001"},
-		{Name: "customer", Driver: "hid", Match: "05E0:1200"},
-		{Name: "rs232", Driver: "serial", Match: "/dev/ttyS0"},
-		{Name: "byid", Driver: "serial", Match: "/dev/serial/by-id/usb-Honeywell_Voyager_17001-if00"},
-		{Name: "fixed", Driver: "hid", Match: "/dev/bus/usb/001/007"},
+	scanners := []Scanner{
+		sc("counter", "serial", "0c2e:0b61:17001"),
+		sc("customer", "hid", "05E0:1200"),
+		sc("rs232", "serial", "/dev/ttyS0"),
+		sc("byid", "serial", "/dev/serial/by-id/usb-Honeywell_Voyager_17001-if00"),
+		sc("fixed", "hid", "/dev/bus/usb/001/007"),
 	}
 	rules, notes, err := Generate(scanners, "tillbox", "/etc/tillbox/tillbox.toml")
 	if err != nil {
@@ -86,9 +95,9 @@ func TestGenerateNothing(t *testing.T) {
 // itself literally; one with characters a udev pattern cannot hold gets ?
 // there and a note; the rule never breaks out of its quotes.
 func TestGenerateOddSerials(t *testing.T) {
-	rules, notes, err := Generate([]config.Scanner{
-		{Name: "glob", Driver: "hid", Match: "05e0:1200:A*B?[C]"},
-		{Name: "quote", Driver: "serial", Match: `0c2e:0b61:X"Y|Z\$%`},
+	rules, notes, err := Generate([]Scanner{
+		sc("glob", "hid", "05e0:1200:A*B?[C]"),
+		sc("quote", "serial", `0c2e:0b61:X"Y|Z\$%`),
 	}, "tillbox", "")
 	if err != nil {
 		t.Fatal(err)
@@ -104,18 +113,18 @@ func TestGenerateOddSerials(t *testing.T) {
 	}
 }
 
-// TestGenerateRefuses: a path outside /dev, a bad match or group, is an
-// error naming the scanner, never a file that grants less than it says.
+// TestGenerateRefuses: a path outside /dev or a bad group is an error
+// naming the scanner, never a file that grants less than it says. (A bad
+// match is the configuration's: config.Specs names its scanner.)
 func TestGenerateRefuses(t *testing.T) {
 	for _, tc := range []struct {
-		scanners []config.Scanner
+		scanners []Scanner
 		group    string
 		want     string
 	}{
-		{[]config.Scanner{{Name: "x", Driver: "serial", Match: "/tmp/pty"}}, "tillbox", `scanner "x": match "/tmp/pty" is not a device under /dev`},
-		{[]config.Scanner{{Name: "y", Driver: "serial", Match: "/dev/../etc/passwd"}}, "tillbox", `scanner "y"`},
-		{[]config.Scanner{{Driver: "hid", Match: "zz:1"}}, "tillbox", `scanner "scanner1"`},
-		{[]config.Scanner{{Name: "z", Driver: "bluetooth", Match: "0c2e:0b61"}}, "tillbox", `driver "bluetooth"`},
+		{[]Scanner{sc("x", "serial", "/tmp/pty")}, "tillbox", `scanner "x": match "/tmp/pty" is not a device under /dev`},
+		{[]Scanner{sc("y", "serial", "/dev/../etc/passwd")}, "tillbox", `scanner "y"`},
+		{[]Scanner{sc("z", "bluetooth", "0c2e:0b61")}, "tillbox", `driver "bluetooth"`},
 		{nil, `till"box`, "not a plain group name"},
 	} {
 		_, _, err := Generate(tc.scanners, tc.group, "")
@@ -159,9 +168,9 @@ func TestUnitAllowsTheNodes(t *testing.T) {
 		t.Errorf("the unit lacks DevicePolicy=closed or ReadWritePaths=/var/lib/tillbox (and no more)")
 	}
 
-	_, notes, err := Generate([]config.Scanner{
-		{Name: "pi", Driver: "serial", Match: "/dev/ttyAMA0"},
-		{Name: "bt", Driver: "serial", Match: "/dev/rfcomm0"},
+	_, notes, err := Generate([]Scanner{
+		sc("pi", "serial", "/dev/ttyAMA0"),
+		sc("bt", "serial", "/dev/rfcomm0"),
 	}, "tillbox", "")
 	if err != nil {
 		t.Fatal(err)
