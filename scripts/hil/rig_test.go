@@ -32,6 +32,15 @@ const personalQR = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
 
 const posToken = "hil-pos-token-0123456789"
 
+// Bounds of the waits for the box. They are not paces: each wait ends as
+// soon as what it waits for has happened, and these only say when to give
+// up and show the console. They are far beyond what a loaded 2-core
+// machine takes, where the niced QEMU may get little of a CPU.
+const (
+	bootLimit = 4 * time.Minute // from QEMU's start to the box's POS API and hilguest answering
+	waitLimit = 2 * time.Minute // anything else the box does: an answer, a scan's payment, a scanner's status, a key taken
+)
+
 // rig is one booted box with the simulator it talks to.
 type rig struct {
 	m       *machine
