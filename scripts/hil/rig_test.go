@@ -205,17 +205,55 @@ func poll(ctx context.Context, what string, fn func() error) error {
 	}
 }
 
-// newSale creates a sale that waits for the customer's scan.
+// newSale creates a sale that waits for the customer's scan. Should the
+// test end with the sale unfinished (it failed), the sale is cancelled
+// then: the box takes one sale waiting for a scan at a time, and the next
+// test must be able to create its own.
 func (r *rig) newSale(ctx context.Context, t *testing.T, what string) string {
 	t.Helper()
 	sale, _, err := r.pos.CreateSale(ctx, agent.SaleRequest{Amount: 4990, Currency: "NOK", Description: "HIL " + what})
 	if err != nil {
 		t.Fatalf("%s: creating the sale: %v", what, err)
 	}
+	t.Cleanup(func() { r.cancelUnfinished(t, what, sale.Reference) })
 	if sale.State != agent.WaitingForCustomer {
 		t.Fatalf("%s: new sale %s is %s, want %s", what, sale.Reference, sale.State, agent.WaitingForCustomer)
 	}
 	return sale.Reference
+}
+
+// cancelUnfinished cancels the sale ref unless it has ended, and waits
+// until it has.
+func (r *rig) cancelUnfinished(t *testing.T, what, ref string) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var was agent.State
+	err := poll(ctx, what+": sale "+ref+" ended after its cancel", func() error {
+		s, err := r.pos.GetSale(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if s.State.Outcome() {
+			return nil
+		}
+		if was == "" {
+			was = s.State
+			// Waiting for the scan, it is cancelled at once; with a
+			// payment under way, a cancel is queued for it.
+			if _, err := r.pos.CancelSale(ctx, ref); err != nil && !errors.Is(err, agent.ErrWrongState) {
+				was = ""
+				return err
+			}
+		}
+		return fmt.Errorf("sale is %s", s.State)
+	})
+	if err != nil {
+		t.Errorf("%s: cancelling the unfinished sale %s at the end of the test: %v", what, ref, err)
+		return
+	}
+	if was != "" {
+		t.Logf("%s: sale %s was %s at the end of the test: cancelled it", what, ref, was)
+	}
 }
 
 // expectPayment waits for the sale's createPayment at the simulator, checks
