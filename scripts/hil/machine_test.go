@@ -317,7 +317,7 @@ type qmpError struct {
 // dialQMP connects to QEMU's QMP socket (retrying while QEMU starts) and
 // leaves capabilities negotiation mode.
 func dialQMP(ctx context.Context, path string, exited <-chan struct{}) (*qmpClient, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, bootLimit)
 	defer cancel()
 	var conn net.Conn
 	for {

@@ -130,7 +130,7 @@ func startRigWith(t testing.TB, ctx context.Context, config string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: waitLimit}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -156,11 +156,11 @@ func startRigWith(t testing.TB, ctx context.Context, config string) *rig {
 			t.Logf("the guest's console and QEMU's messages:\n%s", m.console)
 		}
 	})
-	r := &rig{m: m, sim: s, simAddr: ln.Addr().String(), pos: &posapi.Client{BaseURL: m.posURL, Token: epayment.Secret(posToken), HTTPClient: &http.Client{Timeout: 30 * time.Second}}}
+	r := &rig{m: m, sim: s, simAddr: ln.Addr().String(), pos: &posapi.Client{BaseURL: m.posURL, Token: epayment.Secret(posToken), HTTPClient: &http.Client{Timeout: waitLimit}}}
 
 	// Generous: TCG boots the arm64 kernel in seconds, but a loaded CI
 	// machine may take much longer. Failing here shows the console.
-	bootCtx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	bootCtx, cancel := context.WithTimeout(ctx, bootLimit)
 	defer cancel()
 	if err := poll(bootCtx, "the box's POS API", func() error {
 		if err := m.alive(); err != nil {
@@ -262,7 +262,7 @@ func (r *rig) cancelUnfinished(t *testing.T, what, ref string) {
 // progress.
 func (r *rig) expectPayment(ctx context.Context, t *testing.T, what, ref, code string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	var got sim.PaymentInfo
 	if err := poll(ctx, what+": createPayment of sale "+ref+" at the simulator", func() error {

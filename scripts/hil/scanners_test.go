@@ -260,7 +260,7 @@ func (r *rig) scannerStatuses(ctx context.Context) ([]device.Status, error) {
 // returns that status.
 func (r *rig) waitScanner(ctx context.Context, t *testing.T, name, what string, ok func(device.Status) bool) device.Status {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	var got device.Status
 	if err := poll(ctx, "scanner "+name+" "+what, func() error {
@@ -309,7 +309,7 @@ func (m *machine) logged(msg, scanner string) int {
 // times.
 func (r *rig) waitLogged(ctx context.Context, t *testing.T, msg, scanner string, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	if err := poll(ctx, fmt.Sprintf("%q logged for scanner %s", msg, scanner), func() error {
 		if got := r.m.logged(msg, scanner); got < n {
