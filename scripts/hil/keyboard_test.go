@@ -3,8 +3,6 @@ package hil
 import (
 	"context"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/tillbox/tillbox/device/hidkbd"
 )
@@ -98,39 +96,49 @@ func keystrokes(layout, text string) ([][]keyEvent, error) {
 	return groups, nil
 }
 
-// keyPace is the pause after each character typed. QEMU's usb-kbd queues
-// at most 16 key events and hands the guest one per poll of its interrupt
-// endpoint (every few ms); a full queue drops keys. QEMU traces that
-// (hid_kbd_queue_full, enabled on its command line) and typeText fails on
-// it. The pace keeps the queue far from full, even when the guest (one
-// emulated CPU, niced) gets little of a host busy with the other tests.
-const keyPace = 80 * time.Millisecond
-
-// queueFull is QEMU's trace of a key event dropped by usb-kbd.
-const queueFull = "hid_kbd_queue_full"
-
 // typeText types text on the emulated USB keyboard as a scanner set to
-// layout would, through QMP input-send-event.
-func (m *machine) typeText(ctx context.Context, layout, text string) (err error) {
+// layout would, through QMP input-send-event, one key event at a time:
+// each is sent once the guest has taken the one before from usb-kbd's
+// queue (QEMU traces hid_kbd_queue_empty when a poll of the interrupt
+// endpoint leaves it empty). The queue holds 16 key codes and a key event
+// is at most 2 (an E0-prefixed key), so no key event can be dropped,
+// however little CPU the guest gets; a drop (hid_kbd_queue_full) would
+// mean something else typed, and fails the typing.
+func (m *machine) typeText(ctx context.Context, layout, text string) error {
 	groups, err := keystrokes(layout, text)
 	if err != nil {
 		return err
 	}
-	full := strings.Count(m.console.String(), queueFull)
-	defer func() {
-		if err == nil && strings.Count(m.console.String(), queueFull) > full {
-			err = fmt.Errorf("typing %q: QEMU's keyboard queue was full and dropped keys: type slower (keyPace)", text)
+	full := m.traces.count(traceKbdFull)
+	dropped := func() error {
+		if m.traces.count(traceKbdFull) > full {
+			return fmt.Errorf("QEMU's keyboard queue was full and dropped a key event (%s), though each was sent only when the queue was empty", traceKbdFull)
 		}
-	}()
-	for _, g := range groups {
-		if _, err := m.qmp.execute(ctx, "input-send-event", map[string]any{"events": g}); err != nil {
-			return err
+		return nil
+	}
+	for i, g := range groups {
+		for _, e := range g {
+			empty := m.traces.count(traceKbdEmpty)
+			if _, err := m.qmp.execute(ctx, "input-send-event", map[string]any{"events": []keyEvent{e}}); err != nil {
+				return fmt.Errorf("typing %q: %w", text, err)
+			}
+			// waitLimit is a failure bound (nobody reads the keyboard),
+			// not a pace: the wait ends when the guest has taken the key.
+			wctx, cancel := context.WithTimeout(ctx, waitLimit)
+			_, err := m.traces.wait(wctx, traceKbdEmpty, empty, m.exited, dropped)
+			cancel()
+			if err != nil {
+				upDown := "up"
+				if e.Data.Down {
+					upDown = "down"
+				}
+				return fmt.Errorf("typing %q, key group %d of %d (%s %s): waiting for the guest to take it from QEMU's keyboard queue (%s): %w",
+					text, i+1, len(groups), e.Data.Key.Data, upDown, traceKbdEmpty, err)
+			}
 		}
-		select {
-		case <-time.After(keyPace):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	}
+	if err := dropped(); err != nil {
+		return fmt.Errorf("typing %q: %w", text, err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -36,6 +37,7 @@ type machineConfig struct {
 type machine struct {
 	cmd     *exec.Cmd
 	console *consoleLog
+	traces  *qemuTraces // the trace events QEMU reports on its standard error
 	qmp     *qmpClient
 	exited  chan struct{} // closed when QEMU has exited; then waitErr is set
 	waitErr error
@@ -68,6 +70,7 @@ func boot(ctx context.Context, c machineConfig) (*machine, error) {
 	}
 	m := &machine{
 		console:   newConsoleLog(filepath.Join(c.dir, "console.log")),
+		traces:    newQEMUTraces(),
 		exited:    make(chan struct{}),
 		posURL:    fmt.Sprintf("http://127.0.0.1:%d", posPort),
 		guestAddr: fmt.Sprintf("127.0.0.1:%d", cmdPort),
@@ -83,7 +86,8 @@ func boot(ctx context.Context, c machineConfig) (*machine, error) {
 		posPort, guestPOSPort, cmdPort, guestCmdPort, guestVippsPort, c.simAddr)
 	args := []string{
 		"-M", "virt", "-cpu", "cortex-a72", "-accel", "tcg", "-m", "512",
-		"-display", "none", "-monitor", "none", "-trace", queueFull, "-serial", "stdio", "-no-reboot",
+		"-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+		"-trace", traceKbdFull, "-trace", traceKbdEmpty,
 		"-kernel", c.kernel, "-initrd", c.initrd,
 		"-append", "console=ttyAMA0 panic=-1 loglevel=6",
 		"-device", "qemu-xhci,id=xhci",
@@ -97,7 +101,7 @@ func boot(ctx context.Context, c machineConfig) (*machine, error) {
 	// tests should not wait for the emulator.
 	m.cmd = exec.Command("nice", append([]string{"-n", "10", "qemu-system-aarch64"}, args...)...)
 	m.cmd.Stdout = m.console
-	m.cmd.Stderr = &prefixWriter{prefix: "qemu: ", w: m.console}
+	m.cmd.Stderr = &prefixWriter{prefix: "qemu: ", w: m.console, line: m.traces.line}
 	m.console.printf("hil: qemu-system-aarch64 %q\n", args)
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("qemu-system-aarch64: %w", err)
@@ -183,25 +187,101 @@ func (c *consoleLog) close() {
 	}
 }
 
-// prefixWriter prefixes each line written through it.
+// prefixWriter prefixes each line written through it. When line is set, it
+// sees each line first and says whether to write it.
 type prefixWriter struct {
 	prefix string
 	w      io.Writer
+	line   func(l []byte) (keep bool)
 	mu     sync.Mutex
-	line   []byte
+	buf    []byte
 }
 
 func (p *prefixWriter) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range b {
-		p.line = append(p.line, c)
+		p.buf = append(p.buf, c)
 		if c == '\n' {
-			_, _ = p.w.Write(append([]byte(p.prefix), p.line...))
-			p.line = p.line[:0]
+			if p.line == nil || p.line(p.buf) {
+				_, _ = p.w.Write(append([]byte(p.prefix), p.buf...))
+			}
+			p.buf = p.buf[:0]
 		}
 	}
 	return len(b), nil
+}
+
+// The trace events QEMU is started with (its "log" trace backend writes a
+// line per event on its standard error, "[PID@TIME:]NAME message").
+// usb-kbd queues at most 16 key codes (hw/input/hid.c): a key event that
+// does not fit is dropped, and traced as hid_kbd_queue_full; each poll of
+// the interrupt endpoint by the guest takes one code, and the one that
+// leaves the queue empty is traced as hid_kbd_queue_empty (a poll of an
+// empty queue traces nothing).
+const (
+	traceKbdFull  = "hid_kbd_queue_full"
+	traceKbdEmpty = "hid_kbd_queue_empty"
+)
+
+// qemuTraces counts the trace events QEMU reports, and wakes whoever
+// waits for one.
+type qemuTraces struct {
+	mu     sync.Mutex
+	counts map[string]int
+	sig    chan struct{} // closed and replaced on each event
+}
+
+func newQEMUTraces() *qemuTraces {
+	return &qemuTraces{counts: map[string]int{}, sig: make(chan struct{})}
+}
+
+// line counts a line of QEMU's standard error if it is one of the trace
+// events; it keeps hid_kbd_queue_empty, one per key event typed, out of
+// the console.
+func (q *qemuTraces) line(l []byte) (keep bool) {
+	for _, name := range []string{traceKbdFull, traceKbdEmpty} {
+		if i := bytes.Index(l, []byte(name+" ")); i >= 0 && (i == 0 || l[i-1] == ':') {
+			q.mu.Lock()
+			q.counts[name]++
+			close(q.sig)
+			q.sig = make(chan struct{})
+			q.mu.Unlock()
+			return name != traceKbdEmpty
+		}
+	}
+	return true
+}
+
+// count is how many times the event name was traced so far.
+func (q *qemuTraces) count(name string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.counts[name]
+}
+
+// wait waits until the event name has been traced more than after times
+// and returns the count. It gives up when check, called on each event
+// traced, returns an error, when QEMU has exited, or when ctx ends.
+func (q *qemuTraces) wait(ctx context.Context, name string, after int, exited <-chan struct{}, check func() error) (int, error) {
+	for {
+		q.mu.Lock()
+		n, sig := q.counts[name], q.sig
+		q.mu.Unlock()
+		if n > after {
+			return n, nil
+		}
+		if err := check(); err != nil {
+			return n, err
+		}
+		select {
+		case <-sig:
+		case <-exited:
+			return n, errors.New("qemu exited")
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+	}
 }
 
 // qmpClient speaks QEMU's machine protocol: one command at a time, events
@@ -237,7 +317,7 @@ type qmpError struct {
 // dialQMP connects to QEMU's QMP socket (retrying while QEMU starts) and
 // leaves capabilities negotiation mode.
 func dialQMP(ctx context.Context, path string, exited <-chan struct{}) (*qmpClient, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, bootLimit)
 	defer cancel()
 	var conn net.Conn
 	for {
@@ -376,4 +456,39 @@ func (q *qmpClient) waitEvent(ctx context.Context, after int, name string, match
 func (q *qmpClient) close() {
 	q.conn.Close()
 	<-q.done
+}
+
+// TestQEMUTraces reads trace lines as QEMU's log backend writes them
+// (seen: "hid_kbd_queue_full queue full"; with -msg timestamp=on they
+// start with "PID@SECONDS.MICROSECONDS:"), counts them, and keeps
+// hid_kbd_queue_empty, one per key event typed, out of the console.
+func TestQEMUTraces(t *testing.T) {
+	var console bytes.Buffer
+	tr := newQEMUTraces()
+	w := &prefixWriter{prefix: "qemu: ", w: &console, line: tr.line}
+	for _, s := range []string{
+		"hid_kbd_queue_empty queue empty\n",
+		"1234@1796661249.312694:hid_kbd_queue_empty queue empty\nhid_kbd_queue_full queue full\n",
+		"qemu-system-aarch64: a message that names hid_kbd_queue_empty\nhid_kbd_queue_",
+		"full queue full\n",
+	} {
+		if _, err := io.WriteString(w, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, f := tr.count(traceKbdEmpty), tr.count(traceKbdFull); e != 2 || f != 2 {
+		t.Errorf("counted %d %s and %d %s, want 2 and 2", e, traceKbdEmpty, f, traceKbdFull)
+	}
+	want := "qemu: hid_kbd_queue_full queue full\nqemu: qemu-system-aarch64: a message that names hid_kbd_queue_empty\nqemu: hid_kbd_queue_full queue full\n"
+	if console.String() != want {
+		t.Errorf("console:\n%s\nwant:\n%s", console.String(), want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := tr.wait(ctx, traceKbdEmpty, 1, nil, func() error { return nil }); err != nil || n != 2 {
+		t.Errorf("wait after 1: %d, %v; want 2, nil at once", n, err)
+	}
+	if _, err := tr.wait(ctx, traceKbdEmpty, 2, nil, func() error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("wait after 2 with the context ended: %v", err)
+	}
 }

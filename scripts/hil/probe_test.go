@@ -71,10 +71,15 @@ func TestRigProbes(t *testing.T) {
 			"10.0.2.2:" + simPort: "failed",
 			"10.0.2.3:53":         "failed",
 		} {
-			got, err := m.guest(ctx, "dial "+addr)
+			// hilguest's dial has no time limit of its own: what the
+			// user network does not forward is refused at once.
+			dctx, cancel := context.WithTimeout(ctx, waitLimit)
+			got, err := m.guest(dctx, "dial "+addr)
+			cancel()
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("from the guest, dial %s: %q", addr, got)
 			if len(got) != 1 || !strings.HasPrefix(got[0], want) {
 				t.Errorf("from the guest, dial %s: %q, want %s", addr, got, want)
 			}
@@ -135,10 +140,10 @@ func hidrawOf(ctx context.Context, t *testing.T, m *machine, id string) string {
 // and returns what the guest's hidraw reports decode to in that layout.
 func probeKeyboard(ctx context.Context, t *testing.T, m *machine, layout, text string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	path := hidrawOf(ctx, t, m, kbdID)
-	s, err := m.guestOpen(ctx, fmt.Sprintf("read %s 100000 100000", path))
+	s, err := m.guestOpen(ctx, "read "+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +190,7 @@ func probeKeyboard(ctx context.Context, t *testing.T, m *machine, layout, text s
 // for the guest to let it go) and plugs a new one in its place.
 func replugKeyboard(ctx context.Context, t *testing.T, m *machine) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	n := m.qmp.eventCount()
 	if _, err := m.qmp.execute(ctx, "device_del", map[string]any{"id": "kbd"}); err != nil {
@@ -210,7 +215,7 @@ func replugKeyboard(ctx context.Context, t *testing.T, m *machine) {
 // /dev/ttyUSB0 up to the CR; then unplugs it (closes the socket).
 func probeSerial(ctx context.Context, t *testing.T, m *machine, text string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	var d net.Dialer
 	plug, err := d.DialContext(ctx, "unix", m.serial)
@@ -225,7 +230,7 @@ func probeSerial(ctx context.Context, t *testing.T, m *machine, text string) str
 	}()
 	var s *guestStream
 	if err := poll(ctx, "/dev/ttyUSB0 in the guest", func() error {
-		s, err = m.guestOpen(ctx, "serial /dev/ttyUSB0 100000 100000")
+		s, err = m.guestOpen(ctx, "serial /dev/ttyUSB0")
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -255,10 +260,10 @@ func probeSerial(ctx context.Context, t *testing.T, m *machine, text string) str
 // what the guest's hidraw reports of it decode to.
 func probeHIDPOS(ctx context.Context, t *testing.T, m *machine, text string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	path := hidrawOf(ctx, t, m, posID)
-	s, err := m.guestOpen(ctx, fmt.Sprintf("read %s 100000 100000", path))
+	s, err := m.guestOpen(ctx, "read "+path)
 	if err != nil {
 		t.Fatal(err)
 	}

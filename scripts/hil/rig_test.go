@@ -32,6 +32,15 @@ const personalQR = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
 
 const posToken = "hil-pos-token-0123456789"
 
+// Bounds of the waits for the box. They are not paces: each wait ends as
+// soon as what it waits for has happened, and these only say when to give
+// up and show the console. They are far beyond what a loaded 2-core
+// machine takes, where the niced QEMU may get little of a CPU.
+const (
+	bootLimit = 4 * time.Minute // from QEMU's start to the box's POS API and hilguest answering
+	waitLimit = 2 * time.Minute // anything else the box does: an answer, a scan's payment, a scanner's status, a key taken
+)
+
 // rig is one booted box with the simulator it talks to.
 type rig struct {
 	m       *machine
@@ -121,7 +130,7 @@ func startRigWith(t testing.TB, ctx context.Context, config string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: waitLimit}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -147,11 +156,11 @@ func startRigWith(t testing.TB, ctx context.Context, config string) *rig {
 			t.Logf("the guest's console and QEMU's messages:\n%s", m.console)
 		}
 	})
-	r := &rig{m: m, sim: s, simAddr: ln.Addr().String(), pos: &posapi.Client{BaseURL: m.posURL, Token: epayment.Secret(posToken), HTTPClient: &http.Client{Timeout: 30 * time.Second}}}
+	r := &rig{m: m, sim: s, simAddr: ln.Addr().String(), pos: &posapi.Client{BaseURL: m.posURL, Token: epayment.Secret(posToken), HTTPClient: &http.Client{Timeout: waitLimit}}}
 
 	// Generous: TCG boots the arm64 kernel in seconds, but a loaded CI
 	// machine may take much longer. Failing here shows the console.
-	bootCtx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	bootCtx, cancel := context.WithTimeout(ctx, bootLimit)
 	defer cancel()
 	if err := poll(bootCtx, "the box's POS API", func() error {
 		if err := m.alive(); err != nil {
@@ -196,17 +205,55 @@ func poll(ctx context.Context, what string, fn func() error) error {
 	}
 }
 
-// newSale creates a sale that waits for the customer's scan.
+// newSale creates a sale that waits for the customer's scan. Should the
+// test end with the sale unfinished (it failed), the sale is cancelled
+// then: the box takes one sale waiting for a scan at a time, and the next
+// test must be able to create its own.
 func (r *rig) newSale(ctx context.Context, t *testing.T, what string) string {
 	t.Helper()
 	sale, _, err := r.pos.CreateSale(ctx, agent.SaleRequest{Amount: 4990, Currency: "NOK", Description: "HIL " + what})
 	if err != nil {
 		t.Fatalf("%s: creating the sale: %v", what, err)
 	}
+	t.Cleanup(func() { r.cancelUnfinished(t, what, sale.Reference) })
 	if sale.State != agent.WaitingForCustomer {
 		t.Fatalf("%s: new sale %s is %s, want %s", what, sale.Reference, sale.State, agent.WaitingForCustomer)
 	}
 	return sale.Reference
+}
+
+// cancelUnfinished cancels the sale ref unless it has ended, and waits
+// until it has.
+func (r *rig) cancelUnfinished(t *testing.T, what, ref string) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var was agent.State
+	err := poll(ctx, what+": sale "+ref+" ended after its cancel", func() error {
+		s, err := r.pos.GetSale(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if s.State.Outcome() {
+			return nil
+		}
+		if was == "" {
+			was = s.State
+			// Waiting for the scan, it is cancelled at once; with a
+			// payment under way, a cancel is queued for it.
+			if _, err := r.pos.CancelSale(ctx, ref); err != nil && !errors.Is(err, agent.ErrWrongState) {
+				was = ""
+				return err
+			}
+		}
+		return fmt.Errorf("sale is %s", s.State)
+	})
+	if err != nil {
+		t.Errorf("%s: cancelling the unfinished sale %s at the end of the test: %v", what, ref, err)
+		return
+	}
+	if was != "" {
+		t.Logf("%s: sale %s was %s at the end of the test: cancelled it", what, ref, was)
+	}
 }
 
 // expectPayment waits for the sale's createPayment at the simulator, checks
@@ -215,7 +262,7 @@ func (r *rig) newSale(ctx context.Context, t *testing.T, what string) string {
 // progress.
 func (r *rig) expectPayment(ctx context.Context, t *testing.T, what, ref, code string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	var got sim.PaymentInfo
 	if err := poll(ctx, what+": createPayment of sale "+ref+" at the simulator", func() error {

@@ -148,6 +148,23 @@ func TestScanners(t *testing.T) {
 
 	for _, sc := range scanners {
 		t.Run(sc.name, func(t *testing.T) {
+			// A subtest that fails between an unplug and the replug
+			// plugs its scanner back in, so that the next ones find
+			// theirs (hidpos and acm are one gadget). Its sale, if
+			// unfinished, is cancelled by newSale's cleanup.
+			plugged := true
+			t.Cleanup(func() {
+				if plugged {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+				defer cancel()
+				if err := sc.plug(ctx); err != nil {
+					t.Errorf("%s: plugging back in at the end of the test: %v", sc.name, err)
+					return
+				}
+				t.Logf("%s: the test ended with it unplugged: plugged it back in", sc.name)
+			})
 			if sc.name == "serial" {
 				// The USB-serial adapter is there only while its socket
 				// is connected: plug it in first.
@@ -167,6 +184,7 @@ func TestScanners(t *testing.T) {
 			for round, code := range codes {
 				what := fmt.Sprintf("%s, round %d", sc.name, round)
 				if round > 0 {
+					plugged = false
 					if err := sc.unplug(ctx); err != nil {
 						t.Fatalf("%s: unplugging: %v", what, err)
 					}
@@ -183,6 +201,7 @@ func TestScanners(t *testing.T) {
 					if err := sc.plug(ctx); err != nil {
 						t.Fatalf("%s: plugging back: %v", what, err)
 					}
+					plugged = true
 					prev := st.Reconnects
 					st = r.waitScanner(ctx, t, sc.name, "connected again", func(s device.Status) bool { return s.Connected })
 					if st.Reconnects != prev+1 {
@@ -241,7 +260,7 @@ func (r *rig) scannerStatuses(ctx context.Context) ([]device.Status, error) {
 // returns that status.
 func (r *rig) waitScanner(ctx context.Context, t *testing.T, name, what string, ok func(device.Status) bool) device.Status {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	var got device.Status
 	if err := poll(ctx, "scanner "+name+" "+what, func() error {
@@ -290,7 +309,7 @@ func (m *machine) logged(msg, scanner string) int {
 // times.
 func (r *rig) waitLogged(ctx context.Context, t *testing.T, msg, scanner string, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	if err := poll(ctx, fmt.Sprintf("%q logged for scanner %s", msg, scanner), func() error {
 		if got := r.m.logged(msg, scanner); got < n {

@@ -18,9 +18,9 @@
 //	acm TEXT             send TEXT and CR on the gadget's serial port, /dev/ttyGS0
 //	udc unbind|bind      unplug or plug the gadget (write its UDC file)
 //	hidraw VID PID       the /dev/hidrawN of that USB device
-//	read PATH N MS       "ok" once PATH is open, then each of up to N reads
-//	                     in hex, for at most MS milliseconds
-//	serial PATH N MS     the same for a serial port, opened raw at 9600 baud
+//	read PATH            "ok" once PATH is open, then each read in hex, until
+//	                     the test hangs up (or the device fails)
+//	serial PATH          the same for a serial port, opened raw at 9600 baud
 //	usb                  the USB devices the kernel sees, with their drivers
 //	devices              what `tillbox devices --json` prints here
 //	dial ADDR            try a TCP connection: "connected" or why not
@@ -65,9 +65,7 @@ func main() {
 	waitHID := flag.Int("wait-hid", 0, "only wait until `N` USB HID interfaces are there, each bound to a kernel driver, then exit")
 	flag.Parse()
 	if *waitHID > 0 {
-		if err := waitHIDBound(*waitHID, time.Minute); err != nil {
-			log.Fatal(err)
-		}
+		waitHIDBound(*waitHID)
 		return
 	}
 
@@ -155,14 +153,22 @@ func serveEach(ctx context.Context, ln net.Listener, what string, handle func(ne
 // serveCommands answers one command per connection until ctx ends.
 func serveCommands(ctx context.Context, ln net.Listener, g *gadgetDir) error {
 	return serveEach(ctx, ln, "commands", func(c net.Conn) {
-		line, err := bufio.NewReader(c).ReadString('\n')
+		r := bufio.NewReader(c)
+		line, err := r.ReadString('\n')
 		if err != nil {
 			return
 		}
 		line = strings.TrimRight(line, "\r\n")
+		// The test sends nothing after the command: the end of its side
+		// is its hanging up, which ends a read.
+		hangup := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(io.Discard, r)
+			close(hangup)
+		}()
 		w := bufio.NewWriter(c)
 		defer w.Flush()
-		if err := command(w, line, g); err != nil {
+		if err := command(w, line, g, hangup); err != nil {
 			log.Printf("%q: %v", line, err)
 			fmt.Fprintf(w, "error: %v\n", err)
 		}
@@ -171,7 +177,8 @@ func serveCommands(ctx context.Context, ln net.Listener, g *gadgetDir) error {
 
 // command carries out one command line, writing its answer to w. It
 // returns an error before writing "ok", or after, when reading failed.
-func command(w *bufio.Writer, line string, g *gadgetDir) error {
+// hangup is closed when the test has hung up.
+func command(w *bufio.Writer, line string, g *gadgetDir, hangup <-chan struct{}) error {
 	verb, rest, _ := strings.Cut(line, " ")
 	args := strings.Fields(rest)
 	switch verb {
@@ -226,15 +233,10 @@ func command(w *bufio.Writer, line string, g *gadgetDir) error {
 		fmt.Fprintf(w, "ok\n%s\n", p)
 		return nil
 	case "read", "serial":
-		if len(args) != 3 {
-			return fmt.Errorf("%s PATH N MS", verb)
+		if len(args) != 1 {
+			return fmt.Errorf("%s PATH", verb)
 		}
-		n, err1 := strconv.Atoi(args[1])
-		ms, err2 := strconv.Atoi(args[2])
-		if err := errors.Join(err1, err2); err != nil {
-			return err
-		}
-		return readDevice(w, verb == "serial", args[0], n, time.Duration(ms)*time.Millisecond)
+		return readDevice(w, verb == "serial", args[0], hangup)
 	case "usb":
 		fmt.Fprintln(w, "ok")
 		listUSB(w)
@@ -263,7 +265,21 @@ func command(w *bufio.Writer, line string, g *gadgetDir) error {
 			return errors.New("dial ADDR")
 		}
 		fmt.Fprintln(w, "ok")
-		c, err := net.DialTimeout("tcp", args[0], 5*time.Second)
+		// No time limit of its own: the user network refuses what it
+		// does not forward at once (restrict=on answers a reset), and a
+		// forward may take long to answer on a loaded machine. The
+		// kernel's SYN retries bound it, and the test's hanging up.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-hangup:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", args[0])
 		if err != nil {
 			fmt.Fprintf(w, "failed: %v\n", err)
 			return nil
@@ -275,60 +291,58 @@ func command(w *bufio.Writer, line string, g *gadgetDir) error {
 	return fmt.Errorf("unknown command %q", verb)
 }
 
-// readDevice opens path, says "ok", then writes each read in hex until n
-// reads or the time is up.
-func readDevice(w *bufio.Writer, isSerial bool, path string, n int, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	var read func([]byte) (int, error)
+// readDevice opens path, says "ok", then writes each read in hex until
+// the test hangs up (closing the device ends the read waiting) or reading
+// fails. No time limit: the test waits for what it sent, as long as the
+// guest takes, and hangs up when it has it.
+func readDevice(w *bufio.Writer, isSerial bool, path string, hangup <-chan struct{}) error {
+	var dev io.ReadCloser
 	if isSerial {
 		p, err := serial.Open(path, &serial.Mode{BaudRate: 9600})
 		if err != nil {
 			return err
 		}
-		defer p.Close()
-		if err := p.SetReadTimeout(100 * time.Millisecond); err != nil {
-			return err
-		}
-		read = func(b []byte) (int, error) {
-			if time.Now().After(deadline) {
-				return 0, os.ErrDeadlineExceeded
-			}
-			return p.Read(b)
-		}
+		dev = p
 	} else {
 		f, err := os.Open(path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := f.SetReadDeadline(deadline); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		read = f.Read
+		dev = f
 	}
+	done := make(chan struct{})
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		select {
+		case <-hangup:
+		case <-done:
+		}
+		dev.Close()
+	}()
+	defer func() { close(done); <-closed }()
 	fmt.Fprintln(w, "ok")
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	buf := make([]byte, 4096)
-	for i := 0; i < n; {
-		k, err := read(buf)
+	for {
+		k, err := dev.Read(buf)
 		if k > 0 {
-			i++
 			fmt.Fprintln(w, hex.EncodeToString(buf[:k]))
 			if err := w.Flush(); err != nil {
-				return err
+				return nil // the test hung up
 			}
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			fmt.Fprintln(w, "timeout")
-			return nil
-		}
 		if err != nil {
+			select {
+			case <-hangup:
+				return nil
+			default:
+			}
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	return nil
 }
 
 // findHidraw returns the hidraw node of the USB device vid:pid (hex).
@@ -371,9 +385,12 @@ func listUSB(w io.Writer) {
 
 // waitHIDBound waits until at least n USB interfaces of class HID are
 // there and each has a kernel driver bound (usbhid), checking every 20 ms
-// for at most limit.
-func waitHIDBound(n int, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
+// and saying every 10 s what it has seen so far. It has no time limit of
+// its own: a loaded machine may take long to boot, and the test bounds
+// the boot from the host (and shows this console when it gives up).
+func waitHIDBound(n int) {
+	start := time.Now()
+	next := start.Add(10 * time.Second)
 	for {
 		intfs, _ := filepath.Glob("/sys/bus/usb/devices/*:*")
 		var hid, bound []string
@@ -388,10 +405,11 @@ func waitHIDBound(n int, limit time.Duration) error {
 		}
 		if len(hid) >= n && len(bound) == len(hid) {
 			log.Printf("USB HID interfaces bound: %s", strings.Join(bound, " "))
-			return nil
+			return
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s, USB HID interfaces %v, bound %v; want %d, all bound", limit, hid, bound, n)
+		if now := time.Now(); now.After(next) {
+			log.Printf("after %s, USB HID interfaces %v, bound %v; waiting for %d, all bound", now.Sub(start).Round(time.Second), hid, bound, n)
+			next = now.Add(10 * time.Second)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
