@@ -373,10 +373,19 @@ func readChain(r io.ReaderAt, id, txid uint64) (*chainScan, error) {
 	// may be damaged (its nonce too): any nonce, unless the first block
 	// is zeros, as Open leaves it before the first record of a chain (a
 	// first record torn before its header reached the disk has nothing
-	// after it either). A chain of an older state with this very txid (a
-	// restored backup, a compaction) could then be taken for this one's:
-	// Open refuses and the salvage lists its records, rather than lose
-	// acknowledged ones silently.
+	// after it either), or holds a record that checks but names another
+	// database or another state. Every chain starts at the first block,
+	// so that record was written after whatever lies behind it: a chain
+	// of this state there is one the file moved on from (it was committed,
+	// and then a backup of this state was restored, or the file was
+	// compacted to this very txid), not acknowledged writes that a damaged
+	// first record hides. The checksum covers the database id and the
+	// base txid: a first record of this chain damaged there does not
+	// check, and is looked past. A chain of an older state with this very
+	// txid behind a first block that does not check (the first write after
+	// a restore, torn) is still taken for this one's: Open refuses and the
+	// salvage lists its records, rather than lose acknowledged ones
+	// silently; its error says to move the journal aside after a restore.
 	anyNonce := len(c.records) == 0
 	if anyNonce {
 		ok, err := header(0)
@@ -384,6 +393,9 @@ func readChain(r io.ReaderAt, id, txid uint64) (*chainScan, error) {
 			return nil, err
 		}
 		if !ok || allZero(hdr) {
+			return c, nil
+		}
+		if _, good := body(0); good && (binary.BigEndian.Uint64(hdr[4:]) != id || binary.BigEndian.Uint64(hdr[20:]) != txid) {
 			return c, nil
 		}
 	}
