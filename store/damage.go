@@ -65,7 +65,7 @@ func (db *DB) checkRecords() {
 		ce := &CorruptError{Path: db.path, Reason: strings.Join(problems, "; "), Record: record, Seq: seq}
 		db.noteDamage(ce)
 		db.log.Error("database damaged: records do not check", "problems", ce.Reason,
-			"fix", "stop tillbox; run `tillbox doctor`; restore the newest backup (tillbox backup FILE) in place of "+db.path)
+			"fix", "run `tillbox doctor` with tillbox stopped; to restore the newest backup: "+RestoreSteps(db.path))
 	default:
 		db.log.Info("records checked")
 	}

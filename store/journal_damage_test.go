@@ -209,3 +209,17 @@ func TestRestoredBackupIsNotDamage(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRestoreStepsMoveTheJournalAside: every "restore a backup" the store
+// prints moves the journal aside with the database.
+func TestRestoreStepsMoveTheJournalAside(t *testing.T) {
+	path := "/var/lib/tillbox/tillbox.db"
+	for _, msg := range []string{
+		(&CorruptError{Path: path, Reason: "x"}).Error(),
+		(&JournalError{DB: path, Record: 1}).Error(),
+	} {
+		if !strings.Contains(msg, "mv "+path+JournalSuffix+" ") || !strings.Contains(msg, "mv "+path+" ") {
+			t.Errorf("the restore steps do not move the database and its journal aside:\n%s", msg)
+		}
+	}
+}
