@@ -223,3 +223,60 @@ func TestRestoreStepsMoveTheJournalAside(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoredBackupTornFirstRecord: after the restore of
+// TestRestoredBackupIsNotDamage (the journal left in place), tillbox runs
+// on the backup's state, which has the very txid the stale chain was based
+// on, and a crash tears the first record it journals. That torn record is
+// dropped, as any torn last record: Open cleared the stale records of the
+// older chain when it started the journal, so none of them is taken for
+// records the torn one hides.
+func TestRestoredBackupTornFirstRecord(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "live", "tillbox.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := rawOpen(t, path, Options{})
+	stop := db.holdFlusher()
+	var buf bytes.Buffer
+	if _, err := db.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	journalSale(t, db, "ref-1")
+	journalSale(t, db, "ref-2")
+	journalSale(t, db, "ref-3")
+	if err := db.flush(); err != nil {
+		t.Fatal(err)
+	}
+	journalSale(t, db, "ref-4")
+	stop()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db2 := rawOpen(t, path, Options{})
+	defer db2.Close()
+	stop = db2.holdFlusher()
+	defer stop()
+	journalSale(t, db2, "ref-5")
+	cut := snapshot(t, db2, filepath.Join(dir, "cut"))
+	j, err := os.ReadFile(cut + JournalSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j[journalHdrSize+20] ^= 0x20 // record 1, torn
+	if err := os.WriteFile(cut+JournalSuffix, j, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db3, err := Open(cut, Options{})
+	if err != nil {
+		t.Fatalf("a torn first record after a restore does not open: %v", err)
+	}
+	defer db3.Close()
+	if missing := hasSales(t, db3, "ref-5", "ref-2"); len(missing) != 2 {
+		t.Errorf("replayed a torn or a stale record: missing only %v", missing)
+	}
+}
