@@ -48,12 +48,17 @@ type Options struct {
 	NoJournal bool
 
 	// CheckRecords makes Open start a check of every record in the
-	// background (a read transaction: writers go on meanwhile); a record
+	// background (in short read transactions of 1 024 records each:
+	// writers, and commits that grow the file, go on meanwhile); a record
 	// that does not decode, or an index or count that disagrees with the
 	// records, is then reported by [DB.Damage]. Its cost grows with the
 	// file (about 1 s for 100 000 sales on a loaded amd64), so Open does
 	// not wait for it; [DB.Checked] is closed when it is done.
 	CheckRecords bool
+
+	// checkChunkHook, for tests, runs between two chunks of the record
+	// check, outside any transaction.
+	checkChunkHook func()
 
 	// NoSync skips fsync on commit. Only for benchmarks and fixtures: a
 	// commit is then not durable.

@@ -90,10 +90,29 @@ func (e *CorruptError) Error() string {
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
-	fmt.Fprintf(&b, "; the file was left untouched. To restore: stop tillbox, move the file aside "+
-		"(mv %s %s.corrupt), copy the newest backup (made with `tillbox backup FILE`) to %s, and start tillbox again",
-		e.Path, e.Path, e.Path)
+	fmt.Fprintf(&b, "; the file was left untouched. To restore: %s", RestoreSteps(e.Path))
 	return b.String()
+}
+
+// RestoreSteps says how to put a backup in place of the database at path:
+// the database and its journal are moved aside (kept for a closer look),
+// and the backup copied in. The journal's records were made on the newer
+// state; Open starts a new journal when there is none. (One left in place
+// is replayed only where its chain was made on the restored file's exact
+// state, and a torn first record of it could make Open refuse the file.)
+func RestoreSteps(path string) string {
+	q := shellQuote(path)
+	return fmt.Sprintf("stop tillbox, move the database and its journal aside (mv %s %s; mv %s %s), "+
+		"copy the newest backup (made with `tillbox backup FILE`) to %s, and start tillbox again (it starts a new journal)",
+		q, shellQuote(path+".corrupt"), shellQuote(path+JournalSuffix), shellQuote(path+JournalSuffix+".corrupt"), q)
+}
+
+// shellQuote quotes path for a shell when it needs quoting.
+func shellQuote(path string) string {
+	if strings.ContainsAny(path, " \t'\"$`\\") {
+		return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
+	}
+	return path
 }
 
 // Unwrap makes errors.Is(err, ErrCorrupt) true and exposes the cause.
@@ -142,10 +161,7 @@ func (e *JournalError) Command() string { return SalvageCommand(e.DB) }
 // SalvageCommand is the command line that salvages the journal of the
 // database at path.
 func SalvageCommand(path string) string {
-	if strings.ContainsAny(path, " \t'\"$`\\") {
-		path = "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
-	}
-	return "tillbox repair journal --db " + path
+	return "tillbox repair journal --db " + shellQuote(path)
 }
 
 func (e *JournalError) Error() string {
@@ -167,9 +183,10 @@ func (e *JournalError) Error() string {
 	}
 	fmt.Fprintf(&b, ". tillbox does not start on it; the journal and the database %s were left untouched. "+
 		"To recover: stop tillbox and run `%s`: it writes a repaired copy beside the database, lists every record "+
-		"it kept and each it could not, and says how to put the copy in place. Or restore the newest backup "+
-		"(made with `tillbox backup FILE`): move %s and %s aside and copy the backup to %s",
-		e.DB, e.Command(), e.DB, e.Journal(), e.DB)
+		"it kept and each it could not, and says how to put the copy in place. Or restore the newest backup: %s. "+
+		"If a backup was just copied over the database with this journal left beside it, the journal is of the newer "+
+		"state: move it aside (mv %s %s.old) and start tillbox again",
+		e.DB, e.Command(), RestoreSteps(e.DB), shellQuote(e.Journal()), shellQuote(e.Journal()))
 	return b.String()
 }
 

@@ -38,7 +38,8 @@ import (
 // started from, and a nonce of that chain. A commit to bbolt starts a new
 // chain at the start of the file, so records of an applied chain are never
 // replayed, nor are those of a newer database when an older backup was
-// restored in its place.
+// restored in its place; Open clears every record of the file once it has
+// replayed the chain of the file's state.
 //
 // The file is preallocated and written in whole 4 KiB blocks, each record
 // in blocks of its own: an fdatasync then flushes only data, and a torn
@@ -373,10 +374,22 @@ func readChain(r io.ReaderAt, id, txid uint64) (*chainScan, error) {
 	// may be damaged (its nonce too): any nonce, unless the first block
 	// is zeros, as Open leaves it before the first record of a chain (a
 	// first record torn before its header reached the disk has nothing
-	// after it either). A chain of an older state with this very txid (a
-	// restored backup, a compaction) could then be taken for this one's:
-	// Open refuses and the salvage lists its records, rather than lose
-	// acknowledged ones silently.
+	// after it either), or holds a record that checks but names another
+	// database or another state. Every chain starts at the first block,
+	// so that record was written after whatever lies behind it: a chain
+	// of this state there is one the file moved on from (it was committed,
+	// and then a backup of this state was restored, or the file was
+	// compacted to this very txid), not acknowledged writes that a damaged
+	// first record hides. The checksum covers the database id and the
+	// base txid: a first record of this chain damaged there does not
+	// check, and is looked past. Records of an older chain with this very
+	// txid behind a first block that does not check are still taken for
+	// this one's (a backup copied over the database with the journal left
+	// beside it, whose newer chain's first record a crash had torn; Open
+	// clears the records of older chains when it starts the journal, so
+	// not after it has run on the restored file): Open refuses and the
+	// salvage lists them, rather than lose acknowledged ones silently; the
+	// error says to move the journal aside after a restore.
 	anyNonce := len(c.records) == 0
 	if anyNonce {
 		ok, err := header(0)
@@ -384,6 +397,9 @@ func readChain(r io.ReaderAt, id, txid uint64) (*chainScan, error) {
 			return nil, err
 		}
 		if !ok || allZero(hdr) {
+			return c, nil
+		}
+		if _, good := body(0); good && (binary.BigEndian.Uint64(hdr[4:]) != id || binary.BigEndian.Uint64(hdr[20:]) != txid) {
 			return c, nil
 		}
 	}
@@ -514,10 +530,12 @@ func (db *DB) recoverJournal() error {
 }
 
 // startJournal opens the journal for new records on the file as it is now.
-// Its first block is zeroed and synced first: records of an earlier chain
-// left there could otherwise match a later state of this file (after a
-// compaction, or a backup restored in its place, bbolt's transaction ids
-// start again).
+// Every block that starts a record is zeroed and synced first: the file's
+// records were replayed (or made on another state), and records of an
+// earlier chain left there could otherwise match a later state of this
+// file (after a compaction, or a backup restored in its place, bbolt's
+// transaction ids start again): the first block's as a chain of that
+// state, the others' as records a torn first one would hide.
 func (db *DB) startJournal() error {
 	id, err := journalID(db.bolt)
 	if err != nil || id == 0 {
@@ -527,7 +545,7 @@ func (db *DB) startJournal() error {
 	if err != nil {
 		return err
 	}
-	_, err = j.f.WriteAt(make([]byte, journalBlock), 0)
+	err = clearJournal(j.f)
 	if err == nil {
 		err = fdatasync(j.f)
 	}
@@ -542,5 +560,27 @@ func (db *DB) startJournal() error {
 	})
 	j.restart(txid)
 	db.journal = j
+	return nil
+}
+
+// clearJournal zeroes the first block of f and every other block that does
+// not start with zeros (a record's header, or what is left of one).
+func clearJournal(f *os.File) error {
+	zero := make([]byte, journalBlock)
+	if _, err := f.WriteAt(zero, 0); err != nil {
+		return err
+	}
+	hdr := make([]byte, journalHdrSize)
+	for off := int64(journalBlock); off+journalHdrSize <= journalSize; off += journalBlock {
+		if _, err := f.ReadAt(hdr, off); err != nil {
+			return err
+		}
+		if allZero(hdr) {
+			continue
+		}
+		if _, err := f.WriteAt(zero, off); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -167,3 +167,116 @@ func TestSalvageJournal(t *testing.T) {
 		t.Errorf("the repaired database lacks %v", missing)
 	}
 }
+
+// TestRestoredBackupIsNotDamage: a backup taken at bbolt transaction T,
+// three sales journaled on T (blocks 0 to 2), a flush (T+1), a fourth sale
+// whose record overwrites block 0 only, and the backup copied over the
+// database with the journal left beside it. Block 0 is a record that
+// checks but names another transaction: the chain on T is empty, and the
+// stale records 2 and 3 of the old chain behind it are not damage.
+func TestRestoredBackupIsNotDamage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tillbox.db")
+	db := rawOpen(t, path, Options{})
+	stop := db.holdFlusher()
+	var buf bytes.Buffer
+	if _, err := db.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	journalSale(t, db, "ref-1")
+	journalSale(t, db, "ref-2")
+	journalSale(t, db, "ref-3")
+	if err := db.flush(); err != nil {
+		t.Fatal(err)
+	}
+	journalSale(t, db, "ref-4")
+	stop()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("the restored backup does not open: %v", err)
+	}
+	defer db2.Close()
+	if missing := hasSales(t, db2, "ref-1"); len(missing) == 0 {
+		t.Error("a record of the newer state was replayed onto the backup")
+	}
+	if err := db2.Verify(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRestoreStepsMoveTheJournalAside: every "restore a backup" the store
+// prints moves the journal aside with the database.
+func TestRestoreStepsMoveTheJournalAside(t *testing.T) {
+	path := "/var/lib/tillbox/tillbox.db"
+	for _, msg := range []string{
+		(&CorruptError{Path: path, Reason: "x"}).Error(),
+		(&JournalError{DB: path, Record: 1}).Error(),
+	} {
+		if !strings.Contains(msg, "mv "+path+JournalSuffix+" ") || !strings.Contains(msg, "mv "+path+" ") {
+			t.Errorf("the restore steps do not move the database and its journal aside:\n%s", msg)
+		}
+	}
+}
+
+// TestRestoredBackupTornFirstRecord: after the restore of
+// TestRestoredBackupIsNotDamage (the journal left in place), tillbox runs
+// on the backup's state, which has the very txid the stale chain was based
+// on, and a crash tears the first record it journals. That torn record is
+// dropped, as any torn last record: Open cleared the stale records of the
+// older chain when it started the journal, so none of them is taken for
+// records the torn one hides.
+func TestRestoredBackupTornFirstRecord(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "live", "tillbox.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := rawOpen(t, path, Options{})
+	stop := db.holdFlusher()
+	var buf bytes.Buffer
+	if _, err := db.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	journalSale(t, db, "ref-1")
+	journalSale(t, db, "ref-2")
+	journalSale(t, db, "ref-3")
+	if err := db.flush(); err != nil {
+		t.Fatal(err)
+	}
+	journalSale(t, db, "ref-4")
+	stop()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db2 := rawOpen(t, path, Options{})
+	defer db2.Close()
+	stop = db2.holdFlusher()
+	defer stop()
+	journalSale(t, db2, "ref-5")
+	cut := snapshot(t, db2, filepath.Join(dir, "cut"))
+	j, err := os.ReadFile(cut + JournalSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j[journalHdrSize+20] ^= 0x20 // record 1, torn
+	if err := os.WriteFile(cut+JournalSuffix, j, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db3, err := Open(cut, Options{})
+	if err != nil {
+		t.Fatalf("a torn first record after a restore does not open: %v", err)
+	}
+	defer db3.Close()
+	if missing := hasSales(t, db3, "ref-5", "ref-2"); len(missing) != 2 {
+		t.Errorf("replayed a torn or a stale record: missing only %v", missing)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strings"
-	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -50,7 +49,7 @@ func (db *DB) Verify() error {
 			}
 		}
 		if len(problems) == 0 {
-			found = checkInvariants(&Tx{btx: btx, path: db.path}, 20, nil)
+			found = summarizeFindings(checkInvariants(&txReader{tx: &Tx{btx: btx, path: db.path}}), 20)
 			problems = found.texts
 		}
 		return errRollback
@@ -94,167 +93,314 @@ type invariantProblems struct {
 	seq    uint64
 }
 
-// checkInvariants returns up to max violations of the store's invariants.
-// It stops early, with what it found so far, once stop (if not nil) is set.
-func checkInvariants(tx *Tx, max int, stop *atomic.Bool) (found invariantProblems) {
-	var problems []string
-	defer func() { found.texts = problems }()
-	bad := func(format string, args ...any) {
-		if len(problems) < max {
-			problems = append(problems, fmt.Sprintf(format, args...))
+// findingKind says how far a finding read in short transactions (the
+// background check) can be trusted when the state changed between them.
+type findingKind int
+
+const (
+	// findSure: read within one transaction (a record that does not
+	// decode, a missing bucket): true whatever changed since.
+	findSure findingKind = iota
+	// findEntry: an index entry that does not match its record, as the
+	// walk saw them, perhaps in different transactions: confirmed by
+	// reading both again in one transaction.
+	findEntry
+	// findWhole: a count, an index's size, the event sequence: true only
+	// of a walk that saw one state.
+	findWhole
+)
+
+// finding is one violation checkInvariants met.
+type finding struct {
+	kind   findingKind
+	text   string
+	record string // the record it names, if any
+	seq    uint64 // the event's sequence number, when record is an event
+	bucket string // findEntry: the index and its key
+	key    []byte
+}
+
+// summarizeFindings is the first max texts of found and the first record
+// named.
+func summarizeFindings(found []finding, max int) invariantProblems {
+	var p invariantProblems
+	for _, f := range found {
+		if len(p.texts) < max {
+			p.texts = append(p.texts, f.text)
+		}
+		if p.record == "" && f.record != "" {
+			p.record, p.seq = f.record, f.seq
 		}
 	}
-	// record notes the first record named by a problem.
-	record := func(name string, seq uint64) {
-		if found.record == "" {
-			found.record, found.seq = name, seq
-		}
-	}
-	// halt ends a walk once stop is set. In the background (stop set), it
-	// also releases the mapped pages every walkRelease records, so that
-	// the check does not leave the whole file in the RSS.
-	stopped := errors.New("stopped")
-	walked := 0
-	halt := func() error {
-		if stop == nil {
-			return nil
-		}
-		if walked++; walked%walkRelease == 0 {
-			tx.release()
-		}
-		if stop.Load() {
-			return stopped
-		}
+	return p
+}
+
+// invReader is what checkInvariants reads: one transaction (Verify), or
+// short ones of a bounded number of records each (the background check).
+type invReader interface {
+	hasBucket(name string) bool
+	get(bucket, key string) []byte
+	sequence(bucket string) uint64
+	schemaVersion() uint64
+	topLevel() []string
+	// forEach calls fn for every key and value of bucket, in order; k and
+	// v are valid only during the call. It stops at fn's first error.
+	forEach(bucket string, fn func(k, v []byte) error) error
+}
+
+// txReader reads in one transaction: Verify's, which sees one state.
+type txReader struct {
+	tx *Tx
+}
+
+func (r *txReader) hasBucket(name string) bool { return r.tx.btx.Bucket([]byte(name)) != nil }
+
+func (r *txReader) get(bucket, key string) []byte {
+	return bytes.Clone(r.tx.btx.Bucket([]byte(bucket)).Get([]byte(key)))
+}
+
+func (r *txReader) sequence(bucket string) uint64 { return r.tx.btx.Bucket([]byte(bucket)).Sequence() }
+
+func (r *txReader) schemaVersion() uint64 {
+	v, _ := schemaVersion(r.tx.btx)
+	return v
+}
+
+func (r *txReader) topLevel() []string {
+	var names []string
+	_ = r.tx.btx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		names = append(names, string(name))
 		return nil
+	})
+	return names
+}
+
+func (r *txReader) forEach(bucket string, fn func(k, v []byte) error) error {
+	return r.tx.btx.Bucket([]byte(bucket)).ForEach(fn)
+}
+
+// checkInvariants returns the violations of the store's invariants r
+// meets, up to a few hundred. It stops early, with what it found so far,
+// when a walk of r returns an error (the background check's stop).
+func checkInvariants(r invReader) (found []finding) {
+	const most = 200
+	add := func(f finding) {
+		if len(found) < most {
+			found = append(found, f)
+		}
 	}
-	buckets := map[string]*bolt.Bucket{}
+	bad := func(kind findingKind, format string, args ...any) {
+		add(finding{kind: kind, text: fmt.Sprintf(format, args...)})
+	}
+	// badRecord is a problem that names a record.
+	badRecord := func(record string, seq uint64, format string, args ...any) {
+		add(finding{kind: findSure, text: fmt.Sprintf(format, args...), record: record, seq: seq})
+	}
+	// badEntry is an index entry that does not match the records.
+	badEntry := func(bucket string, k []byte, format string, args ...any) {
+		add(finding{kind: findEntry, text: fmt.Sprintf(format, args...), record: fmt.Sprintf("%s entry %q", bucket, k),
+			bucket: bucket, key: bytes.Clone(k)})
+	}
 	for _, name := range schemaBuckets() {
-		b := tx.btx.Bucket([]byte(name))
-		if b == nil {
-			bad("bucket %q is missing", name)
+		if !r.hasBucket(name) {
+			bad(findSure, "bucket %q is missing", name)
 			return found
 		}
-		buckets[name] = b
 	}
-	meta := buckets[bucketMeta]
-	if v, _ := schemaVersion(tx.btx); v != uint64(len(schema())) {
-		bad("schema version %d, want %d", v, len(schema()))
+	if v := r.schemaVersion(); v != uint64(len(schema())) {
+		bad(findSure, "schema version %d, want %d", v, len(schema()))
 	}
 	count := func(key string, n int) {
-		if got := meta.Get([]byte(key)); len(got) != 8 || binary.BigEndian.Uint64(got) != uint64(n) {
-			bad("meta %s is %x, but there are %d", key, got, n)
+		if got := r.get(bucketMeta, key); len(got) != 8 || binary.BigEndian.Uint64(got) != uint64(n) {
+			bad(findWhole, "meta %s is %x, but there are %d", key, got, n)
 		}
 	}
 
 	// Sales and their two indexes.
 	open, done := map[string][]byte{}, map[string][]byte{}
 	nSales := 0
-	_ = buckets[bucketSales].ForEach(func(k, v []byte) error {
+	if r.forEach(bucketSales, func(k, v []byte) error {
 		nSales++
 		var s Sale
 		if err := json.Unmarshal(v, &s); err != nil {
-			bad("sale %q does not decode: %v (what to do: restore the newest backup)", k, err)
-			record(fmt.Sprintf("sale %q", k), 0)
-			return halt()
+			badRecord(fmt.Sprintf("sale %q", k), 0, "sale %q does not decode: %v (what to do: restore the newest backup)", k, err)
+			return nil
 		}
 		if s.Reference != string(k) {
-			bad("sale under %q has reference %q", k, s.Reference)
+			bad(findSure, "sale under %q has reference %q", k, s.Reference)
 		}
 		if s.Final {
 			done[string(timeRefKey(s.FinishedAt, s.Reference))] = []byte{}
 		} else {
 			open[s.Reference] = openValue(&s)
 		}
-		return halt()
-	})
+		return nil
+	}) != nil {
+		return found
+	}
 	count(keyNSales, nSales)
 	count(keyNOpen, len(open))
 	// sameSet checks that an index holds exactly the keys of want, each
 	// with its value.
-	sameSet := func(bucket string, want map[string][]byte) {
+	sameSet := func(bucket string, want map[string][]byte) bool {
 		n := 0
-		_ = buckets[bucket].ForEach(func(k, v []byte) error {
+		if r.forEach(bucket, func(k, v []byte) error {
 			n++
 			w, ok := want[string(k)]
 			switch {
 			case !ok:
-				bad("%s holds %q, which matches no record", bucket, k)
-				record(fmt.Sprintf("%s entry %q", bucket, k), 0)
+				badEntry(bucket, k, "%s holds %q, which matches no record", bucket, k)
 			case !bytes.Equal(v, w):
-				bad("%s entry %q is %x, want %x", bucket, k, v, w)
-				record(fmt.Sprintf("%s entry %q", bucket, k), 0)
+				badEntry(bucket, k, "%s entry %q is %x, want %x", bucket, k, v, w)
 			}
-			return halt()
-		})
-		if n != len(want) {
-			bad("%s holds %d keys, want %d", bucket, n, len(want))
+			return nil
+		}) != nil {
+			return false
 		}
+		if n != len(want) {
+			bad(findWhole, "%s holds %d keys, want %d", bucket, n, len(want))
+		}
+		return true
 	}
-	sameSet(bucketOpen, open)
-	sameSet(bucketDone, done)
+	if !sameSet(bucketOpen, open) || !sameSet(bucketDone, done) {
+		return found
+	}
+	open, done = nil, nil
 
 	// The outbox and its two indexes.
-	outbox := buckets[bucketOutbox]
 	byRef, due := map[string][]byte{}, map[string][]byte{}
-	nCommands := 0
-	_ = outbox.ForEach(func(k, v []byte) error {
+	nCommands, maxID := 0, uint64(0)
+	if r.forEach(bucketOutbox, func(k, v []byte) error {
 		nCommands++
 		var c Command
 		if err := json.Unmarshal(v, &c); err != nil {
-			bad("command %d (key %x) does not decode: %v", keyU64(k), k, err)
-			record(fmt.Sprintf("command %d", keyU64(k)), 0)
-			return halt()
+			badRecord(fmt.Sprintf("command %d", keyU64(k)), 0, "command %d (key %x) does not decode: %v", keyU64(k), k, err)
+			return nil
 		}
-		if len(k) != 8 || keyU64(k) != c.ID || c.ID == 0 || c.ID > outbox.Sequence() {
-			bad("command under %x has id %d (sequence %d)", k, c.ID, outbox.Sequence())
+		if len(k) != 8 || keyU64(k) != c.ID || c.ID == 0 {
+			bad(findSure, "command under %x has id %d", k, c.ID)
 		}
+		maxID = max(maxID, c.ID)
 		byRef[string(refIDKey(c.Reference, c.ID))] = []byte{}
 		due[string(timeIDKey(c.NextAttempt, c.ID))] = dueValue(&c)
-		return halt()
-	})
+		return nil
+	}) != nil {
+		return found
+	}
+	// The sequence only grows: read after the walk, it is at least every
+	// id a command had when the walk read it.
+	if seq := r.sequence(bucketOutbox); maxID > seq {
+		bad(findSure, "command id %d is past the outbox sequence %d", maxID, seq)
+	}
 	count(keyNCommands, nCommands)
-	sameSet(bucketOutRef, byRef)
-	sameSet(bucketOutDue, due)
+	if !sameSet(bucketOutRef, byRef) || !sameSet(bucketOutDue, due) {
+		return found
+	}
 
 	// Events: consecutive sequence numbers ending at the bucket's sequence.
-	events := buckets[bucketEvents]
 	nEvents, prev := 0, uint64(0)
-	_ = events.ForEach(func(k, v []byte) error {
+	if r.forEach(bucketEvents, func(k, v []byte) error {
 		nEvents++
 		var e Event
 		if err := json.Unmarshal(v, &e); err != nil {
-			bad("event %d (key %x) does not decode: %v", keyU64(k), k, err)
-			record(fmt.Sprintf("event %d", keyU64(k)), keyU64(k))
+			badRecord(fmt.Sprintf("event %d", keyU64(k)), keyU64(k), "event %d (key %x) does not decode: %v", keyU64(k), k, err)
 			prev = keyU64(k)
-			return halt()
+			return nil
 		}
 		if len(k) != 8 || keyU64(k) != e.Seq {
-			bad("event under %x has seq %d", k, e.Seq)
+			bad(findSure, "event under %x has seq %d", k, e.Seq)
 		}
 		if prev != 0 && e.Seq != prev+1 {
-			bad("event seq %d follows %d: a gap", e.Seq, prev)
+			bad(findWhole, "event seq %d follows %d: a gap", e.Seq, prev)
 		}
 		prev = e.Seq
-		return halt()
-	})
-	if prev != 0 && prev != events.Sequence() {
-		bad("last event has seq %d, but the sequence is at %d", prev, events.Sequence())
+		return nil
+	}) != nil {
+		return found
+	}
+	if seq := r.sequence(bucketEvents); prev != 0 && prev != seq {
+		bad(findWhole, "last event has seq %d, but the sequence is at %d", prev, seq)
 	}
 	count(keyNEvents, nEvents)
 
 	// Counters are 8-byte integers.
-	_ = buckets[bucketCounters].ForEach(func(k, v []byte) error {
+	if r.forEach(bucketCounters, func(k, v []byte) error {
 		if len(v) != 8 {
-			bad("counter %q is %x", k, v)
+			bad(findSure, "counter %q is %x", k, v)
 		}
 		return nil
-	})
+	}) != nil {
+		return found
+	}
 	// No foreign top-level buckets.
-	_ = tx.btx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-		if buckets[string(name)] == nil {
-			bad("unknown bucket %q", name)
+	known := map[string]bool{}
+	for _, name := range schemaBuckets() {
+		known[name] = true
+	}
+	for _, name := range r.topLevel() {
+		if !known[name] {
+			bad(findSure, "unknown bucket %q", name)
 		}
-		return nil
-	})
+	}
 	return found
+}
+
+// entryHolds reports whether the index entry bucket/k, read in btx, still
+// fails to match the record it indexes.
+func entryHolds(btx *bolt.Tx, bucket string, k []byte) bool {
+	ix := btx.Bucket([]byte(bucket))
+	if ix == nil {
+		return true
+	}
+	v := ix.Get(k)
+	if v == nil {
+		return false // gone since: a sale finished or a command done between two chunks
+	}
+	var want []byte
+	switch bucket {
+	case bucketOpen, bucketDone:
+		ref := k
+		if bucket == bucketDone {
+			if len(k) < 8 {
+				return true
+			}
+			ref = k[8:]
+		}
+		var s Sale
+		sv := btx.Bucket([]byte(bucketSales)).Get(ref)
+		if sv == nil || json.Unmarshal(sv, &s) != nil {
+			return true
+		}
+		switch {
+		case bucket == bucketOpen && !s.Final:
+			want = openValue(&s)
+		case bucket == bucketDone && s.Final && bytes.Equal(timeRefKey(s.FinishedAt, s.Reference), k):
+			want = []byte{}
+		default:
+			return true
+		}
+	case bucketOutRef, bucketOutDue:
+		if len(k) < 8 {
+			return true
+		}
+		var c Command
+		cv := btx.Bucket([]byte(bucketOutbox)).Get(k[len(k)-8:])
+		if cv == nil || json.Unmarshal(cv, &c) != nil {
+			return true
+		}
+		if bucket == bucketOutRef {
+			if !bytes.Equal(refIDKey(c.Reference, c.ID), k) {
+				return true
+			}
+			want = []byte{}
+		} else {
+			if !bytes.Equal(timeIDKey(c.NextAttempt, c.ID), k) {
+				return true
+			}
+			want = dueValue(&c)
+		}
+	default:
+		return true
+	}
+	return !bytes.Equal(v, want)
 }

@@ -30,7 +30,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: tillbox backup [--config FILE [--listen ADDR] | --db PATH] FILE\n\n"+
 			"Write a consistent copy of the database to FILE (atomically: FILE is the old backup or the new one,\n"+
-			"never a partial file). Restore by putting the copy in place of the database while tillbox is stopped.\n\n")
+			"never a partial file). Restore while tillbox is stopped: move the database and its journal (PATH.journal)\n"+
+			"aside and copy FILE to PATH; tillbox starts a new journal (the old one holds writes of the newer state).\n\n")
 		fs.PrintDefaults()
 	}
 	cfgPath := fs.String("config", "", "find the database through this configuration `file` (default "+config.DefaultPath+")")
