@@ -75,7 +75,8 @@ func (f *File) Close() error {
 // (fsynced) if Close was not called, renames it over the path and fsyncs
 // the folder. When the rename fails the temporary file is removed and the
 // path is as it was; when only the folder's fsync fails, the new content is
-// in place but its rename might not survive a power cut.
+// in place but its rename might not survive a power cut, and the error is
+// also ErrDirSync.
 func (f *File) Commit() error {
 	if f.done {
 		return errors.New("atomicfile: " + f.path + " was already committed or cleaned up")
@@ -92,8 +93,22 @@ func (f *File) Commit() error {
 		return err
 	}
 	f.done = true
-	return SyncDir(filepath.Dir(f.path))
+	if err := SyncDir(filepath.Dir(f.path)); err != nil {
+		return dirSyncError{err}
+	}
+	return nil
 }
+
+// ErrDirSync is in the chain of Commit's error when the new content is in
+// place and only the folder's fsync failed (the error's text is the
+// fsync's): a caller for which the rename's durability is best effort may
+// ignore it.
+var ErrDirSync = errors.New("atomicfile: the folder was not fsynced")
+
+type dirSyncError struct{ err error }
+
+func (e dirSyncError) Error() string   { return e.err.Error() }
+func (e dirSyncError) Unwrap() []error { return []error{e.err, ErrDirSync} }
 
 // Cleanup removes the temporary file unless it was committed. It is safe
 // to call more than once and after Commit: defer it after Create.

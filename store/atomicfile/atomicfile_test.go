@@ -208,6 +208,32 @@ func TestWriteFileNoFolder(t *testing.T) {
 	}
 }
 
+// TestCommitDirSyncFails: when the folder cannot be fsynced after the
+// rename (here: it cannot be read), the new content is in place and the
+// error says so by ErrDirSync, with the os package's text.
+func TestCommitDirSyncFails(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads a folder of mode 0300")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := os.Chmod(dir, 0o300); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+	err := WriteFile(path, []byte("new"), 0o600)
+	if !errors.Is(err, ErrDirSync) || !errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "atomicfile") {
+		t.Errorf("unreadable folder: %v, want ErrDirSync and the permission error", err)
+	}
+	_ = os.Chmod(dir, 0o700)
+	if got := read(t, path); got != "new" {
+		t.Errorf("the path holds %q", got)
+	}
+	if err := WriteFile(filepath.Join(dir, "g"), nil, 0o600); errors.Is(err, ErrDirSync) || err != nil {
+		t.Errorf("readable folder: %v", err)
+	}
+}
+
 func TestSyncDir(t *testing.T) {
 	if err := SyncDir(t.TempDir()); err != nil {
 		t.Error(err)
