@@ -1,6 +1,7 @@
 package display_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func TestPhoneMaskedAlike(t *testing.T) {
 	v = waitView(t, b.till, func(v display.View) bool { return v.Screen == display.Recognised })
 	if v.Customer != want {
 		t.Errorf("scanned: the display shows %q, want %q", v.Customer, want)
+	}
+	if bytes.Contains(b.logs.Bytes(), []byte(msisdn)) {
+		t.Errorf("the log holds the customer's phone number")
 	}
 }
 
