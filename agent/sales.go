@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/device/phone"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -75,22 +76,9 @@ func view(s *store.Sale) Sale {
 	case s.Customer.PersonalQR != "":
 		v.Customer = &CustomerRef{Type: "personalQr"}
 	case s.Customer.PhoneNumber != "":
-		v.Customer = &CustomerRef{Type: "phoneNumber", Masked: MaskPhone(s.Customer.PhoneNumber)}
+		v.Customer = &CustomerRef{Type: "phoneNumber", Masked: phone.Mask(s.Customer.PhoneNumber)}
 	}
 	return v
-}
-
-// MaskPhone shows an MSISDN as +47 ••• •• 678: country code and the last
-// three digits.
-func MaskPhone(msisdn string) string {
-	if len(msisdn) < 8 {
-		return "•••"
-	}
-	cc := msisdn[:2]
-	if len(msisdn) > 10 && msisdn[:3] == "358" {
-		cc = "358"
-	}
-	return "+" + cc + " ••• •• " + msisdn[len(msisdn)-3:]
 }
 
 // CreateSale takes a sale from the POS. It is committed to the store before

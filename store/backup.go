@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // Backup writes a consistent copy of the database to w while it stays in
@@ -35,36 +36,21 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 // BackupFile writes a backup to path atomically: to a temporary file in the
 // same directory, fsynced, then renamed over path. path is either the
 // previous complete backup or the new one, never a partial file.
-func (db *DB) BackupFile(path string) (err error) {
+func (db *DB) BackupFile(path string) error {
 	if a, err1 := os.Stat(path); err1 == nil {
 		if b, err2 := os.Stat(db.path); err2 == nil && os.SameFile(a, b) {
 			return fmt.Errorf("store: backup to %s: that is the database itself: %w", path, ErrInvalid)
 		}
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	f, err := atomicfile.Create(path, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
+	defer f.Cleanup()
 	if _, err := db.Backup(f); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("store: backup: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("store: backup: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("store: backup: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // compactTxSize bounds each transaction of a compaction, and so its memory.
@@ -47,7 +49,7 @@ func (db *DB) compactIfSparse() error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("store: compact %s: %w", db.path, err)
 	}
-	if err := syncDir(filepath.Dir(db.path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(db.path)); err != nil {
 		return fmt.Errorf("store: compact %s: %w", db.path, err)
 	}
 	// The old file is unlinked; release it and open the compacted one.
@@ -119,7 +121,7 @@ func Compact(src, dst string) error {
 		_ = os.Remove(dst)
 		return fmt.Errorf("store: compact %s: %w", src, err)
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("store: compact: %w", err)
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // Defaults of [Options].
@@ -240,7 +242,7 @@ func create(path string, opts Options, migs []migration) error {
 			return err
 		}
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 		return err
 	}
 	opts.Logger.Info("database created", "db", path, "schema", len(migs))
@@ -626,16 +628,4 @@ func (tx *Tx) bucket(name string) (bucket, error) {
 // corrupt reports a record that does not decode.
 func (tx *Tx) corrupt(what string, err error) error {
 	return &CorruptError{Path: tx.path, Reason: what + " does not decode", Err: err, Record: what}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // The journal makes a write durable with one fdatasync instead of bbolt's
@@ -217,7 +219,7 @@ func openJournal(path string, id uint64) (*journal, error) {
 			err = f.Sync()
 		}
 		if err == nil {
-			err = syncDir(filepath.Dir(jpath))
+			err = atomicfile.SyncDir(filepath.Dir(jpath))
 		}
 	}
 	if err != nil {

@@ -15,6 +15,8 @@ func pidPath(path string) string { return path + ".pid" }
 
 // writePID records this process as the holder. Failing to is not fatal: the
 // lock still works, only the error message of a second tillbox gets poorer.
+// It is renamed into place but not fsynced (not store/atomicfile): it need
+// not survive a power cut, and opening the store pays no fsync for it.
 func (db *DB) writePID() {
 	p := pidPath(db.path)
 	tmp := p + ".tmp"

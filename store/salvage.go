@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // A damaged journal (see [JournalError]) is salvaged into a copy of the
@@ -87,13 +89,12 @@ func SalvageJournal(path, out string, opts Options) (*SalvageReport, error) {
 	defer jf.Close()
 
 	rep := &SalvageReport{DB: path, Journal: jpath, Out: out}
-	dir := filepath.Dir(out)
-	f, err := os.CreateTemp(dir, filepath.Base(out)+".tmp-*")
+	f, err := atomicfile.Create(out, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("store: salvage: %w", err)
 	}
+	defer f.Cleanup() // after a failure; a no-op after Commit
 	tmp := f.Name()
-	defer os.Remove(tmp) // after a failure; a no-op after the rename
 	var scan *chainScan
 	err = bdb.View(func(btx *bolt.Tx) error {
 		if scan, err = readChain(jf, id, uint64(btx.ID())); err != nil {
@@ -102,10 +103,7 @@ func SalvageJournal(path, out string, opts Options) (*SalvageReport, error) {
 		_, err := btx.WriteTo(f)
 		return err
 	})
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
+	if cerr := f.Close(); err == nil { // fsynced
 		err = cerr
 	}
 	if err != nil {
@@ -146,10 +144,7 @@ func SalvageJournal(path, out string, opts Options) (*SalvageReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: salvage: the repaired copy does not check (the database itself may be damaged too: restore a backup): %w", err)
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		return nil, fmt.Errorf("store: salvage: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := f.Commit(); err != nil {
 		return nil, fmt.Errorf("store: salvage: %w", err)
 	}
 	rep.Stats.FileSize = fileSize(out, rep.Stats.FileSize)

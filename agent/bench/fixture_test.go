@@ -11,6 +11,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/device/phone"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -326,7 +327,7 @@ func posView(s *store.Sale) agent.Sale {
 	case s.Customer.PersonalQR != "":
 		v.Customer = &agent.CustomerRef{Type: "personalQr"}
 	case s.Customer.PhoneNumber != "":
-		v.Customer = &agent.CustomerRef{Type: "phoneNumber", Masked: agent.MaskPhone(s.Customer.PhoneNumber)}
+		v.Customer = &agent.CustomerRef{Type: "phoneNumber", Masked: phone.Mask(s.Customer.PhoneNumber)}
 	}
 	return v
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // Save writes the technician page's settings of c to the overlay
@@ -192,12 +193,11 @@ func sameConfig(a, b *Config) bool {
 	return reflect.DeepEqual(strip(a), strip(b))
 }
 
-// writeAtomic replaces path with data: a temporary file in the same
-// directory, written and synced, then renamed over it, and the directory
-// synced; a symbolic link's target is replaced. It keeps the mode (perm
-// for a new file) and tries to keep the
-// owner and group; the permissions in drop are taken away.
-func writeAtomic(path string, data []byte, perm os.FileMode, drop os.FileMode) (err error) {
+// writeAtomic replaces path with data, atomically (store/atomicfile); a
+// symbolic link's target is replaced. It keeps the mode (perm for a new
+// file) and tries to keep the owner and group; the permissions in drop are
+// taken away.
+func writeAtomic(path string, data []byte, perm os.FileMode, drop os.FileMode) error {
 	// A symbolic link stays one: its target is replaced.
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
@@ -211,39 +211,20 @@ func writeAtomic(path string, data []byte, perm os.FileMode, drop os.FileMode) (
 	}
 	mode &^= 0o002
 	mode &^= drop
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := atomicfile.Create(path, mode)
 	if err != nil {
 		return fmt.Errorf("config: save: %w", err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-			err = fmt.Errorf("config: save %s: %w", path, err)
-		}
-	}()
-	if err = f.Chmod(mode); err == nil {
-		if uid >= 0 && f.Chown(uid, gid) != nil {
-			_ = f.Chown(-1, gid) // not root: keep the group at least
-		}
-		_, err = f.Write(data)
+	defer f.Cleanup()
+	if uid >= 0 && f.Chown(uid, gid) != nil {
+		_ = f.Chown(-1, gid) // not root: keep the group at least
 	}
-	if err == nil {
-		err = f.Sync()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("config: save %s: %w", path, err)
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	// The folder's fsync is best effort here.
+	if err := f.Commit(); err != nil && !errors.Is(err, atomicfile.ErrDirSync) {
+		return fmt.Errorf("config: save %s: %w", path, err)
 	}
 	return nil
 }

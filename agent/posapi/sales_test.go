@@ -14,6 +14,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/classify"
 )
 
 // TestCreateSaleRepeatAndConflict: a sale is taken (201), the same request
@@ -577,5 +578,39 @@ func TestStatusTLS(t *testing.T) {
 	r2 := newRig(t, rigOptions{noRun: true})
 	if a := r2.send(call{method: "GET", path: "/api/v1/status"}); bytes.Contains(a.body, []byte(`"tls"`)) || bytes.Contains(a.body, []byte(`"scanners"`)) {
 		t.Errorf("plain status %s", a.body)
+	}
+}
+
+// TestPhoneMaskedAsDisplayed: a sale's customer typed as a phone number is
+// masked as the customer display masks the same number scanned from a
+// clear-text code; an Icelandic number keeps its three-digit country code
+// (it was "+35 ••• •• 567": issue 12).
+func TestPhoneMaskedAsDisplayed(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	display := classify.Default()
+	for i, tc := range []struct{ msisdn, want string }{
+		{"3541234567", "+354 •••• 567"},
+		{"4712345678", "+47 ••• •• 678"},
+		{"4512345678", "+45 ••••• 678"},
+		{"46701234567", "+46 •••••• 567"},
+		{"358401234567", "+358 •••••• 567"},
+	} {
+		req := agent.SaleRequest{Reference: fmt.Sprintf("phone-mask-%d", i), Amount: 100, Currency: "NOK",
+			Customer: &agent.Customer{PhoneNumber: tc.msisdn}}
+		a := r.send(call{method: "POST", path: "/api/v1/sales", body: jsonOf(t, req)})
+		if a.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", a.status, a.body)
+		}
+		s := decode[agent.Sale](t, a)
+		if s.Customer == nil || s.Customer.Masked != tc.want {
+			t.Errorf("%s: the POS API shows %+v, want %q", tc.msisdn, s.Customer, tc.want)
+		}
+		if shown := display.Recognised("https://qr.vipps.no/28/2/01/031/" + tc.msisdn + "?v=1"); s.Customer != nil && s.Customer.Masked != shown {
+			t.Errorf("%s: the POS API shows %q, the display %q", tc.msisdn, s.Customer.Masked, shown)
+		}
+		if strings.Contains(string(a.body), tc.msisdn) {
+			t.Errorf("the answer shows the phone number: %s", a.body)
+		}
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // The files of the self-made certificate in the data directory.
@@ -61,10 +63,10 @@ func SelfSigned(dir string, hosts []string) (tls.Certificate, error) {
 	}
 	// The key first: a certificate without its key is never left behind
 	// alone as the "complete" pair.
-	if err := writeFile(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, fmt.Errorf("tls: %w", err)
 	}
-	if err := writeFile(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
 		_ = os.Remove(keyPath)
 		return tls.Certificate{}, fmt.Errorf("tls: %w", err)
 	}
@@ -250,32 +252,6 @@ func subjects(hosts []string) ([]string, []net.IP) {
 		}
 	}
 	return names, ips
-}
-
-// writeFile writes data to path with mode perm, atomically.
-func writeFile(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(perm)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
 }
 
 func cut(s string) string {

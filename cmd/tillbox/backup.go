@@ -10,12 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // PathBackup is the route of the POS API that a running agent would answer
@@ -119,7 +119,7 @@ func (b *backup) throughAPI(ctx context.Context, locked *store.LockedError) erro
 		return fmt.Errorf("%w (its TLS certificate: %v)", advice, err)
 	}
 	url := base + PathBackup
-	tmp, err := download(ctx, hc, url, b.cfg.POS.Token, filepath.Dir(b.out), filepath.Base(b.out))
+	f, err := download(ctx, hc, url, b.cfg.POS.Token, b.out)
 	var notFound errNoRoute
 	switch {
 	case errors.As(err, &notFound):
@@ -127,15 +127,12 @@ func (b *backup) throughAPI(ctx context.Context, locked *store.LockedError) erro
 	case err != nil:
 		return fmt.Errorf("%w (asking it over GET %s failed: %v)", advice, url, err)
 	}
-	defer os.Remove(tmp) // after a failure; a no-op after the rename
-	st, err := check(tmp)
+	defer f.Cleanup() // after a failure; a no-op after Commit
+	st, err := check(f.Name())
 	if err != nil {
 		return fmt.Errorf("backup: what tillbox sent over GET %s is not a good database, %s was left as it was: %w", url, b.out, err)
 	}
-	if err := os.Rename(tmp, b.out); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	if err := syncDir(filepath.Dir(b.out)); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	b.report("through the running tillbox", st)
@@ -168,55 +165,40 @@ type errNoRoute struct{ status int }
 
 func (e errNoRoute) Error() string { return http.StatusText(e.status) }
 
-// download GETs url with the bearer token into a new fsynced temporary file
-// in dir and returns its path.
-func download(ctx context.Context, hc *http.Client, url string, token epayment.Secret, dir, base string) (tmp string, err error) {
+// download GETs url with the bearer token into a new content of out
+// (closed and fsynced, not yet in place: check it, then Commit it).
+func download(ctx context.Context, hc *http.Client, url string, token epayment.Secret, out string) (*atomicfile.File, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token.Reveal())
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return "", errNoRoute{resp.StatusCode}
+		return nil, errNoRoute{resp.StatusCode}
 	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("%s", resp.Status)
+		return nil, fmt.Errorf("%s", resp.Status)
 	}
-	f, err := os.CreateTemp(dir, base+".tmp-*")
+	f, err := atomicfile.Create(out, 0o600)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	_, err = io.Copy(f, resp.Body)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(f.Name())
-		return "", err
+		f.Cleanup()
+		return nil, err
 	}
-	return f.Name(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return f, nil
 }
 
 // loopbackAddr turns a listen address into one to dial on this machine.

@@ -108,22 +108,6 @@ func TestRecognised(t *testing.T) {
 	}
 }
 
-func TestMask(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"4712345678", "+47 ••• •• 678"},
-		{"4799999999", "+47 ••• •• 999"},
-		{"47123456789", "+47 •••••• 789"},
-		{"4612345678", "+46 ••••• 678"},
-		{"12345", "•••"},
-		{"47abc12345", "•••"},
-		{"471234", "••• 234"},
-	} {
-		if got := Mask(tc.in); got != tc.want {
-			t.Errorf("Mask(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestCustomPatterns(t *testing.T) {
 	c, err := New([]Pattern{
 		{Name: "mobilepay", Expr: `^https://qr\.mobilepay\.example/(?P<msisdn>[0-9]{10})$`},

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/tillbox/tillbox/store/atomicfile"
 )
 
 // PasswordFile is the name of the file, in the data directory, that holds
@@ -109,7 +111,7 @@ func WritePasswordFile(dir, hash string) error {
 	if _, err := parseHash(hash); err != nil {
 		return err
 	}
-	if err := writePrivate(filepath.Join(dir, PasswordFile), hash+"\n"); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, PasswordFile), []byte(hash+"\n"), 0o600); err != nil {
 		return fmt.Errorf("technician: password file: %w", err)
 	}
 	return nil
@@ -130,35 +132,7 @@ func writeCodeFile(path, code string) error {
 		}
 		return nil
 	}
-	return writePrivate(path, code+"\n")
-}
-
-// writePrivate replaces path atomically with a file of mode 0600 that
-// holds text.
-func writePrivate(path, text string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.WriteString(text)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.WriteFile(path, []byte(code+"\n"), 0o600)
 }
 
 // ReadPasswordFile returns the hash in dir/PasswordFile, or "" when there is
