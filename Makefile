@@ -100,7 +100,7 @@ test: lint check-static check-release check-systemd
 	@echo "== go test -race (gotestsum prints the count at the end)"
 	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
 
-## hil: only the hardware-in-the-loop test (an emulated arm64 box with USB scanners; see README)
+## hil: only the hardware-in-the-loop test (an emulated arm64 box with USB scanners; see docs/development.md)
 hil: deps
 	$(GO) test -count=1 -v -timeout 20m ./scripts/hil/
 

@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-var updateScreens = flag.Bool("update-screens", false, "write the README's screenshots to docs/screens/")
+var updateScreens = flag.Bool("update-screens", false, "write the screenshots of README.md and docs/display.md to docs/screens/")
 
 // newBrowser starts a headless Chromium for the test (flags of
 // TESTRIGS.md: no sandbox, no GPU, nothing reached on the network but what

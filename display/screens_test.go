@@ -62,7 +62,7 @@ var languages = []struct {
 // touchscreen and a full HD screen.
 var sizes = [][2]int64{{800, 480}, {1920, 1080}}
 
-// kept are the screenshots the README shows (docs/screens/, written with
+// kept are the screenshots docs/display.md shows (docs/screens/, written with
 // -update-screens), by language and screen, at 800×480 unless noted.
 var kept = map[string]bool{
 	"nb-idle": true, "nb-confirm": true, "nb-confirm-1920x1080": true, "nb-paid": true,

@@ -3,7 +3,7 @@
 #
 #   sudo scripts/install.sh [--binary PATH]
 #
-# What goes where (see README.md, "Install on a box"):
+# What goes where (see docs/install.md, "Install on a box"):
 #   user and group tillbox   system user, shell nologin, home /var/lib/tillbox;
 #                            made only when absent, with the comment
 #                            "tillbox agent (created by install.sh)", which

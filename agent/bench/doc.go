@@ -59,7 +59,7 @@
 // page writes per capture, fdatasync), the HTTP call, and GC. A worker is
 // free once its call is answered, so answers gather about 30 to a commit;
 // the sends run on kept goroutines; choosing what to send stops once the
-// workers are busy. README.md ("Where the time went") has the figures.
+// workers are busy. docs/benchmarks.md ("Where the time went") has the figures.
 // After a restart, agent.Run reconciles first and polls every unfinished
 // sale, 10 000 GETs, which commit nothing when nothing changed.
 //

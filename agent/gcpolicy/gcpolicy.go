@@ -7,7 +7,7 @@
 // 10 000 captures and costs about a fifth of the agent's CPU. tillbox lets
 // the heap grow to five times what is live (GOGC=400) and bounds it with a
 // soft memory limit instead, so the collector runs far less while draining
-// and the process stays small: measured in agent/bench (README: benchmarks),
+// and the process stays small: measured in agent/bench (docs/benchmarks.md),
 // idle RSS stays about 17 MB and the peak with 100 000 commands queued
 // about 32 MB (goals: 20 MB and 64 MB).
 //
