@@ -10,8 +10,9 @@ import (
 // the customer app's delay and webhook back-off) is a [clock.Clock]: the
 // real one, one scaled for the demo (NewScaledClock), or a [clock.Fake].
 
-// FakeClock is [clock.Fake]; the name stays for the tests of other packages
-// that build one with NewFakeClock (agent, display/technician, cmd/tillbox).
+// FakeClock is [clock.Fake]; the name stays for the tests that build one
+// with NewFakeClock (the simulator's, agent, display, display/technician,
+// cmd/tillbox).
 type FakeClock = clock.Fake
 
 // NewFakeClock returns a [clock.Fake] reading start (clock.NewFake).

@@ -216,7 +216,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 			return errors.New("--speed and --fake-clock exclude each other: a fake clock moves only when told to")
 		}
 		if on {
-			o.Clock = NewFakeClock(time.Now())
+			o.Clock = clock.NewFake(time.Now())
 		} else if fake {
 			o.Clock = nil
 		}
