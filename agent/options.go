@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 )
 
@@ -80,19 +81,10 @@ type Options struct {
 	Clock Clock
 }
 
-// Clock is the agent's source of time. The simulator's FakeClock satisfies
-// it, so tests of expiry, polling and back-off run in milliseconds.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
+// Clock is [clock.Clock], the agent's source of time; a [clock.Fake] makes
+// tests of expiry, polling and back-off run in milliseconds. The alias stays
+// because the outbox names it.
+type Clock = clock.Clock
 
 var tillPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,20}$`)
 
@@ -147,7 +139,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = clock.Real{}
 	}
 	return o, nil
 }

@@ -19,7 +19,11 @@
 //	view.go     what a display shows: screens and the view
 //	till.go     one till's facts, and the view they make
 //	hub.go      the tills and their displays' queues
-//	ws.go       the WebSocket of one display
-//	handler.go  the page, its assets, and the HTTP headers
+//	ws.go       what one display's WebSocket sends (the stream: wsstream)
+//	handler.go  the page and its assets (the headers: web)
 //	follow.go   feeding a till from the agent
+//
+// Beside it, shared with the technician page and the POS API: wsstream
+// pumps a WebSocket (pings, deadlines, close), web is the middleware of
+// the pages for browsers (headers, Host check, cross-origin refusal).
 package display

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+
+	"github.com/tillbox/tillbox/display/web"
 )
 
 // Path is where Handler serves the display: the page at /display/, the
@@ -44,19 +46,5 @@ func (h *Hub) Handler() http.Handler {
 	})
 	static := http.StripPrefix(strings.TrimSuffix(Path, "/"), http.FileServerFS(files))
 	mux.Handle("GET "+Path, static)
-	return secure(mux)
-}
-
-// secure sets the headers of every answer.
-func secure(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", CSP)
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
-		hd.Set("Cache-Control", "no-cache")
-		next.ServeHTTP(w, r)
-	})
+	return web.Handler(mux, web.Options{CSP: CSP, CacheControl: "no-cache"})
 }

@@ -7,28 +7,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tillbox/tillbox/agent/clock"
 )
-
-// Clock is the hub's source of time: the agent's clock (agent.Clock has the
-// same methods), so that tests of expiry and hold times run in
-// milliseconds.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
 
 // Options configure a Hub. The zero value of each field is a default.
 type Options struct {
 	// Clock is the time of holds and expiry; nil is the real clock. Use the
 	// agent's (agent.Options().Clock).
-	Clock Clock
+	Clock clock.Clock
 	// OutcomeHold is how long paid, declined, expired and cancelled stay
 	// on screen before the display is idle again. Default 8 s.
 	OutcomeHold time.Duration
@@ -53,7 +40,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = clock.Real{}
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

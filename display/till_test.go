@@ -6,24 +6,24 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
-	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/agent/clock"
 )
 
 const masked = "+47 ••• •• 678"
 
 // newTill is a till on a fake clock: holds and expiry move only when the
 // test advances it.
-func newTill(t *testing.T, o Options) (*Till, *sim.FakeClock) {
+func newTill(t *testing.T, o Options) (*Till, *clock.Fake) {
 	t.Helper()
-	clock := sim.NewFakeClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
-	o.Clock = clock
+	fc := clock.NewFake(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	o.Clock = fc
 	h := NewHub(o)
 	t.Cleanup(h.Close)
 	till, err := h.AddTill("t1", "nb")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return till, clock
+	return till, fc
 }
 
 // sale is the agent's view of a sale created at created.

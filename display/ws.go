@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/tillbox/tillbox/display/wsstream"
 )
 
 // CloseTooSlow is the WebSocket close code of a display dropped for falling
@@ -16,6 +17,22 @@ const CloseTooSlow = 4001
 // connection that brings nothing for three times as long as lost.
 var keepalive = []byte(`{"type":"keepalive"}`)
 
+// streamOptions are a display's connection: pinged (and sent a keepalive)
+// every PingEvery, every write bounded by WriteWait. The default origin
+// check refuses pages of other sites.
+func (h *Hub) streamOptions() wsstream.Options {
+	return wsstream.Options{
+		PingEvery: h.opts.PingEvery,
+		PongWait:  2*h.opts.PingEvery + h.opts.WriteWait,
+		WriteWait: h.opts.WriteWait,
+		ReadLimit: 512,
+		Keepalive: keepalive,
+
+		ReadBufferSize:  512,
+		WriteBufferSize: 2048,
+	}
+}
+
 // serveWS upgrades a display's request to a WebSocket and streams its
 // till's view: the snapshot, then every change, until either side goes.
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -24,85 +41,40 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such till", http.StatusNotFound)
 		return
 	}
-	// The default origin check refuses pages of other sites.
-	up := websocket.Upgrader{HandshakeTimeout: h.opts.WriteWait, ReadBufferSize: 512, WriteBufferSize: 2048}
-	conn, err := up.Upgrade(w, r, http.Header{"Cache-Control": {"no-store"}})
+	o := h.streamOptions()
+	conn, err := wsstream.Upgrade(w, r, o)
 	if err != nil {
 		return // the upgrader answered
 	}
 	snap, sub := t.Subscribe()
 	defer sub.Close()
-	h.stream(r.Context(), conn, snap, sub)
+	wsstream.Serve(r.Context(), conn, o, pump(snap, sub))
 }
 
-// stream owns conn: it writes the display's messages and reads its
-// control frames (pongs, close) until either ends, then closes conn.
-func (h *Hub) stream(ctx context.Context, conn *websocket.Conn, snap []byte, sub *Subscription) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pongWait := 2*h.opts.PingEvery + h.opts.WriteWait
-	conn.SetReadLimit(512)
-	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		defer cancel()
-		for {
-			// A display has nothing to say; whatever it sends is dropped.
-			if _, _, err := conn.NextReader(); err != nil {
-				return
-			}
+// pump writes the snapshot, then the changes, until the display goes (ctx),
+// the hub drops it for falling behind, or the box stops.
+func pump(snap []byte, sub *Subscription) wsstream.Step {
+	sent := false
+	return func(ctx context.Context, s *wsstream.Stream, wait time.Duration) error {
+		if !sent {
+			sent = true
+			return s.Write(snap)
 		}
-	}()
-
-	code, text := h.pump(ctx, conn, snap, sub)
-	if code != 0 {
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(h.opts.WriteWait))
-		t := time.NewTimer(h.opts.WriteWait)
-		select {
-		case <-readDone:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	conn.Close()
-	<-readDone
-}
-
-// pump writes the snapshot, then the changes and keepalives. It returns
-// the close code and text to send, or 0 when the connection is gone.
-func (h *Hub) pump(ctx context.Context, conn *websocket.Conn, snap []byte, sub *Subscription) (int, string) {
-	write := func(b []byte) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(h.opts.WriteWait))
-		return conn.WriteMessage(websocket.TextMessage, b)
-	}
-	if err := write(snap); err != nil {
-		return 0, ""
-	}
-	ping := time.NewTicker(h.opts.PingEvery)
-	defer ping.Stop()
-	for {
+		t := time.NewTimer(wait)
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			return websocket.CloseGoingAway, "display closed"
+			return &wsstream.Close{Code: websocket.CloseGoingAway, Reason: "display closed"}
 		case b, ok := <-sub.C():
 			if !ok {
 				if sub.Dropped() {
-					return CloseTooSlow, "too slow: reconnect"
+					return &wsstream.Close{Code: CloseTooSlow, Reason: "too slow: reconnect"}
 				}
-				return websocket.CloseGoingAway, "the box is stopping"
+				return &wsstream.Close{Code: websocket.CloseGoingAway, Reason: "the box is stopping"}
 			}
-			if err := write(b); err != nil {
-				return 0, ""
-			}
-		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.opts.WriteWait)); err != nil {
-				return 0, ""
-			}
-			if err := write(keepalive); err != nil {
-				return 0, ""
-			}
+			return s.Write(b)
+		case <-t.C:
+			return nil // a ping is due
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/display/wsstream"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -97,8 +98,8 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	up := websocket.Upgrader{
-		HandshakeTimeout: s.writeWait,
+	up := wsstream.Options{
+		WriteWait: s.writeWait,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			code := codeInvalidRequest
 			switch status {
@@ -116,80 +117,38 @@ func (s *server) eventStream(w http.ResponseWriter, r *http.Request) {
 			writeError(w, status, e)
 		},
 	}
-	conn, err := up.Upgrade(w, r, http.Header{"Cache-Control": {"no-store"}})
+	conn, err := wsstream.Upgrade(w, r, up)
 	if err != nil {
 		return // answered by up.Error
 	}
 	s.stream(r.Context(), conn, after)
 }
 
-// stream owns conn: it pumps events into it and reads from it (pongs and
-// the close handshake) until either ends, then closes it.
+// stream owns conn: it pumps the events after after into it (wsstream reads
+// the pongs and the close handshake) until either side ends, then closes it.
 func (s *server) stream(ctx context.Context, conn *websocket.Conn, after uint64) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	conn.SetReadLimit(1 << 10)
-	_ = conn.SetReadDeadline(time.Now().Add(s.pongWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(s.pongWait)) })
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		defer cancel()
-		for {
-			// The POS has nothing to say; whatever it sends is dropped.
-			if _, _, err := conn.NextReader(); err != nil {
-				return
-			}
-		}
-	}()
-
-	code, text := s.pump(ctx, conn, after)
-	if code != 0 {
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(s.writeWait))
-		// Wait for the POS to answer the close, briefly.
-		t := time.NewTimer(s.writeWait)
-		select {
-		case <-readDone:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	conn.Close()
-	<-readDone
-}
-
-// pump writes the events after after to conn, pinging when idle. It
-// returns the close code and text to send, or 0 when conn is gone.
-func (s *server) pump(ctx context.Context, conn *websocket.Conn, after uint64) (int, string) {
-	lastPing := time.Now()
 	var damaged *store.CorruptError
-	for {
-		evs, err := s.agent.Events(ctx, after, streamBatch, max(0, s.pingEvery-time.Since(lastPing)))
+	o := wsstream.Options{PingEvery: s.pingEvery, PongWait: s.pongWait, WriteWait: s.writeWait, ReadLimit: 1 << 10}
+	wsstream.Serve(ctx, conn, o, func(ctx context.Context, st *wsstream.Stream, wait time.Duration) error {
+		evs, err := s.agent.Events(ctx, after, streamBatch, wait)
 		switch {
 		case ctx.Err() != nil:
-			return websocket.CloseGoingAway, "stream ended"
+			return &wsstream.Close{Code: websocket.CloseGoingAway, Reason: "stream ended"}
 		case errors.Is(err, agent.ErrEventsPruned):
-			return CloseEventsPruned, "events pruned: resume after lastSeq of GET /api/v1/status"
+			return &wsstream.Close{Code: CloseEventsPruned, Reason: "events pruned: resume after lastSeq of GET /api/v1/status"}
 		case errors.As(err, &damaged) && damaged.Seq != 0:
 			s.log.Error("POS API: event stream: a damaged record", "record", damaged.Record, "err", err)
-			return websocket.CloseInternalServerErr, fmt.Sprintf("event %d cannot be read; after=%d skips it", damaged.Seq, damaged.Seq)
+			return &wsstream.Close{Code: websocket.CloseInternalServerErr, Reason: fmt.Sprintf("event %d cannot be read; after=%d skips it", damaged.Seq, damaged.Seq)}
 		case err != nil:
 			s.log.Error("POS API: event stream", "err", err)
-			return websocket.CloseInternalServerErr, "internal error: see the box's log"
+			return &wsstream.Close{Code: websocket.CloseInternalServerErr, Reason: "internal error: see the box's log"}
 		}
 		for _, ev := range evs {
-			_ = conn.SetWriteDeadline(time.Now().Add(s.writeWait))
-			if err := conn.WriteJSON(ev); err != nil {
-				return 0, ""
+			if err := st.WriteJSON(ev); err != nil {
+				return err
 			}
 			after = ev.Seq
 		}
-		if time.Since(lastPing) >= s.pingEvery {
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.writeWait)); err != nil {
-				return 0, ""
-			}
-			lastPing = time.Now()
-		}
-	}
+		return nil
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
+	"github.com/tillbox/tillbox/display/web"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -201,30 +202,15 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST "+Path+"password", c.signedIn(c.csrf(c.setPassword)))
 	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
 	// not the Host) are refused before any handler, the sign-in form too;
-	// the CSRF tokens stay as a second line.
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.log.Warn("technician: cross-origin request refused", "path", r.URL.Path, "client", client(r))
-		http.Error(w, "forbidden: the form came from another site; open the technician page itself and try again", http.StatusForbidden)
-	}))
-	return secure(cop.Handler(mux))
-}
-
-// secure sets the headers of every answer.
-func secure(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", CSP)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin") // so that browsers send Origin (sameOrigin)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
-		if r.TLS != nil {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
-		}
-		next.ServeHTTP(w, r)
+	// the CSRF tokens stay as a second line. Referrer-Policy same-origin:
+	// so that browsers send Origin (sameOrigin).
+	return web.Handler(mux, web.Options{
+		CSP: CSP, ReferrerPolicy: "same-origin", CacheControl: "no-store",
+		CrossOrigin: true,
+		Deny: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.log.Warn("technician: cross-origin request refused", "path", r.URL.Path, "client", client(r))
+			http.Error(w, "forbidden: the form came from another site; open the technician page itself and try again", http.StatusForbidden)
+		}),
 	})
 }
 

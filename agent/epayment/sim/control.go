@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 )
 
@@ -243,7 +244,7 @@ func (s *Server) controlRoutes() {
 		if !readControl(w, r, &req) {
 			return
 		}
-		fc, ok := s.clock.(*FakeClock)
+		fc, ok := s.clock.(*clock.Fake)
 		switch {
 		case !ok:
 			controlError(w, http.StatusBadRequest, "the simulator's clock runs by itself and cannot be moved: start the simulator with a fake clock (tillbox sim --fake-clock, or Options.Clock = NewFakeClock(...))")

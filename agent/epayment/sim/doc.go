@@ -6,8 +6,8 @@
 //
 // The behaviour follows shared/vipps/FACTS.md and the official specs in
 // shared/specs/; the package's tests check every request and answer against
-// those specs. The simulated world runs on a Clock (real, scaled for the demo,
-// or a FakeClock for tests), and a /sim/ control API (see control.go) lets a
+// those specs. The simulated world runs on a clock.Clock (real, scaled for the
+// demo, or a clock.Fake for tests), and a /sim/ control API (see control.go) lets a
 // test or the demo steer the customer app, inject faults, move the clock and
 // inspect payments and webhook deliveries.
 //

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 )
 
@@ -17,7 +18,7 @@ import (
 // any credentials, any MSN, NOK, a customer app that approves after 2 s.
 type Options struct {
 	// Clock is the simulator's time. nil means the real clock.
-	Clock Clock
+	Clock clock.Clock
 	// Logger receives request and delivery logs. nil discards them. Secrets and
 	// tokens are never logged.
 	Logger *slog.Logger
@@ -128,7 +129,7 @@ const (
 // withDefaults fills the zero fields of o.
 func (o Options) withDefaults() Options {
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = clock.Real{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -215,7 +216,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 			return errors.New("--speed and --fake-clock exclude each other: a fake clock moves only when told to")
 		}
 		if on {
-			o.Clock = NewFakeClock(time.Now())
+			o.Clock = clock.NewFake(time.Now())
 		} else if fake {
 			o.Clock = nil
 		}

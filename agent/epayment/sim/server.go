@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/tillbox/tillbox/agent/clock"
 )
 
 // Server is the simulator: an http.Handler serving the Vipps MobilePay APIs at
@@ -14,7 +16,7 @@ import (
 // or an http.Server on loopback; Close it when done.
 type Server struct {
 	opts  Options
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 	mux   *http.ServeMux
 	// apiPaths are the simulated APIs' path patterns, split at "/", for

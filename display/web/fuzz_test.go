@@ -1,4 +1,4 @@
-package hostcheck
+package web
 
 import (
 	"net/http/httptest"
