@@ -19,6 +19,8 @@
 //	sales.go     POS operations: new sale, cancel, capture, refund, read
 //	scan.go      binding a scan to the next sale
 //	outbox.go    the worker that sends queued commands
+//	send.go      one attempt of a command and what its answer does
+//	create.go    a create: within its window, abandoned or settled after it
 //	settle.go    applying what ePayment says to a sale
 //	poll.go      polling outcomes, reconciliation
 //	webhook.go   the webhook endpoint
