@@ -12,35 +12,56 @@ import (
 // with the Idempotency-Key and body it was queued with, however often it is
 // retried and across restarts. Commands of one sale go one at a time, in the
 // order they were queued; commands of different sales go side by side, up to
-// Options.Workers.
+// Options.Workers. What goes when is decided by the scheduler
+// (schedule.go); this file reads the due index for it, collects the state
+// it needs and starts the sends it chose (send.go, create.go).
+
+// outbox is the outbox loop's own state: only the loop's goroutine uses it.
+type outbox struct {
+	slots    chan struct{} // a worker each, held by a send until its call is answered
+	finished chan struct{} // a send freed its worker or ended
+	sends    *senders
+	// calls holds the calls counted against each sale's limit (refLimit),
+	// oldest first.
+	calls map[string][]time.Time
+	// What is on its way, copied from the agent's at each look (kept to
+	// spare the allocations).
+	inflight map[string]bool
+	sending  map[uint64]bool
+}
 
 // outboxLoop runs until ctx ends and waits for the sends it started.
 func (a *Agent) outboxLoop(ctx context.Context) {
-	slots := make(chan struct{}, a.opts.Workers)
-	finished := make(chan struct{}, 1)
+	o := &outbox{
+		slots:    make(chan struct{}, a.opts.Workers),
+		finished: make(chan struct{}, 1),
+		sends:    &senders{ctx: ctx, jobs: make(chan func())},
+		calls:    map[string][]time.Time{},
+		inflight: map[string]bool{},
+		sending:  map[uint64]bool{},
+	}
 	// The sends outlive ctx by StopGrace: at shutdown no new send starts,
 	// and a call in flight may finish and have its answer committed before
 	// it is cancelled (its command then stays queued: parked). Idle
 	// senders end with ctx.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
-	sends := &senders{ctx: ctx, jobs: make(chan func())}
 	defer func() {
 		if n := a.inFlight(); n > 0 {
 			a.log.Info("outbox: stopping: letting the calls in flight finish", "calls", n, "grace", a.opts.StopGrace)
 		}
 		t := time.AfterFunc(a.opts.StopGrace, cancelSends)
-		sends.wg.Wait()
+		o.sends.wg.Wait()
 		t.Stop()
 	}()
 	for {
 		a.beat(loopOutbox)
-		next, err := a.dispatch(sendCtx, slots, finished, sends)
+		next, err := a.dispatch(sendCtx, o)
 		if err != nil {
 			a.log.Error("outbox", "err", err)
 			next = a.clock.Now().Add(a.opts.RetryBase)
 		}
-		if !sleep(ctx, a.clock, next, a.wakeOutbox, finished) {
+		if !sleep(ctx, a.clock, next, a.wakeOutbox, o.finished) {
 			return
 		}
 	}
@@ -74,38 +95,22 @@ func sleep(ctx context.Context, clock Clock, at time.Time, wakes ...chan struct{
 	return ctx.Err() == nil
 }
 
-// maxOnTheWay bounds, per worker, the commands on their way: sent, or
-// answered with the answer waiting for its commit. A worker is free again
-// once its call is answered, so that answers pile up into fewer, larger
-// commits (store.DB.Batch) while the next calls go out; this keeps the
-// answers waiting for a slow disk from growing without end.
-const maxOnTheWay = 4
-
-// dispatch starts a send for every due command that may go now and returns
-// when to look again. It walks the due index earliest first and stops once
-// every worker is busy: a finished send wakes it again.
-func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, sends *senders) (time.Time, error) {
-	now := a.clock.Now()
-	var next time.Time
-	var start []store.DueCommand
+// dispatch starts a send for every due command the scheduler lets go now
+// and returns when to look again. It walks the due index earliest first
+// and stops once the scheduler is done (every worker busy: a finished send
+// wakes it again).
+func (a *Agent) dispatch(ctx context.Context, o *outbox) (time.Time, error) {
+	s := newScheduler(a.outboxState(o))
+	now := s.in.now
+	var later time.Time
 	err := a.db.View(func(tx *store.Tx) error {
-		a.mu.Lock()
-		offline, probeAt, sending := !a.online, a.probeAt, len(a.inflight)
-		a.mu.Unlock()
 		first := map[string]uint64{} // lowest command id of each sale looked at
-		examined := 0
 		var ferr error
-		onTheWay := func(id uint64) bool {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			return a.sending[id]
-		}
+		onTheWay := func(id uint64) bool { return o.sending[id] }
 		err := tx.EachDue(now, onTheWay, func(c store.DueCommand) bool {
-			if a.isInflight(c.Reference) {
-				return true // behind one of its sale's on its way
-			}
-			if examined++; examined > 64 {
-				return false
+			look, more := s.see(c)
+			if !look {
+				return more
 			}
 			id, ok := first[c.Reference]
 			if !ok {
@@ -116,50 +121,7 @@ func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, sen
 				}
 				first[c.Reference] = id
 			}
-			if id != c.ID {
-				return true // an earlier command of this sale goes first
-			}
-			// Offline, one command at a time probes the network, at the pace
-			// of the back-off; a create whose window has passed needs no call
-			// to be abandoned, and goes.
-			pastWindow := c.Kind == cmdCreate && !c.MaybeSent && !c.NotAfter.IsZero() && now.After(c.NotAfter)
-			if offline && !pastWindow {
-				if sending > 0 || now.Before(probeAt) {
-					if sending == 0 {
-						next = earliest(next, probeAt)
-					}
-					next = wakeAtWindowEnd(next, c)
-					return true
-				}
-				sending++
-			}
-			// A create past its window is abandoned or settled by GET: no
-			// modification call, so the per-reference limit does not apply.
-			modifies := !(c.Kind == cmdCreate && !c.NotAfter.IsZero() && now.After(c.NotAfter))
-			if wait := a.rateWait(c.Reference, now); modifies && wait > 0 {
-				next = earliest(next, now.Add(wait))
-				if c.Kind == cmdCreate && !c.NotAfter.IsZero() {
-					next = earliest(next, c.NotAfter.Add(time.Millisecond))
-				}
-				return true
-			}
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			if len(a.inflight) >= maxOnTheWay*cap(slots) {
-				return false // a commit is slow: a finished send wakes us
-			}
-			select {
-			case slots <- struct{}{}:
-			default:
-				return false // every worker is busy; a finished send wakes us
-			}
-			a.inflight[c.Reference] = true
-			a.sending[c.ID] = true
-			if modifies {
-				a.limits[c.Reference] = append(a.limits[c.Reference], now)
-			}
-			start = append(start, c)
-			return true
+			return s.decide(c, id)
 		})
 		if err == nil {
 			err = ferr
@@ -167,38 +129,88 @@ func (a *Agent) dispatch(ctx context.Context, slots, finished chan struct{}, sen
 		if err != nil {
 			return err
 		}
-		// Due commands held back (behind an earlier command of their sale,
-		// or by the rate limit) are covered by the first's NextAttempt,
-		// the limit's wait, or a finished send.
 		at, ok, err := tx.NextDueAfter(now)
 		if ok {
-			next = earliest(next, at)
+			later = at
 		}
 		return err
 	})
-	// What was started holds a slot and its sale: send it even if the walk
-	// failed later (the send reads the command afresh).
-	for _, c := range start {
-		sends.run(func() {
+	// What was chosen is sent even if the walk failed later (the send
+	// reads the command afresh).
+	p := s.done(later)
+	a.start(ctx, o, p)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return p.next, nil
+}
+
+// outboxState collects what the scheduler needs, in one critical section.
+func (a *Agent) outboxState(o *outbox) outboxState {
+	now := a.clock.Now()
+	clear(o.inflight)
+	clear(o.sending)
+	a.mu.Lock()
+	for ref, v := range a.inflight {
+		o.inflight[ref] = v
+	}
+	for id, v := range a.sending {
+		o.sending[id] = v
+	}
+	in := outboxState{now: now, online: a.online, probeAt: a.probeAt, onTheWay: len(a.inflight)}
+	uncounted := a.uncounted
+	a.uncounted = nil
+	a.mu.Unlock()
+	for _, ref := range uncounted {
+		if t := o.calls[ref]; len(t) > 0 {
+			o.calls[ref] = t[:len(t)-1]
+		}
+	}
+	in.inflight, in.calls = o.inflight, o.calls
+	in.freeWorkers = cap(o.slots) - len(o.slots) // only this goroutine takes slots
+	in.maxOnTheWay = maxOnTheWay * cap(o.slots)
+	return in
+}
+
+// start carries out plan p: it notes the calls counted, marks the commands
+// chosen on their way, and sends them.
+func (a *Agent) start(ctx context.Context, o *outbox, p outboxPlan) {
+	for ref, t := range p.calls {
+		if len(t) == 0 {
+			delete(o.calls, ref)
+		} else {
+			o.calls[ref] = t
+		}
+	}
+	if len(p.send) == 0 {
+		return
+	}
+	a.mu.Lock()
+	for _, c := range p.send {
+		a.inflight[c.Reference] = true
+		a.sending[c.ID] = true
+	}
+	a.mu.Unlock()
+	for _, c := range p.send {
+		// Never blocks: the plan took no more than the free workers, and
+		// only this goroutine takes them.
+		o.slots <- struct{}{}
+		o.sends.run(func() {
 			var once sync.Once
 			free := func() {
 				once.Do(func() {
-					<-slots
-					wake(finished)
+					<-o.slots
+					wake(o.finished)
 				})
 			}
 			defer func() {
 				a.doneSending(c.Reference, c.ID)
 				free()
-				wake(finished)
+				wake(o.finished)
 			}()
 			a.send(ctx, c.ID, free)
 		})
 	}
-	if err != nil {
-		return time.Time{}, err
-	}
-	return next, nil
 }
 
 // senders run the sends on goroutines that stay for the next one while the
@@ -238,48 +250,12 @@ func (p *senders) run(fn func()) {
 	}
 }
 
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || b.Before(a) {
-		return b
-	}
-	return a
-}
-
-// ePayment allows 5 create, capture, cancel and refund calls a minute per
-// reference (FACTS.md §6); the worker keeps under it rather than earn 429s.
-const (
-	refLimit  = 5
-	refWindow = time.Minute
-)
-
-// rateWait is how long a sale's next call must wait to stay under the limit.
-func (a *Agent) rateWait(ref string, now time.Time) time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	times := a.limits[ref]
-	i := 0
-	for i < len(times) && now.Sub(times[i]) >= refWindow {
-		i++
-	}
-	times = times[i:]
-	if len(times) == 0 {
-		delete(a.limits, ref)
-		return 0
-	}
-	a.limits[ref] = times
-	if len(times) < refLimit {
-		return 0
-	}
-	return refWindow - now.Sub(times[0])
-}
-
-// uncount takes back the last call counted against a sale's limit.
+// uncount takes back the last call counted against a sale's limit (the
+// outbox loop does, at its next look).
 func (a *Agent) uncount(ref string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if t := a.limits[ref]; len(t) > 0 {
-		a.limits[ref] = t[:len(t)-1]
-	}
+	a.uncounted = append(a.uncounted, ref)
 }
 
 func (a *Agent) isInflight(ref string) bool {
