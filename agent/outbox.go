@@ -28,6 +28,7 @@ type outbox struct {
 	// spare the allocations).
 	inflight map[string]bool
 	sending  map[uint64]bool
+	sched    scheduler // reused from one look to the next
 }
 
 // outboxLoop runs until ctx ends and waits for the sends it started.
@@ -100,7 +101,8 @@ func sleep(ctx context.Context, clock Clock, at time.Time, wakes ...chan struct{
 // and stops once the scheduler is done (every worker busy: a finished send
 // wakes it again).
 func (a *Agent) dispatch(ctx context.Context, o *outbox) (time.Time, error) {
-	s := newScheduler(a.outboxState(o))
+	s := &o.sched
+	s.reset(a.outboxState(o))
 	now := s.in.now
 	var later time.Time
 	err := a.db.View(func(tx *store.Tx) error {
@@ -172,8 +174,9 @@ func (a *Agent) outboxState(o *outbox) outboxState {
 	return in
 }
 
-// start carries out plan p: it notes the calls counted, marks the commands
-// chosen on their way, and sends them.
+// start carries out plan p (whose storage the next look reuses): it notes
+// the calls counted, marks the commands chosen on their way, and sends
+// them.
 func (a *Agent) start(ctx context.Context, o *outbox, p outboxPlan) {
 	for ref, t := range p.calls {
 		if len(t) == 0 {

@@ -107,7 +107,22 @@ type scheduler struct {
 }
 
 func newScheduler(in outboxState) *scheduler {
-	return &scheduler{in: in, probing: in.onTheWay}
+	s := &scheduler{}
+	s.reset(in)
+	return s
+}
+
+// reset readies s for a new look at the outbox, keeping its storage: the
+// plan it made before goes.
+func (s *scheduler) reset(in outboxState) {
+	clear(s.started)
+	clear(s.plan.calls)
+	*s = scheduler{
+		in:      in,
+		probing: in.onTheWay,
+		started: s.started,
+		plan:    outboxPlan{send: s.plan.send[:0], held: s.plan.held[:0], calls: s.plan.calls},
+	}
 }
 
 // see reports whether due command c is to be decided on (then decide), and
@@ -220,7 +235,11 @@ func (s *scheduler) done(later time.Time) outboxPlan {
 // holds them) given the first command id of each of their sales, and the
 // earliest NextAttempt of the commands not yet due (zero: none).
 func schedule(in outboxState, due []store.DueCommand, first map[string]uint64, later time.Time) outboxPlan {
-	s := newScheduler(in)
+	return newScheduler(in).all(due, first, later)
+}
+
+// all is schedule with s's storage.
+func (s *scheduler) all(due []store.DueCommand, first map[string]uint64, later time.Time) outboxPlan {
 	for _, c := range due {
 		look, more := s.see(c)
 		if look {

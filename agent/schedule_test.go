@@ -294,6 +294,19 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
+// A scheduler reused from one look to the next (as the outbox loop does)
+// decides as a new one.
+func TestScheduleReused(t *testing.T) {
+	var s scheduler
+	for range 2 {
+		for _, tc := range scheduleCases {
+			s.reset(tc.in)
+			p := s.all(tc.due, firsts(tc.due, tc.first), tc.later)
+			t.Run(tc.name, func(t *testing.T) { checkPlan(t, p, tc.want) })
+		}
+	}
+}
+
 func checkPlan(t *testing.T, p outboxPlan, want scheduleWant) {
 	t.Helper()
 	var send []uint64
