@@ -29,7 +29,6 @@ type Agent struct {
 	inflight map[string]bool      // references with a command being sent
 	sending  map[uint64]bool      // the commands being sent (or their answers committed)
 	polls    map[string]time.Time // next poll of each sale whose outcome is open
-	limits   map[string][]time.Time
 	online   bool
 	lastCall time.Time
 	lastErr  string
@@ -41,6 +40,9 @@ type Agent struct {
 	// Sales a webhook arrived for, to settle again once their command on
 	// its way is answered (webhookhold.go).
 	heldHooks map[string]bool
+	// Sales whose last counted call got no answer, to take back from their
+	// limit (outbox.go: uncount).
+	uncounted []string
 
 	wakeOutbox chan struct{} // a command is due
 	wakePoll   chan struct{} // a poll is due
@@ -68,7 +70,6 @@ func New(db *store.DB, vipps *epayment.Client, opts Options) (*Agent, error) {
 		inflight:   map[string]bool{},
 		sending:    map[uint64]bool{},
 		polls:      map[string]time.Time{},
-		limits:     map[string][]time.Time{},
 		online:     true,
 		auth:       authState{state: AuthUnknown},
 		wakeOutbox: make(chan struct{}, 1),

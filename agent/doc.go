@@ -19,6 +19,9 @@
 //	sales.go     POS operations: new sale, cancel, capture, refund, read
 //	scan.go      binding a scan to the next sale
 //	outbox.go    the worker that sends queued commands
+//	schedule.go  what the outbox sends now, holds, and when it looks again (pure)
+//	send.go      one attempt of a command and what its answer does
+//	create.go    a create: within its window, abandoned or settled after it
 //	settle.go    applying what ePayment says to a sale
 //	poll.go      polling outcomes, reconciliation
 //	webhook.go   the webhook endpoint
