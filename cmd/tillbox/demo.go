@@ -351,13 +351,17 @@ func (d *demo) firstSale(ctx context.Context, a *agent.Agent) (reference string,
 // banner tells where the demo serves and what to do.
 func (d *demo) banner(m *Main, first bool) {
 	boxURL := "http://" + m.Addr().String()
+	signIn := "sign in with the password set on it" // in a --data-dir of an earlier demo, or before a restart
+	if code := m.tech.console.Code(); code != "" {
+		signIn = "sign in with the one-time code " + code
+	}
 	fmt.Fprintf(d.stdout, `tillbox demo: the agent, the embedded Vipps MobilePay simulator and a virtual scanner
 
   POS API       %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
   POS token     %[2]s
   probes        %[1]s/healthz   %[1]s/readyz   %[1]s/metrics
   display       %[6]s   (the customer display: open it in a browser)
-  technician    %[7]s   (sign in with the one-time code %[8]s)
+  technician    %[7]s   (%[8]s)
   settings      %[9]s   (the technician page's, over %[10]s)
   simulator     %[3]s   (every payment: %[3]s/sim/payments)
   database      %[4]s
@@ -369,7 +373,7 @@ or type 'sale 4990' here. Then scan: paste a personal QR code here and press Ent
   %[5]s
 To see a decline, type 'sale 151' (a magic test amount: the approval fails). 'help' lists the commands.
 Follow the results as the POS would: tillbox pos --url %[1]s --token %[2]s events --follow
-`, boxURL, m.Config.POS.Token.Reveal(), d.simURL, m.Config.DBPath(), exampleQR, m.display.URL(), m.tech.URL(), m.tech.console.Code(),
+`, boxURL, m.Config.POS.Token.Reveal(), d.simURL, m.Config.DBPath(), exampleQR, m.display.URL(), m.tech.URL(), signIn,
 		config.OverlayPath(m.Config.Box.DataDir), d.file)
 	if first {
 		fmt.Fprintf(d.stdout, "\nA first sale goes through now by itself (the simulated customer approves after %v):\n", d.approveAfter)

@@ -187,6 +187,9 @@ func TestDemoRestart(t *testing.T) {
 	}
 	fmt.Fprintln(d.in, "sale 4990")
 	waitPrinted(t, d.out, d.done, `(sale tb-demo-000002 of 49\.90 NOK: waiting_for_customer)`)
+	if !strings.Contains(d.out.String(), "(sign in with the password set on it)") {
+		t.Errorf("the banner after the restart does not say the password signs in:\n%s", d.out)
+	}
 	if n := strings.Count(d.out.String(), "A first sale goes through now"); n != 1 {
 		t.Errorf("the first sale was announced %d times:\n%s", n, d.out)
 	}
