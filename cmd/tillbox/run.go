@@ -46,8 +46,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // Main is one tillbox agent process: the store, the Vipps MobilePay client,
 // the agent's loops, the scanners and the HTTP server of the POS API and the
-// webhooks.
-// NewMain → ParseFlags (or set Config) → Run(ctx) → Close.
+// webhooks (with the probes and /metrics), the customer display and the
+// technician page. It owns their goroutines and listeners.
+// NewMain → ParseFlags (or set Config) → Run(ctx) → Close. `tillbox run`
+// and `tillbox demo` are this Main; the demo sets its own configuration
+// and the work it does beside (demo.go).
 type Main struct {
 	// Config is the configuration in force; ParseFlags loads it.
 	Config *config.Config
