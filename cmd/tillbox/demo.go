@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,21 +20,52 @@ import (
 	"sync"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
-	"github.com/tillbox/tillbox/agent/posapi"
-	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
-	"github.com/tillbox/tillbox/device/scanners"
-	"github.com/tillbox/tillbox/display/technician"
-	"github.com/tillbox/tillbox/store"
 )
 
 // exampleQR is a personal QR code in Vipps' clear-text form, as in the docs.
 const exampleQR = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
+
+// demoConfigName is the demo's configuration file in its data folder.
+const demoConfigName = "tillbox.toml"
+
+// The demo is `tillbox run`'s Main with a configuration of its own,
+// written to <data folder>/tillbox.toml: the embedded simulator as the
+// Vipps MobilePay base URL, a webhook registered with it, the POS API,
+// customer display and technician page on loopback (another free port when
+// the one asked for is busy), and the terminal as one more scanner. So the
+// demo serves all that run serves (the probes, /metrics, the technician
+// page), logs as run does (to stderr: stdout is the demo's terminal), and
+// shuts down as run does. The technician page's settings overlay is
+// <data folder>/settings.toml, as on a box: in the temporary folder it goes
+// with the demo; with --data-dir it stays, and the next demo on that folder
+// starts with it. A restart asked on the technician page restarts the Main
+// on the same folder, simulator and terminal.
+
+// demo is what `tillbox demo` was asked for, and what it made.
+type demo struct {
+	stdout       io.Writer
+	listen       string // the asked-for addresses
+	displayLn    string
+	consoleLn    string
+	lang         string
+	dataDir      string
+	approveAfter time.Duration
+	once         bool
+	verbose      bool
+	scanners     []config.Scanner
+	patterns     []classify.Pattern
+
+	simURL string
+	file   string // the configuration written in dataDir
+	term   *terminal
+}
 
 // runDemo runs the whole agent on this machine: the embedded Vipps
 // MobilePay simulator, a store in a temporary folder, the POS API and the
@@ -45,74 +77,29 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tillbox demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address of the POS API (another free port is taken if this one is busy)")
-	displayListen := fs.String("display-listen", "127.0.0.1:8081", "address of the customer display (another free port is taken if this one is busy)")
-	lang := fs.String("lang", "en", "language of the customer display: nb, da, fi or en")
-	consoleListen := fs.String("console-listen", "127.0.0.1:8082", "address of the technician page (another free port is taken if this one is busy)")
-	dataDir := fs.String("data-dir", "", "folder for the database (default: a new temporary folder)")
-	approveAfter := fs.Duration("approve-after", 2*time.Second, "how long the simulated customer takes to approve in the app")
-	once := fs.Bool("once", false, "stop after the first sale reaches its outcome")
-	verbose := fs.Bool("v", false, "log at debug level")
-	var specs []config.Scanner
-	fs.Func("scanner", "also read the scanner `SPEC` (DRIVER:MATCH[,KEY=VALUE...], as tillbox run --scanner, e.g. serial:/dev/ttyACM0 or hid:0c2e:0b61,layout=no); repeatable", func(s string) error {
-		sc, err := config.ParseScanner(s)
-		if err != nil {
-			return err
-		}
-		specs = append(specs, sc)
-		return nil
-	})
-	scan := config.Default().Scan // [scan] of a configuration file
-	var patterns []classify.Pattern
-	fs.Func("pattern", "recognise personal QR codes by `NAME=REGEXP` (RE2, the whole code) instead of the defaults, as [[scan.pattern]] does in the configuration; repeatable", func(s string) error {
-		name, expr, ok := strings.Cut(s, "=")
-		if !ok {
-			return fmt.Errorf("%q is not NAME=REGEXP", s)
-		}
-		patterns = append(patterns, classify.Pattern{Name: name, Expr: expr})
-		return nil
-	})
-	if _, err := parseArgs(fs, args, stdout); err != nil {
-		return err
-	}
-	scannerCfgs, err := demoScanners(specs)
-	if err != nil {
-		return problems(stderr, "--scanner", err)
-	}
-	if patterns != nil {
-		scan.Patterns = patterns
-	}
-	if err := scan.Validate(); err != nil {
-		return problems(stderr, "--pattern", err)
-	}
-	personalQR, err := scan.Classifier()
+	d, err := parseDemo(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if _, err := personalQR.Classify(exampleQR); err != nil {
-		return fmt.Errorf("--pattern: the demo's example code %s is not a personal QR code by these patterns (%w): the first sale could not go through", exampleQR, err)
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	tail := technician.NewLogTail(0, 0) // for the technician page
-	log := slog.New(tail.Handler(newLogger(stderr, level).Handler()))
-	if *dataDir == "" {
+	if d.dataDir == "" {
 		dir, err := os.MkdirTemp("", "tillbox-demo-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		*dataDir = dir
-	} else if err := makeDataDir(*dataDir, "--data-dir"); err != nil {
+		d.dataDir = dir
+	} else if err := makeDataDir(d.dataDir, "--data-dir"); err != nil {
 		return err
 	}
+	level := slog.LevelInfo
+	if d.verbose {
+		level = slog.LevelDebug
+	}
 
-	// The simulator: the only fake, on loopback.
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: *approveAfter}, Logger: log.With("part", "sim")})
+	// The simulator: the only fake, on loopback; the world outside the
+	// box, so it outlives a restart of the box's Main.
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: d.approveAfter},
+		Logger: newLogger(stderr, level).With("component", "sim")})
 	defer s.Close()
 	simLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,19 +107,115 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	}
 	stopSim := serve(simLn, s)
 	defer stopSim()
-	simURL := "http://" + simLn.Addr().String()
+	d.simURL = "http://" + simLn.Addr().String()
 
-	// The box's own listener: POS API and webhooks.
-	ln, err := net.Listen("tcp", *listen)
+	given, err := d.listeners()
 	if err != nil {
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return err
+	}
+	defer func() {
+		for _, ln := range given { // those no Main took
+			_ = ln.Close()
+		}
+	}()
+	if err := d.writeConfig(ctx, given); err != nil {
+		return err
+	}
+	d.term = &terminal{in: stdin, stop: make(chan struct{})}
+	defer d.term.shutdown()
+	for first := true; ; first = false {
+		err := d.runMain(ctx, stderr, given, first)
+		if !errors.Is(err, errRestart) {
 			return err
 		}
+		given = nil
+		fmt.Fprintln(stdout, "tillbox demo: restarting (asked on the technician page), on the same data folder and simulator")
 	}
-	boxURL := "http://" + ln.Addr().String()
+}
 
-	client, err := epayment.New(epayment.Config{BaseURL: simURL, ClientID: "00000000-0000-4000-8000-000000000001",
-		ClientSecret: "demo-secret", SubscriptionKey: "demo-key", MSN: "123456", Logger: log.With("part", "vipps")})
+// parseDemo reads the demo's command line and checks its scanners and
+// patterns as `tillbox run` checks the configuration's.
+func parseDemo(args []string, stdout, stderr io.Writer) (*demo, error) {
+	d := &demo{stdout: stdout}
+	fs := flag.NewFlagSet("tillbox demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&d.listen, "listen", "127.0.0.1:8080", "address of the POS API (another free port is taken if this one is busy)")
+	fs.StringVar(&d.displayLn, "display-listen", "127.0.0.1:8081", "address of the customer display (another free port is taken if this one is busy)")
+	fs.StringVar(&d.lang, "lang", "en", "language of the customer display: nb, da, fi or en")
+	fs.StringVar(&d.consoleLn, "console-listen", "127.0.0.1:8082", "address of the technician page (another free port is taken if this one is busy)")
+	fs.StringVar(&d.dataDir, "data-dir", "", "folder for the database, the demo's configuration and the technician page's settings (default: a new temporary folder)")
+	fs.DurationVar(&d.approveAfter, "approve-after", 2*time.Second, "how long the simulated customer takes to approve in the app")
+	fs.BoolVar(&d.once, "once", false, "stop after the first sale reaches its outcome")
+	fs.BoolVar(&d.verbose, "v", false, "log at debug level")
+	fs.Func("scanner", "also read the scanner `SPEC` (DRIVER:MATCH[,KEY=VALUE...], as tillbox run --scanner, e.g. serial:/dev/ttyACM0 or hid:0c2e:0b61,layout=no); repeatable", func(s string) error {
+		sc, err := config.ParseScanner(s)
+		if err != nil {
+			return err
+		}
+		d.scanners = append(d.scanners, sc)
+		return nil
+	})
+	fs.Func("pattern", "recognise personal QR codes by `NAME=REGEXP` (RE2, the whole code) instead of the defaults, as [[scan.pattern]] does in the configuration; repeatable", func(s string) error {
+		name, expr, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("%q is not NAME=REGEXP", s)
+		}
+		d.patterns = append(d.patterns, classify.Pattern{Name: name, Expr: expr})
+		return nil
+	})
+	if _, err := parseArgs(fs, args, stdout); err != nil {
+		return nil, err
+	}
+	if _, err := demoScanners(d.scanners); err != nil {
+		return nil, problems(stderr, "--scanner", err)
+	}
+	scan := config.Default().Scan // [scan] of a configuration file
+	if d.patterns != nil {
+		scan.Patterns = d.patterns
+	}
+	if err := scan.Validate(); err != nil {
+		return nil, problems(stderr, "--pattern", err)
+	}
+	personalQR, err := scan.Classifier()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := personalQR.Classify(exampleQR); err != nil {
+		return nil, fmt.Errorf("--pattern: the demo's example code %s is not a personal QR code by these patterns (%w): the first sale could not go through", exampleQR, err)
+	}
+	return d, nil
+}
+
+// listeners listens on the addresses asked for, or on another free port
+// of loopback when one is busy; by the configuration's field.
+func (d *demo) listeners() (map[string]net.Listener, error) {
+	given := map[string]net.Listener{}
+	for _, l := range []struct{ field, addr string }{
+		{"pos.listen", d.listen}, {"display.listen", d.displayLn}, {"console.listen", d.consoleLn},
+	} {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			ln, err = net.Listen("tcp", "127.0.0.1:0")
+		}
+		if err != nil {
+			for _, ln := range given {
+				_ = ln.Close()
+			}
+			return nil, err
+		}
+		given[l.field] = ln
+	}
+	return given, nil
+}
+
+// writeConfig registers the box's webhook with the simulator and writes
+// the demo's configuration to <data folder>/tillbox.toml (mode 0600: it
+// holds the demo's secrets), with the addresses listened on.
+func (d *demo) writeConfig(ctx context.Context, given map[string]net.Listener) error {
+	const clientID, secret, key, msn = "00000000-0000-4000-8000-000000000001", "demo-secret", "demo-key", "123456"
+	boxURL := "http://" + given["pos.listen"].Addr().String()
+	client, err := epayment.New(epayment.Config{BaseURL: d.simURL, ClientID: clientID,
+		ClientSecret: secret, SubscriptionKey: key, MSN: msn})
 	if err != nil {
 		return err
 	}
@@ -146,87 +229,140 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	if err != nil {
 		return fmt.Errorf("registering the webhook with the simulator: %w", err)
 	}
-
-	db, err := store.Open(filepath.Join(*dataDir, "tillbox.db"), store.Options{Logger: log.With("part", "store")})
-	if err != nil {
-		return err
+	level := "info"
+	if d.verbose {
+		level = "debug"
 	}
-	defer db.Close()
-	a, err := agent.New(db, client, agent.Options{Till: "demo", WebhookURL: hookURL, WebhookSecret: reg.Secret, Logger: log.With("part", "agent"),
-		CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err }})
-	if err != nil {
-		return err
+	doc := map[string]any{
+		"box": map[string]any{"till": "demo", "data_dir": d.dataDir},
+		"vipps": map[string]any{"base_url": d.simURL, "client_id": clientID, "client_secret": secret,
+			"subscription_key": key, "msn": msn, "webhook_url": hookURL, "webhook_secret": reg.Secret.Reveal()},
+		"pos":     map[string]any{"listen": given["pos.listen"].Addr().String(), "token": randomToken()},
+		"log":     map[string]any{"level": level},
+		"display": map[string]any{"listen": given["display.listen"].Addr().String(), "language": d.lang},
+		"console": map[string]any{"listen": given["console.listen"].Addr().String()},
 	}
-	token := epayment.Secret(randomToken())
-	sm, err := scanners.Open(scannerCfgs, scanners.Options{Logger: log.With("part", "scanners")})
-	if err != nil {
-		return err
-	}
-	defer sm.Close()
-	mux := http.NewServeMux()
-	mux.Handle("/api/", posapi.New(a, token, log.With("part", "pos-api"), posapi.WithScanners(sm.Statuses)))
-	mux.Handle("/webhooks/vipps", a.WebhookHandler())
-	stopBox := serve(ln, mux)
-	defer stopBox()
-
-	// The customer display, on its own listener as with tillbox run.
-	dln, err := net.Listen("tcp", *displayListen)
-	if err != nil {
-		if dln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return err
+	if d.patterns != nil {
+		var list []map[string]any
+		for _, p := range d.patterns {
+			list = append(list, map[string]any{"name": p.Name, "expr": p.Expr})
 		}
+		doc["scan"] = map[string]any{"pattern": list}
 	}
-	disp, err := startDisplay(dln, a, *lang, personalQR, nil, log.With("part", "display"))
-	if err != nil {
-		dln.Close()
-		return err
+	var b bytes.Buffer
+	b.WriteString("# The configuration of a `tillbox demo`, written by it at its start (the simulator's\n# address and the webhook change each time). The technician page's settings go to\n# settings.toml beside it.\n\n")
+	if err := toml.NewEncoder(&b).Encode(doc); err != nil {
+		return fmt.Errorf("demo configuration: %w", err)
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = disp.Close(ctx)
-	}()
+	d.file = filepath.Join(d.dataDir, demoConfigName)
+	return os.WriteFile(d.file, b.Bytes(), 0o600)
+}
 
-	// The technician page: the demo has no password, so sign-in is with the
-	// one-time code printed below (a box writes it to <data_dir>/first-boot-code).
-	tln, err := net.Listen("tcp", *consoleListen)
-	if err != nil {
-		if tln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return err
-		}
+// runMain loads the demo's configuration (with the technician page's
+// overlay), applies --scanner as `tillbox run --scanner` does, and runs
+// the Main until ctx ends, --once's first sale ends, or a restart.
+func (d *demo) runMain(ctx context.Context, stderr io.Writer, given map[string]net.Listener, first bool) error {
+	m := NewMain(d.stdout, stderr)
+	m.logOut, m.scanOut = stderr, d.stdout
+	c, err := config.Load(d.file)
+	if err == nil && d.scanners != nil {
+		err = c.Override(config.Overrides{Scanners: d.scanners})
+		m.overridden = []string{"scanners"}
 	}
-	tech, err := startTechnician(tln, nil, technician.Options{Agent: a, DB: db, Scanners: sm.Statuses, Classify: personalQR,
-		Version: version.String(), Started: time.Now(), Log: tail, Vipps: client, TestPayments: true}, nil, log.With("part", "technician"))
 	if err != nil {
-		tln.Close()
-		return err
+		return problems(stderr, d.file, err)
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = tech.Close(ctx)
-	}()
+	m.Config, m.configPath = c, d.file
+	m.given = map[string]net.Listener{}
+	for field, ln := range given {
+		m.given[field] = ln
+		delete(given, field) // the Main's now: Close closes it
+	}
+	m.beside = func(ctx context.Context) error { return d.script(ctx, m, first) }
+	err = m.Run(ctx)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// script is the demo's work beside the box's Main: its banner, the
+// events as a POS reads them, the first sale (on the first start) and the
+// terminal. It ends when ctx ends, or with --once when the first sale ends.
+func (d *demo) script(ctx context.Context, m *Main, first bool) error {
+	a := m.agent
+	d.banner(m, first)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() {
-		if err := a.Run(runCtx); err != nil {
-			log.Error("agent stopped", "err", err)
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	// Report every event as a POS would, from sequence 0.
+	outcome := make(chan agent.Event, 1)
+	wg.Go(func() { followEvents(followCtx, a, d.stdout, outcome) })
+	if first {
+		ref, err := d.firstSale(ctx, a)
+		if err != nil {
+			return err
 		}
-	})
-	scans := readScans(sm, a, log.With("part", "scanners"), stdout)
-	defer scans.wait()
-	defer sm.Close()
+		if d.once {
+			select {
+			case ev := <-outcome:
+				if ev.Reference != ref || ev.State != agent.Completed {
+					return fmt.Errorf("first sale ended %s", ev.State)
+				}
+				fmt.Fprintf(d.stdout, "done: %s captured %s NOK in full.\n", ev.Reference, kroner(ev.Sale.Aggregate.Captured))
+				return nil
+			case <-time.After(30 * time.Second):
+				return errors.New("the first sale did not complete within 30 s")
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	virtualScanner(ctx, a, d.term.lines(), d.stdout, d.simURL)
+	<-ctx.Done()
+	fmt.Fprintln(d.stdout, "stopping")
+	return nil
+}
 
-	fmt.Fprintf(stdout, `tillbox demo: the agent, the embedded Vipps MobilePay simulator and a virtual scanner
+// firstSale rings up a sale and scans the example code into it, as a
+// cashier and a customer would.
+func (d *demo) firstSale(ctx context.Context, a *agent.Agent) (reference string, err error) {
+	first, err := a.CreateSale(ctx, agent.SaleRequest{Amount: 49900, Currency: "NOK", Description: "Kaffe og bolle",
+		Lines: []agent.Line{{Name: "Kaffe", Amount: 3900, TaxRate: 1500}, {Name: "Bolle", Amount: 46000, TaxRate: 1500}}})
+	if err != nil {
+		return "", err
+	}
+	select { // the customer reaches for the phone
+	case <-time.After(500 * time.Millisecond):
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	if res, err := a.Scan(exampleQR); err != nil {
+		// A sale from the POS may be under way: the scan is refused, as a
+		// real scan would be, and the demo goes on.
+		fmt.Fprintln(d.stdout, "  scanner      refused:", err)
+	} else {
+		fmt.Fprintf(d.stdout, "  scanner      personal QR code scanned → %s %s\n", res.Outcome, res.Reference)
+	}
+	return first.Reference, nil
+}
+
+// banner tells where the demo serves and what to do.
+func (d *demo) banner(m *Main, first bool) {
+	boxURL := "http://" + m.Addr().String()
+	signIn := "sign in with the password set on it" // in a --data-dir of an earlier demo, or before a restart
+	if code := m.tech.console.Code(); code != "" {
+		signIn = "sign in with the one-time code " + code
+	}
+	fmt.Fprintf(d.stdout, `tillbox demo: the agent, the embedded Vipps MobilePay simulator and a virtual scanner
 
   POS API       %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
   POS token     %[2]s
-  display       %[7]s   (the customer display: open it in a browser)
-  technician    %[8]s   (sign in with the one-time code %[9]s)
+  probes        %[1]s/healthz   %[1]s/readyz   %[1]s/metrics
+  display       %[6]s   (the customer display: open it in a browser)
+  technician    %[7]s   (%[8]s)
+  settings      %[9]s   (the technician page's, over %[10]s)
   simulator     %[3]s   (every payment: %[3]s/sim/payments)
   database      %[4]s
 
@@ -237,46 +373,51 @@ or type 'sale 4990' here. Then scan: paste a personal QR code here and press Ent
   %[5]s
 To see a decline, type 'sale 151' (a magic test amount: the approval fails). 'help' lists the commands.
 Follow the results as the POS would: tillbox pos --url %[1]s --token %[2]s events --follow
-
-A first sale goes through now by itself (the simulated customer approves after %[6]v):
-`, boxURL, token.Reveal(), simURL, *dataDir, exampleQR, *approveAfter, disp.URL(), tech.URL(), tech.console.Code())
-
-	// Report every event as a POS would, from sequence 0.
-	outcome := make(chan agent.Event, 1)
-	wg.Go(func() { followEvents(runCtx, a, stdout, outcome) })
-
-	first, err := a.CreateSale(ctx, agent.SaleRequest{Amount: 49900, Currency: "NOK", Description: "Kaffe og bolle",
-		Lines: []agent.Line{{Name: "Kaffe", Amount: 3900, TaxRate: 1500}, {Name: "Bolle", Amount: 46000, TaxRate: 1500}}})
-	if err != nil {
-		return err
+`, boxURL, m.Config.POS.Token.Reveal(), d.simURL, m.Config.DBPath(), exampleQR, m.display.URL(), m.tech.URL(), signIn,
+		config.OverlayPath(m.Config.Box.DataDir), d.file)
+	if first {
+		fmt.Fprintf(d.stdout, "\nA first sale goes through now by itself (the simulated customer approves after %v):\n", d.approveAfter)
 	}
-	time.Sleep(500 * time.Millisecond) // the customer reaches for the phone
-	if res, err := a.Scan(exampleQR); err != nil {
-		// A sale from the POS may be under way: the scan is refused, as a
-		// real scan would be, and the demo goes on.
-		fmt.Fprintln(stdout, "  scanner      refused:", err)
-	} else {
-		fmt.Fprintf(stdout, "  scanner      personal QR code scanned → %s %s\n", res.Outcome, res.Reference)
-	}
+}
 
-	if *once {
-		select {
-		case ev := <-outcome:
-			if ev.Reference != first.Reference || ev.State != agent.Completed {
-				return fmt.Errorf("first sale ended %s", ev.State)
+// terminal is the demo's terminal as a scan source: one goroutine reads
+// its lines, for one Main after another (a restart), until close.
+type terminal struct {
+	in   io.Reader
+	once sync.Once
+	ch   chan string
+	stop chan struct{}
+	done chan struct{} // closed when the reader ends; nil if never started
+}
+
+// lines starts the reader on the first call and returns its lines; the
+// channel closes at the end of the input.
+func (t *terminal) lines() <-chan string {
+	t.once.Do(func() {
+		t.ch, t.done = make(chan string), make(chan struct{})
+		go func() {
+			defer close(t.done)
+			defer close(t.ch)
+			sc := bufio.NewScanner(t.in)
+			for sc.Scan() {
+				select {
+				case t.ch <- sc.Text():
+				case <-t.stop:
+					return
+				}
 			}
-			fmt.Fprintf(stdout, "done: %s captured %s NOK in full.\n", ev.Reference, kroner(ev.Sale.Aggregate.Captured))
-			return nil
-		case <-time.After(30 * time.Second):
-			return errors.New("the first sale did not complete within 30 s")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		}()
+	})
+	return t.ch
+}
+
+// shutdown stops the reader and waits for it: it ends at its next line or
+// at the end of the input (a read of the terminal is not interrupted).
+func (t *terminal) shutdown() {
+	close(t.stop)
+	if t.done != nil {
+		<-t.done
 	}
-	wg.Go(func() { virtualScanner(runCtx, a, stdin, stdout, simURL) })
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "stopping")
-	return nil
 }
 
 // followEvents prints the event log as a POS reads it; the first outcome goes
@@ -319,12 +460,21 @@ func demoHelp(simURL string) string {
 `, exampleQR, simURL)
 }
 
-// virtualScanner reads lines from the terminal: a personal QR code is a
+// virtualScanner takes the terminal's lines: a personal QR code is a
 // scan; "sale AMOUNT" rings up a sale as the POS would; "help" lists them.
-func virtualScanner(ctx context.Context, a *agent.Agent, in io.Reader, out io.Writer, simURL string) {
-	sc := bufio.NewScanner(in)
-	for sc.Scan() && ctx.Err() == nil {
-		line := strings.TrimSpace(sc.Text())
+// It ends with ctx or the input.
+func virtualScanner(ctx context.Context, a *agent.Agent, lines <-chan string, out io.Writer, simURL string) {
+	for {
+		var line string
+		select {
+		case <-ctx.Done():
+			return
+		case l, ok := <-lines:
+			if !ok {
+				return
+			}
+			line = strings.TrimSpace(l)
+		}
 		switch {
 		case line == "":
 		case line == "help" || line == "?":

@@ -46,8 +46,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // Main is one tillbox agent process: the store, the Vipps MobilePay client,
 // the agent's loops, the scanners and the HTTP server of the POS API and the
-// webhooks.
-// NewMain → ParseFlags (or set Config) → Run(ctx) → Close.
+// webhooks (with the probes and /metrics), the customer display and the
+// technician page. It owns their goroutines and listeners.
+// NewMain → ParseFlags (or set Config) → Run(ctx) → Close. `tillbox run`
+// and `tillbox demo` are this Main; the demo sets its own configuration
+// and the work it does beside (demo.go).
 type Main struct {
 	// Config is the configuration in force; ParseFlags loads it.
 	Config *config.Config
@@ -76,12 +79,22 @@ type Main struct {
 	overridden  []string      // the fields the command line overrides
 	restart     chan struct{} // closed when the technician page asks for a restart (restart.go)
 	restartOnce sync.Once
+
+	// What `tillbox demo` sets (demo.go); zero for `tillbox run`.
+	logOut  io.Writer               // where the log goes: stdout, or the demo's stderr (its stdout is its terminal)
+	scanOut io.Writer               // a line per scan of a scanner (the demo's terminal), or nil
+	given   map[string]net.Listener // listeners opened before Run, by their field (pos.listen): Main closes them
+	// beside runs beside the agent once it serves, in place of the
+	// notices of where the box serves (the demo's banner, first sale and
+	// terminal), until its context ends at shutdown; when it returns
+	// first, Run shuts down and returns its error.
+	beside func(ctx context.Context) error
 }
 
 // NewMain returns a Main that writes its notices and its log to stdout, and
 // what stops it before it logs (flags, configuration) to stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
-	return &Main{stdout: stdout, stderr: stderr, ready: make(chan struct{}), restart: make(chan struct{})}
+	return &Main{stdout: stdout, stderr: stderr, logOut: stdout, ready: make(chan struct{}), restart: make(chan struct{})}
 }
 
 // ParseFlags reads the command line of `tillbox run`, loads the
@@ -255,9 +268,9 @@ func (m *Main) open() error {
 	}
 	m.scanners = sm
 
-	ln, err := net.Listen("tcp", c.POS.Listen)
+	ln, err := m.listen("pos.listen", c.POS.Listen)
 	if err != nil {
-		return fmt.Errorf("pos.listen: %w", err)
+		return err
 	}
 	if m.tls != nil {
 		ln = tls.NewListener(ln, m.tls)
@@ -266,16 +279,16 @@ func (m *Main) open() error {
 	if c.Metrics.Enabled && c.Metrics.Listen != "" {
 		// Plain HTTP whatever [tls] says: Prometheus scrapes it, and it
 		// carries no secret.
-		ml, err := net.Listen("tcp", c.Metrics.Listen)
+		ml, err := m.listen("metrics.listen", c.Metrics.Listen)
 		if err != nil {
-			return fmt.Errorf("metrics.listen: %w", err)
+			return err
 		}
 		m.metricsLn = ml
 	}
 	if c.Display.Listen != "" {
-		dl, err := net.Listen("tcp", c.Display.Listen)
+		dl, err := m.listen("display.listen", c.Display.Listen)
 		if err != nil {
-			return fmt.Errorf("display.listen: %w", err)
+			return err
 		}
 		m.displayLn = dl
 		personalQR, err := c.Scan.Classifier()
@@ -287,6 +300,20 @@ func (m *Main) open() error {
 		}
 	}
 	return m.openTechnician(db)
+}
+
+// listen listens on addr for the field that sets it, or takes the
+// listener given for it.
+func (m *Main) listen(field, addr string) (net.Listener, error) {
+	if ln := m.given[field]; ln != nil {
+		delete(m.given, field)
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return ln, nil
 }
 
 // openTechnician starts the technician page when console.listen is set.
@@ -313,9 +340,9 @@ func (m *Main) openTechnician(db *store.DB) error {
 	if err != nil {
 		return fmt.Errorf("scan.pattern: %w", err)
 	}
-	tl, err := net.Listen("tcp", c.Console.Listen)
+	tl, err := m.listen("console.listen", c.Console.Listen)
 	if err != nil {
-		return fmt.Errorf("console.listen: %w", err)
+		return err
 	}
 	m.techLn = tl
 	o := technician.Options{
@@ -338,160 +365,6 @@ func (m *Main) openTechnician(db *store.DB) error {
 	}
 	m.tech, err = startTechnician(tl, m.tls, o, c.Box.Hosts, log.With("component", "technician"))
 	return err
-}
-
-// serve runs the agent's loops and the HTTP server until ctx ends (or one
-// of them fails), then shuts both down in two phases.
-func (m *Main) serve(ctx context.Context) error {
-	c, log, ln, a := m.Config, m.log, m.ln, m.agent
-	// Requests see reqCtx: it ends at shutdown, which ends long-polls and
-	// WebSocket streams (hijacked, so Shutdown does not wait for them; the
-	// tracker does).
-	reqCtx, endRequests := context.WithCancel(context.Background())
-	defer endRequests()
-	var inflight sync.WaitGroup
-	srv := &http.Server{
-		Handler:           track(&inflight, m.handler(log)),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// A long-poll extends its own write deadline to its wait.
-		WriteTimeout:   30 * time.Second,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-		BaseContext:    func(net.Listener) context.Context { return reqCtx },
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-
-	agentCtx, stopAgent := context.WithCancel(context.Background())
-	defer stopAgent()
-	agentDone := make(chan error, 1)
-	go func() { agentDone <- a.Run(agentCtx) }()
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(ln) }()
-	var metricsSrv *http.Server
-	var metricsDone chan error // nil, never ready, without its own listener
-	if m.metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", m.metricsHandler(log))
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		metricsDone = make(chan error, 1)
-		go func() { metricsDone <- metricsSrv.Serve(m.metricsLn) }()
-	}
-	scans := readScans(m.scanners, a, log.With("component", "scanners"), nil)
-
-	base := scheme(m.tls) + "://" + ln.Addr().String()
-	log.Info("tillbox running", "pid", os.Getpid(), "version", version.String(), "listen", ln.Addr().String(), "db", c.DBPath(),
-		"vipps", c.BaseURL(), "msn", c.Vipps.MSN, "till", c.Box.Till, "webhooks", c.Vipps.WebhookURL != "")
-	fmt.Fprintf(m.stdout, "tillbox: POS API on %s/api/v1/ (OpenAPI: %s%s), webhooks on %s/webhooks/vipps\n",
-		base, base, posapi.PathOpenAPI, base)
-	if m.tls != nil {
-		log.Info("TLS on the POS API and the technician page", "fingerprint", m.tlsPrint, "mode", c.TLS.Mode)
-		fmt.Fprintf(m.stdout, "tillbox: TLS certificate SHA-256 %s (pin it: tillbox pos --pin)\n", m.tlsPrint)
-	}
-	if m.display != nil {
-		fmt.Fprintf(m.stdout, "tillbox: customer display on %s\n", m.display.URL())
-	}
-	if m.tech != nil {
-		fmt.Fprintf(m.stdout, "tillbox: technician page on %s\n", m.tech.URL())
-	}
-	if m.metricsLn != nil {
-		fmt.Fprintf(m.stdout, "tillbox: metrics on http://%s/metrics\n", m.metricsLn.Addr())
-	}
-	close(m.ready)
-	sd := startSystemd(a, log.With("component", "systemd")) // sdnotify.go
-	defer sd.stopping()
-
-	var runErr error
-	serving, agentRunning := true, true
-	select {
-	case <-ctx.Done():
-	case <-m.restart:
-		log.Info("restarting (asked on the technician page)")
-		runErr = errRestart
-		sd.reloading()
-	case err := <-serveDone:
-		serving = false
-		runErr = fmt.Errorf("serving %s: %w", ln.Addr(), err)
-	case err := <-metricsDone:
-		metricsDone = nil
-		runErr = fmt.Errorf("serving metrics on %s: %w", m.metricsLn.Addr(), err)
-	case err := <-agentDone:
-		agentRunning = false
-		runErr = fmt.Errorf("agent: %w", err)
-		if err == nil {
-			runErr = errors.New("agent: stopped by itself")
-		}
-	}
-
-	sd.stopping()
-	// A new sale now gets 503 shutting_down (with Retry-After), also on a
-	// connection kept alive; sales already taken go on.
-	a.StopSales()
-	log.Info("shutting down: no new sales; finishing the requests and calls in flight", "timeout", c.Box.ShutdownTimeout.D())
-
-	// Phase one: stop accepting, let requests in flight finish; long-polls
-	// and streams get a moment, then their context ends.
-	timeout := c.Box.ShutdownTimeout.D()
-	shutCtx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	grace := time.AfterFunc(min(time.Second, timeout/2), endRequests)
-	defer grace.Stop()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		_ = srv.Close()
-		runErr = errors.Join(runErr, fmt.Errorf("shutdown: requests still in flight after %s", timeout))
-	}
-	endRequests()
-	if serving {
-		if err := <-serveDone; !errors.Is(err, http.ErrServerClosed) {
-			runErr = errors.Join(runErr, err)
-		}
-	}
-	if metricsSrv != nil {
-		if err := metricsSrv.Shutdown(shutCtx); err != nil {
-			_ = metricsSrv.Close() // a scrape still in flight: it holds nothing to finish
-		}
-		if metricsDone != nil {
-			if err := <-metricsDone; !errors.Is(err, http.ErrServerClosed) {
-				runErr = errors.Join(runErr, fmt.Errorf("metrics: %w", err))
-			}
-		}
-	}
-	if !waitGroup(shutCtx, &inflight) {
-		runErr = errors.Join(runErr, fmt.Errorf("shutdown: streams still open after %s", timeout))
-	}
-	if m.display != nil {
-		if err := m.display.Close(shutCtx); err != nil {
-			runErr = errors.Join(runErr, fmt.Errorf("shutdown: customer display: %w", err))
-		}
-		m.display = nil
-	}
-	if m.tech != nil {
-		if err := m.tech.Close(shutCtx); err != nil {
-			runErr = errors.Join(runErr, fmt.Errorf("shutdown: technician page: %w", err))
-		}
-		m.tech = nil
-	}
-
-	// Phase two: stop the scanners, then the agent's loops; queued
-	// commands stay in the store.
-	m.scanners.Close()
-	scans.wait()
-	stopAgent()
-	if agentRunning {
-		select {
-		case err := <-agentDone:
-			runErr = errors.Join(runErr, err)
-		case <-shutCtx.Done():
-			// Leave the store open: the loops may still use it. The
-			// process is about to end, and with it the file lock.
-			m.db = nil
-			return errors.Join(runErr, fmt.Errorf("shutdown: the agent did not stop within %s", timeout))
-		}
-	}
-	log.Info("tillbox stopped")
-	return runErr
 }
 
 // handler routes the POS API and the webhook endpoint.
@@ -520,27 +393,6 @@ func (m *Main) metricsHandler(log *slog.Logger) http.Handler {
 	return metrics.Handler(src)
 }
 
-// track counts the requests in flight, hijacked ones included.
-func track(wg *sync.WaitGroup, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		h.ServeHTTP(w, r)
-	})
-}
-
-// waitGroup waits for wg until ctx ends; false when ctx ended first.
-func waitGroup(ctx context.Context, wg *sync.WaitGroup) bool {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // newLogger is the process's one logger, to stdout (journald takes it, one
 // record a line, with its priority and without a time of its own when
 // $JOURNAL_STREAM names stdout), at the configured level (which m.level can change while
@@ -557,9 +409,9 @@ func (m *Main) newLogger() *slog.Logger {
 	if strings.EqualFold(m.Config.Log.Format, "json") {
 		format = func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) }
 	}
-	h := format(m.stdout, opts)
-	if journalStream(m.stdout) {
-		h = newJournaldHandler(m.stdout, *opts, format) // journald.go
+	h := format(m.logOut, opts)
+	if journalStream(m.logOut) {
+		h = newJournaldHandler(m.logOut, *opts, format) // journald.go
 	}
 	m.tail = technician.NewLogTail(0, 0)
 	return slog.New(m.tail.Handler(h))
@@ -594,6 +446,10 @@ func (m *Main) Close() error {
 	}
 	if m.metricsLn != nil {
 		_ = m.metricsLn.Close() // already closed by Shutdown, unless Run failed before serving
+	}
+	for field, ln := range m.given { // not taken: Run failed before
+		_ = ln.Close()
+		delete(m.given, field)
 	}
 	if m.db == nil {
 		return nil

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tillbox/tillbox/agent/config"
+)
+
+// demoRun is `tillbox demo` in-process on loopback's free ports, with its
+// terminal (in), its output and its log.
+type demoRun struct {
+	t        *testing.T
+	data     string // --data-dir
+	in       *io.PipeWriter
+	out, log *syncBuffer
+	done     chan error
+	cancel   context.CancelFunc
+	pos      string // the POS API's base URL
+	tech     string // the technician page's URL
+	code     string // its one-time code
+}
+
+func startDemo(t *testing.T, args ...string) *demoRun {
+	t.Helper()
+	d := &demoRun{t: t, data: filepath.Join(t.TempDir(), "data"), out: &syncBuffer{}, log: &syncBuffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	d.cancel = cancel
+	pr, pw := io.Pipe()
+	d.in = pw
+	args = append([]string{"--data-dir", d.data, "--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0",
+		"--console-listen", "127.0.0.1:0", "--approve-after", "100ms"}, args...)
+	go func() { d.done <- runDemoWithInput(ctx, args, pr, d.out, d.log) }()
+	t.Cleanup(d.stop)
+	d.pos = waitPrinted(t, d.out, d.done, `POS API +(http://127\.0\.0\.1:\d+)/api/v1`)
+	d.tech = waitPrinted(t, d.out, d.done, `technician +(http://127\.0\.0\.1:\d+/technician/)`)
+	d.code = waitPrinted(t, d.out, d.done, `one-time code (\d{5}-\d{5})`)
+	return d
+}
+
+// stop interrupts the demo as Ctrl-C does and waits for it.
+func (d *demoRun) stop() {
+	if d.cancel == nil {
+		return
+	}
+	d.cancel()
+	d.cancel = nil
+	d.in.Close()
+	if err := <-d.done; err != nil && !errors.Is(err, context.Canceled) {
+		d.t.Errorf("demo: %v\n%s", err, d.log)
+	}
+}
+
+// The demo serves what `tillbox run` serves beside the POS API: the
+// probes and /metrics ([metrics] enabled, no listener of its own).
+func TestDemoServesProbesAndMetrics(t *testing.T) {
+	d := startDemo(t)
+	waitPrinted(t, d.out, d.done, `(tb-demo-000001  completed)`)
+	for _, p := range []struct{ path, want string }{
+		{"/healthz", ""}, {"/readyz", ""},
+		{"/metrics", `tillbox_sales_finished_total{state="completed"} 1`},
+	} {
+		resp, err := http.Get(d.pos + p.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(p.want)) {
+			t.Errorf("GET %s: %s, want 200 with %q\n%s", p.path, resp.Status, p.want, body)
+		}
+	}
+	if !strings.Contains(d.out.String(), "probes        "+d.pos+"/healthz") {
+		t.Errorf("the banner does not name the probes:\n%s", d.out)
+	}
+}
+
+// The demo logs as `tillbox run` does: the part of the box in component=;
+// and it stops as run does, in two phases (no new sales first).
+func TestDemoLogKeys(t *testing.T) {
+	d := startDemo(t)
+	waitPrinted(t, d.out, d.done, `(tb-demo-000001  completed)`)
+	d.stop()
+	log := d.log.String()
+	for _, want := range []string{"component=agent", "component=store", `msg="tillbox running"`,
+		`msg="shutting down: no new sales; finishing the requests and calls in flight"`, `msg="tillbox stopped"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the demo's log lacks %s:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, " part=") {
+		t.Errorf("the demo's log has part= keys:\n%s", log)
+	}
+}
+
+// The demo's technician page saves settings: signed in with the banner's
+// one-time code and a password set, the settings page takes a new
+// customer-present window (live) and display language; they go to the
+// overlay in the demo's data folder, which the demo's configuration then
+// loads with.
+func TestDemoSettingsSave(t *testing.T) {
+	d := startDemo(t)
+	waitPrinted(t, d.out, d.done, `(tb-demo-000001  completed)`)
+	tt := &techTill{t: t, tech: d.tech, data: d.data}
+	h := tt.client()
+	_, page := h.do("GET", "signin", nil)
+	if resp, _ := h.do("POST", "signin", url.Values{"csrf": {csrfOf(t, page)}, "password": {d.code}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in with the banner's code: %s", resp.Status)
+	}
+	_, page = h.do("GET", "password", nil)
+	if resp, body := h.do("POST", "password", url.Values{"csrf": {csrfOf(t, page)}, "password": {techPassword}, "again": {techPassword}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("setting the password: %s\n%s", resp.Status, body)
+	}
+	resp, page := h.do("GET", "settings", nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte(`id="msn" name="msn" value="123456"`)) {
+		t.Fatalf("the settings page: %s\n%s", resp.Status, page)
+	}
+	file := filepath.Join(d.data, demoConfigName)
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"csrf": {csrfOf(t, page)}, "environment": {"simulator"}, "base_url": {c.Vipps.BaseURL}, "msn": {"123456"},
+		"client_id": {c.Vipps.ClientID}, "language": {"nb"}, "customer_present_window": {"3m"}}
+	resp, body := h.do("POST", "settings", form)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`id="saved"`)) {
+		t.Fatalf("POST settings: %s\n%s", resp.Status, body)
+	}
+	c, err = config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OverlayFile != filepath.Join(d.data, config.OverlayName) || c.Display.Language != "nb" || c.Sales.CustomerPresentWindow.D() != 3*time.Minute {
+		t.Errorf("after the save: overlay %s, language %s, window %s", c.OverlayFile, c.Display.Language, c.Sales.CustomerPresentWindow)
+	}
+	if _, err := os.Stat(c.OverlayFile); err != nil {
+		t.Errorf("no overlay: %v", err)
+	}
+}
+
+// A restart asked on the demo's technician page restarts the box on the
+// same data folder, simulator and terminal: it serves again, with the
+// settings saved, and the terminal still rings up sales.
+func TestDemoRestart(t *testing.T) {
+	d := startDemo(t)
+	waitPrinted(t, d.out, d.done, `(tb-demo-000001  completed)`)
+	tt := &techTill{t: t, tech: d.tech, data: d.data}
+	h := tt.client()
+	_, page := h.do("GET", "signin", nil)
+	if resp, _ := h.do("POST", "signin", url.Values{"csrf": {csrfOf(t, page)}, "password": {d.code}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in with the banner's code: %s", resp.Status)
+	}
+	_, page = h.do("GET", "password", nil)
+	if resp, body := h.do("POST", "password", url.Values{"csrf": {csrfOf(t, page)}, "password": {techPassword}, "again": {techPassword}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("setting the password: %s\n%s", resp.Status, body)
+	}
+	_, page = h.do("GET", "", nil)
+	if resp, body := h.do("POST", "restart", url.Values{"csrf": {csrfOf(t, page)}}); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST restart: %s\n%s", resp.Status, body)
+	}
+	waitPrinted(t, d.out, d.done, `(tillbox demo: restarting)`)
+	// The banner again, on the same addresses; no second first sale.
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(d.out.String(), "POS API       "+d.pos) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner after the restart:\n%s", d.out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err := http.Get(d.pos + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /readyz after the restart: %s", resp.Status)
+	}
+	fmt.Fprintln(d.in, "sale 4990")
+	waitPrinted(t, d.out, d.done, `(sale tb-demo-000002 of 49\.90 NOK: waiting_for_customer)`)
+	if !strings.Contains(d.out.String(), "(sign in with the password set on it)") {
+		t.Errorf("the banner after the restart does not say the password signs in:\n%s", d.out)
+	}
+	if n := strings.Count(d.out.String(), "A first sale goes through now"); n != 1 {
+		t.Errorf("the first sale was announced %d times:\n%s", n, d.out)
+	}
+}
