@@ -63,7 +63,7 @@ func (tb *tab) wait(t testing.TB, what, predicate string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(5*time.Millisecond))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](settled(predicate), chromedp.WithPollingInterval(5*time.Millisecond))); err != nil {
 		body, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.body.dataset.screen + ' / ' + document.body.innerText`))
 		t.Fatalf("%s: waiting for %s: %v; the page shows %q", tb.name, what, err, body)
 	}
@@ -139,3 +139,10 @@ func (tb *tab) screenshot(t *testing.T, name string, keep bool) {
 
 // nbsp makes the test's plain spaces the page's no-break spaces in amounts.
 func nbsp(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }
+
+// settled is predicate made false, not an error, while the page is still
+// being built (a navigation under way: an element not parsed yet): chromedp's
+// Poll gives up on the first exception.
+func settled(predicate string) string {
+	return "(() => { try { return !!(" + predicate + "); } catch (e) { return false; } })()"
+}

@@ -541,7 +541,7 @@ func waitJS(t *testing.T, ctx context.Context, what, predicate string) {
 	var err error
 	for {
 		// A navigation (a form posted) ends a poll: poll the new page.
-		_, err = chromedp.Run(wctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(10*time.Millisecond)))
+		_, err = chromedp.Run(wctx, chromedp.Poll[bool](settled(predicate), chromedp.WithPollingInterval(10*time.Millisecond)))
 		if err == nil || wctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "Cannot find context") {
 			break
 		}
@@ -592,4 +592,11 @@ func TestPasswordChange(t *testing.T) {
 	if last != http.StatusTooManyRequests {
 		t.Errorf("the 6th wrong current password in a minute: %d, want 429", last)
 	}
+}
+
+// settled is predicate made false, not an error, while the page is still
+// being built (a navigation under way: an element not parsed yet): chromedp's
+// Poll gives up on the first exception.
+func settled(predicate string) string {
+	return "(() => { try { return !!(" + predicate + "); } catch (e) { return false; } })()"
 }

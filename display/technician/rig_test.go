@@ -279,7 +279,7 @@ func waitJS(t *testing.T, ctx context.Context, what, predicate string) {
 	var err error
 	for {
 		// A navigation (a form posted) ends a poll: poll the new page.
-		_, err = chromedp.Run(wctx, chromedp.Poll[bool](predicate, chromedp.WithPollingInterval(10*time.Millisecond)))
+		_, err = chromedp.Run(wctx, chromedp.Poll[bool](settled(predicate), chromedp.WithPollingInterval(10*time.Millisecond)))
 		if err == nil || wctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "Cannot find context") {
 			break
 		}
@@ -305,4 +305,11 @@ func (s *syncBuffer) Bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
+}
+
+// settled is predicate made false, not an error, while the page is still
+// being built (a navigation under way: an element not parsed yet): chromedp's
+// Poll gives up on the first exception.
+func settled(predicate string) string {
+	return "(() => { try { return !!(" + predicate + "); } catch (e) { return false; } })()"
 }
