@@ -90,162 +90,207 @@ func (c *Config) Validate() error {
 	return &Error{File: c.File, Problems: errs}
 }
 
+// checker gathers the problems and the warnings of one configuration.
+type checker struct {
+	c           *Config
+	errs, warns []Problem
+}
+
+func (k *checker) add(field, format string, a ...any) {
+	k.errs = append(k.errs, Problem{Field: field, Reason: fmt.Sprintf(format, a...), Line: k.c.lines[field]})
+}
+
+func (k *checker) warn(field, format string, a ...any) {
+	k.warns = append(k.warns, Problem{Field: field, Reason: fmt.Sprintf(format, a...), Line: k.c.lines[field]})
+}
+
+// between adds a problem when d is not from lo to hi.
+func (k *checker) between(field string, d Duration, lo, hi time.Duration) {
+	if d.D() < lo || d.D() > hi {
+		k.add(field, "%s is out of range: use %s to %s", d, Duration(lo), Duration(hi))
+	}
+}
+
 // check returns the problems and the warnings of the configuration.
 func (c *Config) check() (errs, warns []Problem) {
-	add := func(field, format string, a ...any) {
-		errs = append(errs, Problem{Field: field, Reason: fmt.Sprintf(format, a...), Line: c.lines[field]})
-	}
-	warn := func(field, format string, a ...any) {
-		warns = append(warns, Problem{Field: field, Reason: fmt.Sprintf(format, a...), Line: c.lines[field]})
-	}
-	between := func(field string, d Duration, lo, hi time.Duration) {
-		if d.D() < lo || d.D() > hi {
-			add(field, "%s is out of range: use %s to %s", d, Duration(lo), Duration(hi))
-		}
-	}
+	k := &checker{c: c}
+	k.box()
+	c.checkVipps(k.add)
+	k.sales()
+	k.sync()
+	k.pos()
+	k.store()
+	k.log()
+	k.servers()
+	k.tls()
+	k.consolePassword()
+	c.checkAddresses(k.add)
+	c.Scan.check(k.add, k.warn)
+	k.scanners()
+	return k.errs, k.warns
+}
 
-	// [box]
-	b := &c.Box
+// box checks [box].
+func (k *checker) box() {
+	b := &k.c.Box
 	if !tillPattern.MatchString(b.Till) {
-		add("box.till", "%q: use 1 to 20 letters, digits or dashes", b.Till)
+		k.add("box.till", "%q: use 1 to 20 letters, digits or dashes", b.Till)
 	}
 	if strings.TrimSpace(b.DataDir) == "" {
-		add("box.data_dir", "missing: the directory of the database, e.g. /var/lib/tillbox")
+		k.add("box.data_dir", "missing: the directory of the database, e.g. /var/lib/tillbox")
 	}
 	if _, ok := epayment.MinAmount(epayment.Currency(b.Currency)); !ok {
-		add("box.currency", "%q is not NOK, DKK or EUR (the sales unit's currency, in capitals)", b.Currency)
+		k.add("box.currency", "%q is not NOK, DKK or EUR (the sales unit's currency, in capitals)", b.Currency)
 	}
-	between("box.shutdown_timeout", b.ShutdownTimeout, time.Second, 10*time.Minute)
+	k.between("box.shutdown_timeout", b.ShutdownTimeout, time.Second, 10*time.Minute)
 	for i, h := range b.Hosts {
 		if !hostName.MatchString(h) {
-			add(fmt.Sprintf("box.hosts[%d]", i+1), "%q is not a host name (letters, digits, dashes and dots, e.g. \"till7.shop.lan\"; no scheme, port or address: the box's addresses are allowed anyway)", h)
+			k.add(fmt.Sprintf("box.hosts[%d]", i+1), "%q is not a host name (letters, digits, dashes and dots, e.g. \"till7.shop.lan\"; no scheme, port or address: the box's addresses are allowed anyway)", h)
 		}
 	}
+}
 
-	c.checkVipps(add)
-
-	// [sales]
-	s := &c.Sales
-	between("sales.customer_present_window", s.CustomerPresentWindow, time.Second, 10*time.Minute)
-	between("sales.scan_window", s.ScanWindow, time.Second, 10*time.Minute)
+// sales checks [sales].
+func (k *checker) sales() {
+	s := &k.c.Sales
+	k.between("sales.customer_present_window", s.CustomerPresentWindow, time.Second, 10*time.Minute)
+	k.between("sales.scan_window", s.ScanWindow, time.Second, 10*time.Minute)
 	if s.Capture != "auto" && s.Capture != "manual" {
-		add("sales.capture", "%q is not \"auto\" or \"manual\"", s.Capture)
+		k.add("sales.capture", "%q is not \"auto\" or \"manual\"", s.Capture)
 	}
 	if s.MaxQueued < 1 || s.MaxQueued > 1_000_000 {
-		add("sales.max_queued", "%d is out of range: use 1 to 1000000", s.MaxQueued)
+		k.add("sales.max_queued", "%d is out of range: use 1 to 1000000", s.MaxQueued)
 	}
-	between("sales.max_queue_age", s.MaxQueueAge, time.Minute, 30*24*time.Hour)
+	k.between("sales.max_queue_age", s.MaxQueueAge, time.Minute, 30*24*time.Hour)
 	if s.ReferencePrefix != "" && !refPrefixPattern.MatchString(s.ReferencePrefix) {
-		add("sales.reference_prefix", "%q: use 1 to 40 letters, digits or dashes", s.ReferencePrefix)
+		k.add("sales.reference_prefix", "%q: use 1 to 40 letters, digits or dashes", s.ReferencePrefix)
 	}
 	if n := len([]rune(s.DefaultDescription)); n < 3 || n > 100 {
-		add("sales.default_description", "is %d characters long: use 3 to 100", n)
+		k.add("sales.default_description", "is %d characters long: use 3 to 100", n)
 	}
+}
 
-	// [sync]
-	y := &c.Sync
-	between("sync.poll_delay", y.PollDelay, time.Millisecond, time.Minute)
-	between("sync.poll_every", y.PollEvery, time.Millisecond, time.Minute)
-	between("sync.retry_base", y.RetryBase, time.Millisecond, time.Minute)
-	between("sync.retry_max", y.RetryMax, time.Millisecond, time.Hour)
+// sync checks [sync], and warns of polling the real Vipps MobilePay too often.
+func (k *checker) sync() {
+	y := &k.c.Sync
+	k.between("sync.poll_delay", y.PollDelay, time.Millisecond, time.Minute)
+	k.between("sync.poll_every", y.PollEvery, time.Millisecond, time.Minute)
+	k.between("sync.retry_base", y.RetryBase, time.Millisecond, time.Minute)
+	k.between("sync.retry_max", y.RetryMax, time.Millisecond, time.Hour)
 	if y.RetryMax < y.RetryBase {
-		add("sync.retry_max", "%s is shorter than sync.retry_base (%s)", y.RetryMax, y.RetryBase)
+		k.add("sync.retry_max", "%s is shorter than sync.retry_base (%s)", y.RetryMax, y.RetryBase)
 	}
 	if y.Workers < 1 || y.Workers > 64 {
-		add("sync.workers", "%d is out of range: use 1 to 64", y.Workers)
+		k.add("sync.workers", "%d is out of range: use 1 to 64", y.Workers)
 	}
-	if c.real() {
+	if k.c.real() {
 		for _, f := range []struct {
 			field string
 			d     Duration
 		}{{"sync.poll_delay", y.PollDelay}, {"sync.poll_every", y.PollEvery}} {
 			if f.d.D() < time.Second {
-				warn(f.field, "%s: polling Vipps MobilePay more often than every second risks its rate limits; it advises 5s after the request, then every 2s", f.d)
+				k.warn(f.field, "%s: polling Vipps MobilePay more often than every second risks its rate limits; it advises 5s after the request, then every 2s", f.d)
 			}
 		}
 	}
+}
 
-	// [pos]
-	listen(add, "pos.listen", c.POS.Listen, true)
-	switch t := c.POS.Token.Reveal(); {
+// pos checks [pos]: its address and its bearer token.
+func (k *checker) pos() {
+	listen(k.add, "pos.listen", k.c.POS.Listen, true)
+	switch t := k.c.POS.Token.Reveal(); {
 	case t == "":
-		add("pos.token", "missing: the cash register's bearer token (make one with `openssl rand -hex 24`), or pos.token_file, or TILLBOX_POS_TOKEN")
+		k.add("pos.token", "missing: the cash register's bearer token (make one with `openssl rand -hex 24`), or pos.token_file, or TILLBOX_POS_TOKEN")
 	case len(t) < 16:
-		add("pos.token", "is %d characters long: use at least 16 (make one with `openssl rand -hex 24`)", len(t))
+		k.add("pos.token", "is %d characters long: use at least 16 (make one with `openssl rand -hex 24`)", len(t))
 	case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
-		add("pos.token", "holds a space, a control character or a non-ASCII character: a bearer token must be plain ASCII")
-	case c.real() && t == exampleToken:
-		add("pos.token", "is still the example's placeholder: make one with `openssl rand -hex 24`")
+		k.add("pos.token", "holds a space, a control character or a non-ASCII character: a bearer token must be plain ASCII")
+	case k.c.real() && t == exampleToken:
+		k.add("pos.token", "is still the example's placeholder: make one with `openssl rand -hex 24`")
 	}
+}
 
-	// [store]
-	between("store.retention", c.Store.Retention, time.Hour, 10*365*24*time.Hour)
-	if c.Store.EventRetention != 0 {
-		between("store.event_retention", c.Store.EventRetention, time.Hour, 10*365*24*time.Hour)
+// store checks [store].
+func (k *checker) store() {
+	st := &k.c.Store
+	k.between("store.retention", st.Retention, time.Hour, 10*365*24*time.Hour)
+	if st.EventRetention != 0 {
+		k.between("store.event_retention", st.EventRetention, time.Hour, 10*365*24*time.Hour)
 	}
-	between("store.lock_timeout", c.Store.LockTimeout, time.Millisecond, time.Minute)
+	k.between("store.lock_timeout", st.LockTimeout, time.Millisecond, time.Minute)
+}
 
-	// [log]
-	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
-		add("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+// log checks [log].
+func (k *checker) log() {
+	l := &k.c.Log
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
+		k.add("log.level", "%q is not debug, info, warn or error", l.Level)
 	}
-	if c.Log.Format != "text" && c.Log.Format != "json" {
-		add("log.format", "%q is not text or json", c.Log.Format)
+	if l.Format != "text" && l.Format != "json" {
+		k.add("log.format", "%q is not text or json", l.Format)
 	}
+}
 
-	// [metrics], [display], [console]
+// servers checks [metrics], [display] and [console] (but the password: see
+// consolePassword).
+func (k *checker) servers() {
+	c := k.c
 	if c.Metrics.Listen != "" {
-		listen(add, "metrics.listen", c.Metrics.Listen, true)
+		listen(k.add, "metrics.listen", c.Metrics.Listen, true)
 		if !c.Metrics.Enabled {
-			warn("metrics.listen", "%q is not listened on: metrics.enabled is false", c.Metrics.Listen)
+			k.warn("metrics.listen", "%q is not listened on: metrics.enabled is false", c.Metrics.Listen)
 		}
 	}
 	if c.Display.Listen != "" {
-		listen(add, "display.listen", c.Display.Listen, true)
+		listen(k.add, "display.listen", c.Display.Listen, true)
 	}
 	if !slices.Contains(Languages, c.Display.Language) {
-		add("display.language", "%q is not one of %s", c.Display.Language, strings.Join(Languages, ", "))
+		k.add("display.language", "%q is not one of %s", c.Display.Language, strings.Join(Languages, ", "))
 	}
 	if c.Console.Listen != "" {
-		listen(add, "console.listen", c.Console.Listen, true)
+		listen(k.add, "console.listen", c.Console.Listen, true)
 	}
+}
 
-	// [tls]
-	switch t := c.TLS; t.Mode {
+// tls checks [tls].
+func (k *checker) tls() {
+	switch t := k.c.TLS; t.Mode {
 	case TLSOff, TLSSelfSigned:
 		for _, f := range []struct{ field, v string }{{"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile}} {
 			if f.v != "" {
-				add(f.field, "is set but tls.mode is %q: set mode = \"files\" to use it, or remove it", t.Mode)
+				k.add(f.field, "is set but tls.mode is %q: set mode = \"files\" to use it, or remove it", t.Mode)
 			}
 		}
 	case TLSFiles:
 		for _, f := range []struct{ field, v, what string }{{"tls.cert_file", t.CertFile, "certificate"}, {"tls.key_file", t.KeyFile, "private key"}} {
 			if f.v == "" {
-				add(f.field, "missing: tls.mode = \"files\" needs the PEM file of the %s", f.what)
+				k.add(f.field, "missing: tls.mode = \"files\" needs the PEM file of the %s", f.what)
 			} else if !filepath.IsAbs(f.v) {
-				add(f.field, "%q is not an absolute path", f.v)
+				k.add(f.field, "%q is not an absolute path", f.v)
 			}
 		}
 	default:
-		add("tls.mode", "%q is not off, self-signed or files", t.Mode)
+		k.add("tls.mode", "%q is not off, self-signed or files", t.Mode)
 	}
-	if h := c.Console.PasswordHash.Reveal(); h != "" && (!strings.HasPrefix(h, "$") || len(h) < 20 || strings.ContainsAny(h, " \t\r\n")) {
-		add("console.password_hash", "is not a password hash in crypt form ($argon2id$…, $2b$…): make one with `tillbox passwd`; never write the password itself")
+}
+
+// consolePassword checks console.password_hash: a hash, never a password.
+func (k *checker) consolePassword() {
+	if h := k.c.Console.PasswordHash.Reveal(); h != "" && (!strings.HasPrefix(h, "$") || len(h) < 20 || strings.ContainsAny(h, " \t\r\n")) {
+		k.add("console.password_hash", "is not a password hash in crypt form ($argon2id$…, $2b$…): make one with `tillbox passwd`; never write the password itself")
 	}
-	c.checkAddresses(add)
+}
 
-	// [scan]
-	c.Scan.check(add, warn)
-
-	// [[scanner]]
+// scanners checks each [[scanner]], and that no two share a name or a device.
+func (k *checker) scanners() {
 	names := map[string]int{}
 	matches := map[string]int{}
-	for i := range c.Scanners {
-		sc := &c.Scanners[i]
+	for i := range k.c.Scanners {
+		sc := &k.c.Scanners[i]
 		p := fmt.Sprintf("scanner[%d]", i+1)
-		sc.validate(p, func(field, format string, a ...any) { add(field, format, a...) })
+		sc.validate(p, func(field, format string, a ...any) { k.add(field, format, a...) })
 		if j, dup := names[sc.Name]; dup && sc.Name != "" {
-			add(p+".name", "%q is also the name of scanner[%d]", sc.Name, j)
+			k.add(p+".name", "%q is also the name of scanner[%d]", sc.Name, j)
 		}
 		names[sc.Name] = i + 1
 		// A device with a HID interface and a serial port (CDC-ACM) beside
@@ -253,12 +298,11 @@ func (c *Config) check() (errs, warns []Problem) {
 		if m, err := device.ParseMatch(sc.Match); err == nil {
 			key := sc.Driver + " " + m.String()
 			if j, dup := matches[key]; dup {
-				add(p+".match", "%q also matches scanner[%d]: one device cannot be read twice", sc.Match, j)
+				k.add(p+".match", "%q also matches scanner[%d]: one device cannot be read twice", sc.Match, j)
 			}
 			matches[key] = i + 1
 		}
 	}
-	return errs, warns
 }
 
 // real reports whether the configuration talks to the real Vipps MobilePay

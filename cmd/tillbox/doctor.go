@@ -89,13 +89,36 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 	}
 	add("config", "ok", "%s", path)
 
-	// Who may read and change the configuration and its secrets.
+	out = append(out, fileFindings(c, path, svc)...)
+	out = append(out, overlayFindings(c, svc)...)
+	out = append(out, dataFindings(c, svc)...)
+	out = append(out, databaseFindings(ctx, c, timeout)...)
+	out = append(out, tlsFindings(c)...)
+	out = append(out, scannerFindings(ctx, c, machine, timeout)...) // doctor_scanners.go
+	out = append(out, udevFinding(c, path, svc.name, udevRulesDir))
+
+	// The way to Vipps MobilePay.
+	name, status, detail := reach(ctx, c.BaseURL(), timeout)
+	if status == "ok" {
+		status, detail = credentials(ctx, c, path, detail, timeout) // doctor_credentials.go
+	}
+	add(name, status, "%s", detail)
+	return out
+}
+
+// fileFindings: who may read and change the configuration at path, its
+// folder, its secret files and the technician password's file.
+func fileFindings(c *config.Config, path string, svc service) []finding {
+	var out []finding
+	add := func(status, format string, a ...any) {
+		out = append(out, finding{"files", status, fmt.Sprintf(format, a...)})
+	}
 	if !svc.found {
-		add("files", "warn", "there is no user %s on this machine (scripts/install.sh makes it): only root may own the configuration", svc.name)
+		add("warn", "there is no user %s on this machine (scripts/install.sh makes it): only root may own the configuration", svc.name)
 	}
 	out = append(out, secretFile(path, "the configuration", svc))
 	if fi, err := os.Stat(filepath.Dir(path)); err == nil && fi.Mode()&0o002 != 0 && fi.Mode()&fs.ModeSticky == 0 {
-		add("files", "fail", "%s: every user can replace the files in it (mode %s): chmod o-w %s", filepath.Dir(path), octal(fi.Mode()), filepath.Dir(path))
+		add("fail", "%s: every user can replace the files in it (mode %s): chmod o-w %s", filepath.Dir(path), octal(fi.Mode()), filepath.Dir(path))
 	}
 	for _, f := range c.SecretFiles() {
 		out = append(out, secretFile(f.Path, f.Field, svc))
@@ -104,7 +127,7 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 	// technician page saves to its overlay in the data folder instead.
 	readOnly := func(p, what, mode string) {
 		if fi, err := os.Stat(p); err == nil && serviceWrites(fi, svc) {
-			add("files", "fail", "%s (%s): %s can change it (%s %s), but the configuration must be read-only to the service: chown root:%s %s && chmod %s %s",
+			add("fail", "%s (%s): %s can change it (%s %s), but the configuration must be read-only to the service: chown root:%s %s && chmod %s %s",
 				p, what, svc.name, owners(fi), octal(fi.Mode()), svc.name, p, mode, p)
 		}
 	}
@@ -116,81 +139,94 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 	if pw := filepath.Join(c.Box.DataDir, technician.PasswordFile); fileExists(pw) {
 		out = append(out, secretFile(pw, "the technician password", svc))
 	}
-	if fi, err := os.Stat(c.OverlayFile); err == nil {
-		const what = "the technician page's settings"
-		uid, _ := ids(fi)
-		switch mode := fi.Mode().Perm(); {
-		case mode&0o077 != 0:
-			add("files", "fail", "%s (%s): other users can %s it (mode %s): chmod 600 %s", c.OverlayFile, what, readChange(mode|mode>>3), octal(mode), c.OverlayFile)
-		case svc.found && uid != svc.uid:
-			add("files", "fail", "%s (%s) belongs to %s, not to %s, who writes it: chown %s: %s", c.OverlayFile, what, userName(uid), svc.name, svc.name, c.OverlayFile)
-		default:
-			set := strings.Join(c.Overlaid(), ", ")
-			if set == "" {
-				set = "nothing"
-			}
-			add("files", "ok", "%s (%s, over the configuration: %s): %s %s", c.OverlayFile, what, set, owners(fi), octal(mode))
-		}
-	}
+	return out
+}
 
-	// The data folder and the database.
+// overlayFindings: the technician page's overlay, when there is one, is
+// the service's user's alone.
+func overlayFindings(c *config.Config, svc service) []finding {
+	fi, err := os.Stat(c.OverlayFile)
+	if err != nil {
+		return nil
+	}
+	f := func(status, format string, a ...any) []finding {
+		return []finding{{"files", status, fmt.Sprintf(format, a...)}}
+	}
+	const what = "the technician page's settings"
+	uid, _ := ids(fi)
+	switch mode := fi.Mode().Perm(); {
+	case mode&0o077 != 0:
+		return f("fail", "%s (%s): other users can %s it (mode %s): chmod 600 %s", c.OverlayFile, what, readChange(mode|mode>>3), octal(mode), c.OverlayFile)
+	case svc.found && uid != svc.uid:
+		return f("fail", "%s (%s) belongs to %s, not to %s, who writes it: chown %s: %s", c.OverlayFile, what, userName(uid), svc.name, svc.name, c.OverlayFile)
+	default:
+		set := strings.Join(c.Overlaid(), ", ")
+		if set == "" {
+			set = "nothing"
+		}
+		return f("ok", "%s (%s, over the configuration: %s): %s %s", c.OverlayFile, what, set, owners(fi), octal(mode))
+	}
+}
+
+// dataFindings: the data folder, and who may write in it.
+func dataFindings(c *config.Config, svc service) []finding {
+	f := func(status, format string, a ...any) []finding {
+		return []finding{{"data", status, fmt.Sprintf(format, a...)}}
+	}
 	switch fi, err := os.Stat(c.Box.DataDir); {
 	case err != nil:
-		add("data", "fail", "%v", err)
+		return f("fail", "%v", err)
 	case !fi.IsDir():
-		add("data", "fail", "%s is not a folder", c.Box.DataDir)
+		return f("fail", "%s is not a folder", c.Box.DataDir)
 	case fi.Mode().Perm()&0o002 != 0:
-		add("data", "fail", "%s is writable by every user (mode %s): chmod o-w %s", c.Box.DataDir, octal(fi.Mode()), c.Box.DataDir)
+		return f("fail", "%s is writable by every user (mode %s): chmod o-w %s", c.Box.DataDir, octal(fi.Mode()), c.Box.DataDir)
 	default:
 		if who, ok := canWrite(c.Box.DataDir, fi, svc); !ok {
-			add("data", "fail", "%s: %s cannot write in it (%s %s): chown %s:%s %s", c.Box.DataDir, who, owners(fi), octal(fi.Mode()), svc.name, svc.name, c.Box.DataDir)
-		} else {
-			add("data", "ok", "%s (%s %s)", c.Box.DataDir, owners(fi), octal(fi.Mode()))
+			return f("fail", "%s: %s cannot write in it (%s %s): chown %s:%s %s", c.Box.DataDir, who, owners(fi), octal(fi.Mode()), svc.name, svc.name, c.Box.DataDir)
 		}
+		return f("ok", "%s (%s %s)", c.Box.DataDir, owners(fi), octal(fi.Mode()))
+	}
+}
+
+// databaseFindings: the database's modes, and its deep check (or the
+// running tillbox's, when it holds the file).
+func databaseFindings(ctx context.Context, c *config.Config, timeout time.Duration) []finding {
+	var out []finding
+	add := func(status, format string, a ...any) {
+		out = append(out, finding{"database", status, fmt.Sprintf(format, a...)})
 	}
 	for _, f := range []string{c.DBPath(), c.DBPath() + ".journal"} {
 		if fi, err := os.Stat(f); err == nil && fi.Mode().Perm()&0o006 != 0 {
-			add("database", "fail", "%s: every user can %s it (mode %s): it holds the sales; chmod o-rwx %s", f, readChange(fi.Mode()), octal(fi.Mode()), f)
+			add("fail", "%s: every user can %s it (mode %s): it holds the sales; chmod o-rwx %s", f, readChange(fi.Mode()), octal(fi.Mode()), f)
 		}
 	}
 	if _, err := os.Stat(c.DBPath()); errors.Is(err, os.ErrNotExist) {
-		add("database", "warn", "%s does not exist yet (tillbox run creates it)", c.DBPath())
-	} else {
-		so := c.StoreOptions()
-		so.Timeout = 200 * time.Millisecond
-		db, err := store.Open(c.DBPath(), so)
-		var le *store.LockedError
-		switch {
-		case errors.As(err, &le):
-			status, detail := runningStore(ctx, c, timeout)
-			add("database", status, "%s is in use by the running tillbox (pid %d): %s", c.DBPath(), le.PID, detail)
-		case err != nil:
-			add("database", "fail", "%v", err)
-		default:
-			// The deep check: every page, every record, every index.
-			st, err := db.Stats()
-			if err == nil {
-				err = db.Verify()
-			}
-			_ = db.Close()
-			if err != nil {
-				add("database", "fail", "%v", err)
-			} else {
-				add("database", "ok", "%s: %d bytes, %d sales (%d unfinished), %d commands queued; every page and record checked", c.DBPath(), st.FileSize, st.Sales, st.Unfinished, st.Commands)
-			}
+		add("warn", "%s does not exist yet (tillbox run creates it)", c.DBPath())
+		return out
+	}
+	so := c.StoreOptions()
+	so.Timeout = 200 * time.Millisecond
+	db, err := store.Open(c.DBPath(), so)
+	var le *store.LockedError
+	switch {
+	case errors.As(err, &le):
+		status, detail := runningStore(ctx, c, timeout)
+		add(status, "%s is in use by the running tillbox (pid %d): %s", c.DBPath(), le.PID, detail)
+	case err != nil:
+		add("fail", "%v", err)
+	default:
+		// The deep check: every page, every record, every index.
+		st, err := db.Stats()
+		if err == nil {
+			err = db.Verify()
+		}
+		_ = db.Close()
+		if err != nil {
+			add("fail", "%v", err)
+		} else {
+			add("ok", "%s: %d bytes, %d sales (%d unfinished), %d commands queued; every page and record checked", c.DBPath(), st.FileSize, st.Sales, st.Unfinished, st.Commands)
 		}
 	}
-
-	out = append(out, tlsFindings(c)...)
-	out = append(out, scannerFindings(ctx, c, machine, timeout)...) // doctor_scanners.go
-	out = append(out, udevFinding(c, path, svc.name, udevRulesDir))
-
-	// The way to Vipps MobilePay.
-	name, status, detail := reach(ctx, c.BaseURL(), timeout)
-	if status == "ok" {
-		status, detail = credentials(ctx, c, path, detail, timeout) // doctor_credentials.go
-	}
-	add(name, status, "%s", detail)
 	return out
 }
 

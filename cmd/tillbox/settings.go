@@ -96,6 +96,38 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 	old.Scanners = slices.Clone(c.Scanners)
 	problems := map[string]string{}
 
+	applyVipps(c, &old, v, problems)
+	c.Display.Language = v.Language
+	if d, err := config.ParseDuration(v.CustomerPresentWindow); err != nil {
+		problems["sales.customer_present_window"] = err.Error()
+	} else {
+		c.Sales.CustomerPresentWindow = d
+	}
+	applyScanners(c, &old, v.Scanners, problems)
+	if len(problems) > 0 {
+		res.Problems = problems
+		return res, nil
+	}
+	if err := c.Save(); err != nil {
+		var ce *config.Error
+		if !errors.As(err, &ce) {
+			return res, err
+		}
+		for _, p := range ce.Problems {
+			if _, dup := problems[p.Field]; !dup {
+				problems[p.Field] = p.Reason
+			}
+		}
+		res.Problems = problems
+		return res, nil
+	}
+	s.applyChanges(c, &old, &res)
+	return res, nil
+}
+
+// applyVipps sets the page's [vipps] values on c (old is the file as it
+// was), and adds a problem for each kept secret that must be typed again.
+func applyVipps(c, old *config.Config, v technician.SettingsValues, problems map[string]string) {
 	if v.Environment == "simulator" {
 		c.Vipps.Environment, c.Vipps.BaseURL = "", v.BaseURL
 	} else {
@@ -121,14 +153,13 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 			}
 		}
 	}
-	c.Display.Language = v.Language
-	if d, err := config.ParseDuration(v.CustomerPresentWindow); err != nil {
-		problems["sales.customer_present_window"] = err.Error()
-	} else {
-		c.Sales.CustomerPresentWindow = d
-	}
+}
+
+// applyScanners replaces c's scanners by the page's rows, keeping the keys
+// the page does not show from old, and adds a problem for each bad baud.
+func applyScanners(c, old *config.Config, rows []technician.ScannerValues, problems map[string]string) {
 	c.Scanners = nil
-	for i, row := range v.Scanners {
+	for i, row := range rows {
 		sc := config.Scanner{Name: row.Name, Driver: row.Driver, Match: row.Match, Mode: row.Mode, Layout: row.Layout,
 			Terminator: row.Terminator}
 		if row.Baud != "" {
@@ -149,25 +180,11 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 		}
 		c.Scanners = append(c.Scanners, sc)
 	}
-	if len(problems) > 0 {
-		res.Problems = problems
-		return res, nil
-	}
-	if err := c.Save(); err != nil {
-		var ce *config.Error
-		if !errors.As(err, &ce) {
-			return res, err
-		}
-		for _, p := range ce.Problems {
-			if _, dup := problems[p.Field]; !dup {
-				problems[p.Field] = p.Reason
-			}
-		}
-		res.Problems = problems
-		return res, nil
-	}
+}
 
-	// What changed, and what of it applies now.
+// applyChanges tells in res what changed from old to the saved c, and
+// applies now what can change live; the rest waits for the next start.
+func (s *settingsFile) applyChanges(c, old *config.Config, res *technician.SaveResult) {
 	changed := func(name string, differ bool, live func() error) {
 		if !differ {
 			return
@@ -196,7 +213,6 @@ func (s *settingsFile) Save(v technician.SettingsValues) (technician.SaveResult,
 	changed("customer-present window", c.Sales.CustomerPresentWindow != old.Sales.CustomerPresentWindow, func() error {
 		return s.agent.SetCustomerPresentWindow(c.Sales.CustomerPresentWindow.D())
 	})
-	return res, nil
 }
 
 // SetPassword writes the technician password's hash where the password
