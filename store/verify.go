@@ -182,52 +182,106 @@ func (r *txReader) forEach(bucket string, fn func(k, v []byte) error) error {
 // checkInvariants returns the violations of the store's invariants r
 // meets, up to a few hundred. It stops early, with what it found so far,
 // when a walk of r returns an error (the background check's stop).
-func checkInvariants(r invReader) (found []finding) {
-	const most = 200
-	add := func(f finding) {
-		if len(found) < most {
-			found = append(found, f)
-		}
+func checkInvariants(r invReader) []finding {
+	c := &invChecker{r: r}
+	if !c.checkSchema() || !c.checkSales() || !c.checkOutbox() || !c.checkEvents() || !c.checkCounters() {
+		return c.found
 	}
-	bad := func(kind findingKind, format string, args ...any) {
-		add(finding{kind: kind, text: fmt.Sprintf(format, args...)})
-	}
-	// badRecord is a problem that names a record.
-	badRecord := func(record string, seq uint64, format string, args ...any) {
-		add(finding{kind: findSure, text: fmt.Sprintf(format, args...), record: record, seq: seq})
-	}
-	// badEntry is an index entry that does not match the records.
-	badEntry := func(bucket string, k []byte, format string, args ...any) {
-		add(finding{kind: findEntry, text: fmt.Sprintf(format, args...), record: fmt.Sprintf("%s entry %q", bucket, k),
-			bucket: bucket, key: bytes.Clone(k)})
-	}
-	for _, name := range schemaBuckets() {
-		if !r.hasBucket(name) {
-			bad(findSure, "bucket %q is missing", name)
-			return found
-		}
-	}
-	if v := r.schemaVersion(); v != uint64(len(schema())) {
-		bad(findSure, "schema version %d, want %d", v, len(schema()))
-	}
-	count := func(key string, n int) {
-		if got := r.get(bucketMeta, key); len(got) != 8 || binary.BigEndian.Uint64(got) != uint64(n) {
-			bad(findWhole, "meta %s is %x, but there are %d", key, got, n)
-		}
-	}
+	c.checkForeignBuckets()
+	return c.found
+}
 
-	// Sales and their two indexes.
+// invChecker is one run of checkInvariants: what it reads, and the
+// findings it collected so far. Each check* method returns false when
+// checkInvariants must stop there (a walk of r returned an error, or a
+// bucket is missing).
+type invChecker struct {
+	r     invReader
+	found []finding
+}
+
+// maxFindings is how many findings checkInvariants collects at most.
+const maxFindings = 200
+
+func (c *invChecker) add(f finding) {
+	if len(c.found) < maxFindings {
+		c.found = append(c.found, f)
+	}
+}
+
+func (c *invChecker) bad(kind findingKind, format string, args ...any) {
+	c.add(finding{kind: kind, text: fmt.Sprintf(format, args...)})
+}
+
+// badRecord is a problem that names a record.
+func (c *invChecker) badRecord(record string, seq uint64, format string, args ...any) {
+	c.add(finding{kind: findSure, text: fmt.Sprintf(format, args...), record: record, seq: seq})
+}
+
+// badEntry is an index entry that does not match the records.
+func (c *invChecker) badEntry(bucket string, k []byte, format string, args ...any) {
+	c.add(finding{kind: findEntry, text: fmt.Sprintf(format, args...), record: fmt.Sprintf("%s entry %q", bucket, k),
+		bucket: bucket, key: bytes.Clone(k)})
+}
+
+// count checks that the meta counter key holds n.
+func (c *invChecker) count(key string, n int) {
+	if got := c.r.get(bucketMeta, key); len(got) != 8 || binary.BigEndian.Uint64(got) != uint64(n) {
+		c.bad(findWhole, "meta %s is %x, but there are %d", key, got, n)
+	}
+}
+
+// sameSet checks that an index holds exactly the keys of want, each with
+// its value.
+func (c *invChecker) sameSet(bucket string, want map[string][]byte) bool {
+	n := 0
+	if c.r.forEach(bucket, func(k, v []byte) error {
+		n++
+		w, ok := want[string(k)]
+		switch {
+		case !ok:
+			c.badEntry(bucket, k, "%s holds %q, which matches no record", bucket, k)
+		case !bytes.Equal(v, w):
+			c.badEntry(bucket, k, "%s entry %q is %x, want %x", bucket, k, v, w)
+		}
+		return nil
+	}) != nil {
+		return false
+	}
+	if n != len(want) {
+		c.bad(findWhole, "%s holds %d keys, want %d", bucket, n, len(want))
+	}
+	return true
+}
+
+// checkSchema checks that every schema bucket is there (it stops at the
+// first missing) and the schema version.
+func (c *invChecker) checkSchema() bool {
+	for _, name := range schemaBuckets() {
+		if !c.r.hasBucket(name) {
+			c.bad(findSure, "bucket %q is missing", name)
+			return false
+		}
+	}
+	if v := c.r.schemaVersion(); v != uint64(len(schema())) {
+		c.bad(findSure, "schema version %d, want %d", v, len(schema()))
+	}
+	return true
+}
+
+// checkSales checks the sales, their counts and their two indexes.
+func (c *invChecker) checkSales() bool {
 	open, done := map[string][]byte{}, map[string][]byte{}
 	nSales := 0
-	if r.forEach(bucketSales, func(k, v []byte) error {
+	if c.r.forEach(bucketSales, func(k, v []byte) error {
 		nSales++
 		var s Sale
 		if err := json.Unmarshal(v, &s); err != nil {
-			badRecord(fmt.Sprintf("sale %q", k), 0, "sale %q does not decode: %v (what to do: restore the newest backup)", k, err)
+			c.badRecord(fmt.Sprintf("sale %q", k), 0, "sale %q does not decode: %v (what to do: restore the newest backup)", k, err)
 			return nil
 		}
 		if s.Reference != string(k) {
-			bad(findSure, "sale under %q has reference %q", k, s.Reference)
+			c.bad(findSure, "sale under %q has reference %q", k, s.Reference)
 		}
 		if s.Final {
 			done[string(timeRefKey(s.FinishedAt, s.Reference))] = []byte{}
@@ -236,113 +290,95 @@ func checkInvariants(r invReader) (found []finding) {
 		}
 		return nil
 	}) != nil {
-		return found
+		return false
 	}
-	count(keyNSales, nSales)
-	count(keyNOpen, len(open))
-	// sameSet checks that an index holds exactly the keys of want, each
-	// with its value.
-	sameSet := func(bucket string, want map[string][]byte) bool {
-		n := 0
-		if r.forEach(bucket, func(k, v []byte) error {
-			n++
-			w, ok := want[string(k)]
-			switch {
-			case !ok:
-				badEntry(bucket, k, "%s holds %q, which matches no record", bucket, k)
-			case !bytes.Equal(v, w):
-				badEntry(bucket, k, "%s entry %q is %x, want %x", bucket, k, v, w)
-			}
-			return nil
-		}) != nil {
-			return false
-		}
-		if n != len(want) {
-			bad(findWhole, "%s holds %d keys, want %d", bucket, n, len(want))
-		}
-		return true
-	}
-	if !sameSet(bucketOpen, open) || !sameSet(bucketDone, done) {
-		return found
-	}
-	open, done = nil, nil
+	c.count(keyNSales, nSales)
+	c.count(keyNOpen, len(open))
+	return c.sameSet(bucketOpen, open) && c.sameSet(bucketDone, done)
+}
 
-	// The outbox and its two indexes.
+// checkOutbox checks the outbox's commands, their count, the bucket's
+// sequence and the two indexes.
+func (c *invChecker) checkOutbox() bool {
 	byRef, due := map[string][]byte{}, map[string][]byte{}
 	nCommands, maxID := 0, uint64(0)
-	if r.forEach(bucketOutbox, func(k, v []byte) error {
+	if c.r.forEach(bucketOutbox, func(k, v []byte) error {
 		nCommands++
-		var c Command
-		if err := json.Unmarshal(v, &c); err != nil {
-			badRecord(fmt.Sprintf("command %d", keyU64(k)), 0, "command %d (key %x) does not decode: %v", keyU64(k), k, err)
+		var cmd Command
+		if err := json.Unmarshal(v, &cmd); err != nil {
+			c.badRecord(fmt.Sprintf("command %d", keyU64(k)), 0, "command %d (key %x) does not decode: %v", keyU64(k), k, err)
 			return nil
 		}
-		if len(k) != 8 || keyU64(k) != c.ID || c.ID == 0 {
-			bad(findSure, "command under %x has id %d", k, c.ID)
+		if len(k) != 8 || keyU64(k) != cmd.ID || cmd.ID == 0 {
+			c.bad(findSure, "command under %x has id %d", k, cmd.ID)
 		}
-		maxID = max(maxID, c.ID)
-		byRef[string(refIDKey(c.Reference, c.ID))] = []byte{}
-		due[string(timeIDKey(c.NextAttempt, c.ID))] = dueValue(&c)
+		maxID = max(maxID, cmd.ID)
+		byRef[string(refIDKey(cmd.Reference, cmd.ID))] = []byte{}
+		due[string(timeIDKey(cmd.NextAttempt, cmd.ID))] = dueValue(&cmd)
 		return nil
 	}) != nil {
-		return found
+		return false
 	}
 	// The sequence only grows: read after the walk, it is at least every
 	// id a command had when the walk read it.
-	if seq := r.sequence(bucketOutbox); maxID > seq {
-		bad(findSure, "command id %d is past the outbox sequence %d", maxID, seq)
+	if seq := c.r.sequence(bucketOutbox); maxID > seq {
+		c.bad(findSure, "command id %d is past the outbox sequence %d", maxID, seq)
 	}
-	count(keyNCommands, nCommands)
-	if !sameSet(bucketOutRef, byRef) || !sameSet(bucketOutDue, due) {
-		return found
-	}
+	c.count(keyNCommands, nCommands)
+	return c.sameSet(bucketOutRef, byRef) && c.sameSet(bucketOutDue, due)
+}
 
-	// Events: consecutive sequence numbers ending at the bucket's sequence.
+// checkEvents checks the events: consecutive sequence numbers ending at
+// the bucket's sequence, and their count.
+func (c *invChecker) checkEvents() bool {
 	nEvents, prev := 0, uint64(0)
-	if r.forEach(bucketEvents, func(k, v []byte) error {
+	if c.r.forEach(bucketEvents, func(k, v []byte) error {
 		nEvents++
 		var e Event
 		if err := json.Unmarshal(v, &e); err != nil {
-			badRecord(fmt.Sprintf("event %d", keyU64(k)), keyU64(k), "event %d (key %x) does not decode: %v", keyU64(k), k, err)
+			c.badRecord(fmt.Sprintf("event %d", keyU64(k)), keyU64(k), "event %d (key %x) does not decode: %v", keyU64(k), k, err)
 			prev = keyU64(k)
 			return nil
 		}
 		if len(k) != 8 || keyU64(k) != e.Seq {
-			bad(findSure, "event under %x has seq %d", k, e.Seq)
+			c.bad(findSure, "event under %x has seq %d", k, e.Seq)
 		}
 		if prev != 0 && e.Seq != prev+1 {
-			bad(findWhole, "event seq %d follows %d: a gap", e.Seq, prev)
+			c.bad(findWhole, "event seq %d follows %d: a gap", e.Seq, prev)
 		}
 		prev = e.Seq
 		return nil
 	}) != nil {
-		return found
+		return false
 	}
-	if seq := r.sequence(bucketEvents); prev != 0 && prev != seq {
-		bad(findWhole, "last event has seq %d, but the sequence is at %d", prev, seq)
+	if seq := c.r.sequence(bucketEvents); prev != 0 && prev != seq {
+		c.bad(findWhole, "last event has seq %d, but the sequence is at %d", prev, seq)
 	}
-	count(keyNEvents, nEvents)
+	c.count(keyNEvents, nEvents)
+	return true
+}
 
-	// Counters are 8-byte integers.
-	if r.forEach(bucketCounters, func(k, v []byte) error {
+// checkCounters checks that the counters are 8-byte integers.
+func (c *invChecker) checkCounters() bool {
+	return c.r.forEach(bucketCounters, func(k, v []byte) error {
 		if len(v) != 8 {
-			bad(findSure, "counter %q is %x", k, v)
+			c.bad(findSure, "counter %q is %x", k, v)
 		}
 		return nil
-	}) != nil {
-		return found
-	}
-	// No foreign top-level buckets.
+	}) == nil
+}
+
+// checkForeignBuckets checks that there are no foreign top-level buckets.
+func (c *invChecker) checkForeignBuckets() {
 	known := map[string]bool{}
 	for _, name := range schemaBuckets() {
 		known[name] = true
 	}
-	for _, name := range r.topLevel() {
+	for _, name := range c.r.topLevel() {
 		if !known[name] {
-			bad(findSure, "unknown bucket %q", name)
+			c.bad(findSure, "unknown bucket %q", name)
 		}
 	}
-	return found
 }
 
 // entryHolds reports whether the index entry bucket/k, read in btx, still

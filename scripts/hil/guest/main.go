@@ -183,36 +183,9 @@ func command(w *bufio.Writer, line string, g *gadgetDir, hangup <-chan struct{})
 	args := strings.Fields(rest)
 	switch verb {
 	case "hidpos":
-		reports, err := hidpos.Encode(hidpos.Standard, []byte(rest), "]Q1")
-		if err != nil {
-			return err
-		}
-		f, err := os.OpenFile("/dev/hidg0", os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		for _, r := range reports {
-			if _, err := f.Write(r); err != nil {
-				return fmt.Errorf("/dev/hidg0: %w", err)
-			}
-		}
-		fmt.Fprintf(w, "ok\n%d reports\n", len(reports))
-		return nil
+		return sendHIDPOS(w, rest)
 	case "acm":
-		p, err := serial.Open("/dev/ttyGS0", &serial.Mode{BaudRate: 9600})
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		if _, err := p.Write([]byte(rest + "\r")); err != nil {
-			return fmt.Errorf("/dev/ttyGS0: %w", err)
-		}
-		if err := p.Drain(); err != nil {
-			return fmt.Errorf("/dev/ttyGS0: %w", err)
-		}
-		fmt.Fprintln(w, "ok")
-		return nil
+		return sendACM(w, rest)
 	case "udc":
 		if len(args) != 1 {
 			return errors.New("udc unbind|bind")
@@ -242,17 +215,7 @@ func command(w *bufio.Writer, line string, g *gadgetDir, hangup <-chan struct{})
 		listUSB(w)
 		return nil
 	case "devices":
-		out, err := exec.Command("/usr/bin/tillbox", "devices", "--json").Output()
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return fmt.Errorf("tillbox devices: %w: %s", err, ee.Stderr)
-			}
-			return fmt.Errorf("tillbox devices: %w", err)
-		}
-		fmt.Fprintln(w, "ok")
-		_, err = w.Write(out)
-		return err
+		return tillboxDevices(w)
 	case "proc":
 		// proc NAME: the memory and CPU time of the process named NAME,
 		// from the guest kernel's /proc.
@@ -264,31 +227,91 @@ func command(w *bufio.Writer, line string, g *gadgetDir, hangup <-chan struct{})
 		if len(args) != 1 {
 			return errors.New("dial ADDR")
 		}
-		fmt.Fprintln(w, "ok")
-		// No time limit of its own: the user network refuses what it
-		// does not forward at once (restrict=on answers a reset), and a
-		// forward may take long to answer on a loaded machine. The
-		// kernel's SYN retries bound it, and the test's hanging up.
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-hangup:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", args[0])
-		if err != nil {
-			fmt.Fprintf(w, "failed: %v\n", err)
-			return nil
-		}
-		c.Close()
-		fmt.Fprintln(w, "connected")
+		dial(w, args[0], hangup)
 		return nil
 	}
 	return fmt.Errorf("unknown command %q", verb)
+}
+
+// sendHIDPOS types text as the HID POS scanner (/dev/hidg0), with the
+// AIM identifier of a QR code, and says how many reports it wrote.
+func sendHIDPOS(w *bufio.Writer, text string) error {
+	reports, err := hidpos.Encode(hidpos.Standard, []byte(text), "]Q1")
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile("/dev/hidg0", os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, r := range reports {
+		if _, err := f.Write(r); err != nil {
+			return fmt.Errorf("/dev/hidg0: %w", err)
+		}
+	}
+	fmt.Fprintf(w, "ok\n%d reports\n", len(reports))
+	return nil
+}
+
+// sendACM sends text and a carriage return as the serial scanner
+// (/dev/ttyGS0), and waits until it is sent.
+func sendACM(w *bufio.Writer, text string) error {
+	p, err := serial.Open("/dev/ttyGS0", &serial.Mode{BaudRate: 9600})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if _, err := p.Write([]byte(text + "\r")); err != nil {
+		return fmt.Errorf("/dev/ttyGS0: %w", err)
+	}
+	if err := p.Drain(); err != nil {
+		return fmt.Errorf("/dev/ttyGS0: %w", err)
+	}
+	fmt.Fprintln(w, "ok")
+	return nil
+}
+
+// tillboxDevices writes what `tillbox devices --json` prints in the guest.
+func tillboxDevices(w *bufio.Writer) error {
+	out, err := exec.Command("/usr/bin/tillbox", "devices", "--json").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("tillbox devices: %w: %s", err, ee.Stderr)
+		}
+		return fmt.Errorf("tillbox devices: %w", err)
+	}
+	fmt.Fprintln(w, "ok")
+	_, err = w.Write(out)
+	return err
+}
+
+// dial says "ok", then dials addr over TCP and writes "connected" or
+// "failed: " and why.
+func dial(w *bufio.Writer, addr string, hangup <-chan struct{}) {
+	fmt.Fprintln(w, "ok")
+	// No time limit of its own: the user network refuses what it
+	// does not forward at once (restrict=on answers a reset), and a
+	// forward may take long to answer on a loaded machine. The
+	// kernel's SYN retries bound it, and the test's hanging up.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-hangup:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		fmt.Fprintf(w, "failed: %v\n", err)
+		return
+	}
+	c.Close()
+	fmt.Fprintln(w, "connected")
 }
 
 // readDevice opens path, says "ok", then writes each read in hex until
