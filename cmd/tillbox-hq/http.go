@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/relay"
+)
+
+// handler is everything headquarters serves over HTTP.
+func (m *Main) handler() http.Handler {
+	c := m.Config
+	units := map[string]relay.Unit{}
+	for _, u := range c.Units {
+		units[u.MSN] = relay.Unit{URL: u.WebhookURL, Secret: u.WebhookSecret}
+	}
+	mux := http.NewServeMux()
+	mux.Handle(relay.Pattern, relay.New(c.HQ.Chain, units, m.js, m.routes, m.metrics, m.log.With("component", "relay")))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.Handle("GET /metrics", m.metrics.Handler())
+	return mux
+}
+
+// readiness is the body of /readyz.
+type readiness struct {
+	Ready    bool   `json:"ready"`
+	Postgres string `json:"postgres"`
+	NATS     string `json:"nats"`
+}
+
+// readyz answers 200 when PostgreSQL answers with every migration applied
+// and NATS is connected with the streams in place, else 503; the body
+// says which is not.
+func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	rd := readiness{Postgres: "ok", NATS: "ok"}
+	switch err := m.db.Ready(ctx); {
+	case !m.migrated.Load():
+		rd.Postgres = "waiting for PostgreSQL to apply the schema migrations"
+	case err != nil:
+		rd.Postgres = "unreachable or not migrated"
+		m.log.Debug("readyz: PostgreSQL", "err", err)
+	}
+	switch {
+	case m.nc.Status() != nats.CONNECTED:
+		rd.NATS = "not connected (" + m.nc.Status().String() + ")"
+	case !m.streams.Load():
+		rd.NATS = "waiting to create the streams"
+	}
+	rd.Ready = rd.Postgres == "ok" && rd.NATS == "ok"
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !rd.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(rd)
+}
+
+// newLogger is the process's one logger, to w (stdout: journald takes it,
+// one record a line, with its priority and without a time of its own when
+// $JOURNAL_STREAM names it).
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	opts := slog.HandlerOptions{Level: level}
+	format := func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewTextHandler(w, o) }
+	if journalStream(w) {
+		return slog.New(newJournaldHandler(w, opts, format))
+	}
+	return slog.New(format(w, &opts))
+}

@@ -1,0 +1,253 @@
+// Package ingest copies the boxes' journals and heartbeats from JetStream
+// into PostgreSQL. Each is a durable pull consumer: a batch of messages is
+// written in one transaction and acknowledged only after the commit, so a
+// crash anywhere loses nothing and a redelivery stores nothing twice (the
+// events' primary key is the till and its sequence).
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tillbox/tillbox/agent/fleet/wire"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqmetrics"
+)
+
+// The durable consumers headquarters reads with (shared by every
+// headquarters process of the chain: each message goes to one of them).
+const (
+	JournalConsumer   = "hq_ingest"
+	HeartbeatConsumer = "hq_heartbeat"
+)
+
+// Options are what a consumer loop needs.
+type Options struct {
+	JS      jetstream.JetStream
+	DB      *hqdb.DB
+	Metrics *hqmetrics.Metrics
+	Log     *slog.Logger
+	// Batch is the most messages written in one transaction (default 500).
+	Batch int
+	// MaxWait is how long a fetch waits for its first message (default 1s).
+	MaxWait time.Duration
+	// AckWait is how long the servers wait for an ack before they
+	// redeliver (default 30s).
+	AckWait time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = time.Second
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+}
+
+// Journal consumes the journal stream into PostgreSQL until ctx ends. It
+// outlives every failure of NATS or PostgreSQL: it waits and tries again.
+func Journal(ctx context.Context, o Options) error {
+	o.defaults()
+	return loop(ctx, o, wire.JournalStream, JournalConsumer, o.journalBatch)
+}
+
+// Heartbeats consumes the heartbeat stream into the tills table until ctx
+// ends.
+func Heartbeats(ctx context.Context, o Options) error {
+	o.defaults()
+	return loop(ctx, o, wire.HeartbeatStream, HeartbeatConsumer, o.heartbeatBatch)
+}
+
+// loop fetches batches from the durable consumer and hands them to write,
+// which acks or naks each message. After a failure it waits, with a
+// growing back-off, then makes sure of the consumer again.
+func loop(ctx context.Context, o Options, stream, durable string, write func(context.Context, []jetstream.Msg) error) error {
+	log := o.Log.With("consumer", durable)
+	var cons jetstream.Consumer
+	failures := 0
+	for ctx.Err() == nil {
+		var err error
+		if cons == nil {
+			cons, err = o.JS.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+				Durable:       durable,
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       o.AckWait,
+				MaxAckPending: 4 * o.Batch,
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+			})
+		}
+		if err == nil {
+			err = fetch(ctx, o, cons, write)
+		}
+		if err == nil {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		cons = nil // it may have gone with a stream leader or been deleted
+		failures++
+		wait := backoff(failures)
+		if failures == 1 || failures%20 == 0 {
+			log.Warn("ingest: waiting to try again", "err", err, "failures", failures, "wait", wait)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// fetch takes one batch and writes it.
+func fetch(ctx context.Context, o Options, cons jetstream.Consumer, write func(context.Context, []jetstream.Msg) error) error {
+	batch, err := cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
+	if err != nil {
+		return err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) > 0 {
+		// The batch taken is written even when ctx ends meanwhile (a
+		// shutdown), within a bound of its own.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.AckWait)
+		err := write(wctx, msgs)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// journalBatch writes msgs in one transaction, then acks them. An
+// unreadable message is terminated (it stays in the stream for a look);
+// when the write fails every message is nak'd to come again.
+func (o Options) journalBatch(ctx context.Context, msgs []jetstream.Msg) error {
+	evs := make([]hqdb.Event, 0, len(msgs))
+	taken := make([]jetstream.Msg, 0, len(msgs))
+	for _, m := range msgs {
+		ev, err := journalEvent(m)
+		if err != nil {
+			o.Log.Error("ingest: a journal message cannot be read; terminated, it stays in the stream",
+				"subject", m.Subject(), "err", err)
+			o.Metrics.Rejected(1)
+			_ = m.Term()
+			continue
+		}
+		evs = append(evs, ev)
+		taken = append(taken, m)
+	}
+	start := time.Now()
+	res, err := o.DB.Ingest(ctx, evs)
+	if err != nil {
+		nakAll(taken)
+		return err
+	}
+	o.Metrics.Batch(res.New, res.Duplicates, time.Since(start))
+	for _, m := range taken {
+		_ = m.Ack() // a lost ack is a redelivery, stored nothing twice
+	}
+	return nil
+}
+
+// journalEvent reads a journal message: the till from its subject, the
+// event from its data; the Tillbox-Seq header, when set, must agree.
+func journalEvent(m jetstream.Msg) (hqdb.Event, error) {
+	kind, t, err := wire.ParseSubject(m.Subject())
+	if err != nil {
+		return hqdb.Event{}, err
+	}
+	if kind != "journal" {
+		return hqdb.Event{}, fmt.Errorf("subject %s is not a journal's", m.Subject())
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		return hqdb.Event{}, err
+	}
+	ev, err := hqdb.ParseEvent(t, m.Data(), meta.Sequence.Stream)
+	if err != nil {
+		return hqdb.Event{}, err
+	}
+	if h := m.Headers().Get(wire.HeaderSeq); h != "" && h != fmt.Sprint(ev.Seq) {
+		return hqdb.Event{}, fmt.Errorf("%s: header %s %s but the event's seq is %d", t, wire.HeaderSeq, h, ev.Seq)
+	}
+	return ev, nil
+}
+
+// heartbeatBatch records the heartbeats of msgs, then acks them.
+func (o Options) heartbeatBatch(ctx context.Context, msgs []jetstream.Msg) error {
+	var hbs []hqdb.Heard
+	var taken []jetstream.Msg
+	for _, m := range msgs {
+		h, err := heartbeat(m)
+		if err != nil {
+			o.Log.Warn("ingest: a heartbeat cannot be read; dropped", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		hbs = append(hbs, h)
+		taken = append(taken, m)
+	}
+	if err := o.DB.Heartbeats(ctx, hbs); err != nil {
+		nakAll(taken)
+		return err
+	}
+	o.Metrics.Heartbeats(len(hbs))
+	for _, m := range taken {
+		_ = m.Ack()
+	}
+	return nil
+}
+
+// heartbeat reads a heartbeat message; the till is the subject's, whatever
+// the message says (the servers' permissions vouch for the subject only).
+func heartbeat(m jetstream.Msg) (hqdb.Heard, error) {
+	kind, t, err := wire.ParseSubject(m.Subject())
+	if err != nil {
+		return hqdb.Heard{}, err
+	}
+	if kind != "heartbeat" {
+		return hqdb.Heard{}, fmt.Errorf("subject %s is not a heartbeat's", m.Subject())
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		return hqdb.Heard{}, err
+	}
+	h, err := hqdb.ParseHeartbeat(m.Data())
+	if err != nil {
+		return hqdb.Heard{}, err
+	}
+	h.Till = t
+	return hqdb.Heard{Heartbeat: h, At: meta.Timestamp}, nil
+}
+
+func nakAll(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.NakWithDelay(time.Second)
+	}
+}
+
+// backoff is the wait after n failures in a row: 250 ms doubling to 5 s,
+// with jitter.
+func backoff(n int) time.Duration {
+	d := 250 * time.Millisecond << min(n-1, 5)
+	d = min(d, 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
