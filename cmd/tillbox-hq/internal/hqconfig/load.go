@@ -54,14 +54,16 @@ func Parse(data []byte, dir string, env func(string) (string, bool)) (*Config, e
 	return c, nil
 }
 
-// syntaxReason is a decoding error without the value that caused it (it
+// syntaxReason is a decoding error without the text that caused it (it
 // might be a secret).
 func syntaxReason(err error) string {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Sprintf("line %d: not valid TOML or a value of the wrong type", pe.Position.Line)
+		return fmt.Sprintf("line %d: not valid TOML", pe.Position.Line)
 	}
-	return "not valid TOML or a value of the wrong type"
+	// A value of the wrong type: the message names the key and the types,
+	// not the value.
+	return strings.TrimPrefix(err.Error(), "toml: ")
 }
 
 // secret is one secret of the configuration and where it can come from.

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tillbox/tillbox/agent/fleet/wire"
+)
+
+// TestJournalLandsExactlyOnce: three boxes publish their logs as a box
+// does, with replays inside the de-duplication window, a stale append the
+// expected-sequence check refuses, and a copy that slipped past both (as
+// after a box restored from a backup without the headers): headquarters
+// holds every event once, byte for byte equal to the box's log, each sale
+// from its newest event and each till's newest sequence.
+func TestJournalLandsExactlyOnce(t *testing.T) {
+	pg, ns := startPG(t), startNATS(t)
+	h := startHQ(t, writeConfig(t, pg.DSN(), ns.URL()))
+	_, js := connect(t, ns.URL())
+	waitStreams(t, js)
+	db := pg.Conn(t)
+
+	boxes := []*box{newBox(js, "oslo", "t1"), newBox(js, "oslo", "t2"), newBox(js, "bergen", "t1")}
+	for _, b := range boxes {
+		b.makeEvents(t, 60)
+		b.ship(t, 1)
+	}
+	ctx := context.Background()
+	b := boxes[0]
+	// A replay (a box that lost its acks) with the expected last sequence
+	// it sent the first time: refused, whether inside the de-duplication
+	// window or not (the server checks the sequence first).
+	var apiErr *jetstream.APIError
+	for seq := uint64(10); seq <= 20; seq++ {
+		if _, err := b.replay(ctx, seq); !errors.As(err, &apiErr) || apiErr.ErrorCode != wire.ErrWrongLastSequence {
+			t.Fatalf("replay of %d: %v, want error %d", seq, err, wire.ErrWrongLastSequence)
+		}
+	}
+	// The same with the de-duplication id alone: a duplicate.
+	for seq := uint64(10); seq <= 20; seq++ {
+		msg := nats.NewMsg(b.till.JournalSubject())
+		msg.Data = b.events[seq-1]
+		ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(b.till.MsgID(seq)))
+		if err != nil || !ack.Duplicate {
+			t.Fatalf("replay of %d with its id: %+v %v, want a duplicate", seq, ack, err)
+		}
+	}
+	// A stale append (the box thinks the subject is older): refused.
+	b.makeEvents(t, 1)
+	if _, err := b.publish(ctx, 61, b.last-1); !errors.As(err, &apiErr) || apiErr.ErrorCode != wire.ErrWrongLastSequence {
+		t.Fatalf("stale append: %v, want error %d", err, wire.ErrWrongLastSequence)
+	}
+	b.ship(t, 61)
+	// A copy of event 5 without the headers: the stream stores it twice,
+	// headquarters once.
+	if _, err := js.Publish(ctx, b.till.JournalSubject(), b.events[4]); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range boxes {
+		waitFor(t, 60*time.Second, "every event of "+b.till.String(), func() bool { return countEvents(db, b.till) == len(b.events) })
+	}
+	waitFor(t, 30*time.Second, "the copy of event 5 acknowledged", func() bool {
+		info, err := js.Consumer(ctx, wire.JournalStream, "hq_ingest")
+		return err == nil && info.CachedInfo().NumAckPending == 0 && info.CachedInfo().NumPending == 0
+	})
+	for _, b := range boxes {
+		checkJournal(t, db, b)
+	}
+	code, body := get(t, h.URL()+"/metrics")
+	if code != http.StatusOK || !strings.Contains(body, `tillbox_hq_ingest_events_total{result="new"} 181`) ||
+		!strings.Contains(body, `tillbox_hq_ingest_events_total{result="duplicate"} 1`) {
+		t.Errorf("/metrics: %d\n%s", code, grep(body, "tillbox_hq_ingest_events_total"))
+	}
+}
+
+// grep is the lines of s that contain word.
+func grep(s, word string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, word) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+// TestPostgresRestartedDuringIngest: PostgreSQL crashes while boxes keep
+// publishing; /readyz says so; once it is back every event is there once.
+func TestPostgresRestartedDuringIngest(t *testing.T) {
+	pg, ns := startPG(t), startNATS(t)
+	h := startHQ(t, writeConfig(t, pg.DSN(), ns.URL()))
+	_, js := connect(t, ns.URL())
+	waitStreams(t, js)
+	b := newBox(js, "oslo", "t1")
+	b.makeEvents(t, 300)
+	b.ship(t, 1)
+	db := pg.Conn(t)
+	waitFor(t, 30*time.Second, "the first events stored", func() bool { return countEvents(db, b.till) > 0 })
+	waitFor(t, 10*time.Second, "ready", func() bool { code, _ := get(t, h.URL()+"/readyz"); return code == http.StatusOK })
+
+	pg.Crash()
+	b.makeEvents(t, 200)
+	b.ship(t, 301)
+	code, body := get(t, h.URL()+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"postgres":"unreachable`) {
+		t.Errorf("/readyz with PostgreSQL down: %d %s", code, body)
+	}
+	pg.Start()
+	db = pg.Conn(t)
+	waitFor(t, 60*time.Second, "every event after the restart", func() bool { return countEvents(db, b.till) == len(b.events) })
+	checkJournal(t, db, b)
+	waitFor(t, 10*time.Second, "ready again", func() bool { code, _ := get(t, h.URL()+"/readyz"); return code == http.StatusOK })
+}
+
+// TestHeartbeatsAndMetrics: heartbeats make tills known, online and
+// routable; /metrics shows how far behind each journal is.
+func TestHeartbeatsAndMetrics(t *testing.T) {
+	pg, ns := startPG(t), startNATS(t)
+	h := startHQ(t, writeConfig(t, pg.DSN(), ns.URL()))
+	nc, js := connect(t, ns.URL())
+	waitStreams(t, js)
+	b := newBox(js, "oslo", "t1")
+	b.makeEvents(t, 3)
+	b.ship(t, 1)
+	heartbeat(t, nc, b.till, b.prefix(), 10)
+	waitFor(t, 30*time.Second, "the till online with a lag of 7", func() bool {
+		_, body := get(t, h.URL()+"/metrics")
+		return strings.Contains(body, "tillbox_hq_tills_online 1") &&
+			strings.Contains(body, `tillbox_hq_till_journal_lag{store="oslo",till="t1"} 7`)
+	})
+}
+
+// heartbeat publishes a heartbeat of till as its box does.
+func heartbeat(t testing.TB, nc *nats.Conn, till wire.Till, prefix string, lastSeq uint64) {
+	t.Helper()
+	hb := wire.Heartbeat{Till: till, At: time.Now(), Version: "test", MSN: testMSN, ReferencePrefix: prefix,
+		Online: true, LastSeq: lastSeq, Scanners: []wire.Scanner{{Name: "front", Connected: true}}}
+	if err := nc.Publish(till.HeartbeatSubject(), hb.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
