@@ -372,4 +372,3 @@ func get(t testing.TB, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
-

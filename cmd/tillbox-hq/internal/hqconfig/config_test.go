@@ -59,8 +59,8 @@ func TestExampleLoads(t *testing.T) {
 func TestEnvironmentWinsOverFiles(t *testing.T) {
 	dir := exampleDir(t)
 	env := map[string]string{
-		"TILLBOX_HQ_NATS_PASSWORD":               "from-env",
-		"TILLBOX_HQ_POSTGRES_DSN":                "host=127.0.0.1 user=x",
+		"TILLBOX_HQ_NATS_PASSWORD":              "from-env",
+		"TILLBOX_HQ_POSTGRES_DSN":               "host=127.0.0.1 user=x",
 		"TILLBOX_HQ_UNIT_123456_WEBHOOK_SECRET": "env-hook",
 	}
 	c, err := Parse([]byte(Example()), dir, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
