@@ -38,7 +38,8 @@ type Options struct {
 	// MaxWait is how long a fetch waits for its first message (default 1s).
 	MaxWait time.Duration
 	// AckWait is how long the servers wait for an ack before they
-	// redeliver (default 30s).
+	// redeliver to another fetch (default 10s): after a crash, how long
+	// the batch in flight waits. A write taking longer is abandoned.
 	AckWait time.Duration
 }
 
@@ -50,7 +51,7 @@ func (o *Options) defaults() {
 		o.MaxWait = time.Second
 	}
 	if o.AckWait <= 0 {
-		o.AckWait = 30 * time.Second
+		o.AckWait = 10 * time.Second
 	}
 }
 
