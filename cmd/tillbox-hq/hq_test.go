@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,19 +44,24 @@ const (
 // the signature covers it, not the loopback address the test posts to.
 const testWebhookURL = "https://hq.acme.example/webhooks/vipps/" + testMSN
 
-// writeConfig writes a configuration for headquarters on pgDSN and the
-// NATS servers urls, and returns its path.
-func writeConfig(t testing.TB, pgDSN, urls string) string {
+// writeConfig writes a configuration for headquarters on PostgreSQL pgDSN
+// and the NATS servers of n (TLS, headquarters' user), and returns its
+// path.
+func writeConfig(t testing.TB, pgDSN string, n *chainNATS, replicas int) string {
 	t.Helper()
 	dir := t.TempDir()
+	hq := n.one.HQ()
 	conf := fmt.Sprintf(`[hq]
 chain = %q
 heartbeat_interval = "1s"
 shutdown_timeout = "10s"
 
 [nats]
-servers = [%q]
-replicas = 1
+servers = [%s]
+user = %q
+password_file = "nats-password"
+ca_file = %q
+replicas = %d
 
 [postgres]
 dsn_file = "dsn"
@@ -70,13 +76,22 @@ level = "debug"
 msn = %q
 webhook_url = %q
 webhook_secret_file = "hook"
-`, testChain, urls, testMSN, testWebhookURL)
-	for name, v := range map[string]string{"hq.toml": conf, "dsn": pgDSN, "hook": testSecret} {
+`, testChain, quoteList(n.urls), hq.User, n.one.CAFile(), replicas, testMSN, testWebhookURL)
+	for name, v := range map[string]string{"hq.toml": conf, "dsn": pgDSN, "hook": testSecret, "nats-password": hq.Password} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return filepath.Join(dir, "hq.toml")
+}
+
+// quoteList is comma-separated urls as a TOML list's items.
+func quoteList(urls string) string {
+	var q []string
+	for u := range strings.SplitSeq(urls, ",") {
+		q = append(q, fmt.Sprintf("%q", u))
+	}
+	return strings.Join(q, ", ")
 }
 
 // hq is a headquarters running in the test's process.
@@ -158,15 +173,21 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // subject.
 type box struct {
 	till   wire.Till
+	nc     *nats.Conn
 	js     jetstream.JetStream
 	events [][]byte // by seq - 1: the exact bytes of the box's log
-	acked  []uint64 // by seq - 1: the stream sequence each event got
+	acked  map[uint64]uint64 // seq → the stream sequence the event got
 	last   uint64   // stream sequence of the subject's last message
 }
 
-func newBox(js jetstream.JetStream, store, till string) *box {
-	return &box{till: wire.Till{Chain: testChain, Store: store, Till: till}, js: js}
+func newBox(t testing.TB, n *chainNATS, till wire.Till) *box {
+	t.Helper()
+	nc, js := n.boxClient(t, till)
+	return &box{till: till, nc: nc, js: js, acked: map[uint64]uint64{}}
 }
+
+// tillOf names a till of the test's chain.
+func tillOf(store, till string) wire.Till { return wire.Till{Chain: testChain, Store: store, Till: till} }
 
 // prefix is the box's reference prefix.
 func (b *box) prefix() string { return b.till.Store + "-" + b.till.Till }
@@ -207,7 +228,7 @@ func (b *box) makeEvents(t testing.TB, n int) {
 func (b *box) replay(ctx context.Context, seq uint64) (*jetstream.PubAck, error) {
 	var expect uint64
 	if seq > 1 {
-		expect = b.acked[seq-2]
+		expect = b.acked[seq-1]
 	}
 	return b.publish(ctx, seq, expect)
 }
@@ -220,35 +241,65 @@ func (b *box) publish(ctx context.Context, seq uint64, expectLast uint64) (*jets
 	return b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(b.till.MsgID(seq)), jetstream.WithExpectLastSequencePerSubject(expectLast))
 }
 
-// ship publishes the events from seq on, in order.
-func (b *box) ship(t testing.TB, from uint64) {
+// ship publishes the events from seq on, in order, as a box does: after a
+// failed publish (a node down, a lost ack) it reads the subject's last
+// message and resumes after it.
+func (b *box) ship(from uint64) error {
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	for seq := from; seq <= uint64(len(b.events)); {
+		ack, err := b.publish(ctx, seq, b.last)
+		if err == nil {
+			if ack.Duplicate {
+				return fmt.Errorf("%s: event %d is a duplicate", b.till, seq)
+			}
+			b.last, b.acked[seq] = ack.Sequence, ack.Sequence
+			seq++
+			continue
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: publish %d: %w", b.till, seq, err)
+		}
+		if shipped, err := b.resume(ctx); err == nil {
+			seq = shipped + 1
+		} else {
+			time.Sleep(100 * time.Millisecond) // a back-off: the servers are electing or restarting
+		}
+	}
+	return nil
+}
+
+// mustShip is ship on the test's goroutine.
+func (b *box) mustShip(t testing.TB, from uint64) {
 	t.Helper()
-	for seq := from; seq <= uint64(len(b.events)); seq++ {
-		ack, err := b.publish(context.Background(), seq, b.last)
-		if err != nil {
-			t.Fatalf("%s: publish %d: %v", b.till, seq, err)
-		}
-		if ack.Duplicate {
-			t.Fatalf("%s: event %d is a duplicate", b.till, seq)
-		}
-		b.last = ack.Sequence
-		b.acked = append(b.acked, ack.Sequence)
+	if err := b.ship(from); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// connect is a client of the NATS servers as a test sees them.
-func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+// resume reads the last event of the box's subject in the stream, as a box
+// does after a failed publish, and returns its seq.
+func (b *box) resume(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := b.js.Stream(ctx, wire.JournalStream)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	m, err := s.GetLastMsgForSubject(ctx, b.till.JournalSubject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		b.last = 0
+		return 0, nil
+	}
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
-	return nc, js
+	var e store.Event
+	if err := json.Unmarshal(m.Data, &e); err != nil {
+		return 0, err
+	}
+	b.last, b.acked[e.Seq] = m.Sequence, m.Sequence
+	return e.Seq, nil
 }
 
 // waitStreams waits until headquarters has made its streams.

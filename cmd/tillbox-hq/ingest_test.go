@@ -21,16 +21,19 @@ import (
 // holds every event once, byte for byte equal to the box's log, each sale
 // from its newest event and each till's newest sequence.
 func TestJournalLandsExactlyOnce(t *testing.T) {
-	pg, ns := startPG(t), startNATS(t)
-	h := startHQ(t, writeConfig(t, pg.DSN(), ns.URL()))
-	_, js := connect(t, ns.URL())
+	tills := []wire.Till{tillOf("oslo", "t1"), tillOf("oslo", "t2"), tillOf("bergen", "t1")}
+	pg, ns := startPG(t), startNATS(t, tills...)
+	h := startHQ(t, writeConfig(t, pg.DSN(), ns, 1))
+	_, js := ns.hqClient(t)
 	waitStreams(t, js)
 	db := pg.Conn(t)
 
-	boxes := []*box{newBox(js, "oslo", "t1"), newBox(js, "oslo", "t2"), newBox(js, "bergen", "t1")}
-	for _, b := range boxes {
+	var boxes []*box
+	for _, till := range tills {
+		b := newBox(t, ns, till)
 		b.makeEvents(t, 60)
-		b.ship(t, 1)
+		b.mustShip(t, 1)
+		boxes = append(boxes, b)
 	}
 	ctx := context.Background()
 	b := boxes[0]
@@ -47,7 +50,7 @@ func TestJournalLandsExactlyOnce(t *testing.T) {
 	for seq := uint64(10); seq <= 20; seq++ {
 		msg := nats.NewMsg(b.till.JournalSubject())
 		msg.Data = b.events[seq-1]
-		ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(b.till.MsgID(seq)))
+		ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(b.till.MsgID(seq)))
 		if err != nil || !ack.Duplicate {
 			t.Fatalf("replay of %d with its id: %+v %v, want a duplicate", seq, ack, err)
 		}
@@ -57,10 +60,10 @@ func TestJournalLandsExactlyOnce(t *testing.T) {
 	if _, err := b.publish(ctx, 61, b.last-1); !errors.As(err, &apiErr) || apiErr.ErrorCode != wire.ErrWrongLastSequence {
 		t.Fatalf("stale append: %v, want error %d", err, wire.ErrWrongLastSequence)
 	}
-	b.ship(t, 61)
+	b.mustShip(t, 61)
 	// A copy of event 5 without the headers: the stream stores it twice,
 	// headquarters once.
-	if _, err := js.Publish(ctx, b.till.JournalSubject(), b.events[4]); err != nil {
+	if _, err := b.js.Publish(ctx, b.till.JournalSubject(), b.events[4]); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range boxes {
@@ -94,20 +97,21 @@ func grep(s, word string) string {
 // TestPostgresRestartedDuringIngest: PostgreSQL crashes while boxes keep
 // publishing; /readyz says so; once it is back every event is there once.
 func TestPostgresRestartedDuringIngest(t *testing.T) {
-	pg, ns := startPG(t), startNATS(t)
-	h := startHQ(t, writeConfig(t, pg.DSN(), ns.URL()))
-	_, js := connect(t, ns.URL())
+	till := tillOf("oslo", "t1")
+	pg, ns := startPG(t), startNATS(t, till)
+	h := startHQ(t, writeConfig(t, pg.DSN(), ns, 1))
+	_, js := ns.hqClient(t)
 	waitStreams(t, js)
-	b := newBox(js, "oslo", "t1")
+	b := newBox(t, ns, till)
 	b.makeEvents(t, 300)
-	b.ship(t, 1)
+	b.mustShip(t, 1)
 	db := pg.Conn(t)
 	waitFor(t, 30*time.Second, "the first events stored", func() bool { return countEvents(db, b.till) > 0 })
 	waitFor(t, 10*time.Second, "ready", func() bool { code, _ := get(t, h.URL()+"/readyz"); return code == http.StatusOK })
 
 	pg.Crash()
 	b.makeEvents(t, 200)
-	b.ship(t, 301)
+	b.mustShip(t, 301)
 	code, body := get(t, h.URL()+"/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"postgres":"unreachable`) {
 		t.Errorf("/readyz with PostgreSQL down: %d %s", code, body)
@@ -122,14 +126,15 @@ func TestPostgresRestartedDuringIngest(t *testing.T) {
 // TestHeartbeatsAndMetrics: heartbeats make tills known, online and
 // routable; /metrics shows how far behind each journal is.
 func TestHeartbeatsAndMetrics(t *testing.T) {
-	pg, ns := startPG(t), startNATS(t)
-	h := startHQ(t, writeConfig(t, pg.DSN(), ns.URL()))
-	nc, js := connect(t, ns.URL())
+	till := tillOf("oslo", "t1")
+	pg, ns := startPG(t), startNATS(t, till)
+	h := startHQ(t, writeConfig(t, pg.DSN(), ns, 1))
+	_, js := ns.hqClient(t)
 	waitStreams(t, js)
-	b := newBox(js, "oslo", "t1")
+	b := newBox(t, ns, till)
 	b.makeEvents(t, 3)
-	b.ship(t, 1)
-	heartbeat(t, nc, b.till, b.prefix(), 10)
+	b.mustShip(t, 1)
+	b.heartbeat(t, 10)
 	waitFor(t, 30*time.Second, "the till online with a lag of 7", func() bool {
 		_, body := get(t, h.URL()+"/metrics")
 		return strings.Contains(body, "tillbox_hq_tills_online 1") &&
@@ -137,15 +142,12 @@ func TestHeartbeatsAndMetrics(t *testing.T) {
 	})
 }
 
-// heartbeat publishes a heartbeat of till as its box does.
-func heartbeat(t testing.TB, nc *nats.Conn, till wire.Till, prefix string, lastSeq uint64) {
+// heartbeat publishes a heartbeat of the box, as the box does.
+func (b *box) heartbeat(t testing.TB, lastSeq uint64) {
 	t.Helper()
-	hb := wire.Heartbeat{Till: till, At: time.Now(), Version: "test", MSN: testMSN, ReferencePrefix: prefix,
+	hb := wire.Heartbeat{Till: b.till, At: time.Now(), Version: "test", MSN: testMSN, ReferencePrefix: b.prefix(),
 		Online: true, LastSeq: lastSeq, Scanners: []wire.Scanner{{Name: "front", Connected: true}}}
-	if err := nc.Publish(till.HeartbeatSubject(), hb.Marshal()); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
+	if _, err := b.js.Publish(context.Background(), b.till.HeartbeatSubject(), hb.Marshal()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tillbox/tillbox/agent/fleet/wire"
 )
 
 // hqProcess is tillbox-hq running as a process of its own (the test
@@ -51,14 +54,18 @@ func (p *hqProcess) kill(t testing.TB) {
 // durable consumer stands, and at the end every event is in PostgreSQL
 // exactly once, equal to the box's.
 func TestHQKilledMidBatch(t *testing.T) {
-	pg, ns := startPG(t), startNATS(t)
-	config := writeConfig(t, pg.DSN(), ns.URL())
+	tills := []wire.Till{tillOf("oslo", "t1"), tillOf("oslo", "t2"), tillOf("bergen", "t1")}
+	pg, ns := startPG(t), startNATS(t, tills...)
+	config := writeConfig(t, pg.DSN(), ns, 1)
 	p := startHQProcess(t, config)
-	_, js := connect(t, ns.URL())
+	_, js := ns.hqClient(t)
 	waitStreams(t, js)
 	db := pg.Conn(t)
 
-	boxes := []*box{newBox(js, "oslo", "t1"), newBox(js, "oslo", "t2"), newBox(js, "bergen", "t1")}
+	var boxes []*box
+	for _, till := range tills {
+		boxes = append(boxes, newBox(t, ns, till))
+	}
 	const perRound = 400
 	for round := range 3 {
 		// The boxes publish while headquarters writes; it is killed once
@@ -67,7 +74,11 @@ func TestHQKilledMidBatch(t *testing.T) {
 		for _, b := range boxes {
 			from := uint64(len(b.events) + 1)
 			b.makeEvents(t, perRound)
-			wg.Go(func() { b.ship(t, from) })
+			wg.Go(func() {
+				if err := b.ship(from); err != nil {
+					t.Error(err)
+				}
+			})
 		}
 		target := (round*perRound + perRound/4)
 		waitFor(t, 60*time.Second, "part of the round stored", func() bool { return countEvents(db, boxes[0].till) > target })
@@ -75,6 +86,54 @@ func TestHQKilledMidBatch(t *testing.T) {
 		wg.Wait()
 		p = startHQProcess(t, config)
 	}
+	for _, b := range boxes {
+		waitFor(t, 120*time.Second, "every event of "+b.till.String(), func() bool { return countEvents(db, b.till) == len(b.events) })
+		checkJournal(t, db, b)
+	}
+}
+
+// TestNATSNodeKilledDuringIngest: on a 3-node cluster with 3 replicas,
+// the node leading the journal stream is killed with SIGKILL while boxes
+// publish and headquarters ingests, then restarted: every event is in
+// PostgreSQL exactly once.
+func TestNATSNodeKilledDuringIngest(t *testing.T) {
+	tills := []wire.Till{tillOf("oslo", "t1"), tillOf("bergen", "t1")}
+	pg, ns := startPG(t), startNATSCluster(t, tills...)
+	startHQ(t, writeConfig(t, pg.DSN(), ns, 3))
+	_, js := ns.hqClient(t)
+	waitStreams(t, js)
+	db := pg.Conn(t)
+	var boxes []*box
+	for _, till := range tills {
+		b := newBox(t, ns, till)
+		b.makeEvents(t, 600)
+		boxes = append(boxes, b)
+	}
+	var wg sync.WaitGroup
+	for _, b := range boxes {
+		wg.Go(func() {
+			if err := b.ship(1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitFor(t, 60*time.Second, "part of the events stored", func() bool { return countEvents(db, boxes[0].till) > 100 })
+	s, err := js.Stream(context.Background(), wire.JournalStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := -1
+	for i, n := range ns.servers {
+		if s.CachedInfo().Cluster != nil && n.Name() == s.CachedInfo().Cluster.Leader {
+			leader = i
+		}
+	}
+	if leader < 0 {
+		t.Fatalf("no leader of the journal stream: %+v", s.CachedInfo().Cluster)
+	}
+	ns.servers[leader].Kill()
+	wg.Wait()
+	ns.servers[leader].Restart()
 	for _, b := range boxes {
 		waitFor(t, 120*time.Second, "every event of "+b.till.String(), func() bool { return countEvents(db, b.till) == len(b.events) })
 		checkJournal(t, db, b)

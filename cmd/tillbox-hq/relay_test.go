@@ -72,14 +72,14 @@ func onSubject(t testing.TB, js jetstream.JetStream, subject string) []jetstream
 // is published; a reference no till claims is kept on the unrouted subject
 // with 200; a retry is stored once; with NATS down the answer is 503.
 func TestWebhookRelay(t *testing.T) {
-	pg, ns := startPG(t), startNATS(t)
-	h := startHQ(t, writeConfig(t, pg.DSN(), ns.URL()))
-	nc, js := connect(t, ns.URL())
+	pg, ns := startPG(t), startNATS(t, tillOf("oslo", "t1"), tillOf("oslo", "t12"))
+	h := startHQ(t, writeConfig(t, pg.DSN(), ns, 1))
+	_, js := ns.hqClient(t)
 	waitStreams(t, js)
 	db := pg.Conn(t)
-	t1, t2 := newBox(js, "oslo", "t1"), newBox(js, "oslo", "t12")
+	t1, t2 := newBox(t, ns, tillOf("oslo", "t1")), newBox(t, ns, tillOf("oslo", "t12"))
 	for _, b := range []*box{t1, t2} {
-		heartbeat(t, nc, b.till, b.prefix(), 0)
+		b.heartbeat(t, 0)
 	}
 	waitFor(t, 30*time.Second, "both tills known", func() bool {
 		var n int
@@ -134,7 +134,7 @@ func TestWebhookRelay(t *testing.T) {
 	}
 
 	// NATS down: 503, so that Vipps MobilePay tries again.
-	ns.Kill()
+	ns.servers[0].Kill()
 	if code := postWebhook(t, h.URL(), webhookBody(t, "oslo-t1-000002", epayment.EventAuthorized), testSecret); code != http.StatusServiceUnavailable {
 		t.Fatalf("webhook with NATS down: %d, want 503", code)
 	}

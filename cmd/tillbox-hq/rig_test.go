@@ -14,10 +14,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tillbox/tillbox/agent/fleet/natstest"
+	"github.com/tillbox/tillbox/agent/fleet/wire"
 )
 
-// TEMPORARY until the kits (agent/fleet/natstest, internal/pgtest) are on
-// main: a PostgreSQL and a nats-server process on loopback.
+// TEMPORARY until the kit internal/pgtest is on main: PostgreSQL on
+// loopback.
 
 const pgBin = "/usr/lib/postgresql/15/bin"
 
@@ -96,47 +100,43 @@ func (p *pgServer) Conn(t testing.TB) *pgx.Conn {
 	return c
 }
 
-type natsServer struct {
-	t    testing.TB
-	dir  string
-	port int
-	cmd  *exec.Cmd
+// chainNATS is the NATS servers of a test: one node or a cluster, TLS
+// with the test's CA, a user for headquarters and one per box.
+type chainNATS struct {
+	urls    string
+	servers []*natstest.Server
+	one     *natstest.Server // any node: the users and the CA are shared
 }
 
-func startNATS(t testing.TB) *natsServer {
+func startNATS(t testing.TB, tills ...wire.Till) *chainNATS {
 	t.Helper()
-	s := &natsServer{t: t, dir: t.TempDir(), port: freePort(t)}
-	s.Start()
-	t.Cleanup(s.Kill)
-	return s
+	s := natstest.Start(t, natstest.Options{TLS: true, Tills: tills})
+	return &chainNATS{urls: s.URL(), servers: []*natstest.Server{s}, one: s}
 }
 
-func (s *natsServer) Start() {
-	s.t.Helper()
-	s.cmd = exec.Command("/tmp/natsbin/nats-server", "-a", "127.0.0.1", "-p", strconv.Itoa(s.port), "-js", "-sd", s.dir)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		nc, err := nats.Connect(s.URL())
-		if err == nil {
-			nc.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("nats-server did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+func startNATSCluster(t testing.TB, tills ...wire.Till) *chainNATS {
+	t.Helper()
+	c := natstest.StartCluster(t, 3, natstest.Options{TLS: true, Tills: tills})
+	return &chainNATS{urls: c.URLs(), servers: c.Servers(), one: c.Server(0)}
 }
 
-func (s *natsServer) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
+// hqClient connects as headquarters' user.
+func (n *chainNATS) hqClient(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	return jsOf(t, n.one.Connect(t, n.urls, n.one.HQ(), nats.ReconnectWait(100*time.Millisecond)))
 }
 
-func (s *natsServer) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
+// boxClient connects as till's box.
+func (n *chainNATS) boxClient(t testing.TB, till wire.Till) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	return jsOf(t, n.one.Connect(t, n.urls, n.one.Box(till), nats.ReconnectWait(100*time.Millisecond)))
+}
+
+func jsOf(t testing.TB, nc *nats.Conn) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
