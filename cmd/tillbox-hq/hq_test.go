@@ -175,9 +175,9 @@ type box struct {
 	till   wire.Till
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	events [][]byte // by seq - 1: the exact bytes of the box's log
+	events [][]byte          // by seq - 1: the exact bytes of the box's log
 	acked  map[uint64]uint64 // seq → the stream sequence the event got
-	last   uint64   // stream sequence of the subject's last message
+	last   uint64            // stream sequence of the subject's last message
 }
 
 func newBox(t testing.TB, n *chainNATS, till wire.Till) *box {
@@ -187,7 +187,9 @@ func newBox(t testing.TB, n *chainNATS, till wire.Till) *box {
 }
 
 // tillOf names a till of the test's chain.
-func tillOf(store, till string) wire.Till { return wire.Till{Chain: testChain, Store: store, Till: till} }
+func tillOf(store, till string) wire.Till {
+	return wire.Till{Chain: testChain, Store: store, Till: till}
+}
 
 // prefix is the box's reference prefix.
 func (b *box) prefix() string { return b.till.Store + "-" + b.till.Till }
