@@ -16,7 +16,7 @@ import (
 // TestHelpAndBadFlags: -h and --help print the usage on stdout and exit 0;
 // an unknown flag or command exits 2 with one message on stderr.
 func TestHelpAndBadFlags(t *testing.T) {
-	for _, cmd := range [][]string{{}, {"run"}, {"migrate"}, {"config"}} {
+	for _, cmd := range [][]string{{}, {"run"}, {"migrate"}, {"config"}, {"passwd"}} {
 		for _, h := range []string{"-h", "--help"} {
 			args := append(append([]string{}, cmd...), h)
 			var out, errOut bytes.Buffer
@@ -29,7 +29,7 @@ func TestHelpAndBadFlags(t *testing.T) {
 			}
 		}
 	}
-	for _, args := range [][]string{{"run", "--no-such-flag"}, {"migrate", "--no-such-flag"}, {"frobnicate"}, {"config", "frobnicate"}, {}} {
+	for _, args := range [][]string{{"run", "--no-such-flag"}, {"migrate", "--no-such-flag"}, {"passwd", "--no-such-flag"}, {"frobnicate"}, {"config", "frobnicate"}, {}} {
 		var out, errOut bytes.Buffer
 		err := run(t.Context(), args, &out, &errOut)
 		if code := exitCode(err, io.Discard); code != 2 {
@@ -85,5 +85,20 @@ func TestRunRefusesABadConfiguration(t *testing.T) {
 	var ce *hqconfig.Error
 	if err == nil || errors.As(err, &ce) || !strings.Contains(errOut.String(), "hq.chain:") || !strings.Contains(errOut.String(), "postgres.dsn:") {
 		t.Errorf("run: %v; stderr %q", err, errOut.String())
+	}
+}
+
+// TestPasswd prints a hash the fleet page's users take, never the password.
+func TestPasswd(t *testing.T) {
+	var out bytes.Buffer
+	if err := runPasswd(nil, strings.NewReader("correct horse battery\n"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(hash, "$argon2id$") || strings.Contains(hash, "correct horse") {
+		t.Fatalf("passwd printed %q", hash)
+	}
+	if err := runPasswd(nil, strings.NewReader("short\n"), io.Discard, io.Discard); err == nil {
+		t.Error("a short password was taken")
 	}
 }

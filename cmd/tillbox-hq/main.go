@@ -25,6 +25,7 @@ Usage:
   tillbox-hq run [--config FILE]    consume the boxes' journals and heartbeats, relay webhooks, serve HTTP
   tillbox-hq config example|check   print a commented configuration file, or check one
   tillbox-hq migrate [--config FILE]  apply the PostgreSQL schema migrations and exit
+  tillbox-hq passwd                 print the hash of a fleet page user's password (read from stdin)
 
 Run 'tillbox-hq COMMAND -h' for a command's flags.
 `
@@ -80,6 +81,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runMigrate(ctx, args, stdout, stderr)
 	case "config":
 		return runConfig(args, stdout, stderr)
+	case "passwd":
+		return runPasswd(args, os.Stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -39,6 +39,7 @@ type Config struct {
 	HTTP     HTTP     `toml:"http"`
 	Log      Log      `toml:"log"`
 	Units    []Unit   `toml:"unit"`
+	Users    []User   `toml:"user"`
 
 	// Warnings are doubtful but working settings.
 	Warnings []string `toml:"-"`
@@ -76,6 +77,12 @@ type HTTP struct {
 	Listen   string `toml:"listen"`
 	CertFile string `toml:"cert_file"`
 	KeyFile  string `toml:"key_file"`
+	// Hosts are the names the fleet page is reached by (besides the
+	// listener's addresses and localhost); other Host headers are refused.
+	Hosts []string `toml:"hosts"`
+	// SecureCookies marks the fleet page's session cookie Secure: set it
+	// when a TLS proxy is in front.
+	SecureCookies bool `toml:"secure_cookies"`
 }
 
 // Log is the [log] section.
@@ -89,6 +96,15 @@ type Unit struct {
 	WebhookURL        string          `toml:"webhook_url"`
 	WebhookSecret     epayment.Secret `toml:"webhook_secret"`
 	WebhookSecretFile string          `toml:"webhook_secret_file"`
+}
+
+// User is one [[user]]: a person who may log in to the fleet page.
+type User struct {
+	Name string `toml:"name"`
+	// PasswordHash is the argon2id hash of the password (as `tillbox
+	// passwd` makes it).
+	PasswordHash     epayment.Secret `toml:"password_hash"`
+	PasswordHashFile string          `toml:"password_hash_file"`
 }
 
 // Default is the configuration before the file is read.
@@ -175,6 +191,17 @@ func (c *Config) Validate() []Problem {
 		}
 		if u.WebhookSecret == "" {
 			fail(f+"webhook_secret", "missing: set webhook_secret_file, %s or webhook_secret", unitEnv(u.MSN))
+		}
+	}
+	names := map[string]bool{}
+	for i, u := range c.Users {
+		f := fmt.Sprintf("user[%d].", i)
+		if u.Name == "" || names[u.Name] {
+			fail(f+"name", "%q: a name, once", u.Name)
+		}
+		names[u.Name] = true
+		if !strings.HasPrefix(u.PasswordHash.Reveal(), "$argon2id$") {
+			fail(f+"password_hash", "missing or not an argon2id hash: make one with `tillbox-hq passwd`")
 		}
 	}
 	return ps

@@ -82,7 +82,21 @@ func (c *Config) secretRefs() []secret {
 		u := &c.Units[i]
 		s = append(s, secret{fmt.Sprintf("unit[%d].webhook_secret", i), unitEnv(u.MSN), &u.WebhookSecret, &u.WebhookSecretFile})
 	}
+	for i := range c.Users {
+		u := &c.Users[i]
+		s = append(s, secret{fmt.Sprintf("user[%d].password_hash", i), userEnv(u.Name), &u.PasswordHash, &u.PasswordHashFile})
+	}
 	return s
+}
+
+// userEnv is the environment variable of a user's password hash.
+func userEnv(name string) string {
+	return "TILLBOX_HQ_USER_" + strings.ToUpper(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, name)) + "_PASSWORD_HASH"
 }
 
 // unitEnv is the environment variable of a unit's webhook secret.
