@@ -25,10 +25,11 @@ demo:
 STATIC := CGO_ENABLED=1 $(GO) build -tags netgo,osusergo -trimpath -ldflags '$(LDFLAGS) -linkmode external -extldflags -static'
 need_cc = @command -v $(1) >/dev/null 2>&1 || { echo "make: the C compiler $(1) is missing: karalabe/usb (USB HID scanners) needs cgo; apt-get install $(2) (scripts/ensure-deps.sh does it as root)" >&2; exit 1; }
 
-## build: the static tillbox binary for this machine (cgo, USB HID included), in bin/
+## build: the static tillbox binary for this machine (cgo, USB HID included), and tillbox-hq, in bin/
 build:
 	$(call need_cc,$${CC:-gcc},gcc)
 	$(STATIC) -o $(BIN)/tillbox ./cmd/tillbox
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tillbox-hq ./cmd/tillbox-hq
 
 ## build-arm64, build-armv7: static cross builds for a Raspberry Pi (bin/tillbox-linux-arm64, -armv7)
 build-arm64:
