@@ -164,7 +164,7 @@ func TestSalesOnIsTheChainsDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	bergen := wire.Till{Chain: "acme", Store: "bergen", Till: "t1"}
-	late := time.Date(2026, 12, 6, 23, 30, 0, 0, time.UTC) // 00:30 on the 7th in Oslo
+	late := time.Date(2026, 12, 6, 23, 30, 0, 0, time.UTC)  // 00:30 on the 7th in Oslo
 	early := time.Date(2026, 12, 6, 22, 30, 0, 0, time.UTC) // 23:30 on the 6th in Oslo
 	evs := []Event{
 		saleEvent(t, oslo, 1, "oslo-t1-000001", agent.Completed, 1000, 1000, late),

@@ -93,4 +93,3 @@ func (p *pgServer) Conn(t testing.TB) *pgx.Conn {
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
-
