@@ -100,6 +100,10 @@ func TestWebhookRelay(t *testing.T) {
 	if other := onSubject(t, js, t1.till.RelaySubject()); len(other) != 0 {
 		t.Fatalf("another till's subject got it: %+v", other)
 	}
+	// The box takes it with its own credentials, through its own consumer.
+	if m := t2.takeRelayed(t); !bytes.Equal(m.Data(), body) {
+		t.Fatalf("the box took %s", m.Data())
+	}
 	// Vipps MobilePay retries: stored once.
 	if code := postWebhook(t, h.URL(), body, testSecret); code != http.StatusOK {
 		t.Fatalf("retry: %d", code)
@@ -138,4 +142,24 @@ func TestWebhookRelay(t *testing.T) {
 	if code := postWebhook(t, h.URL(), webhookBody(t, "oslo-t1-000002", epayment.EventAuthorized), testSecret); code != http.StatusServiceUnavailable {
 		t.Fatalf("webhook with NATS down: %d, want 503", code)
 	}
+}
+
+// takeRelayed fetches the box's next relayed webhook as the box does:
+// through its durable consumer on the relay stream, filtered to its subject.
+func (b *box) takeRelayed(t testing.TB) jetstream.Msg {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, wire.RelayStream, jetstream.ConsumerConfig{
+		Durable: b.till.RelayConsumer(), FilterSubject: b.till.RelaySubject(), AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatalf("%s: its relay consumer: %v", b.till, err)
+	}
+	m, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatalf("%s: no relayed webhook: %v", b.till, err)
+	}
+	if err := m.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
