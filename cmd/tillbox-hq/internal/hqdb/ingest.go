@@ -74,6 +74,7 @@ type Ingested struct {
 // (a repeated one changes nothing), each sale from its newest event, and
 // each till's newest stored sequence. Either all of it is committed or
 // nothing; the caller acknowledges the messages only after it returns nil.
+// Three statements whatever the batch's size (arrays unnested).
 func (db *DB) Ingest(ctx context.Context, evs []Event) (Ingested, error) {
 	var res Ingested
 	if len(evs) == 0 {
@@ -86,35 +87,55 @@ func (db *DB) Ingest(ctx context.Context, evs []Event) (Ingested, error) {
 		return cmp.Or(cmp.Compare(a.Till.Store, b.Till.Store), cmp.Compare(a.Till.Till, b.Till.Till), cmp.Compare(a.Seq, b.Seq))
 	})
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		res = Ingested{}
 		b := &pgx.Batch{}
-		for _, e := range evs {
-			b.Queue(`INSERT INTO events (chain, store, till, seq, reference, kind, state, at, body, stream_seq)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-				e.Till.Chain, e.Till.Store, e.Till.Till, int64(e.Seq), e.Reference, e.Kind, e.State, e.At,
-				string(e.Body), int64(e.StreamSeq)).Exec(func(ct pgconn.CommandTag) error {
-				if ct.RowsAffected() == 1 {
-					res.New++
-				} else {
-					res.Duplicates++
-				}
-				return nil
-			})
+		var inserted int64
+		queueEvents(b, evs).Exec(func(ct pgconn.CommandTag) error {
+			inserted = ct.RowsAffected()
+			return nil
+		})
+		if sales := newestSales(evs); len(sales) > 0 {
+			queueSales(b, sales)
 		}
-		for _, e := range newestSales(evs) {
-			queueSale(b, e)
+		queueTills(b, newestSeqs(evs))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
 		}
-		for _, t := range newestSeqs(evs) {
-			b.Queue(`INSERT INTO tills (chain, store, till, at_hq) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (chain, store, till) DO UPDATE SET at_hq = GREATEST(tills.at_hq, EXCLUDED.at_hq)`,
-				t.till.Chain, t.till.Store, t.till.Till, int64(t.seq))
-		}
-		return tx.SendBatch(ctx, b).Close()
+		res = Ingested{New: int(inserted), Duplicates: len(evs) - int(inserted)}
+		return nil
 	})
 	if err != nil {
 		return Ingested{}, fmt.Errorf("ingest: %w", err)
 	}
 	return res, nil
+}
+
+// queueEvents inserts evs, each unless it is there.
+func queueEvents(b *pgx.Batch, evs []Event) *pgx.QueuedQuery {
+	n := len(evs)
+	chain, store, till, ref, kind, state, body := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seq, streamSeq, at := make([]int64, n), make([]int64, n), make([]time.Time, n)
+	for i, e := range evs {
+		chain[i], store[i], till[i], seq[i] = e.Till.Chain, e.Till.Store, e.Till.Till, int64(e.Seq)
+		ref[i], kind[i], state[i], at[i], body[i], streamSeq[i] = e.Reference, e.Kind, e.State, e.At, string(e.Body), int64(e.StreamSeq)
+	}
+	return b.Queue(`INSERT INTO events (chain, store, till, seq, reference, kind, state, at, body, stream_seq)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+			$8::timestamptz[], $9::text[], $10::bigint[])
+		ON CONFLICT DO NOTHING`, chain, store, till, seq, ref, kind, state, at, body, streamSeq)
+}
+
+// queueTills raises each till's at_hq to its newest stored sequence.
+func queueTills(b *pgx.Batch, ts []tillSeq) {
+	n := len(ts)
+	chain, store, till, seq := make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+	for i, t := range ts {
+		chain[i], store[i], till[i], seq[i] = t.till.Chain, t.till.Store, t.till.Till, int64(t.seq)
+	}
+	b.Queue(`INSERT INTO tills (chain, store, till, at_hq)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+		ON CONFLICT (chain, store, till) DO UPDATE SET at_hq = GREATEST(tills.at_hq, EXCLUDED.at_hq)`,
+		chain, store, till, seq)
 }
 
 // newestSales is the newest "sale" event of each sale in evs (sorted).
@@ -149,20 +170,39 @@ func newestSales(evs []Event) []Event {
 	return out
 }
 
-// queueSale upserts the sale of e, unless headquarters has a newer event
-// of it already.
-func queueSale(b *pgx.Batch, e Event) {
-	s := e.Sale
-	var finished *time.Time
-	if !s.FinishedAt.IsZero() {
-		finished = &s.FinishedAt
+// queueSales upserts the sales of evs (one event a sale), each unless
+// headquarters has a newer event of it already.
+func queueSales(b *pgx.Batch, evs []Event) {
+	n := len(evs)
+	str := func() []string { return make([]string, n) }
+	num := func() []int64 { return make([]int64, n) }
+	chain, store, till, ref, currency, desc, state, vipps, code := str(), str(), str(), str(), str(), str(), str(), str(), str()
+	amount, authorized, captured, refunded, cancelled, last := num(), num(), num(), num(), num(), num()
+	outcome, created, updated, finished := make([]bool, n), make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+	for i, e := range evs {
+		s := e.Sale
+		chain[i], store[i], till[i], ref[i] = e.Till.Chain, e.Till.Store, e.Till.Till, s.Reference
+		amount[i], currency[i], desc[i] = s.Amount, s.Currency, s.Description
+		a := s.Aggregate
+		authorized[i], captured[i], refunded[i], cancelled[i] = a.Authorized, a.Captured, a.Refunded, a.Cancelled
+		state[i], outcome[i], vipps[i], code[i] = string(s.State), s.Outcome, s.VippsState, s.ErrorCode
+		created[i], updated[i], last[i] = s.CreatedAt, s.UpdatedAt, int64(e.Seq)
+		if !s.FinishedAt.IsZero() {
+			finished[i] = &s.FinishedAt
+		}
 	}
 	b.Queue(`INSERT INTO sales (chain, store, till, reference, msn, amount, currency, description,
 			authorized, captured, refunded, cancelled, state, outcome, vipps_state, error_code,
 			created_at, updated_at, finished_at, last_seq)
-		VALUES ($1, $2, $3, $4,
-			COALESCE((SELECT msn FROM tills t WHERE t.chain = $1 AND t.store = $2 AND t.till = $3), ''),
-			$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+		SELECT u.chain, u.store, u.till, u.reference, COALESCE(t.msn, ''), u.amount, u.currency, u.description,
+			u.authorized, u.captured, u.refunded, u.cancelled, u.state, u.outcome, u.vipps_state, u.error_code,
+			u.created_at, u.updated_at, u.finished_at, u.last_seq
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
+			$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::boolean[], $14::text[], $15::text[],
+			$16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::bigint[])
+			AS u(chain, store, till, reference, amount, currency, description, authorized, captured, refunded, cancelled,
+				state, outcome, vipps_state, error_code, created_at, updated_at, finished_at, last_seq)
+		LEFT JOIN tills t ON t.chain = u.chain AND t.store = u.store AND t.till = u.till
 		ON CONFLICT (chain, store, till, reference) DO UPDATE SET
 			msn = CASE WHEN EXCLUDED.msn <> '' THEN EXCLUDED.msn ELSE sales.msn END,
 			amount = EXCLUDED.amount, currency = EXCLUDED.currency, description = EXCLUDED.description,
@@ -172,11 +212,8 @@ func queueSale(b *pgx.Batch, e Event) {
 			created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
 			finished_at = EXCLUDED.finished_at, last_seq = EXCLUDED.last_seq
 		WHERE sales.last_seq < EXCLUDED.last_seq`,
-		e.Till.Chain, e.Till.Store, e.Till.Till, s.Reference,
-		s.Amount, s.Currency, s.Description,
-		s.Aggregate.Authorized, s.Aggregate.Captured, s.Aggregate.Refunded, s.Aggregate.Cancelled,
-		string(s.State), s.Outcome, s.VippsState, s.ErrorCode,
-		s.CreatedAt, s.UpdatedAt, finished, int64(e.Seq))
+		chain, store, till, ref, amount, currency, desc, authorized, captured, refunded, cancelled,
+		state, outcome, vipps, code, created, updated, finished, last)
 }
 
 type tillSeq struct {
