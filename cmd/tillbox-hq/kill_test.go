@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -137,5 +142,51 @@ func TestNATSNodeKilledDuringIngest(t *testing.T) {
 	for _, b := range boxes {
 		waitFor(t, 120*time.Second, "every event of "+b.till.String(), func() bool { return countEvents(db, b.till) == len(b.events) })
 		checkJournal(t, db, b)
+	}
+}
+
+// TestStartsWithoutItsServersAndStopsOnSIGTERM: tillbox-hq starts while
+// PostgreSQL and NATS are unreachable (/healthz 200, /readyz 503 naming
+// both), and SIGTERM stops it cleanly with status 0.
+func TestStartsWithoutItsServersAndStopsOnSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`[hq]
+chain = "acme"
+[nats]
+servers = ["nats://127.0.0.1:%d"]
+[postgres]
+dsn = "host=127.0.0.1 port=%d user=nobody dbname=x sslmode=disable password=pg-secret-never-shown"
+[http]
+listen = "127.0.0.1:0"
+`, freePort(t), freePort(t))
+	path := filepath.Join(dir, "hq.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startHQProcess(t, path)
+	var base string
+	waitFor(t, 30*time.Second, "the listening line", func() bool {
+		m := regexp.MustCompile(`listening on (http://[0-9.:]+)`).FindStringSubmatch(p.out.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	})
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d", code)
+	}
+	code, body := get(t, base+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"postgres":"waiting`) || !strings.Contains(body, `"nats":"not connected`) {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("after SIGTERM: %v\n%s", err, p.out.String())
+	}
+	out := p.out.String()
+	if !strings.Contains(out, "tillbox-hq stopped") || strings.Contains(out, "pg-secret-never-shown") {
+		t.Fatalf("the log lacks the stop or shows the DSN's password:\n%s", out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/tillbox/tillbox/agent/version"
@@ -96,20 +97,24 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func signalContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
+	released := make(chan struct{}) // the caller is done: stop listening
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
 		case <-ch:
 			cancel()
-		case <-ctx.Done():
+		case <-released:
 			return
 		}
+		// ctx is done now; only the caller's release ends the wait for a
+		// second signal, which exits at once.
 		select {
 		case <-ch:
 			fmt.Fprintln(os.Stderr, "tillbox-hq: second signal, exiting now")
 			os.Exit(1)
-		case <-ctx.Done():
+		case <-released:
 		}
 	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
+	var once sync.Once
+	return ctx, func() { once.Do(func() { signal.Stop(ch); close(released); cancel() }) }
 }
