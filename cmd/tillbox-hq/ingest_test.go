@@ -66,6 +66,22 @@ func TestJournalLandsExactlyOnce(t *testing.T) {
 	if _, err := b.js.Publish(ctx, b.till.JournalSubject(), b.events[4]); err != nil {
 		t.Fatal(err)
 	}
+	// Something that is no event (a box's bug): terminated and counted,
+	// and the ingest goes on past it.
+	if _, err := boxes[1].js.Publish(ctx, boxes[1].till.JournalSubject(), []byte("not an event")); err != nil {
+		t.Fatal(err)
+	}
+	boxes[1].makeEvents(t, 1)
+	boxes[1].last = 0
+	if _, err := boxes[1].resume(ctx); err == nil {
+		t.Fatal("the box resumed after a message that is no event")
+	}
+	last, err := boxes[1].js.Stream(ctx, wire.JournalStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxes[1].last = last.CachedInfo().State.LastSeq
+	boxes[1].mustShip(t, 61)
 	for _, b := range boxes {
 		waitFor(t, 60*time.Second, "every event of "+b.till.String(), func() bool { return countEvents(db, b.till) == len(b.events) })
 	}
@@ -77,8 +93,9 @@ func TestJournalLandsExactlyOnce(t *testing.T) {
 		checkJournal(t, db, b)
 	}
 	code, body := get(t, h.URL()+"/metrics")
-	if code != http.StatusOK || !strings.Contains(body, `tillbox_hq_ingest_events_total{result="new"} 181`) ||
-		!strings.Contains(body, `tillbox_hq_ingest_events_total{result="duplicate"} 1`) {
+	if code != http.StatusOK || !strings.Contains(body, `tillbox_hq_ingest_events_total{result="new"} 182`) ||
+		!strings.Contains(body, `tillbox_hq_ingest_events_total{result="duplicate"} 1`) ||
+		!strings.Contains(body, `tillbox_hq_ingest_events_total{result="rejected"} 1`) {
 		t.Errorf("/metrics: %d\n%s", code, grep(body, "tillbox_hq_ingest_events_total"))
 	}
 }
