@@ -130,8 +130,25 @@ func TestWebhookRelay(t *testing.T) {
 		t.Fatalf("unrouted: %+v", got)
 	}
 
+	// Too large, or for a sales unit not configured here: refused, nothing published.
+	big := append(webhookBody(t, "oslo-t1-000003", epayment.EventAuthorized), bytes.Repeat([]byte(" "), 64<<10)...)
+	if code := postWebhook(t, h.URL(), big, testSecret); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body over 64 KiB: %d, want 413", code)
+	}
+	resp, err := http.Post(h.URL()+"/webhooks/vipps/999999", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown sales unit: %d, want 404", resp.StatusCode)
+	}
+	if got := onSubject(t, js, "tillbox."+testChain+".relay.>"); len(got) != 2 {
+		t.Fatalf("the relay stream holds %d messages, want 2", len(got))
+	}
+
 	_, metrics := get(t, h.URL()+"/metrics")
-	for _, want := range []string{`result="routed"} 2`, `result="forged"} 1`, `result="unrouted"} 1`} {
+	for _, want := range []string{`result="routed"} 2`, `result="forged"} 1`, `result="unrouted"} 1`, `result="bad_request"} 2`} {
 		if !strings.Contains(metrics, "tillbox_hq_relay_deliveries_total{"+want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grep(metrics, "relay_deliveries"))
 		}

@@ -17,16 +17,16 @@ import (
 // unit whose reference prefix + "-" starts it (the boxes tell their prefix
 // and MSN in their heartbeats; headquarters keeps them in PostgreSQL). It
 // holds them in memory, refreshed every interval and when a reference
-// finds no till (at most once a second).
+// finds no till (misses at the same time share one load).
 type Routes struct {
 	load     func(ctx context.Context) ([]hqdb.Route, error)
 	interval time.Duration
 	log      *slog.Logger
 
-	reload sync.Mutex // one load at a time
-	mu     sync.RWMutex
-	byMSN  map[string][]hqdb.Route // longest prefix first
-	loaded time.Time
+	reload    sync.Mutex // one load at a time
+	mu        sync.RWMutex
+	byMSN     map[string][]hqdb.Route // longest prefix first
+	loadStart time.Time               // when the routes in byMSN began to load
 }
 
 // NewRoutes makes the routes read by load.
@@ -50,18 +50,20 @@ func (rs *Routes) Run(ctx context.Context) error {
 	}
 }
 
-func (rs *Routes) refresh(ctx context.Context) error { return rs.refreshOlder(ctx, 0) }
+func (rs *Routes) refresh(ctx context.Context) error { return rs.refreshSince(ctx, time.Time{}) }
 
-// refreshOlder reloads the routes unless they were loaded within age.
-func (rs *Routes) refreshOlder(ctx context.Context, age time.Duration) error {
+// refreshSince reloads the routes unless another load began after since
+// (concurrent misses share one load).
+func (rs *Routes) refreshSince(ctx context.Context, since time.Time) error {
 	rs.reload.Lock()
 	defer rs.reload.Unlock()
 	rs.mu.RLock()
-	fresh := !rs.loaded.IsZero() && time.Since(rs.loaded) < age
+	fresh := !since.IsZero() && rs.loadStart.After(since)
 	rs.mu.RUnlock()
 	if fresh {
 		return nil
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	all, err := rs.load(ctx)
@@ -76,17 +78,18 @@ func (rs *Routes) refreshOlder(ctx context.Context, age time.Duration) error {
 		slices.SortFunc(rs, func(a, b hqdb.Route) int { return cmp.Compare(len(b.Prefix), len(a.Prefix)) })
 	}
 	rs.mu.Lock()
-	rs.byMSN, rs.loaded = by, time.Now()
+	rs.byMSN, rs.loadStart = by, start
 	rs.mu.Unlock()
 	return nil
 }
 
 // Lookup returns the till of reference ref of sales unit msn.
 func (rs *Routes) Lookup(ctx context.Context, msn, ref string) (wire.Till, bool) {
+	missed := time.Now()
 	if t, ok := rs.find(msn, ref); ok {
 		return t, true
 	}
-	if err := rs.refreshOlder(ctx, time.Second); err != nil {
+	if err := rs.refreshSince(ctx, missed); err != nil {
 		rs.log.Warn("webhook routes: cannot read the tills", "err", err)
 		return wire.Till{}, false
 	}
