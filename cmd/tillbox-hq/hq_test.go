@@ -252,9 +252,9 @@ func (b *box) ship(from uint64) error {
 	for seq := from; seq <= uint64(len(b.events)); {
 		ack, err := b.publish(ctx, seq, b.last)
 		if err == nil {
-			if ack.Duplicate {
-				return fmt.Errorf("%s: event %d is a duplicate", b.till, seq)
-			}
+			// A duplicate is the event stored by an attempt whose ack was
+			// lost (a cluster checks the id before the expected sequence):
+			// its sequence is the stored message's.
 			b.last, b.acked[seq] = ack.Sequence, ack.Sequence
 			seq++
 			continue
