@@ -268,3 +268,21 @@ func terminalStatus(t *testing.T, pos, token string) device.Status {
 	t.Fatalf("GET /api/v1/status lists no terminal among %+v", st.Scanners)
 	return device.Status{}
 }
+
+// Ctrl-C stops the demo while it waits for the terminal's next line: it
+// does not wait for a key (a read of a terminal is not interrupted).
+func TestDemoStopsWithoutALine(t *testing.T) {
+	d := startDemo(t)
+	waitPrinted(t, d.out, d.done, `(tb-demo-000001  completed)`)
+	d.cancel()
+	d.cancel = nil // stopped here, not by the cleanup
+	defer d.in.Close()
+	select {
+	case err := <-d.done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("demo: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the demo did not stop without a line on its terminal:\n%s", d.out)
+	}
+}

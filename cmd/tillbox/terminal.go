@@ -40,6 +40,10 @@ type terminal struct {
 	eof   chan struct{} // closed at the end of the input
 	stop  chan struct{}
 	done  chan struct{} // closed when the reader ends (at shutdown if it never started)
+
+	mu      sync.Mutex
+	inRead  bool // the reader waits for the terminal's next line
+	stopped bool
 }
 
 // command is a line of the demo's commands; the next line is read once it
@@ -63,7 +67,7 @@ func (t *terminal) read() {
 	defer close(t.done)
 	defer close(t.eof)
 	sc := bufio.NewScanner(t.in)
-	for sc.Scan() {
+	for t.reading() && t.scan(sc) {
 		line := strings.TrimSpace(sc.Text())
 		switch {
 		case line == "":
@@ -89,6 +93,23 @@ func (t *terminal) read() {
 	}
 }
 
+// reading marks the reader as waiting for a line; false after shutdown.
+func (t *terminal) reading() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.inRead = !t.stopped
+	return t.inRead
+}
+
+// scan reads the next line.
+func (t *terminal) scan(sc *bufio.Scanner) bool {
+	ok := sc.Scan()
+	t.mu.Lock()
+	t.inRead = false
+	t.mu.Unlock()
+	return ok
+}
+
 // paste hands code to the terminal's scanner as if it had been typed
 // there, once a Main has it open; the error is ctx's when it ends first.
 func (t *terminal) paste(ctx context.Context, code string) error {
@@ -100,12 +121,21 @@ func (t *terminal) paste(ctx context.Context, code string) error {
 	}
 }
 
-// shutdown stops the reader and waits for it: it ends at its next line or
-// at the end of the input (a read of the terminal is not interrupted).
+// shutdown stops the reader and waits for it, unless it waits for the
+// terminal's next line: a read of the terminal cannot be interrupted, and
+// the demo does not wait for a key to stop. The reader then ends at that
+// line (handing it to no one) or at the end of the input, or with the
+// process.
 func (t *terminal) shutdown() {
+	t.mu.Lock()
+	t.stopped = true
 	close(t.stop)
+	inRead := t.inRead
+	t.mu.Unlock()
 	t.once.Do(func() { close(t.done) }) // never started
-	<-t.done
+	if !inRead {
+		<-t.done
+	}
 }
 
 // commands carries out the terminal's commands on a until ctx ends:
