@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/display/technician"
@@ -310,7 +311,7 @@ func TestTestPaymentRefusedInProduction(t *testing.T) {
 // A test payment the customer leaves alone ends "expired" on the page (the
 // simulator's clock is moved past the payment's 10 minutes).
 func TestBrowserTestPaymentExpires(t *testing.T) {
-	clock := sim.NewFakeClock(time.Now())
+	clock := clock.NewFake(time.Now())
 	b := newBoxWith(t, false, sim.Options{App: sim.AppPolicy{Action: sim.Ignore}, Clock: clock})
 	ctx := b.signInBrowser()
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url+"testpay"), chromedp.WaitReady(chromedp.CSS("#phone")),
