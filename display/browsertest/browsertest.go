@@ -30,11 +30,11 @@ const WaitBound = 60 * time.Second
 // pollEvery is how often WaitJS evaluates its predicate in the page.
 const pollEvery = 10 * time.Millisecond
 
-// Flags are the Chromium flags of TESTRIGS.md beside the headless,
+// flags are the Chromium flags of TESTRIGS.md beside the headless,
 // no-sandbox and user-data-dir ones New sets: nothing on the network but
 // what the test serves (without the background-networking flags Chromium
 // keeps trying to reach the internet), no GPU.
-var Flags = []chromedp.ExecAllocatorOption{
+var flags = []chromedp.ExecAllocatorOption{
 	chromedp.Headless,
 	chromedp.NoSandbox,
 	chromedp.DisableGPU,
@@ -72,7 +72,7 @@ func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	if err != nil {
 		t.Fatalf("chromium is missing, and the browser tests need it: %s (%v)", installHint, err)
 	}
-	opts := slices.Concat(chromedp.DefaultExecAllocatorOptions[:], Flags,
+	opts := slices.Concat(chromedp.DefaultExecAllocatorOptions[:], flags,
 		[]chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}, extra)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc) // waits for Chromium to exit, before TempDir is removed
