@@ -30,10 +30,11 @@ const WaitBound = 60 * time.Second
 // pollEvery is how often WaitJS evaluates its predicate in the page.
 const pollEvery = 10 * time.Millisecond
 
-// flags are the Chromium flags of TESTRIGS.md beside the headless,
-// no-sandbox and user-data-dir ones New sets: nothing on the network but
-// what the test serves (without the background-networking flags Chromium
-// keeps trying to reach the internet), no GPU.
+// flags are the Chromium flags of TESTRIGS.md, written out rather than
+// left to chromedp's defaults (New adds the fresh user-data-dir): headless,
+// no sandbox (root in CI), no GPU, and nothing on the network but what the
+// test serves (without the background-networking flags Chromium keeps
+// trying to reach the internet).
 var flags = []chromedp.ExecAllocatorOption{
 	chromedp.Headless,
 	chromedp.NoSandbox,
