@@ -115,7 +115,12 @@ func (s *Server) writeConfig() error {
 // box with wire.BoxPermissions.
 func (e *env) account() map[string]any {
 	users := []map[string]any{{"user": e.hq.User, "password": e.hq.Password}}
+	seen := map[wire.Till]bool{}
 	for _, t := range e.opts.Tills {
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
 		c := e.boxes[t]
 		p := wire.BoxPermissions(t)
 		users = append(users, map[string]any{
