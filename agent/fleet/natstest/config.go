@@ -38,6 +38,9 @@ type ports struct {
 	client, http, ws, route int
 }
 
+// pickPorts is freePorts; a test of the retry replaces it.
+var pickPorts = freePorts
+
 // freePorts reserves n ports on 127.0.0.1 at once (so that they differ),
 // then frees them for the server. Another process may take one in between:
 // Start retries with new ports when the server says so.

@@ -102,7 +102,7 @@ func (e *env) tryStartAll() error {
 	if len(e.nodes) > 1 {
 		per++
 	}
-	free, err := freePorts(per * len(e.nodes))
+	free, err := pickPorts(per * len(e.nodes))
 	if err != nil {
 		return err
 	}
