@@ -51,10 +51,14 @@ func TestLoginThenPage(t *testing.T) {
 	for _, want := range []string{"Tills connected 1/2", "2 stores", "bergen-1", "oslo-1", "till-1", "till-7",
 		"connected", "offline", "5 min ago", "2 s ago", "1 of 2 connected; missing: self-checkout",
 		"7 events (headquarters has 1000 of 1007)", "12 345,00 kr", "12 000,00 kr", "123,45 kr", "598,00 kr",
-		"12 (11 completed)", "vipps: token: dial tcp: i/o timeout", "1.5.2", "Log out alice", "Sales today (2026-12-07)"} {
+		"12 (11 completed)", `vipps: token: Post "https://apitest.vipps.no/accesstoken/get": dial tcp`, "1.5.2", "Log out alice", "Sales today (2026-12-07)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page lacks %q:\n%s", want, text)
 		}
+	}
+
+	if !strings.Contains(page.body, `<meta http-equiv="refresh" content="10">`) {
+		t.Error("the page does not refresh itself every 10 s")
 	}
 
 	var f struct {
@@ -337,6 +341,6 @@ func plain(html string) string {
 			b.WriteRune(r)
 		}
 	}
-	s := strings.NewReplacer("\u00a0", " ", "&#39;", "'", "&amp;", "&", "&quot;", `"`).Replace(b.String())
+	s := strings.NewReplacer("\u00a0", " ", "&#39;", "'", "&amp;", "&", "&quot;", `"`, "&#34;", `"`).Replace(b.String())
 	return strings.Join(strings.Fields(s), " ")
 }

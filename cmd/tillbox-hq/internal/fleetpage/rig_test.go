@@ -74,7 +74,7 @@ func twoStores(now time.Time) *source {
 			{Chain: "nordkjede", Store: "oslo-1", Till: "till-7", LastHeartbeat: now.Add(-5 * time.Minute),
 				Version: "1.5.2", Online: false, Queue: 3, LastSeq: 1007, AtHQ: 1000,
 				Scanners:  []Scanner{{Name: "counter", Connected: true}, {Name: "self-checkout", Connected: false}},
-				LastError: "vipps: token: dial tcp: i/o timeout"},
+				LastError: `vipps: token: Post "https://apitest.vipps.no/accesstoken/get": dial tcp: lookup apitest.vipps.no: i/o timeout`},
 		},
 		sales: []StoreSales{
 			{Store: "bergen-1", Currency: "NOK", Count: 12, Completed: 11, Amount: 1234500, Captured: 1200000, Refunded: 12345},

@@ -29,6 +29,7 @@ type fleet struct {
 	SalesError string `json:"salesError,omitempty"`
 
 	User    string `json:"-"`
+	Refresh int    `json:"-"` // seconds between the page's reloads
 	Updated string `json:"-"` // Now in the chain's time zone, for people
 }
 
@@ -181,6 +182,7 @@ func (p *page) fleetPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.User, _ = r.Context().Value(userKey{}).(string)
+	f.Refresh = int(RefreshEvery / time.Second)
 	p.render(w, http.StatusOK, "fleet.html", f)
 }
 
