@@ -122,6 +122,10 @@ func TestBrowserPhone(t *testing.T) {
 	if !strings.Contains(s.Tills["till-1"], "up") || !strings.Contains(s.Tills["till-7"], "down") {
 		t.Errorf("tills %v: want till-1 connected, till-7 offline", s.Tills)
 	}
+	if offline, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('offline').innerText`)); err != nil ||
+		offline != "Offline: oslo-1 till-7" {
+		t.Errorf("the offline tills at the top: %q (%v)", offline, err)
+	}
 	nb := func(x string) string { return strings.ReplaceAll(x, " ", "\u00a0") }
 	for store, wants := range map[string][]string{
 		"bergen-1": {"till-1 connected", "Sales 12 (11 completed)", "Amount " + nb("12 345,00 kr"),
@@ -138,7 +142,36 @@ func TestBrowserPhone(t *testing.T) {
 	if s.ScrollWidth > 390 || len(s.Outside) > 0 {
 		t.Errorf("at 390 px the page is %d px wide; past the edge: %v", s.ScrollWidth, s.Outside)
 	}
-	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
-		_ = os.WriteFile(filepath.Join(t.ArtifactDir(), "fleet-390.png"), png, 0o644)
+	screenshot(t, ctx, "fleet-390.png")
+
+	// On a desktop's screen too, nothing runs past the edge.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the fleet page at 1280 px", `document.getElementById('summary') !== null && innerWidth === 1280`)
+	raw, err = chromedp.Run(ctx, chromedp.Evaluate[string](seenJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = seen{}
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.ScrollWidth > 1280 || len(s.Outside) > 0 || len(s.Tills) != 2 {
+		t.Errorf("at 1280 px the page is %d px wide, past the edge: %v; tills %v", s.ScrollWidth, s.Outside, s.Tills)
+	}
+	screenshot(t, ctx, "fleet-1280.png")
+}
+
+// screenshot keeps the page's picture with the test's artifacts (go test
+// -artifacts -outputdir DIR).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

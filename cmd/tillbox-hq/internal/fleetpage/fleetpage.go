@@ -9,7 +9,14 @@
 // The handler serves, relative to where it is mounted (its links and
 // redirects are relative, so it may sit under a prefix with
 // http.StripPrefix): GET / (the page), GET and POST /login, POST /logout,
-// GET /api/fleet and GET /static/.
+// GET /api/fleet and GET /static/fleet.css. Mount it with
+// mux.Handle("/", h) (or under a prefix: mux.Handle("/fleet/",
+// http.StripPrefix("/fleet", h))).
+//
+// Scripts log in like a browser and keep the cookie:
+//
+//	curl -c jar -d name=NAME --data-urlencode password@FILE https://HQ/login # FILE: no final newline
+//	curl -b jar https://HQ/api/fleet
 package fleetpage
 
 import (
@@ -18,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -164,12 +170,10 @@ func orDefault[T comparable](v, def T) T {
 }
 
 func (p *page) handler() http.Handler {
-	static, err := fs.Sub(assets, "assets/static")
-	if err != nil {
-		panic(err) // embedded
-	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /static/fleet.css", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, assets, "assets/static/fleet.css")
+	})
 	mux.HandleFunc("GET /login", p.loginPage)
 	mux.HandleFunc("POST /login", p.login)
 	mux.HandleFunc("POST /logout", p.logout)

@@ -49,8 +49,8 @@ func (lg *logins) check(name, password string) bool {
 	if !known {
 		h = lg.dummy
 	}
-	if len(password) > 1024 {
-		password = password[:1024] // still checked: the same time either way
+	if len(password) > 1024 { // no one's password: checked all the same, for the time
+		h, known, password = lg.dummy, false, password[:1024]
 	}
 	lg.mu.Lock()
 	defer lg.mu.Unlock()

@@ -51,7 +51,7 @@ func TestLoginThenPage(t *testing.T) {
 	for _, want := range []string{"Tills connected 1/2", "2 stores", "bergen-1", "oslo-1", "till-1", "till-7",
 		"connected", "offline", "5 min ago", "2 s ago", "1 of 2 connected; missing: self-checkout",
 		"7 events (headquarters has 1000 of 1007)", "12 345,00 kr", "12 000,00 kr", "123,45 kr", "598,00 kr",
-		"12 (11 completed)", `vipps: token: Post "https://apitest.vipps.no/accesstoken/get": dial tcp`, "1.5.2", "Log out alice", "Sales today (2026-12-07)"} {
+		"12 (11 completed)", "Offline: oslo-1 till-7", `vipps: token: Post "https://apitest.vipps.no/accesstoken/get": dial tcp`, "1.5.2", "Log out alice", "Sales today (2026-12-07)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page lacks %q:\n%s", want, text)
 		}
@@ -343,4 +343,35 @@ func plain(html string) string {
 	}
 	s := strings.NewReplacer("\u00a0", " ", "&#39;", "'", "&amp;", "&", "&quot;", `"`, "&#34;", `"`).Replace(b.String())
 	return strings.Join(strings.Fields(s), " ")
+}
+
+func TestUnderAPrefix(t *testing.T) {
+	src := twoStores(time.Now()) // the system's clock
+	h, err := New(src, Options{Users: hashes(), Heartbeat: heartbeat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/fleet/", http.StripPrefix("/fleet", h))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "not the page", http.StatusTeapot) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	r := &rig{srv: srv, src: src}
+	c := r.client(t)
+	c.CheckRedirect = nil // follow, as a browser does
+
+	a := r.get(t, c, "/fleet/")
+	if a.status != http.StatusOK || !strings.Contains(a.body, `action="login"`) {
+		t.Fatalf("GET /fleet/ logged out: %d, want the login form", a.status)
+	}
+	a = r.post(t, c, "/fleet/login", url.Values{"name": {"bob"}, "password": {bobPassword}})
+	if a.status != http.StatusOK || !strings.Contains(plain(a.body), "Tills connected 1/2") {
+		t.Fatalf("login under /fleet/: %d %s", a.status, plain(a.body))
+	}
+	if a := r.get(t, c, "/fleet/static/fleet.css"); a.status != http.StatusOK || !strings.Contains(a.body, "dl.grid") {
+		t.Errorf("style sheet under /fleet/: %d", a.status)
+	}
+	if a := r.post(t, c, "/fleet/logout", nil); a.status != http.StatusOK || !strings.Contains(a.body, `name="password"`) {
+		t.Errorf("logout under /fleet/: %d, want the login form", a.status)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // the chain's time zone also on a machine without tzdata
 
 	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/display/technician"

@@ -13,6 +13,9 @@ import (
 // after its last heartbeat.
 const connectedFor = 3
 
+// maxOffline is how many offline tills the top of the page names.
+const maxOffline = 20
+
 // readTimeout bounds the Source's answers for one page.
 const readTimeout = 10 * time.Second
 
@@ -27,6 +30,12 @@ type fleet struct {
 	// SalesError is set when today's sales could not be read (the tills
 	// are still shown).
 	SalesError string `json:"salesError,omitempty"`
+
+	// Offline are the tills not connected, the first maxOffline of them
+	// by store and till (OfflineMore: how many more), for the top of the
+	// page.
+	Offline     []tillView `json:"-"`
+	OfflineMore int        `json:"-"`
 
 	User    string `json:"-"`
 	Refresh int    `json:"-"` // seconds between the page's reloads
@@ -143,6 +152,18 @@ func build(now time.Time, heartbeat time.Duration, tills []Till, sales []StoreSa
 		f.Stores = append(f.Stores, *s)
 	}
 	slices.SortFunc(f.Stores, func(a, b storeView) int { return cmp.Compare(a.Store, b.Store) })
+	for _, s := range f.Stores {
+		for _, t := range s.Tills {
+			if t.Connected {
+				continue
+			}
+			if len(f.Offline) == maxOffline {
+				f.OfflineMore++
+				continue
+			}
+			f.Offline = append(f.Offline, t)
+		}
+	}
 	return f
 }
 

@@ -25,6 +25,9 @@ func TestBuild(t *testing.T) {
 	if f.Tills != 4 || f.Connected != 2 {
 		t.Errorf("tills connected %d/%d, want 2/4", f.Connected, f.Tills)
 	}
+	if len(f.Offline) != 2 || f.Offline[0].Till != "t9" || f.Offline[1].Till != "t2" || f.OfflineMore != 0 {
+		t.Errorf("offline %+v, want bergen t9, oslo t2", f.Offline)
+	}
 	var names []string
 	for _, s := range f.Stores {
 		names = append(names, s.Store)
@@ -75,5 +78,17 @@ func TestToday(t *testing.T) {
 	got := today(time.Date(2026, 12, 7, 23, 30, 0, 0, time.UTC), oslo)
 	if want := time.Date(2026, 12, 8, 0, 0, 0, 0, oslo); !got.Equal(want) || got.Location() != oslo {
 		t.Errorf("today = %v, want %v", got, want)
+	}
+}
+
+func TestOfflineListIsShort(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	var tills []Till
+	for i := range maxOffline + 5 {
+		tills = append(tills, Till{Store: "s", Till: string(rune('A' + i))})
+	}
+	f := build(now, time.Second, tills, nil)
+	if len(f.Offline) != maxOffline || f.OfflineMore != 5 {
+		t.Errorf("offline %d and %d more, want %d and 5 more", len(f.Offline), f.OfflineMore, maxOffline)
 	}
 }
