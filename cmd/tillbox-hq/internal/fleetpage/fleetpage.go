@@ -194,7 +194,7 @@ func (p *page) handler() http.Handler {
 
 // seeOther redirects to to, a path relative to the page's root (so that a
 // prefix the page is mounted under stays).
-func seeOther(w http.ResponseWriter, r *http.Request, to string) {
+func seeOther(w http.ResponseWriter, to string) {
 	// r.URL.Path is relative to the mount point: "/" or "/login", one
 	// level, so a relative reference resolves within the mount point.
 	if to == "" {

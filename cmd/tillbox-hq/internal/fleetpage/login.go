@@ -64,7 +64,7 @@ type loginData struct {
 
 func (p *page) loginPage(w http.ResponseWriter, r *http.Request) {
 	if p.sessions.get(p.sessionID(r), p.o.Clock.Now()) != "" {
-		seeOther(w, r, "")
+		seeOther(w, "")
 		return
 	}
 	p.render(w, http.StatusOK, "login.html", loginData{})
@@ -94,7 +94,7 @@ func (p *page) login(w http.ResponseWriter, r *http.Request) {
 	}
 	p.setCookie(w, r, p.sessions.create(name, now), now)
 	p.log.Info("fleetpage: logged in", "user", name, "client", who)
-	seeOther(w, r, "")
+	seeOther(w, "")
 }
 
 func (p *page) logout(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +102,7 @@ func (p *page) logout(w http.ResponseWriter, r *http.Request) {
 		p.sessions.drop(id)
 	}
 	p.clearCookie(w, r)
-	seeOther(w, r, "login")
+	seeOther(w, "login")
 }
 
 type userKey struct{}
@@ -114,7 +114,7 @@ func (p *page) loggedIn(h http.HandlerFunc) http.HandlerFunc {
 		user := p.sessions.get(p.sessionID(r), p.o.Clock.Now())
 		if user == "" {
 			if r.URL.Path == "/" {
-				seeOther(w, r, "login")
+				seeOther(w, "login")
 				return
 			}
 			http.Error(w, "log in first (POST /login with name and password)", http.StatusUnauthorized)
