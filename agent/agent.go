@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/store"
 )
@@ -20,7 +21,7 @@ type Agent struct {
 	db    *store.DB
 	vipps *epayment.Client
 	log   *slog.Logger
-	clock Clock
+	clock clock.Clock
 
 	// mu guards the in-memory state below; the store is the truth, this is
 	// what the loops need between commits.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/store"
 )
@@ -59,9 +60,9 @@ func (l *logBuffer) lines(words ...string) []string {
 	return out
 }
 
-// fakeTimeOptions are fast() on a FakeClock, with the log in a buffer.
-func fakeTimeOptions(t *testing.T, window time.Duration) (agent.Options, *sim.FakeClock, *logBuffer) {
-	clock := sim.NewFakeClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+// fakeTimeOptions are fast() on a clock.Fake, with the log in a buffer.
+func fakeTimeOptions(t *testing.T, window time.Duration) (agent.Options, *clock.Fake, *logBuffer) {
+	clock := clock.NewFake(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
 	logs := &logBuffer{}
 	o := fast()
 	o.Clock = clock
@@ -102,10 +103,10 @@ func (r *rig) attempted(ref string, n int) store.Command {
 	}
 }
 
-// waitStateOn is waitState on a FakeClock: a loop may set its timer a
+// waitStateOn is waitState on a clock.Fake: a loop may set its timer a
 // moment after the test moved the clock past the timer's time, so each
 // look fires the timers due by now (a real clock's timers would fire).
-func (r *rig) waitStateOn(clock *sim.FakeClock, ref string, want agent.State) agent.Sale {
+func (r *rig) waitStateOn(clock *clock.Fake, ref string, want agent.State) agent.Sale {
 	r.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

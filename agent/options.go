@@ -77,14 +77,10 @@ type Options struct {
 	WebhookSecret epayment.Secret
 
 	Logger *slog.Logger
-	// Clock is the time source; nil is the real clock.
-	Clock Clock
+	// Clock is the time source; nil is the real clock. A [clock.Fake]
+	// makes tests of expiry, polling and back-off run in milliseconds.
+	Clock clock.Clock
 }
-
-// Clock is [clock.Clock], the agent's source of time; a [clock.Fake] makes
-// tests of expiry, polling and back-off run in milliseconds. The alias stays
-// because the outbox names it.
-type Clock = clock.Clock
 
 var tillPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,20}$`)
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -70,11 +71,11 @@ func (a *Agent) outboxLoop(ctx context.Context) {
 
 // sleep waits until at (zero: until woken), a wake-up or ctx's end; it
 // reports false when ctx ended.
-func sleep(ctx context.Context, clock Clock, at time.Time, wakes ...chan struct{}) bool {
+func sleep(ctx context.Context, clk clock.Clock, at time.Time, wakes ...chan struct{}) bool {
 	fire := make(chan struct{})
 	stop := func() bool { return false }
 	if !at.IsZero() {
-		stop = clock.AfterFunc(max(at.Sub(clock.Now()), 0), func() { close(fire) })
+		stop = clk.AfterFunc(max(at.Sub(clk.Now()), 0), func() { close(fire) })
 	}
 	defer stop()
 	var w1, w2 chan struct{}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/store"
 )
@@ -84,7 +85,7 @@ func TestQueueDrainsOnceVippsAnswersAgain(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	vipps := newOutage(t, s)
 	vipps.down()
-	clock := sim.NewFakeClock(time.Now())
+	clock := clock.NewFake(time.Now())
 	o := fast()
 	o.Clock = clock
 	o.RetryBase, o.RetryMax = time.Second, time.Minute
@@ -157,7 +158,7 @@ func TestProbeSaysNothingOfCredentials(t *testing.T) {
 	s := sim.New(sim.Options{ClientSecret: "the-right-secret", App: sim.AppPolicy{Action: sim.Ignore}})
 	t.Cleanup(func() { s.Close() })
 	vipps := newOutage(t, s)
-	clock := sim.NewFakeClock(time.Now())
+	clock := clock.NewFake(time.Now())
 	o := fast()
 	o.Clock = clock
 	o.RetryBase, o.RetryMax = time.Second, time.Minute
@@ -195,7 +196,7 @@ func TestProbeSaysNothingOfCredentials(t *testing.T) {
 func TestRetryAfterOutlivesAnOutage(t *testing.T) {
 	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Ignore}})
 	t.Cleanup(func() { s.Close() })
-	clock := sim.NewFakeClock(time.Now())
+	clock := clock.NewFake(time.Now())
 	limited := ref()
 	var mu sync.Mutex
 	var refusedAt, againAt time.Time

@@ -6,38 +6,22 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tillbox/tillbox/display/browsertest"
 )
 
 var updateScreens = flag.Bool("update-screens", false, "write the screenshots of README.md and docs/display.md to docs/screens/")
 
-// newBrowser starts a headless Chromium for the test (flags of
-// TESTRIGS.md: no sandbox, no GPU, nothing reached on the network but what
-// the test serves). A missing Chromium fails the test: `make deps` installs it.
+// newBrowser is browsertest's headless Chromium with the scrollbars
+// hidden, as on the box's kiosk display (and in the screenshots).
 func newBrowser(t testing.TB) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is missing (apt-get install chromium fonts-dejavu-core; make deps does it as root): %v", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("hide-scrollbars", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
+	return browsertest.New(t, chromedp.Flag("hide-scrollbars", true))
 }
 
 // tab is one display: a browser tab of a size on the display page.
@@ -49,24 +33,14 @@ type tab struct {
 
 func openTab(t testing.TB, browser context.Context, w, h int64, url string) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, h), chromedp.Navigate(url)); err != nil {
-		t.Fatalf("opening %s: %v", url, err)
-	}
+	ctx := browsertest.Open(t, browser, url, chromedp.EmulateViewport(w, h))
 	return &tab{ctx: ctx, name: fmt.Sprintf("%dx%d", w, h), w: w, h: h}
 }
 
-// wait waits until the page's predicate (JavaScript) holds. The bound only
-// keeps a broken test from hanging; it asserts nothing about speed.
+// wait waits until the page's predicate (JavaScript) holds.
 func (tb *tab) wait(t testing.TB, what, predicate string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](settled(predicate), chromedp.WithPollingInterval(5*time.Millisecond))); err != nil {
-		body, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.body.dataset.screen + ' / ' + document.body.innerText`))
-		t.Fatalf("%s: waiting for %s: %v; the page shows %q", tb.name, what, err, body)
-	}
+	browsertest.WaitJS(t, tb.ctx, tb.name+": "+what, predicate)
 }
 
 // waitScreen waits until the page shows screen, connected to the box.
@@ -106,12 +80,8 @@ const shownJS = `(() => {
 
 func (tb *tab) shown(t testing.TB) shown {
 	t.Helper()
-	raw, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](shownJS))
-	if err != nil {
-		t.Fatalf("%s: reading the page: %v", tb.name, err)
-	}
 	var s shown
-	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+	if err := json.Unmarshal([]byte(browsertest.Eval[string](t, tb.ctx, shownJS)), &s); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -122,16 +92,9 @@ func (tb *tab) shown(t testing.TB) shown {
 // docs/screens/ with -update-screens when keep.
 func (tb *tab) screenshot(t *testing.T, name string, keep bool) {
 	t.Helper()
-	png, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatalf("%s: screenshot: %v", tb.name, err)
-	}
-	file := name + "-" + tb.name + ".png"
-	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), file), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	png, _ := browsertest.Screenshot(t, tb.ctx, name+"-"+tb.name)
 	if keep && *updateScreens {
-		if err := os.WriteFile(filepath.Join("..", "docs", "screens", file), png, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join("..", "docs", "screens", name+"-"+tb.name+".png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -139,10 +102,3 @@ func (tb *tab) screenshot(t *testing.T, name string, keep bool) {
 
 // nbsp makes the test's plain spaces the page's no-break spaces in amounts.
 func nbsp(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }
-
-// settled is predicate made false, not an error, while the page is still
-// being built (a navigation under way: an element not parsed yet): chromedp's
-// Poll gives up on the first exception.
-func settled(predicate string) string {
-	return "(() => { try { return !!(" + predicate + "); } catch (e) { return false; } })()"
-}

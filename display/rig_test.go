@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/device/classify"
@@ -35,7 +36,7 @@ const (
 // real HTTP. Only the simulator is a fake.
 type box struct {
 	t     testing.TB
-	clock *sim.FakeClock // the simulator's
+	clock *clock.Fake // the simulator's
 	sim   *sim.Server
 	agent *agent.Agent
 	hub   *display.Hub
@@ -63,7 +64,7 @@ func newBox(t testing.TB, o boxOptions) *box {
 	log := slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	so := sim.Options{Currency: o.currency, App: sim.AppPolicy{Action: sim.Ignore}, Logger: log.With("part", "sim")}
 	if !o.realSim {
-		b.clock = sim.NewFakeClock(time.Now())
+		b.clock = clock.NewFake(time.Now())
 		so.Clock = b.clock
 	}
 	b.sim = sim.New(so)

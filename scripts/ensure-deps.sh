@@ -45,6 +45,11 @@ NEEDS=(
   "node nodejs"
   "npm npm"
   "npx npm"
+  # The chain tests (cmd/tillbox-hq/internal/pgtest): PostgreSQL's server
+  # and initdb, which Debian keeps off PATH, run as the postgres user the
+  # package creates.
+  "/usr/lib/postgresql/*/bin/postgres postgresql"
+  "/usr/lib/postgresql/*/bin/initdb postgresql"
 )
 
 missing_pkgs=()
@@ -53,6 +58,7 @@ for line in "${NEEDS[@]}"; do
   cmd=${line%% *}
   pkg=${line#* }
   case "$cmd" in
+    *'*'*) present() { compgen -G "$1" >/dev/null; } ;;
     /*) present() { [ -e "$1" ]; } ;;
     *) present() { command -v "$1" >/dev/null 2>&1; } ;;
   esac
@@ -74,6 +80,16 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}"
+fi
+
+# PostgreSQL refuses to run as root: pgtest runs it as the postgres user.
+if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  echo "ensure-deps: PostgreSQL's postgres and initdb are not in /usr/lib/postgresql/*/bin after installing postgresql" >&2
+  exit 1
+fi
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+  echo "ensure-deps: the postgres user is missing (the postgresql package creates it): the tests run PostgreSQL as that user" >&2
+  exit 1
 fi
 
 # The Vipps MobilePay specs the tests validate against live beside the checkout.

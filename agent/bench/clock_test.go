@@ -8,7 +8,7 @@ import (
 // jumpClock is the real clock plus an offset that jump moves forward: an
 // outage of an hour passes in an instant. Timers follow the jump: one due by
 // the new time fires at once, the others are rescheduled. It satisfies
-// agent.Clock.
+// clock.Clock.
 type jumpClock struct {
 	mu     sync.Mutex
 	offset time.Duration

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,10 +37,11 @@ const demoConfigName = "tillbox.toml"
 // written to <data folder>/tillbox.toml: the embedded simulator as the
 // Vipps MobilePay base URL, a webhook registered with it, the POS API,
 // customer display and technician page on loopback (another free port when
-// the one asked for is busy), and the terminal as one more scanner. So the
-// demo serves all that run serves (the probes, /metrics, the technician
-// page), logs as run does (to stderr: stdout is the demo's terminal), and
-// shuts down as run does. The technician page's settings overlay is
+// the one asked for is busy), and the terminal as one more scanner of its
+// scanners.Manager (terminal.go). So the demo serves all that run serves
+// (the probes, /metrics, the technician page, the scanners' status), logs
+// as run does (to stderr: stdout is the demo's terminal), and shuts down
+// as run does. The technician page's settings overlay is
 // <data folder>/settings.toml, as on a box: in the temporary folder it goes
 // with the demo; with --data-dir it stays, and the next demo on that folder
 // starts with it. A restart asked on the technician page restarts the Main
@@ -69,8 +68,8 @@ type demo struct {
 
 // runDemo runs the whole agent on this machine: the embedded Vipps
 // MobilePay simulator, a store in a temporary folder, the POS API and the
-// webhook endpoint, and a virtual scanner reading codes typed or pasted on
-// the terminal. A first sale goes through by itself so the log shows the
+// webhook endpoint, and the terminal as a scanner (terminal.go) reading
+// codes typed or pasted on it. A first sale goes through by itself so the log shows the
 // flow; then it runs until interrupted (or, with --once, stops there).
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runDemoWithInput(ctx, args, os.Stdin, stdout, stderr)
@@ -121,7 +120,7 @@ func runDemoWithInput(ctx context.Context, args []string, stdin io.Reader, stdou
 	if err := d.writeConfig(ctx, given); err != nil {
 		return err
 	}
-	d.term = &terminal{in: stdin, stop: make(chan struct{})}
+	d.term = newTerminal(stdin)
 	defer d.term.shutdown()
 	for first := true; ; first = false {
 		err := d.runMain(ctx, stderr, given, first)
@@ -272,7 +271,7 @@ func (d *demo) runMain(ctx context.Context, stderr io.Writer, given map[string]n
 	if err != nil {
 		return problems(stderr, d.file, err)
 	}
-	m.Config, m.configPath = c, d.file
+	m.Config, m.configPath, m.terminal = c, d.file, d.term
 	m.given = map[string]net.Listener{}
 	for field, ln := range given {
 		m.given[field] = ln
@@ -319,8 +318,7 @@ func (d *demo) script(ctx context.Context, m *Main, first bool) error {
 			}
 		}
 	}
-	virtualScanner(ctx, a, d.term.lines(), d.stdout, d.simURL)
-	<-ctx.Done()
+	d.term.commands(ctx, a, d.stdout, d.simURL)
 	fmt.Fprintln(d.stdout, "stopping")
 	return nil
 }
@@ -338,12 +336,11 @@ func (d *demo) firstSale(ctx context.Context, a *agent.Agent) (reference string,
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	if res, err := a.Scan(exampleQR); err != nil {
-		// A sale from the POS may be under way: the scan is refused, as a
-		// real scan would be, and the demo goes on.
-		fmt.Fprintln(d.stdout, "  scanner      refused:", err)
-	} else {
-		fmt.Fprintf(d.stdout, "  scanner      personal QR code scanned → %s %s\n", res.Outcome, res.Reference)
+	// Scanned on the terminal's scanner: a sale from the POS may be under
+	// way, and the scan is then refused, as a real scan would be, and the
+	// demo goes on.
+	if err := d.term.paste(ctx, exampleQR); err != nil {
+		return "", err
 	}
 	return first.Reference, nil
 }
@@ -355,7 +352,7 @@ func (d *demo) banner(m *Main, first bool) {
 	if code := m.tech.console.Code(); code != "" {
 		signIn = "sign in with the one-time code " + code
 	}
-	fmt.Fprintf(d.stdout, `tillbox demo: the agent, the embedded Vipps MobilePay simulator and a virtual scanner
+	fmt.Fprintf(d.stdout, `tillbox demo: the agent, the embedded Vipps MobilePay simulator and the terminal as a scanner
 
   POS API       %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
   POS token     %[2]s
@@ -377,46 +374,6 @@ Follow the results as the POS would: tillbox pos --url %[1]s --token %[2]s event
 		config.OverlayPath(m.Config.Box.DataDir), d.file)
 	if first {
 		fmt.Fprintf(d.stdout, "\nA first sale goes through now by itself (the simulated customer approves after %v):\n", d.approveAfter)
-	}
-}
-
-// terminal is the demo's terminal as a scan source: one goroutine reads
-// its lines, for one Main after another (a restart), until close.
-type terminal struct {
-	in   io.Reader
-	once sync.Once
-	ch   chan string
-	stop chan struct{}
-	done chan struct{} // closed when the reader ends; nil if never started
-}
-
-// lines starts the reader on the first call and returns its lines; the
-// channel closes at the end of the input.
-func (t *terminal) lines() <-chan string {
-	t.once.Do(func() {
-		t.ch, t.done = make(chan string), make(chan struct{})
-		go func() {
-			defer close(t.done)
-			defer close(t.ch)
-			sc := bufio.NewScanner(t.in)
-			for sc.Scan() {
-				select {
-				case t.ch <- sc.Text():
-				case <-t.stop:
-					return
-				}
-			}
-		}()
-	})
-	return t.ch
-}
-
-// shutdown stops the reader and waits for it: it ends at its next line or
-// at the end of the input (a read of the terminal is not interrupted).
-func (t *terminal) shutdown() {
-	close(t.stop)
-	if t.done != nil {
-		<-t.done
 	}
 }
 
@@ -458,48 +415,6 @@ func demoHelp(simURL string) string {
     and approve again: curl -d '{"action":"approve","delayMs":2000}' %[2]s/sim/app
   Ctrl-C stops the demo.
 `, exampleQR, simURL)
-}
-
-// virtualScanner takes the terminal's lines: a personal QR code is a
-// scan; "sale AMOUNT" rings up a sale as the POS would; "help" lists them.
-// It ends with ctx or the input.
-func virtualScanner(ctx context.Context, a *agent.Agent, lines <-chan string, out io.Writer, simURL string) {
-	for {
-		var line string
-		select {
-		case <-ctx.Done():
-			return
-		case l, ok := <-lines:
-			if !ok {
-				return
-			}
-			line = strings.TrimSpace(l)
-		}
-		switch {
-		case line == "":
-		case line == "help" || line == "?":
-			fmt.Fprint(out, demoHelp(simURL))
-		case line == "sale" || strings.HasPrefix(line, "sale "):
-			amount, err := strconv.ParseInt(strings.TrimSpace(line[4:]), 10, 64)
-			if err != nil {
-				fmt.Fprintln(out, "  usage: sale AMOUNT-IN-ØRE, e.g. sale 4990")
-				continue
-			}
-			s, err := a.CreateSale(ctx, agent.SaleRequest{Amount: amount, Currency: "NOK"})
-			if err != nil {
-				fmt.Fprintln(out, "  sale refused:", err)
-				continue
-			}
-			fmt.Fprintf(out, "  pos          sale %s of %s NOK: %s\n", s.Reference, kroner(s.Amount), s.State)
-		default:
-			res, err := a.Scan(line)
-			if err != nil {
-				fmt.Fprintln(out, "  scanner      refused:", err)
-				continue
-			}
-			fmt.Fprintf(out, "  scanner      scan %s %s\n", res.Outcome, res.Reference)
-		}
-	}
 }
 
 // serve runs an HTTP server on ln until the returned stop is called.

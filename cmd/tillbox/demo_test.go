@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/device"
 )
 
 // demoRun is `tillbox demo` in-process on loopback's free ports, with its
@@ -192,5 +194,95 @@ func TestDemoRestart(t *testing.T) {
 	}
 	if n := strings.Count(d.out.String(), "A first sale goes through now"); n != 1 {
 		t.Errorf("the first sale was announced %d times:\n%s", n, d.out)
+	}
+}
+
+// The demo's terminal is one of the box's scanners, opened and read as a
+// serial or HID one is: the technician page, GET /api/v1/status and
+// /metrics list it with its scans (the first sale's among them, its code
+// masked), and a code pasted on it completes a sale.
+func TestDemoTerminalScanner(t *testing.T) {
+	d := startDemo(t)
+	token := waitPrinted(t, d.out, d.done, `POS token +(\S+)`)
+	waitPrinted(t, d.out, d.done, `(scanner      terminal: scan bound tb-demo-000001)`)
+	waitPrinted(t, d.out, d.done, `(tb-demo-000001  completed)`)
+	if st := terminalStatus(t, d.pos, token); !st.Connected || st.Driver != driverTerminal || st.Scans != 1 || st.LastScan == "" {
+		t.Errorf("the terminal in GET /api/v1/status after the first sale: %+v", st)
+	}
+
+	fmt.Fprintln(d.in, "sale 4990")
+	waitPrinted(t, d.out, d.done, `(sale tb-demo-000002 of 49\.90 NOK: waiting_for_customer)`)
+	fmt.Fprintln(d.in, "https://qr.vipps.no/28/2/01/031/4798765432?v=1")
+	waitPrinted(t, d.out, d.done, `(scanner      terminal: scan bound tb-demo-000002)`)
+	waitPrinted(t, d.out, d.done, `(tb-demo-000002  completed)`)
+	st := terminalStatus(t, d.pos, token)
+	if st.Scans != 2 || !strings.Contains(st.LastScan, "432") || strings.Contains(st.LastScan, "4798765432") {
+		t.Errorf("the terminal after a pasted code: %d scans, last %q; want 2, masked", st.Scans, st.LastScan)
+	}
+
+	resp, err := http.Get(d.pos + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tillbox_scanner_connected{scanner="terminal"} 1`, `tillbox_scanner_scans_total{scanner="terminal"} 2`} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	h := (&techTill{t: t, tech: d.tech, data: d.data}).client()
+	_, page := h.do("GET", "signin", nil)
+	if resp, _ := h.do("POST", "signin", url.Values{"csrf": {csrfOf(t, page)}, "password": {d.code}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in with the banner's code: %s", resp.Status)
+	}
+	_, page = h.do("GET", "password", nil)
+	if resp, body := h.do("POST", "password", url.Values{"csrf": {csrfOf(t, page)}, "password": {techPassword}, "again": {techPassword}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("setting the password: %s\n%s", resp.Status, body)
+	}
+	if _, page = h.do("GET", "", nil); !bytes.Contains(page, []byte("terminal (terminal stdin, a code per line)")) {
+		t.Errorf("the technician page does not list the terminal:\n%s", page)
+	}
+}
+
+// terminalStatus is the terminal among the scanners of GET /api/v1/status.
+func terminalStatus(t *testing.T, pos, token string) device.Status {
+	t.Helper()
+	req, _ := http.NewRequest("GET", pos+"/api/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct{ Scanners []device.Status }
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("GET /api/v1/status: %s: %v", resp.Status, err)
+	}
+	for _, s := range st.Scanners {
+		if s.Name == "terminal" {
+			return s
+		}
+	}
+	t.Fatalf("GET /api/v1/status lists no terminal among %+v", st.Scanners)
+	return device.Status{}
+}
+
+// Ctrl-C stops the demo while it waits for the terminal's next line: it
+// does not wait for a key (a read of a terminal is not interrupted).
+func TestDemoStopsWithoutALine(t *testing.T) {
+	d := startDemo(t)
+	waitPrinted(t, d.out, d.done, `(tb-demo-000001  completed)`)
+	d.cancel()
+	d.cancel = nil // stopped here, not by the cleanup
+	defer d.in.Close()
+	select {
+	case err := <-d.done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("demo: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the demo did not stop without a line on its terminal:\n%s", d.out)
 	}
 }

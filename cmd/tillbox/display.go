@@ -12,7 +12,7 @@ import (
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/display"
-	"github.com/tillbox/tillbox/display/hostcheck"
+	"github.com/tillbox/tillbox/display/web"
 )
 
 // customerDisplay is the customer display of the till on its own listener:
@@ -28,7 +28,7 @@ type customerDisplay struct {
 }
 
 // startDisplay serves the display of a's till in lang on ln, fed from a,
-// until Close; only to the box's addresses and hosts (hostcheck).
+// until Close; only to the box's addresses and hosts (web.CheckHost).
 func startDisplay(ln net.Listener, a *agent.Agent, lang string, personalQR *classify.Classifier, hosts []string, log *slog.Logger) (*customerDisplay, error) {
 	o := a.Options()
 	hub := display.NewHub(display.Options{Clock: o.Clock, ScanWindow: o.ScanWindow, Logger: log})
@@ -42,7 +42,7 @@ func startDisplay(ln net.Listener, a *agent.Agent, lang string, personalQR *clas
 	mux.Handle(display.Path, hub.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler(display.Path, http.StatusFound))
 	d.srv = &http.Server{
-		Handler:           hostcheck.Handler(mux, hosts),
+		Handler:           web.CheckHost(mux, hosts),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,

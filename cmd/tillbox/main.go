@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/tillbox/tillbox/agent/gcpolicy"
@@ -126,22 +127,26 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func signalContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
+	released := make(chan struct{}) // the caller is done: stop listening
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
 		case <-ch:
 			cancel()
-		case <-ctx.Done():
+		case <-released:
 			return
 		}
+		// ctx is done now; only the caller's release ends the wait for a
+		// second signal, which exits at once.
 		select {
 		case <-ch:
 			fmt.Fprintln(os.Stderr, "tillbox: second signal, exiting now")
 			os.Exit(1)
-		case <-ctx.Done():
+		case <-released:
 		}
 	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
+	var once sync.Once
+	return ctx, func() { once.Do(func() { signal.Stop(ch); close(released); cancel() }) }
 }
 
 // newLogger is the one slog logger of the process.

@@ -177,7 +177,7 @@ func TestDemo(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"POS API       http://127.0.0.1:", "POS token", "/api/openapi.yaml", "display       http://127.0.0.1:",
-		"personal QR code scanned → bound",
+		"scanner      terminal: scan bound tb-demo-000001",
 		"waiting_for_customer", "queued", "awaiting_approval", "capturing", "completed",
 		"captured 499.00 NOK in full",
 	} {
@@ -207,7 +207,7 @@ func TestVirtualScanner(t *testing.T) {
 	fmt.Fprintln(pw, "sale 4990")
 	waitOutput(t, &out, "pos          sale tb-demo-000002 of 49.90 NOK: waiting_for_customer")
 	fmt.Fprintln(pw, "7038010055607") // a product barcode: refused at the till, never sent
-	waitOutput(t, &out, "scanner      refused")
+	waitOutput(t, &out, "scanner      terminal: refused")
 	fmt.Fprintln(pw, "https://qr.vipps.no/28/2/01/031/4798765432?v=1")
 	waitOutput(t, &out, "scan bound tb-demo-000002")
 	waitOutput(t, &out, "tb-demo-000002  completed")
@@ -279,7 +279,7 @@ func TestDemoPatterns(t *testing.T) {
 	fmt.Fprintln(pw, "sale 4990")
 	waitOutput(t, &out, "tb-demo-000002 of 49.90 NOK: waiting_for_customer")
 	fmt.Fprintln(pw, "https://qr.vipps.no/p/Lm3Vb8Qw1Zx6Pd0K") // tokenised: a default, not configured
-	waitOutput(t, &out, "scanner      refused")
+	waitOutput(t, &out, "scanner      terminal: refused")
 	fmt.Fprintln(pw, "https://qr.vipps.no/28/2/01/031/4798765432?v=1")
 	waitOutput(t, &out, "scan bound tb-demo-000002")
 	cancel()
@@ -304,7 +304,7 @@ func TestDemoScanRefusedGoesOn(t *testing.T) {
 	go func() {
 		done <- runDemoWithInput(ctx, []string{"--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0", "--approve-after", "10m"}, pr, out, io.Discard)
 	}()
-	waitPrinted(t, &out.buf, done, `(scanner      refused: a payment is in progress)`)
+	waitPrinted(t, &out.buf, done, `(scanner      terminal: refused: a payment is in progress)`)
 	if made, _ := filepath.Glob(filepath.Join(tmp, "tillbox-demo-*")); len(made) != 1 {
 		t.Errorf("temporary folders while the demo runs: %v, want its one", made)
 	}
@@ -313,7 +313,7 @@ func TestDemoScanRefusedGoesOn(t *testing.T) {
 	waitPrinted(t, &out.buf, done, `(a decline: sale 151)`)
 	fmt.Fprintln(pw, "sale")
 	waitPrinted(t, &out.buf, done, `(usage: sale AMOUNT-IN-ØRE)`)
-	if strings.Contains(out.buf.String(), "scanner      refused: code") {
+	if strings.Contains(out.buf.String(), "scanner      terminal: refused: code") {
 		t.Errorf("help was read as a scan:\n%s", out.buf.String())
 	}
 	cancel()

@@ -89,6 +89,8 @@ type Main struct {
 	// terminal), until its context ends at shutdown; when it returns
 	// first, Run shuts down and returns its error.
 	beside func(ctx context.Context) error
+	// terminal is the demo's terminal, one more scanner (terminal.go).
+	terminal *terminal
 }
 
 // NewMain returns a Main that writes its notices and its log to stdout, and
@@ -262,7 +264,7 @@ func (m *Main) open() error {
 	if err != nil {
 		return err
 	}
-	sm, err := scanners.Open(specs, scanners.Options{Logger: log.With("component", "scanners")})
+	sm, err := m.openScanners(specs, log.With("component", "scanners")) // scanners.go
 	if err != nil {
 		return err
 	}

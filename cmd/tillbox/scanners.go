@@ -5,11 +5,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/scanners"
 )
+
+// openScanners opens the box's scanners, and the demo's terminal as one
+// more when the Main has one: all through one scanners.Manager.
+func (m *Main) openScanners(specs []device.Spec, log *slog.Logger) (*scanners.Manager, error) {
+	o := scanners.Options{Logger: log}
+	if m.terminal != nil {
+		o.Drivers = scanners.DefaultDrivers()
+		o.Drivers[driverTerminal] = m.terminal.open
+		specs = append(slices.Clip(specs), terminalSpec)
+	}
+	return scanners.Open(specs, o)
+}
 
 // scanReader hands every scan of the box's scanners to the agent, as
 // POST /api/v1/scans does, until the manager's Scans closes. It is owned by

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
+	"github.com/tillbox/tillbox/display/browsertest"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
@@ -124,36 +124,36 @@ func (tt *techTill) noSecrets(what string, header http.Header, body []byte) {
 // the next start and never shown.
 func TestBrowserSettings(t *testing.T) {
 	tt := startTechTill(t, true)
-	browser := newBrowser(t)
+	browser := browsertest.New(t)
 	display, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
 	if err := chromedp.Do(display, chromedp.Navigate(tt.display)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, display, "the display, idle, in English", `document.body.dataset.screen === 'idle' && document.documentElement.lang === 'en'`)
+	browsertest.WaitJS(t, display, "the display, idle, in English", `document.body.dataset.screen === 'idle' && document.documentElement.lang === 'en'`)
 
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx, chromedp.Navigate(tt.tech)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the sign-in page", `document.body.dataset.page === 'signin'`)
+	browsertest.WaitJS(t, ctx, "the sign-in page", `document.body.dataset.page === 'signin'`)
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), techPassword), chromedp.Click(chromedp.CSS("#go"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
+	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-settings"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the settings page", `document.body.dataset.page === 'settings'`)
+	browsertest.WaitJS(t, ctx, "the settings page", `document.body.dataset.page === 'settings'`)
 	tt.pageHoldsNoSecret(ctx, "the settings page")
 	for id, want := range map[string]string{"environment": "simulator", "msn": "123456", "language": "en",
 		"customer_present_window": "2m", "client_secret": "", "subscription_key": ""} {
-		if got := jsString(t, ctx, `document.getElementById('`+id+`').value`); got != want {
+		if got := browsertest.Eval[string](t, ctx, `document.getElementById('`+id+`').value`); got != want {
 			t.Errorf("#%s = %q, want %q", id, got, want)
 		}
 	}
-	if s := jsString(t, ctx, `document.getElementById('client_secret-state').innerText`); s != "set, from configuration file" {
+	if s := browsertest.Eval[string](t, ctx, `document.getElementById('client_secret-state').innerText`); s != "set, from configuration file" {
 		t.Errorf("the client secret's state reads %q", s)
 	}
 
@@ -172,13 +172,13 @@ func TestBrowserSettings(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#client_secret"), newClientSecret), chromedp.Click(chromedp.CSS("#save"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the MSN refused beside its field", `(() => { const p = document.querySelector('[data-for="vipps.msn"]');
+	browsertest.WaitJS(t, ctx, "the MSN refused beside its field", `(() => { const p = document.querySelector('[data-for="vipps.msn"]');
 		return !!p && p.previousElementSibling.id === 'msn' && p.innerText.includes('4 to 10 digits') && !!document.getElementById('not-saved'); })()`)
 	tt.pageHoldsNoSecret(ctx, "the settings page with a problem")
 	if after, _ := os.ReadFile(tt.config); !bytes.Equal(after, before) {
 		t.Errorf("the configuration file changed although the settings were refused")
 	}
-	if lang := jsString(t, display, `document.documentElement.lang`); lang != "en" {
+	if lang := browsertest.Eval[string](t, display, `document.documentElement.lang`); lang != "en" {
 		t.Errorf("the display's language changed to %s although nothing was saved", lang)
 	}
 
@@ -188,18 +188,18 @@ func TestBrowserSettings(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#save"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the settings saved", `!!document.getElementById('saved')`)
-	applied := jsString(t, ctx, `document.getElementById('applied').innerText`)
-	restart := jsString(t, ctx, `document.getElementById('needs-restart').innerText`)
+	browsertest.WaitJS(t, ctx, "the settings saved", `!!document.getElementById('saved')`)
+	applied := browsertest.Eval[string](t, ctx, `document.getElementById('applied').innerText`)
+	restart := browsertest.Eval[string](t, ctx, `document.getElementById('needs-restart').innerText`)
 	if !strings.Contains(applied, "display language") || !strings.Contains(applied, "customer-present window") ||
 		!strings.Contains(restart, "client secret") || strings.Contains(restart, "language") {
 		t.Errorf("after saving: applied %q; restart %q", applied, restart)
 	}
-	if got := jsString(t, ctx, `document.getElementById('customer_present_window').value`); got != "1m30s" {
+	if got := browsertest.Eval[string](t, ctx, `document.getElementById('customer_present_window').value`); got != "1m30s" {
 		t.Errorf("the window reads %q after saving, want 1m30s", got)
 	}
 	tt.pageHoldsNoSecret(ctx, "the settings page after saving")
-	waitJS(t, display, "the customer display in Danish", `document.documentElement.lang === 'da' && document.querySelector('#idle h1').innerText.startsWith('Scan din')`)
+	browsertest.WaitJS(t, display, "the customer display in Danish", `document.documentElement.lang === 'da' && document.querySelector('#idle h1').innerText.startsWith('Scan din')`)
 
 	c, err := config.Load(tt.config)
 	if err != nil {
@@ -224,12 +224,12 @@ func TestBrowserSettings(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(tt.tech, "/")+"/settings")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the settings page", `document.body.dataset.page === 'settings'`)
-	note := jsString(t, ctx, `document.getElementById('settings-source').innerText`)
-	if !strings.Contains(note, c.OverlayFile) || !strings.Contains(note, tt.config) || !strings.Contains(jsString(t, ctx, `document.getElementById('from-page').innerText`), "display.language") {
+	browsertest.WaitJS(t, ctx, "the settings page", `document.body.dataset.page === 'settings'`)
+	note := browsertest.Eval[string](t, ctx, `document.getElementById('settings-source').innerText`)
+	if !strings.Contains(note, c.OverlayFile) || !strings.Contains(note, tt.config) || !strings.Contains(browsertest.Eval[string](t, ctx, `document.getElementById('from-page').innerText`), "display.language") {
 		t.Errorf("the page says %q", note)
 	}
-	if s := jsString(t, ctx, `document.getElementById('client_secret-state').innerText`); s != "set, from the technician page ("+c.OverlayFile+")" {
+	if s := browsertest.Eval[string](t, ctx, `document.getElementById('client_secret-state').innerText`); s != "set, from the technician page ("+c.OverlayFile+")" {
 		t.Errorf("the client secret's state reads %q", s)
 	}
 }
@@ -308,15 +308,15 @@ func TestBrowserFirstBoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	browser := newBrowser(t)
+	browser := browsertest.New(t)
 	display, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
 	if err := chromedp.Do(display, chromedp.Navigate(tt.display)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, display, "the display, idle", `document.body.dataset.screen === 'idle'`)
+	browsertest.WaitJS(t, display, "the display, idle", `document.body.dataset.screen === 'idle'`)
 	code := tt.codeInFile()
-	if shown := jsString(t, display, `document.documentElement.outerHTML`); strings.Contains(shown, code) {
+	if shown := browsertest.Eval[string](t, display, `document.documentElement.outerHTML`); strings.Contains(shown, code) {
 		t.Errorf("the customer display shows the one-time code")
 	}
 	if strings.Contains(tt.logs.String(), code) {
@@ -328,14 +328,14 @@ func TestBrowserFirstBoot(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(tt.tech)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the sign-in page, with a code", `document.body.dataset.page === 'signin' && document.querySelector('label[for=password]').innerText.startsWith('One-time code')`)
-	if hint := jsString(t, ctx, `document.getElementById('nopassword').innerText`); !strings.Contains(hint, "sudo tillbox passwd") || !strings.Contains(hint, filepath.Join(tt.data, technician.CodeFile)) {
+	browsertest.WaitJS(t, ctx, "the sign-in page, with a code", `document.body.dataset.page === 'signin' && document.querySelector('label[for=password]').innerText.startsWith('One-time code')`)
+	if hint := browsertest.Eval[string](t, ctx, `document.getElementById('nopassword').innerText`); !strings.Contains(hint, "sudo tillbox passwd") || !strings.Contains(hint, filepath.Join(tt.data, technician.CodeFile)) {
 		t.Errorf("the sign-in page says %q: not where the code is", hint)
 	}
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), code), chromedp.Click(chromedp.CSS("#go"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the password page", `document.body.dataset.page === 'password'`)
+	browsertest.WaitJS(t, ctx, "the password page", `document.body.dataset.page === 'password'`)
 	// The code rotated: the file holds the next one.
 	if next := tt.codeInFile(); next == code {
 		t.Errorf("the code's file still holds the used code")
@@ -343,7 +343,7 @@ func TestBrowserFirstBoot(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(tt.tech, "/")+"/settings")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the password page, not the settings", `document.body.dataset.page === 'password'`)
+	browsertest.WaitJS(t, ctx, "the password page, not the settings", `document.body.dataset.page === 'password'`)
 	for _, try := range []struct{ a, b, problem string }{
 		{techPassword, techPassword + "x", "differ"},
 		{"short", "short", "at least"},
@@ -355,19 +355,19 @@ func TestBrowserFirstBoot(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-password"), try.a), chromedp.SendKeys(chromedp.CSS("#again"), try.b), chromedp.Click(chromedp.CSS("#set"))); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(t, ctx, "the password refused", `!!document.getElementById('problem') && document.getElementById('problem').innerText.includes('`+try.problem+`')`)
+		browsertest.WaitJS(t, ctx, "the password refused", `!!document.getElementById('problem') && document.getElementById('problem').innerText.includes('`+try.problem+`')`)
 	}
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-password"), techPassword), chromedp.SendKeys(chromedp.CSS("#again"), techPassword), chromedp.Click(chromedp.CSS("#set"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the password set", `!!document.getElementById('password-set')`)
+	browsertest.WaitJS(t, ctx, "the password set", `!!document.getElementById('password-set')`)
 	if _, err := os.Stat(filepath.Join(tt.data, technician.CodeFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the code's file is still there once the password is set (%v)", err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#continue"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
+	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
 
 	// The hash goes to the data folder (the service's), as tillbox
 	// passwd's; the configuration file is not written.
@@ -410,7 +410,7 @@ func (tt *techTill) baseURL() string {
 // pageHoldsNoSecret checks the page's source in the browser.
 func (tt *techTill) pageHoldsNoSecret(ctx context.Context, what string) {
 	tt.t.Helper()
-	html := jsString(tt.t, ctx, `document.documentElement.outerHTML`)
+	html := browsertest.Eval[string](tt.t, ctx, `document.documentElement.outerHTML`)
 	tt.noSecrets(what, http.Header{}, []byte(html))
 }
 
@@ -503,55 +503,6 @@ func (h *techClient) signIn(password string) string {
 	return csrfOf(t, page)
 }
 
-// newBrowser starts a headless Chromium (the flags of TESTRIGS.md).
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is missing (apt-get install chromium fonts-dejavu-core; make deps does it as root): %v", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
-}
-
-func jsString(t *testing.T, ctx context.Context, expr string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-	if err != nil {
-		t.Fatalf("%s: %v", expr, err)
-	}
-	return s
-}
-
-// waitJS waits until predicate holds in the page. The bound only keeps a
-// broken test from hanging; it asserts nothing about speed.
-func waitJS(t *testing.T, ctx context.Context, what, predicate string) {
-	t.Helper()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var err error
-	for {
-		// A navigation (a form posted) ends a poll: poll the new page.
-		_, err = chromedp.Run(wctx, chromedp.Poll[bool](settled(predicate), chromedp.WithPollingInterval(10*time.Millisecond)))
-		if err == nil || wctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "Cannot find context") {
-			break
-		}
-	}
-	if err != nil {
-		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-		t.Fatalf("waiting for %s: %v; the page shows %q", what, err, body)
-	}
-}
-
 // With a password set by `tillbox passwd`, changing it on the page needs
 // the current one (wrong guesses count against the sign-in limit), and
 // the new one goes to the same file: it signs in, the old one not.
@@ -592,11 +543,4 @@ func TestPasswordChange(t *testing.T) {
 	if last != http.StatusTooManyRequests {
 		t.Errorf("the 6th wrong current password in a minute: %d, want 429", last)
 	}
-}
-
-// settled is predicate made false, not an error, while the page is still
-// being built (a navigation under way: an element not parsed yet): chromedp's
-// Poll gives up on the first exception.
-func settled(predicate string) string {
-	return "(() => { try { return !!(" + predicate + "); } catch (e) { return false; } })()"
 }

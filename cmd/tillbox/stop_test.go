@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +62,16 @@ func TestRunSIGTERM(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
-			simHTTP := httptest.NewServer(s)
+			// The capture in flight is the one that reached the simulator:
+			// the sale's state says capturing before the call is made.
+			captureArrived := make(chan struct{})
+			var arrived sync.Once
+			simHTTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/capture") {
+					arrived.Do(func() { close(captureArrived) })
+				}
+				s.ServeHTTP(w, r)
+			}))
 			t.Cleanup(func() { simHTTP.Close(); s.Close() })
 			s.SetFault(sim.Fault{Endpoint: "capturePayment", LatencyMs: tc.latency.Milliseconds()})
 			dir := t.TempDir()
@@ -89,10 +100,13 @@ func TestRunSIGTERM(t *testing.T) {
 			if _, _, err := client.CreateSale(ctx, sale); err != nil {
 				t.Fatal(err)
 			}
-			waitUntil(t, "the capture in flight", func() bool {
-				got, err := client.GetSale(ctx, sale.Reference)
-				return err == nil && got.State == agent.Capturing
-			})
+			select {
+			case <-captureArrived:
+			case err := <-exited:
+				t.Fatalf("tillbox run exited before the capture: %v\n%s", err, out.String())
+			case <-time.After(60 * time.Second):
+				t.Fatalf("no capture reached the simulator\n%s", out.String())
+			}
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -152,5 +166,75 @@ func TestRunSIGTERM(t *testing.T) {
 				t.Errorf("the sale refused at shutdown: %v, want not found", err)
 			}
 		})
+	}
+}
+
+// TestSecondSignalExitsAtOnce: an operator who presses Ctrl-C again while
+// the box waits for a call in flight gets the process back at once.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	bin := buildTillbox(t)
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
+	captureArrived := make(chan struct{})
+	var arrived sync.Once
+	simHTTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/capture") {
+			arrived.Do(func() { close(captureArrived) })
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { simHTTP.Close(); s.Close() })
+	// The capture hangs for longer than the test; the grace for calls in
+	// flight (a third of shutdown_timeout) too: only the second signal ends it.
+	s.SetFault(sim.Fault{Endpoint: "capturePayment", LatencyMs: (10 * time.Minute).Milliseconds()})
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "")
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(text), `shutdown_timeout = "10s"`, `shutdown_timeout = "10m"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var out syncBuffer
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	client := &posapi.Client{BaseURL: waitPrinted(t, &out, exited, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`), Token: testToken}
+	sale := agent.SaleRequest{Reference: "second-signal", Amount: 4990, Currency: "NOK",
+		Description: "Ctrl-C twice", Customer: &agent.Customer{PhoneNumber: "4712345678"}}
+	if _, _, err := client.CreateSale(t.Context(), sale); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-captureArrived:
+	case err := <-exited:
+		t.Fatalf("tillbox run exited before the capture: %v\n%s", err, out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no capture reached the simulator\n%s", out.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitPrinted(t, &out, exited, `(letting the calls in flight finish)`)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("after a second signal tillbox run ended with %v, want exit status 1", err)
+		}
+	case <-time.After(60 * time.Second): // a bound on a hang: the grace is over 3 minutes
+		t.Fatalf("a second signal did not end tillbox run\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "second signal, exiting now") {
+		t.Errorf("the second signal was not told:\n%s", out.String())
 	}
 }

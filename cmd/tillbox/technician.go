@@ -14,8 +14,8 @@ import (
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
-	"github.com/tillbox/tillbox/display/hostcheck"
 	"github.com/tillbox/tillbox/display/technician"
+	"github.com/tillbox/tillbox/display/web"
 )
 
 // technicianPage is the technician page on its own listener. Close stops
@@ -30,7 +30,7 @@ type technicianPage struct {
 
 // startTechnician serves the console o describes on ln until Close, over
 // TLS when tlsCfg is set; only to the box's addresses and hosts
-// (hostcheck).
+// (web.CheckHost).
 func startTechnician(ln net.Listener, tlsCfg *tls.Config, o technician.Options, hosts []string, log *slog.Logger) (*technicianPage, error) {
 	o.Logger = log
 	c, err := technician.New(o)
@@ -44,7 +44,7 @@ func startTechnician(ln net.Listener, tlsCfg *tls.Config, o technician.Options, 
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	t := &technicianPage{scheme: scheme(tlsCfg), console: c, ln: ln, srv: &http.Server{
-		Handler:           hostcheck.Handler(mux, hosts),
+		Handler:           web.CheckHost(mux, hosts),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/display/browsertest"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
@@ -122,7 +123,7 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 			}
 		}
 	}
-	b := newBrowser(t)
+	b := browsertest.New(t)
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(b, actions...); err != nil {
@@ -144,7 +145,7 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 		return h
 	}
 	run("sign-in", chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS("#password")), chromedp.SendKeys(chromedp.CSS("#password"), pw), chromedp.Click(chromedp.CSS("#go")))
-	waitJS(t, b, "the status page, the scanner connected", `document.body.dataset.page === 'status' && document.querySelector('#scanners').innerText.includes('connected since')`)
+	browsertest.WaitJS(t, b, "the status page, the scanner connected", `document.body.dataset.page === 'status' && document.querySelector('#scanners').innerText.includes('connected since')`)
 	status := html("the status page")
 	if !strings.Contains(status, link) && !strings.Contains(status, tty.Name()) {
 		t.Errorf("the status page does not name the scanner's device")
@@ -152,15 +153,15 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 
 	// The scan test: the scanner sends a personal QR code, then garbage.
 	run("the scan test", chromedp.Click(chromedp.CSS("#nav-scan")))
-	waitJS(t, b, "the scan test, live", `document.body.dataset.page === 'scan' && document.getElementById('live').dataset.state === 'live'`)
+	browsertest.WaitJS(t, b, "the scan test, live", `document.body.dataset.page === 'scan' && document.getElementById('live').dataset.state === 'live'`)
 	if _, err := master.Write([]byte("https://qr.vipps.no/28/2/01/031/4712345678?v=1\r")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, b, "the personal QR code", `document.querySelectorAll('#scan-rows tr').length === 1`)
+	browsertest.WaitJS(t, b, "the personal QR code", `document.querySelectorAll('#scan-rows tr').length === 1`)
 	if _, err := master.Write([]byte("GARBAGE-42-not-a-code\r")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, b, "the garbage", `document.querySelectorAll('#scan-rows tr').length === 2`)
+	browsertest.WaitJS(t, b, "the garbage", `document.querySelectorAll('#scan-rows tr').length === 2`)
 	rows, err := chromedp.Run(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#scan-rows tr')].map(r => r.innerText)`))
 	if err != nil {
 		t.Fatal(err)
@@ -183,24 +184,24 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 
 	// A test payment against the simulator: base_url is not production.
 	run("the test payment page", chromedp.Click(chromedp.CSS("#nav-testpay")))
-	waitJS(t, b, "the test payment form", `document.body.dataset.page === 'testpay' && !!document.getElementById('testpay')`)
+	browsertest.WaitJS(t, b, "the test payment form", `document.body.dataset.page === 'testpay' && !!document.getElementById('testpay')`)
 	run("a test payment", chromedp.WaitReady(chromedp.CSS("#phone")), chromedp.SendKeys(chromedp.CSS("#phone"), "4791234567"), chromedp.Click(chromedp.CSS("#testpay")))
-	waitJS(t, b, "the test payment paid", `(document.querySelector('#test-rows tr.test') || {dataset: {}}).dataset.state === 'completed'`)
+	browsertest.WaitJS(t, b, "the test payment paid", `(document.querySelector('#test-rows tr.test') || {dataset: {}}).dataset.state === 'completed'`)
 	html("the test payment page")
 	check("testpay.json", eval("testpay.json", `fetch('/technician/testpay.json').then(r => r.text())`))
 
 	// The log page shows the scans, masked, and at debug the calls to
 	// Vipps MobilePay.
 	run("the log page", chromedp.Click(chromedp.CSS("#nav-log")))
-	waitJS(t, b, "the log page with the refused scan", `document.body.dataset.page === 'log' && document.getElementById('log-rows').innerText.includes('scan refused')`)
+	browsertest.WaitJS(t, b, "the log page with the refused scan", `document.body.dataset.page === 'log' && document.getElementById('log-rows').innerText.includes('scan refused')`)
 	html("the log page")
 	run("the debug log", chromedp.Click(chromedp.CSS("#level-debug")))
-	waitJS(t, b, "the debug log", `document.getElementById('log').dataset.level === 'debug' && document.getElementById('log-rows').innerText.includes('DEBUG')`)
+	browsertest.WaitJS(t, b, "the debug log", `document.getElementById('log').dataset.level === 'debug' && document.getElementById('log-rows').innerText.includes('DEBUG')`)
 	html("the log page at debug")
 
 	// The status page now knows the token and the clock.
 	run("the status page", chromedp.Click(chromedp.CSS("#nav-status")))
-	waitJS(t, b, "the token and the clock", `document.body.dataset.page === 'status' && document.getElementById('token').innerText.startsWith('valid') && document.getElementById('skew').innerText.includes('in step with')`)
+	browsertest.WaitJS(t, b, "the token and the clock", `document.body.dataset.page === 'status' && document.getElementById('token').innerText.startsWith('valid') && document.getElementById('skew').innerText.includes('in step with')`)
 	html("the status page after a payment")
 	for _, p := range []string{"log.json?level=debug", "scans.json"} {
 		check(p, eval(p, `fetch('/technician/`+p+`').then(r => r.text())`))

@@ -1,14 +1,7 @@
 package hid
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
@@ -122,65 +115,3 @@ func (b *fakeBus) last(t *testing.T) *fakeDevice {
 	}
 	return b.opened[len(b.opened)-1]
 }
-
-// A fixture is a recording from device/hidkbd or device/hidpos testdata:
-// one report a line in hex, "#" comments, with headers
-//
-//	# layout: no                  (keyboard mode)
-//	# format: hidpos | newland    (HID POS)
-//	# want: "QUOTED" [SYMBOLOGY]  (one per scan)
-type fixture struct {
-	layout, format string
-	want           []wantScan
-	reports        [][]byte
-}
-
-type wantScan struct{ data, sym string }
-
-func readFixture(t testing.TB, path string) fixture {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fx fixture
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "#"); ok {
-			k, v, _ := strings.Cut(strings.TrimSpace(rest), ":")
-			v = strings.TrimSpace(v)
-			switch k {
-			case "layout":
-				fx.layout = v
-			case "format":
-				fx.format = v
-			case "want":
-				q, err := strconv.QuotedPrefix(v)
-				if err != nil {
-					t.Fatalf("%s:%d: %v", path, n, err)
-				}
-				s, _ := strconv.Unquote(q)
-				fx.want = append(fx.want, wantScan{s, strings.TrimSpace(v[len(q):])})
-			}
-			continue
-		}
-		line, _, _ = strings.Cut(line, "#")
-		line = strings.ReplaceAll(line, " ", "")
-		if line == "" {
-			continue
-		}
-		b, err := hex.DecodeString(line)
-		if err != nil {
-			t.Fatalf("%s:%d: %v", path, n, err)
-		}
-		fx.reports = append(fx.reports, b)
-	}
-	if fx.layout == "" && fx.format == "" {
-		t.Fatalf("%s: neither layout nor format", path)
-	}
-	return fx
-}
-
-func (w wantScan) String() string { return fmt.Sprintf("%q %s", w.data, w.sym) }

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/devicetest"
 )
 
 // FuzzAutoDecoder feeds arbitrary reports to the decoder of auto mode
@@ -19,7 +20,7 @@ func FuzzAutoDecoder(f *testing.F) {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.hex"))
 		for _, file := range files {
 			var in []byte
-			for _, r := range readFixture(f, file).reports {
+			for _, r := range devicetest.ReadFixture(f, file).Reports {
 				in = append(in, byte(len(r)))
 				in = append(in, r...)
 			}

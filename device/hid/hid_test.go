@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/devicetest"
 	"github.com/tillbox/tillbox/device/frame"
 	"github.com/tillbox/tillbox/device/hidkbd"
 	"github.com/tillbox/tillbox/device/hidpos"
@@ -74,23 +75,23 @@ func TestKeyboardFixtures(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			fx := readFixture(t, file)
-			l, err := hidkbd.LayoutByName(fx.layout)
+			fx := devicetest.ReadFixture(t, file)
+			l, err := hidkbd.LayoutByName(fx.Layout)
 			if err != nil {
 				t.Fatal(err)
 			}
 			bus := &fakeBus{list: []device.HIDDevice{kbdScanner}}
 			s := openScanner(t, Config{Match: usMatch(kbdScanner), Mode: ModeKeyboard, Layout: l}, bus)
-			got := replay(t, s, bus.last(t), fx.reports)
-			if len(got) != len(fx.want) {
-				t.Fatalf("got %d scans %v, want %v", len(got), got, fx.want)
+			got := replay(t, s, bus.last(t), fx.Reports)
+			if len(got) != len(fx.Want) {
+				t.Fatalf("got %d scans %v, want %v", len(got), got, fx.Want)
 			}
-			for i, w := range fx.want {
-				if string(got[i].Data) != w.data || got[i].Source != "front" || got[i].At.IsZero() {
-					t.Errorf("scan %d: %q from %q, want %q", i, got[i].Data, got[i].Source, w.data)
+			for i, w := range fx.Want {
+				if string(got[i].Data) != w.Data || got[i].Source != "front" || got[i].At.IsZero() {
+					t.Errorf("scan %d: %q from %q, want %q", i, got[i].Data, got[i].Source, w.Data)
 				}
 			}
-			if st := s.Status(); st.Scans != uint64(len(fx.want)) || st.Mode != "keyboard, "+fx.layout {
+			if st := s.Status(); st.Scans != uint64(len(fx.Want)) || st.Mode != "keyboard, "+fx.Layout {
 				t.Errorf("status %+v", st)
 			}
 		})
@@ -106,19 +107,19 @@ func TestPOSFixtures(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			fx := readFixture(t, file)
+			fx := devicetest.ReadFixture(t, file)
 			dev := posScanner
-			if fx.format == "newland" {
+			if fx.Format == "newland" {
 				dev = newlandScanner
 			}
 			bus := &fakeBus{list: []device.HIDDevice{dev}}
 			s := openScanner(t, Config{Match: usMatch(dev), Mode: ModePOS}, bus)
-			got := replay(t, s, bus.last(t), fx.reports)
-			if len(got) != len(fx.want) {
-				t.Fatalf("got %d scans %v, want %v", len(got), got, fx.want)
+			got := replay(t, s, bus.last(t), fx.Reports)
+			if len(got) != len(fx.Want) {
+				t.Fatalf("got %d scans %v, want %v", len(got), got, fx.Want)
 			}
-			for i, w := range fx.want {
-				if string(got[i].Data) != w.data || got[i].Symbology != w.sym {
+			for i, w := range fx.Want {
+				if string(got[i].Data) != w.Data || got[i].Symbology != w.Symbology {
 					t.Errorf("scan %d: %q %q, want %s", i, got[i].Data, got[i].Symbology, w)
 				}
 			}
@@ -276,10 +277,10 @@ func TestUnplug(t *testing.T) {
 }
 
 func TestDroppedInput(t *testing.T) {
-	fx := readFixture(t, "../hidkbd/testdata/reports/unknown.hex") // 2 reports that are not 8 bytes
+	fx := devicetest.ReadFixture(t, "../hidkbd/testdata/reports/unknown.hex") // 2 reports that are not 8 bytes
 	bus := &fakeBus{list: []device.HIDDevice{kbdScanner}}
-	s := openScanner(t, Config{Match: usMatch(kbdScanner), Mode: ModeKeyboard, Layout: mustLayout(t, fx.layout)}, bus)
-	replay(t, s, bus.last(t), fx.reports)
+	s := openScanner(t, Config{Match: usMatch(kbdScanner), Mode: ModeKeyboard, Layout: mustLayout(t, fx.Layout)}, bus)
+	replay(t, s, bus.last(t), fx.Reports)
 	st := s.Status()
 	if st.Dropped != 2 || !strings.Contains(st.LastError, "lost: ") {
 		t.Errorf("status %+v", st)

@@ -1,87 +1,25 @@
 package hidkbd
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tillbox/tillbox/device/devicetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated fixtures testdata/reports/gen-*.hex from Encode")
 
-// A fixture is a recording of a keyboard-mode scanner: one report a line in
-// hex, "#" starts a comment, and header comments say what to expect:
-//
-//	# layout: no
-//	# want: "https://qr.vipps.no/..."   (one line per scan, Go-quoted)
-//	# unknown: 2                         (optional: Stats.Unknown, and so on
-//	# malformed: 1                        for malformed and dropped)
+// The fixtures are recordings of a keyboard-mode scanner in
+// devicetest's format (devicetest.Fixture): a layout header, the scans
+// expected, and the counts unknown, malformed and dropped when not 0.
 //
 // The files gen-LAYOUT-*.hex are written by Encode (go test -update); the
 // others are written by hand for the edge cases.
-type fixture struct {
-	layout  string
-	want    []string
-	stats   map[string]uint64
-	reports [][]byte
-}
-
-func readFixture(t *testing.T, path string) fixture {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx := fixture{stats: map[string]uint64{}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "#"); ok {
-			k, v, ok := strings.Cut(strings.TrimSpace(rest), ":")
-			if !ok {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			switch k {
-			case "layout":
-				fx.layout = v
-			case "want":
-				s, err := strconv.Unquote(v)
-				if err != nil {
-					t.Fatalf("%s:%d: want %s: %v", path, n, v, err)
-				}
-				fx.want = append(fx.want, s)
-			case "unknown", "malformed", "dropped":
-				c, err := strconv.ParseUint(v, 10, 64)
-				if err != nil {
-					t.Fatalf("%s:%d: %v", path, n, err)
-				}
-				fx.stats[k] = c
-			}
-			continue
-		}
-		line, _, _ = strings.Cut(line, "#")
-		line = strings.ReplaceAll(line, " ", "")
-		if line == "" {
-			continue
-		}
-		b, err := hex.DecodeString(line)
-		if err != nil {
-			t.Fatalf("%s:%d: %v", path, n, err)
-		}
-		fx.reports = append(fx.reports, b)
-	}
-	if fx.layout == "" {
-		t.Fatalf("%s: no layout", path)
-	}
-	return fx
-}
 
 // writeFixture writes the reports that type text in layout l.
 func writeFixture(path string, l *Layout, text string) error {
@@ -92,7 +30,7 @@ func writeFixture(path string, l *Layout, text string) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Written by Encode (go test ./device/hidkbd -run TestFixtures -update): a\n")
 	fmt.Fprintf(&b, "# keyboard-mode scanner set to layout %q typing a code and Enter.\n", l.name)
-	fmt.Fprintf(&b, "# layout: %s\n# want: %s\n", l.name, strconv.Quote(text))
+	b.WriteString(devicetest.Fixture{Layout: l.name, Want: []devicetest.Want{{Data: text}}}.Headers())
 	i := 0
 	for _, r := range text + "\n" {
 		strokes, _ := l.strokes(r)
@@ -123,37 +61,46 @@ func TestFixtures(t *testing.T) {
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			fx := readFixture(t, path)
-			l, err := LayoutByName(fx.layout)
+			fx := devicetest.ReadFixture(t, path)
+			if err := fx.CheckCounts("unknown", "malformed", "dropped"); err != nil {
+				t.Fatal(err)
+			}
+			l, err := LayoutByName(fx.Layout)
 			if err != nil {
 				t.Fatal(err)
 			}
 			d := NewDecoder(l)
-			var got []string
-			for _, r := range fx.reports {
+			var got, scans []string
+			for _, r := range fx.Reports {
 				got = append(got, d.Feed(r)...)
 			}
-			if strings.Join(got, "\x00") != strings.Join(fx.want, "\x00") || len(got) != len(fx.want) {
-				t.Errorf("decoded %q, want %q", got, fx.want)
+			for _, w := range fx.Want {
+				if w.Symbology != "" {
+					t.Errorf("want %s: keyboard mode has no symbology", w)
+				}
+				scans = append(scans, w.Data)
+			}
+			if strings.Join(got, "\x00") != strings.Join(scans, "\x00") || len(got) != len(scans) {
+				t.Errorf("decoded %q, want %q", got, scans)
 			}
 			st := d.Stats()
 			for k, v := range map[string]uint64{"unknown": st.Unknown, "malformed": st.Malformed, "dropped": st.Dropped} {
-				if v != fx.stats[k] {
-					t.Errorf("%s = %d, want %d", k, v, fx.stats[k])
+				if v != fx.Counts[k] {
+					t.Errorf("%s = %d, want %d", k, v, fx.Counts[k])
 				}
 			}
 			if strings.HasPrefix(filepath.Base(path), "gen-") {
 				// The recording still matches what Encode types.
-				want, err := Encode(l, fx.want[0]+"\n")
+				want, err := Encode(l, fx.Want[0].Data+"\n")
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(want) != len(fx.reports) {
-					t.Fatalf("Encode gives %d reports, the fixture has %d: run go test -update", len(want), len(fx.reports))
+				if len(want) != len(fx.Reports) {
+					t.Fatalf("Encode gives %d reports, the fixture has %d: run go test -update", len(want), len(fx.Reports))
 				}
 				for i := range want {
-					if !bytes.Equal(want[i][:], fx.reports[i]) {
-						t.Fatalf("report %d: Encode gives % x, the fixture % x: run go test -update", i, want[i][:], fx.reports[i])
+					if !bytes.Equal(want[i][:], fx.Reports[i]) {
+						t.Fatalf("report %d: Encode gives % x, the fixture % x: run go test -update", i, want[i][:], fx.Reports[i])
 					}
 				}
 			}

@@ -1,18 +1,17 @@
 package hidpos
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tillbox/tillbox/device"
+	"github.com/tillbox/tillbox/device/devicetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated fixtures testdata/reports/gen-*.hex from Encode")
@@ -25,76 +24,10 @@ const (
 
 var formats = map[string]Format{"hidpos": Standard, "newland": Newland}
 
-type want struct {
-	data, sym string
-}
-
-// A fixture is a recording of a HID POS scanner: one report a line in hex,
-// "#" starts a comment; headers give the format, the codes expected
-// ("# want: QUOTED [SYMBOLOGY]") and counts (other, malformed, dropped).
-type fixture struct {
-	format  Format
-	want    []want
-	stats   map[string]uint64
-	reports [][]byte
-}
-
-func readFixture(t *testing.T, path string) fixture {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx := fixture{stats: map[string]uint64{}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "#"); ok {
-			k, v, ok := strings.Cut(strings.TrimSpace(rest), ":")
-			if !ok {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			switch k {
-			case "format":
-				f, ok := formats[v]
-				if !ok {
-					t.Fatalf("%s:%d: format %q", path, n, v)
-				}
-				fx.format = f
-			case "want":
-				qs, err := strconv.QuotedPrefix(v)
-				if err != nil {
-					t.Fatalf("%s:%d: %v", path, n, err)
-				}
-				s, _ := strconv.Unquote(qs)
-				fx.want = append(fx.want, want{s, strings.TrimSpace(v[len(qs):])})
-			case "other", "malformed", "dropped":
-				c, err := strconv.ParseUint(v, 10, 64)
-				if err != nil {
-					t.Fatalf("%s:%d: %v", path, n, err)
-				}
-				fx.stats[k] = c
-			}
-			continue
-		}
-		line, _, _ = strings.Cut(line, "#")
-		line = strings.ReplaceAll(line, " ", "")
-		if line == "" {
-			continue
-		}
-		b, err := hex.DecodeString(line)
-		if err != nil {
-			t.Fatalf("%s:%d: %v", path, n, err)
-		}
-		fx.reports = append(fx.reports, b)
-	}
-	if fx.format.Name == "" {
-		t.Fatalf("%s: no format", path)
-	}
-	return fx
-}
+// The fixtures are recordings of a HID POS scanner in devicetest's format
+// (devicetest.Fixture): a format header (hidpos or newland), the codes
+// expected with their symbology, and the counts other, malformed and
+// dropped when not 0.
 
 func writeFixture(path string, f Format, data, sym string) error {
 	reports, err := Encode(f, []byte(data), sym)
@@ -104,7 +37,7 @@ func writeFixture(path string, f Format, data, sym string) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Written by Encode (go test ./device/hidpos -run TestFixtures -update):\n")
 	fmt.Fprintf(&b, "# a scanner in HID POS mode, format %q, sending one code.\n", f.Name)
-	fmt.Fprintf(&b, "# format: %s\n# want: %s %s\n", f.Name, strconv.Quote(data), sym)
+	b.WriteString(devicetest.Fixture{Format: f.Name, Want: []devicetest.Want{{Data: data, Symbology: sym}}}.Headers())
 	for _, r := range reports {
 		fmt.Fprintf(&b, "% x\n", r)
 	}
@@ -134,29 +67,36 @@ func TestFixtures(t *testing.T) {
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			fx := readFixture(t, path)
-			d, err := NewDecoder(fx.format)
+			fx := devicetest.ReadFixture(t, path)
+			if err := fx.CheckCounts("other", "malformed", "dropped"); err != nil {
+				t.Fatal(err)
+			}
+			f, ok := formats[fx.Format]
+			if !ok {
+				t.Fatalf("format %q", fx.Format)
+			}
+			d, err := NewDecoder(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []want
-			for _, r := range fx.reports {
+			var got []devicetest.Want
+			for _, r := range fx.Reports {
 				if s, ok := d.Feed(r); ok {
-					got = append(got, want{string(s.Data), s.Symbology})
+					got = append(got, devicetest.Want{Data: string(s.Data), Symbology: s.Symbology})
 				}
 			}
-			if fmt.Sprint(got) != fmt.Sprint(fx.want) {
-				t.Errorf("decoded %q, want %q", got, fx.want)
+			if !slices.Equal(got, fx.Want) {
+				t.Errorf("decoded %s, want %s", got, fx.Want)
 			}
 			st := d.Stats()
 			for k, v := range map[string]uint64{"other": st.Other, "malformed": st.Malformed, "dropped": st.Dropped} {
-				if v != fx.stats[k] {
-					t.Errorf("%s = %d, want %d", k, v, fx.stats[k])
+				if v != fx.Counts[k] {
+					t.Errorf("%s = %d, want %d", k, v, fx.Counts[k])
 				}
 			}
 			if strings.HasPrefix(filepath.Base(path), "gen-") {
-				reports, _ := Encode(fx.format, []byte(fx.want[0].data), fx.want[0].sym)
-				if fmt.Sprint(reports) != fmt.Sprint(fx.reports) {
+				reports, _ := Encode(f, []byte(fx.Want[0].Data), fx.Want[0].Symbology)
+				if fmt.Sprint(reports) != fmt.Sprint(fx.Reports) {
 					t.Fatal("the recording no longer matches Encode: run go test -update")
 				}
 			}

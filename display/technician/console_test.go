@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/display/browsertest"
 	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
 )
@@ -30,19 +31,19 @@ func TestBrowserSignIn(t *testing.T) {
 		Customer: &agent.Customer{PersonalQR: clearQR}}); err != nil {
 		t.Fatal(err)
 	}
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the sign-in page", `document.body.dataset.page === 'signin'`)
+	browsertest.WaitJS(t, ctx, "the sign-in page", `document.body.dataset.page === 'signin'`)
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), "not the password"), chromedp.Click(chromedp.CSS("#go"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the wrong password refused", `!!document.getElementById('problem')`)
+	browsertest.WaitJS(t, ctx, "the wrong password refused", `!!document.getElementById('problem')`)
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), password), chromedp.Click(chromedp.CSS("#go"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
+	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
 	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
 	if err != nil {
 		t.Fatal(err)
@@ -73,36 +74,36 @@ func TestBrowserSignIn(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the status page again", `document.body.dataset.page === 'status'`)
+	browsertest.WaitJS(t, ctx, "the status page again", `document.body.dataset.page === 'status'`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#signout"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the sign-in page after sign-out", `document.body.dataset.page === 'signin'`)
+	browsertest.WaitJS(t, ctx, "the sign-in page after sign-out", `document.body.dataset.page === 'signin'`)
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the sign-in page, the session ended", `document.body.dataset.page === 'signin'`)
+	browsertest.WaitJS(t, ctx, "the sign-in page, the session ended", `document.body.dataset.page === 'signin'`)
 }
 
 // The scan test shows a scan fed through the agent at once, masked as the
 // display shows it, with what it was taken for.
 func TestBrowserScanTest(t *testing.T) {
 	b := newBox(t, false)
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url+"signin"), chromedp.SendKeys(chromedp.CSS("#password"), password),
 		chromedp.Click(chromedp.CSS("#go"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
+	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-scan"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the scan test, live", `document.body.dataset.page === 'scan' && document.getElementById('live').dataset.state === 'live'`)
+	browsertest.WaitJS(t, ctx, "the scan test, live", `document.body.dataset.page === 'scan' && document.getElementById('live').dataset.state === 'live'`)
 
 	b.agent.Scan(clearQR)
-	waitJS(t, ctx, "the scan", `document.querySelectorAll('#scan-rows tr').length === 1`)
+	browsertest.WaitJS(t, ctx, "the scan", `document.querySelectorAll('#scan-rows tr').length === 1`)
 	b.agent.Scan("7038010055512") // a barcode: not a personal QR code
-	waitJS(t, ctx, "the second scan", `document.querySelectorAll('#scan-rows tr').length === 2`)
+	browsertest.WaitJS(t, ctx, "the second scan", `document.querySelectorAll('#scan-rows tr').length === 2`)
 	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#scan-rows tr')].map(r => r.innerText)`))
 	if err != nil {
 		t.Fatal(err)

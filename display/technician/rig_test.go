@@ -9,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
@@ -250,46 +248,6 @@ func (h *httpClient) signIn(secret string) string {
 	return csrf(t, page)
 }
 
-// newBrowser starts a headless Chromium (the flags of TESTRIGS.md).
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is missing (apt-get install chromium fonts-dejavu-core; make deps does it as root): %v", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
-}
-
-// waitJS waits until predicate holds in the page. The bound only keeps a
-// broken test from hanging; it asserts nothing about speed.
-func waitJS(t *testing.T, ctx context.Context, what, predicate string) {
-	t.Helper()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var err error
-	for {
-		// A navigation (a form posted) ends a poll: poll the new page.
-		_, err = chromedp.Run(wctx, chromedp.Poll[bool](settled(predicate), chromedp.WithPollingInterval(10*time.Millisecond)))
-		if err == nil || wctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") && !strings.Contains(err.Error(), "Cannot find context") {
-			break
-		}
-	}
-	if err != nil {
-		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-		t.Fatalf("waiting for %s: %v; the page shows %q", what, err, body)
-	}
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -305,11 +263,4 @@ func (s *syncBuffer) Bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
-}
-
-// settled is predicate made false, not an error, while the page is still
-// being built (a navigation under way: an element not parsed yet): chromedp's
-// Poll gives up on the first exception.
-func settled(predicate string) string {
-	return "(() => { try { return !!(" + predicate + "); } catch (e) { return false; } })()"
 }

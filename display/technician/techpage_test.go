@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/display/browsertest"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
@@ -39,12 +41,12 @@ func (b *box) another(edit func(*technician.Options)) *box {
 // signInBrowser signs a new browser in and returns it on the status page.
 func (b *box) signInBrowser() context.Context {
 	b.t.Helper()
-	ctx := newBrowser(b.t)
+	ctx := browsertest.New(b.t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url+"signin"), chromedp.SendKeys(chromedp.CSS("#password"), password),
 		chromedp.Click(chromedp.CSS("#go"))); err != nil {
 		b.t.Fatal(err)
 	}
-	waitJS(b.t, ctx, "the status page", `document.body.dataset.page === 'status'`)
+	browsertest.WaitJS(b.t, ctx, "the status page", `document.body.dataset.page === 'status'`)
 	return ctx
 }
 
@@ -57,7 +59,7 @@ func pageText(t *testing.T, ctx context.Context, sel string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, sel, `!!document.querySelector(`+string(q)+`)`)
+	browsertest.WaitJS(t, ctx, sel, `!!document.querySelector(`+string(q)+`)`)
 	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+string(q)+`) || {innerText: ''}).innerText`))
 	if err != nil {
 		t.Fatal(err)
@@ -127,21 +129,21 @@ func TestBrowserLogPage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-log"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the log page, live", `document.body.dataset.page === 'log' && document.getElementById('live').dataset.state === 'live'`)
+	browsertest.WaitJS(t, ctx, "the log page, live", `document.body.dataset.page === 'log' && document.getElementById('live').dataset.state === 'live'`)
 	rows := pageText(t, ctx, "#log-rows")
 	if !strings.Contains(rows, "technician: signed in") || !strings.Contains(rows, "config loaded") || !strings.Contains(rows, "[redacted]") {
 		t.Errorf("the log page lacks the sign-in or the config line:\n%s", rows)
 	}
 	// A new record shows without a reload, at the bottom.
 	b.log.Warn("the scanner is unplugged", "scanner", "counter")
-	waitJS(t, ctx, "the new record", `[...document.querySelectorAll('#log-rows tr')].at(-1).innerText.includes('the scanner is unplugged')`)
+	browsertest.WaitJS(t, ctx, "the new record", `[...document.querySelectorAll('#log-rows tr')].at(-1).innerText.includes('the scanner is unplugged')`)
 	b.log.Info("a later info record")
-	waitJS(t, ctx, "the info record", `[...document.querySelectorAll('#log-rows tr')].at(-1).innerText.includes('a later info record')`)
+	browsertest.WaitJS(t, ctx, "the info record", `[...document.querySelectorAll('#log-rows tr')].at(-1).innerText.includes('a later info record')`)
 	// Warnings and above only.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#level-warn"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the warn filter", `document.getElementById('log').dataset.level === 'warn'`)
+	browsertest.WaitJS(t, ctx, "the warn filter", `document.getElementById('log').dataset.level === 'warn'`)
 	levels, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#log-rows tr')].map(r => r.children[1].innerText)`))
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +173,7 @@ func TestStatusTokenAndClock(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
+	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
 	text := pageText(t, ctx, "#health")
 	for _, want := range []string{"valid, expires in", "in step with Vipps MobilePay's"} {
 		if !strings.Contains(text, want) {
@@ -219,7 +221,7 @@ func TestBrowserTestPayment(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-testpay"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the test payment page", `document.body.dataset.page === 'testpay' && !!document.getElementById('testpay')`)
+	browsertest.WaitJS(t, ctx, "the test payment page", `document.body.dataset.page === 'testpay' && !!document.getElementById('testpay')`)
 	if btn := pageText(t, ctx, "#testpay"); !strings.Contains(btn, "1.00 NOK") {
 		t.Errorf("the button says %q: not the smallest amount", btn)
 	}
@@ -233,26 +235,26 @@ func TestBrowserTestPayment(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#testpay"))); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(t, ctx, "the new test payment", `document.querySelectorAll('#test-rows tr.test').length === `+string(rune('0'+n)))
+		browsertest.WaitJS(t, ctx, "the new test payment", `document.querySelectorAll('#test-rows tr.test').length === `+string(rune('0'+n)))
 	}
 	first := `document.querySelector('#test-rows tr.test')`
 	pay("+47 912 34 567", 1)
-	waitJS(t, ctx, "the payment paid", first+`.dataset.state === 'completed'`)
+	browsertest.WaitJS(t, ctx, "the payment paid", first+`.dataset.state === 'completed'`)
 	if row := pageText(t, ctx, "#test-rows tr.test"); !strings.Contains(row, "paid") || !strings.Contains(row, "+47 ••• •• 567") || !strings.Contains(row, "1.00 NOK") {
 		t.Errorf("the paid test payment shows %q", row)
 	}
 	pay("4797654321", 2)
-	waitJS(t, ctx, "the payment declined", first+`.dataset.state === 'declined'`)
+	browsertest.WaitJS(t, ctx, "the payment declined", first+`.dataset.state === 'declined'`)
 	if row := pageText(t, ctx, "#test-rows tr.test"); !strings.Contains(row, "declined in the app") {
 		t.Errorf("the declined test payment shows %q", row)
 	}
 	pay("", 3)
-	waitJS(t, ctx, "the payment waiting for a scan", first+`.dataset.state === 'waiting_for_customer'`)
+	browsertest.WaitJS(t, ctx, "the payment waiting for a scan", first+`.dataset.state === 'waiting_for_customer'`)
 	if row := pageText(t, ctx, "#test-rows tr.test"); !strings.Contains(row, "waiting for a scan") || !strings.Contains(row, "the next scan") {
 		t.Errorf("the test payment to the next scan shows %q", row)
 	}
 	b.agent.Scan(clearQR)
-	waitJS(t, ctx, "the scanned payment paid", first+`.dataset.state === 'completed'`)
+	browsertest.WaitJS(t, ctx, "the scanned payment paid", first+`.dataset.state === 'completed'`)
 
 	// The sales are what the issue asks: the smallest amount, the test's
 	// description, captured, never refunded.
@@ -269,7 +271,7 @@ func TestBrowserTestPayment(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("#phone")), chromedp.SendKeys(chromedp.CSS("#phone"), "12"), chromedp.Click(chromedp.CSS("#testpay"))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the refusal", `!!document.getElementById('problem')`)
+	browsertest.WaitJS(t, ctx, "the refusal", `!!document.getElementById('problem')`)
 	if p := pageText(t, ctx, "#problem"); !strings.Contains(p, "country code and the number") {
 		t.Errorf("a bad phone number: %q", p)
 	}
@@ -310,7 +312,7 @@ func TestTestPaymentRefusedInProduction(t *testing.T) {
 // A test payment the customer leaves alone ends "expired" on the page (the
 // simulator's clock is moved past the payment's 10 minutes).
 func TestBrowserTestPaymentExpires(t *testing.T) {
-	clock := sim.NewFakeClock(time.Now())
+	clock := clock.NewFake(time.Now())
 	b := newBoxWith(t, false, sim.Options{App: sim.AppPolicy{Action: sim.Ignore}, Clock: clock})
 	ctx := b.signInBrowser()
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url+"testpay"), chromedp.WaitReady(chromedp.CSS("#phone")),
@@ -318,12 +320,12 @@ func TestBrowserTestPaymentExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := `(document.querySelector('#test-rows tr.test') || {dataset: {}})`
-	waitJS(t, ctx, "the payment in the app", first+`.dataset.state === 'awaiting_approval'`)
+	browsertest.WaitJS(t, ctx, "the payment in the app", first+`.dataset.state === 'awaiting_approval'`)
 	if row := pageText(t, ctx, "#test-rows tr.test"); !strings.Contains(row, "waiting for the customer to approve in the app") {
 		t.Errorf("the open test payment shows %q", row)
 	}
 	clock.Advance(11 * time.Minute)
-	waitJS(t, ctx, "the payment expired", first+`.dataset.state === 'expired'`)
+	browsertest.WaitJS(t, ctx, "the payment expired", first+`.dataset.state === 'expired'`)
 	if row := pageText(t, ctx, "#test-rows tr.test"); !strings.Contains(row, "expired: the customer did not act in time") {
 		t.Errorf("the expired test payment shows %q", row)
 	}

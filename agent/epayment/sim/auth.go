@@ -30,7 +30,7 @@ const tokenResource = "00000002-0000-0000-c000-000000000000"
 // client: expires_in is the lifetime divided by the speed, in whole real
 // seconds (at least 1, the token then living that long), and expires_on and
 // not_before are real epoch seconds. Otherwise a client would keep a token
-// the simulator considers expired, speed times too long. With a FakeClock the
+// the simulator considers expired, speed times too long. With a clock.Fake the
 // answer is in the simulator's time (tests move both clocks).
 func (s *Server) handleToken(c *call) *reply {
 	h := c.r.Header

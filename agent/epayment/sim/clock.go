@@ -10,14 +10,6 @@ import (
 // the customer app's delay and webhook back-off) is a [clock.Clock]: the
 // real one, one scaled for the demo (NewScaledClock), or a [clock.Fake].
 
-// FakeClock is [clock.Fake]; the name stays for the tests that build one
-// with NewFakeClock (the simulator's, agent, display, display/technician,
-// cmd/tillbox).
-type FakeClock = clock.Fake
-
-// NewFakeClock returns a [clock.Fake] reading start (clock.NewFake).
-func NewFakeClock(start time.Time) *FakeClock { return clock.NewFake(start) }
-
 // NewScaledClock returns the real clock running speed times faster (60: one
 // simulated minute per real second), starting at the current time. A speed
 // that is not positive means 1.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 )
 
@@ -83,7 +84,7 @@ func TestCloseStopsEverything(t *testing.T) {
 }
 
 func TestCloseWithFakeClock(t *testing.T) {
-	fc := NewFakeClock(testStart)
+	fc := clock.NewFake(testStart)
 	s := New(Options{Clock: fc, App: AppPolicy{Action: Approve, Delay: time.Minute}})
 	srv := httptest.NewServer(s)
 	defer srv.Close()

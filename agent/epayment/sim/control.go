@@ -31,7 +31,7 @@ import (
 //	GET    /sim/webhooks/deliveries      every delivery attempt ([]DeliveryAttempt)
 //	POST   /sim/tokens/revoke            invalidates every access token
 //	GET    /sim/clock                    {"now": time}
-//	POST   /sim/clock/advance            {"ms":N}: moves a FakeClock (tillbox sim --fake-clock; 400 for other clocks)
+//	POST   /sim/clock/advance            {"ms":N}: moves a clock.Fake (tillbox sim --fake-clock; 400 for other clocks)
 
 // PaymentInfo is what the simulator knows about a payment.
 type PaymentInfo struct {
@@ -247,7 +247,7 @@ func (s *Server) controlRoutes() {
 		fc, ok := s.clock.(*clock.Fake)
 		switch {
 		case !ok:
-			controlError(w, http.StatusBadRequest, "the simulator's clock runs by itself and cannot be moved: start the simulator with a fake clock (tillbox sim --fake-clock, or Options.Clock = NewFakeClock(...))")
+			controlError(w, http.StatusBadRequest, "the simulator's clock runs by itself and cannot be moved: start the simulator with a fake clock (tillbox sim --fake-clock, or Options.Clock = clock.NewFake(...))")
 			return
 		case req.Ms < 0:
 			controlError(w, http.StatusBadRequest, "ms must not be negative")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 )
 
@@ -37,7 +38,7 @@ func TestRegisterFlags(t *testing.T) {
 	if err := fs.Parse([]string{"--fake-clock"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := o.Clock.(*FakeClock); !ok {
+	if _, ok := o.Clock.(*clock.Fake); !ok {
 		t.Fatalf("--fake-clock: clock %#v", o.Clock)
 	}
 	for _, bad := range [][]string{{"--currency", "SEK"}, {"--app", "maybe"}, {"--speed", "0"}, {"--speed", "fast"},

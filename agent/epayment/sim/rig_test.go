@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/spectest"
 )
 
-// The test rig: a simulator on a loopback httptest.Server, a FakeClock, and two
+// The test rig: a simulator on a loopback httptest.Server, a clock.Fake, and two
 // plain net/http clients. rig.call sends through the OpenAPI validator, so every
 // request and answer is checked against specs/; rig.raw sends without
 // validating the request, for the deliberately malformed requests of error-path
@@ -35,21 +36,21 @@ type rig struct {
 	t     *testing.T
 	sim   *Server
 	srv   *httptest.Server
-	clock *FakeClock
+	clock *clock.Fake
 	specs *spectest.Specs
 	hc    *http.Client // validates requests and answers against the specs
 	raw   *http.Client // validates only the answers (see rawCall)
 	token string
 }
 
-// newRig starts a simulator. Unless opts.Clock is set it runs on a FakeClock;
+// newRig starts a simulator. Unless opts.Clock is set it runs on a clock.Fake;
 // unless opts.App is set the customer app ignores payments, so that tests
 // decide when a payment is approved.
 func newRig(t *testing.T, opts Options) *rig {
 	t.Helper()
 	g := &rig{t: t}
 	if opts.Clock == nil {
-		g.clock = NewFakeClock(testStart)
+		g.clock = clock.NewFake(testStart)
 		opts.Clock = g.clock
 	}
 	if opts.App.Action == 0 {

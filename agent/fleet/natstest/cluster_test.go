@@ -125,6 +125,13 @@ func TestClusterSurvivesKill(t *testing.T) {
 	c.Kill(second)
 	sh.shipN(t, 10)
 
+	// The box's relay consumer works on the two nodes left, once they
+	// agree on JetStream's meta leader.
+	c.WaitMetaLeader()
+	ctx0, cancel0 := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel0()
+	relayToBox(ctx0, t, hq, box)
+
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := box.Stream(ctx, wire.JournalStream)

@@ -38,6 +38,9 @@ type ports struct {
 	client, http, ws, route int
 }
 
+// pickPorts is freePorts; a test of the retry replaces it.
+var pickPorts = freePorts
+
 // freePorts reserves n ports on 127.0.0.1 at once (so that they differ),
 // then frees them for the server. Another process may take one in between:
 // Start retries with new ports when the server says so.
@@ -115,7 +118,12 @@ func (s *Server) writeConfig() error {
 // box with wire.BoxPermissions.
 func (e *env) account() map[string]any {
 	users := []map[string]any{{"user": e.hq.User, "password": e.hq.Password}}
+	seen := map[wire.Till]bool{}
 	for _, t := range e.opts.Tills {
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
 		c := e.boxes[t]
 		p := wire.BoxPermissions(t)
 		users = append(users, map[string]any{

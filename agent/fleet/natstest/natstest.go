@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -115,9 +116,12 @@ func (e *env) CAFile() string {
 
 // ConnectOptions are the nats.go options for c: user and password, the
 // test CA as the only root with TLS, the box's inbox prefix, and
-// reconnecting for ever.
+// reconnecting for ever, every 100 ms.
 func (e *env) ConnectOptions(c Creds) []nats.Option {
-	o := []nats.Option{nats.UserInfo(c.User, c.Password), nats.MaxReconnects(-1), nats.Name("natstest " + c.User)}
+	o := []nats.Option{
+		nats.UserInfo(c.User, c.Password), nats.Name("natstest " + c.User),
+		nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond),
+	}
 	if e.ca != nil {
 		o = append(o, nats.Secure(e.ca.clientConfig()))
 	}

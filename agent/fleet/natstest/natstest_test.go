@@ -303,3 +303,47 @@ func TestWrongPassword(t *testing.T) {
 		}
 	}
 }
+
+// A single node killed with SIGKILL keeps its journal: restarted, the box's
+// connection comes back and resumes after the last event stored.
+func TestSingleNodeKillRestart(t *testing.T) {
+	s := natstest.Start(t, natstest.Options{Tills: []wire.Till{tillA}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	hq, err := jetstream.New(s.Connect(t, s.URL(), s.HQ()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	createStreams(t, hq, 1)
+	reconnected := make(chan struct{}, 1)
+	nc := s.Connect(t, s.URL(), s.Box(tillA), nats.ReconnectHandler(func(*nats.Conn) { reconnected <- struct{}{} }))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := &shipper{js: js}
+	sh.shipN(t, 5)
+
+	s.Kill()
+	if s.Running() {
+		t.Fatal("the killed server still runs")
+	}
+	s.Restart()
+	select {
+	case <-reconnected:
+	case <-ctx.Done():
+		t.Fatal("the box did not reconnect")
+	}
+	journal, err := js.Stream(ctx, wire.JournalStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := journal.GetLastMsgForSubject(ctx, tillA.JournalSubject())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Header.Get(wire.HeaderSeq) != "5" || msg.Sequence != sh.last {
+		t.Fatalf("after the restart the last message is event %s at %d, want 5 at %d", msg.Header.Get(wire.HeaderSeq), msg.Sequence, sh.last)
+	}
+	sh.shipN(t, 1)
+}

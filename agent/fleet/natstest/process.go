@@ -102,7 +102,7 @@ func (e *env) tryStartAll() error {
 	if len(e.nodes) > 1 {
 		per++
 	}
-	free, err := freePorts(per * len(e.nodes))
+	free, err := pickPorts(per * len(e.nodes))
 	if err != nil {
 		return err
 	}
@@ -186,18 +186,70 @@ func (s *Server) ready(ctx context.Context, client *http.Client) error {
 	if len(s.nodes) == 1 {
 		return s.get(ctx, client, "/healthz?js-enabled-only=true", nil)
 	}
+	if _, err := s.metaLeader(ctx, client); err != nil {
+		return err
+	}
+	return s.get(ctx, client, "/healthz", nil)
+}
+
+// metaLeader is the name of JetStream's meta leader as the node sees it.
+func (s *Server) metaLeader(ctx context.Context, client *http.Client) (string, error) {
 	var jsz struct {
 		Meta *struct {
 			Leader string `json:"leader"`
 		} `json:"meta_cluster"`
 	}
 	if err := s.get(ctx, client, "/jsz", &jsz); err != nil {
-		return err
+		return "", err
 	}
 	if jsz.Meta == nil || jsz.Meta.Leader == "" {
-		return errors.New("JetStream has no meta leader yet")
+		return "", errors.New("JetStream has no meta leader yet")
 	}
-	return s.get(ctx, client, "/healthz", nil)
+	return jsz.Meta.Leader, nil
+}
+
+// WaitMetaLeader waits until every running node names the same JetStream
+// meta leader and that leader runs: after a node was killed, JetStream's
+// API answers "temporarily unavailable" (10008) until then.
+func (c *Cluster) WaitMetaLeader() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		last := c.agreedLeader(ctx, client)
+		if last == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("natstest: no meta leader after %v: %v", readyTimeout, last)
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *Cluster) agreedLeader(ctx context.Context, client *http.Client) error {
+	leader := ""
+	for _, s := range c.nodes {
+		if !s.Running() {
+			continue
+		}
+		l, err := s.metaLeader(ctx, client)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if leader != "" && l != leader {
+			return fmt.Errorf("%s names %s, another node %s", s.name, l, leader)
+		}
+		leader = l
+	}
+	if i := c.Index(leader); i < 0 || !c.nodes[i].Running() {
+		return fmt.Errorf("the meta leader %q does not run", leader)
+	}
+	return nil
 }
 
 // get fetches path from the monitoring endpoint; a status other than 200
