@@ -63,7 +63,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		wg.Wait()
 		published := time.Since(start)
 
-		db := pg.Conn(b)
+		db := pgConn(b, pg.DSN())
 		start = time.Now()
 		startHQ(b, config)
 		waitFor(b, 30*time.Minute, "every event at headquarters", func() bool {

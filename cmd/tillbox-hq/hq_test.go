@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,9 +125,20 @@ func startHQ(t testing.TB, path string) *hq {
 		once.Do(func() { cancel(); runErr = <-done })
 		return runErr
 	}
+	secrets := []string{c.NATS.Password.Reveal(), testSecret}
+	if u, err := url.Parse(c.Postgres.DSN.Reveal()); err == nil {
+		if pw, ok := u.User.Password(); ok {
+			secrets = append(secrets, pw)
+		}
+	}
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("tillbox-hq: %v", err)
+		}
+		for _, s := range secrets {
+			if s != "" && strings.Contains(log.String(), s) {
+				t.Errorf("a secret is in tillbox-hq's log")
+			}
 		}
 		if t.Failed() {
 			t.Logf("tillbox-hq's log:\n%s", log.String())

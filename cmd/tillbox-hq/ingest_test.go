@@ -26,7 +26,7 @@ func TestJournalLandsExactlyOnce(t *testing.T) {
 	h := startHQ(t, writeConfig(t, pg.DSN(), ns, 1))
 	_, js := ns.hqClient(t)
 	waitStreams(t, js)
-	db := pg.Conn(t)
+	db := pgConn(t, pg.DSN())
 
 	var boxes []*box
 	for _, till := range tills {
@@ -122,19 +122,19 @@ func TestPostgresRestartedDuringIngest(t *testing.T) {
 	b := newBox(t, ns, till)
 	b.makeEvents(t, 300)
 	b.mustShip(t, 1)
-	db := pg.Conn(t)
+	db := pgConn(t, pg.DSN())
 	waitFor(t, 30*time.Second, "the first events stored", func() bool { return countEvents(db, b.till) > 0 })
 	waitFor(t, 10*time.Second, "ready", func() bool { code, _ := get(t, h.URL()+"/readyz"); return code == http.StatusOK })
 
-	pg.Crash()
+	pg.Kill()
 	b.makeEvents(t, 200)
 	b.mustShip(t, 301)
 	code, body := get(t, h.URL()+"/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"postgres":"unreachable`) {
 		t.Errorf("/readyz with PostgreSQL down: %d %s", code, body)
 	}
-	pg.Start()
-	db = pg.Conn(t)
+	pg.Restart()
+	db = pgConn(t, pg.DSN())
 	waitFor(t, 60*time.Second, "every event after the restart", func() bool { return countEvents(db, b.till) == len(b.events) })
 	checkJournal(t, db, b)
 	waitFor(t, 10*time.Second, "ready again", func() bool { code, _ := get(t, h.URL()+"/readyz"); return code == http.StatusOK })

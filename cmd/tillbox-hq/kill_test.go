@@ -65,7 +65,7 @@ func TestHQKilledMidBatch(t *testing.T) {
 	p := startHQProcess(t, config)
 	_, js := ns.hqClient(t)
 	waitStreams(t, js)
-	db := pg.Conn(t)
+	db := pgConn(t, pg.DSN())
 
 	var boxes []*box
 	for _, till := range tills {
@@ -107,7 +107,7 @@ func TestNATSNodeKilledDuringIngest(t *testing.T) {
 	startHQ(t, writeConfig(t, pg.DSN(), ns, 3))
 	_, js := ns.hqClient(t)
 	waitStreams(t, js)
-	db := pg.Conn(t)
+	db := pgConn(t, pg.DSN())
 	var boxes []*box
 	for _, till := range tills {
 		b := newBox(t, ns, till)

@@ -76,7 +76,7 @@ func TestWebhookRelay(t *testing.T) {
 	h := startHQ(t, writeConfig(t, pg.DSN(), ns, 1))
 	_, js := ns.hqClient(t)
 	waitStreams(t, js)
-	db := pg.Conn(t)
+	db := pgConn(t, pg.DSN())
 	t1, t2 := newBox(t, ns, tillOf("oslo", "t1")), newBox(t, ns, tillOf("oslo", "t12"))
 	for _, b := range []*box{t1, t2} {
 		b.heartbeat(t, 0)

@@ -10,12 +10,13 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/fleet/wire"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/pgtest"
 	"github.com/tillbox/tillbox/store"
 )
 
 func openDB(t *testing.T) *DB {
 	t.Helper()
-	pg := startPG(t)
+	pg := pgtest.Start(t)
 	db, err := Open(context.Background(), pg.DSN())
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func saleEvent(t *testing.T, till wire.Till, seq uint64, ref string, state agent
 // TestMigrateOnceUnderTwoHQs: two headquarters migrating at once apply
 // each migration once; a later run applies nothing; Ready holds.
 func TestMigrateOnceUnderTwoHQs(t *testing.T) {
-	pg := startPG(t)
+	pg := pgtest.Start(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	applied := make([][]string, 2)
