@@ -48,7 +48,7 @@ const testWebhookURL = "https://hq.acme.example/webhooks/vipps/" + testMSN
 // writeConfig writes a configuration for headquarters on PostgreSQL pgDSN
 // and the NATS servers of n (TLS, headquarters' user), and returns its
 // path.
-func writeConfig(t testing.TB, pgDSN string, n *chainNATS, replicas int) string {
+func writeConfig(t testing.TB, pgDSN string, n *chainNATS, replicas int, more ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	hq := n.one.HQ()
@@ -77,7 +77,7 @@ level = "debug"
 msn = %q
 webhook_url = %q
 webhook_secret_file = "hook"
-`, testChain, quoteList(n.urls), hq.User, n.one.CAFile(), replicas, testMSN, testWebhookURL)
+`, testChain, quoteList(n.urls), hq.User, n.one.CAFile(), replicas, testMSN, testWebhookURL) + strings.Join(more, "\n")
 	for name, v := range map[string]string{"hq.toml": conf, "dsn": pgDSN, "hook": testSecret, "nats-password": hq.Password} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o640); err != nil {
 			t.Fatal(err)
@@ -185,6 +185,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // subject.
 type box struct {
 	till   wire.Till
+	start  time.Time // when its first sale was made
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	events [][]byte          // by seq - 1: the exact bytes of the box's log
@@ -210,7 +211,10 @@ func (b *box) prefix() string { return b.till.Store + "-" + b.till.Till }
 // each going through awaiting approval, authorized and completed.
 func (b *box) makeEvents(t testing.TB, n int) {
 	t.Helper()
-	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	start := b.start
+	if start.IsZero() {
+		start = time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	}
 	for range n {
 		seq := uint64(len(b.events) + 1)
 		sale := (seq-1)/3 + 1

@@ -10,11 +10,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetpage"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/relay"
 )
 
-// handler is everything headquarters serves over HTTP.
-func (m *Main) handler() http.Handler {
+// handler is everything headquarters serves over HTTP: the fleet page at
+// / (when [[user]]s are configured), the webhook relay, /healthz, /readyz
+// and /metrics.
+func (m *Main) handler() (http.Handler, error) {
 	c := m.Config
 	units := map[string]relay.Unit{}
 	for _, u := range c.Units {
@@ -28,7 +32,23 @@ func (m *Main) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.Handle("GET /metrics", m.metrics.Handler())
-	return mux
+	if len(c.Users) == 0 {
+		m.log.Warn("no [[user]] configured: the fleet page is off")
+		return mux, nil
+	}
+	users := map[string]string{}
+	for _, u := range c.Users {
+		users[u.Name] = u.PasswordHash.Reveal()
+	}
+	page, err := fleetpage.New(hqdb.Fleet{DB: m.db, Chain: c.HQ.Chain, Location: c.Location()}, fleetpage.Options{
+		Users: users, Heartbeat: c.HQ.HeartbeatInterval.D(), Logger: m.log.With("component", "fleetpage"),
+		Location: c.Location(), SecureCookies: c.HTTP.SecureCookies || c.HTTP.CertFile != "", Hosts: c.HTTP.Hosts,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", page)
+	return mux, nil
 }
 
 // readiness is the body of /readyz.

@@ -106,8 +106,13 @@ func (m *Main) Run(ctx context.Context) error {
 		m.close()
 		return err
 	}
+	h, err := m.handler()
+	if err != nil {
+		m.close()
+		return err
+	}
 	defer m.close()
-	srv, serveDone := m.startHTTP()
+	srv, serveDone := m.startHTTP(h)
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	var work sync.WaitGroup
@@ -195,10 +200,10 @@ func (m *Main) close() {
 }
 
 // startHTTP serves the listener.
-func (m *Main) startHTTP() (*http.Server, chan error) {
+func (m *Main) startHTTP(h http.Handler) (*http.Server, chan error) {
 	c := m.Config
 	srv := &http.Server{
-		Handler:           m.handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -220,7 +225,7 @@ func (m *Main) startHTTP() (*http.Server, chan error) {
 	}
 	m.log.Info("tillbox-hq running", "pid", os.Getpid(), "version", version.String(), "chain", c.HQ.Chain,
 		"listen", m.ln.Addr().String(), "nats", c.NATS.Servers, "units", msns)
-	fmt.Fprintf(m.Stdout, "tillbox-hq: listening on %s://%s (webhooks on /webhooks/vipps/{msn}, /healthz, /readyz, /metrics)\n",
+	fmt.Fprintf(m.Stdout, "tillbox-hq: listening on %s://%s (fleet page at /, webhooks on /webhooks/vipps/{msn}, /healthz, /readyz, /metrics)\n",
 		scheme, m.ln.Addr())
 	return srv, done
 }
