@@ -130,6 +130,16 @@ func TestWebhookRelay(t *testing.T) {
 		t.Fatalf("unrouted: %+v", got)
 	}
 
+	// Signed but no ePayment event (another event type on this URL): kept
+	// unrouted with 200, so that Vipps MobilePay does not hold later ones.
+	other := []byte(`{"msn":"123456","name":"user.checked-in.v1"}`)
+	if code := postWebhook(t, h.URL(), other, testSecret); code != http.StatusOK {
+		t.Fatalf("a webhook of another kind: %d", code)
+	}
+	if got := onSubject(t, js, wire.UnroutedSubject(testChain, testMSN)); len(got) != 2 || !bytes.Equal(got[1].Data, other) {
+		t.Fatalf("unrouted: %+v", got)
+	}
+
 	// Too large, or for a sales unit not configured here: refused, nothing published.
 	big := append(webhookBody(t, "oslo-t1-000003", epayment.EventAuthorized), bytes.Repeat([]byte(" "), 64<<10)...)
 	if code := postWebhook(t, h.URL(), big, testSecret); code != http.StatusRequestEntityTooLarge {
@@ -143,12 +153,12 @@ func TestWebhookRelay(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an unknown sales unit: %d, want 404", resp.StatusCode)
 	}
-	if got := onSubject(t, js, "tillbox."+testChain+".relay.>"); len(got) != 2 {
-		t.Fatalf("the relay stream holds %d messages, want 2", len(got))
+	if got := onSubject(t, js, "tillbox."+testChain+".relay.>"); len(got) != 3 {
+		t.Fatalf("the relay stream holds %d messages, want 3", len(got))
 	}
 
 	_, metrics := get(t, h.URL()+"/metrics")
-	for _, want := range []string{`result="routed"} 2`, `result="forged"} 1`, `result="unrouted"} 1`, `result="bad_request"} 2`} {
+	for _, want := range []string{`result="routed"} 2`, `result="forged"} 1`, `result="unrouted"} 2`, `result="bad_request"} 2`} {
 		if !strings.Contains(metrics, "tillbox_hq_relay_deliveries_total{"+want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grep(metrics, "relay_deliveries"))
 		}

@@ -20,9 +20,9 @@ import (
 // Results of a webhook delivery, the label of tillbox_hq_relay_deliveries_total.
 const (
 	RelayRouted      = "routed"      // published to its till's relay subject
-	RelayUnrouted    = "unrouted"    // no till claims the reference: kept on the unrouted subject
+	RelayUnrouted    = "unrouted"    // no till claims the reference (or there is none): kept on the unrouted subject
 	RelayForged      = "forged"      // the signature does not match: 401
-	RelayBad         = "bad_request" // too large, not an ePayment event, unknown sales unit
+	RelayBad         = "bad_request" // too large, or an unknown sales unit
 	RelayUnavailable = "unavailable" // NATS did not take it: 503, Vipps MobilePay retries
 )
 
