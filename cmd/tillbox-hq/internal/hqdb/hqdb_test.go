@@ -55,9 +55,8 @@ func saleEvent(t *testing.T, till wire.Till, seq uint64, ref string, state agent
 func TestMigrateOnceUnderTwoHQs(t *testing.T) {
 	pg := pgtest.Start(t)
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	applied := make([][]string, 2)
-	for i := range 2 {
+	var dbs []*DB
+	for range 2 {
 		db, err := Open(ctx, pg.DSN())
 		if err != nil {
 			t.Fatal(err)
@@ -66,6 +65,11 @@ func TestMigrateOnceUnderTwoHQs(t *testing.T) {
 		if err := db.Ready(ctx); err == nil {
 			t.Fatal("ready before any migration")
 		}
+		dbs = append(dbs, db)
+	}
+	var wg sync.WaitGroup
+	applied := make([][]string, 2)
+	for i, db := range dbs {
 		wg.Go(func() {
 			var err error
 			if applied[i], err = db.Migrate(ctx); err != nil {
