@@ -97,7 +97,7 @@ func (l *Link) Run(ctx context.Context) error {
 // ends or the connection closes for good.
 func (l *Link) session(ctx context.Context) error {
 	closed := make(chan struct{})
-	nc, err := nats.Connect(strings.Join(l.o.Servers, ","), l.natsOptions(closed)...)
+	nc, err := nats.Connect(joinServers(l.o.Servers), l.natsOptions(closed)...)
 	if err != nil {
 		return redactErr(err)
 	}
@@ -318,3 +318,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// joinServers is the URL list nats.Connect takes.
+func joinServers(servers []string) string { return strings.Join(servers, ",") }
