@@ -27,11 +27,22 @@ import (
 // With polling slowed to a minute, a sale completes by the relayed
 // webhook; its events reach headquarters' journal; /metrics shows the
 // link; `tillbox doctor` connects and says how far behind.
-func TestRunFleet(t *testing.T) {
-	till := wire.Till{Chain: "acme", Store: "oslo-1", Till: "t1"}
+// hqRig is a real nats-server (TLS) with headquarters' streams, a
+// simulator, and a stand-in for headquarters' webhook endpoint that
+// verifies the simulator's webhooks and relays them to till.
+type hqRig struct {
+	ns      *natstest.Server
+	js      jetstream.JetStream
+	ctx     context.Context
+	simURL  string
+	relayed chan string
+}
+
+func startHQ(t *testing.T, till wire.Till) *hqRig {
+	t.Helper()
 	ns := natstest.Start(t, natstest.Options{TLS: true, Tills: []wire.Till{till}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	js, err := jetstream.New(ns.Connect(t, ns.URL(), ns.HQ()))
 	if err != nil {
 		t.Fatal(err)
@@ -44,9 +55,6 @@ func TestRunFleet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-
-	// The simulator delivers webhooks to headquarters, which verifies
-	// each and relays it to the till its reference names.
 	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
 	simHTTP := httptest.NewServer(s)
 	t.Cleanup(func() { simHTTP.Close(); s.Close() })
@@ -75,9 +83,17 @@ func TestRunFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret = reg.Secret.Reveal()
+	return &hqRig{ns: ns, js: js, ctx: ctx, simURL: simHTTP.URL, relayed: relayed}
+}
+
+func TestRunFleet(t *testing.T) {
+	till := wire.Till{Chain: "acme", Store: "oslo-1", Till: "t1"}
+	h := startHQ(t, till)
+	ns, js, ctx := h.ns, h.js, h.ctx
+	relayed := h.relayed
 
 	dir := t.TempDir()
-	cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "")
+	cfg := testConfig(t, dir, h.simURL, "127.0.0.1:0", "")
 	box := ns.Box(till)
 	fleetCfg := fmt.Sprintf("\n[fleet]\nchain = %q\nstore = %q\nservers = [%q]\nuser = %q\npassword = %q\nca_file = %q\nheartbeat = \"1s\"\n",
 		till.Chain, till.Store, ns.URL(), box.User, box.Password, ns.CAFile())
