@@ -228,3 +228,53 @@ func getText(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestRunFleetDown: with headquarters out of reach, the box sells as
+// before and stays ready; /metrics shows the link down and the lag.
+func TestRunFleetDown(t *testing.T) {
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
+	simHTTP := httptest.NewServer(s)
+	t.Cleanup(func() { simHTTP.Close(); s.Close() })
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "")
+	editFile(t, cfg, func(s string) string {
+		return s + "\n[fleet]\nchain = \"acme\"\nstore = \"oslo-1\"\nservers = [\"nats://127.0.0.1:1\"]\nuser = \"t1\"\npassword = \"password-of-the-test\"\n"
+	})
+	logs := &syncBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"run", "--config", cfg}, logs, logs) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("tillbox run did not stop\n%s", logs)
+		}
+	})
+	url := waitPrinted(t, logs, done, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`)
+	tl := &till{t: t, client: &posapi.Client{BaseURL: url, Token: testToken}, logs: logs}
+	sale, _, err := tl.client.CreateSale(t.Context(), agent.SaleRequest{Amount: 4990, Currency: "NOK", Customer: &agent.Customer{PersonalQR: personalQR}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl.waitState(sale.Reference, agent.Completed)
+	resp, err := http.Get(url + posapi.PathReadyz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz with headquarters down: %s", resp.Status)
+	}
+	m := getText(t, url+"/metrics")
+	if !strings.Contains(m, "tillbox_fleet_connected 0\n") || strings.Contains(m, "tillbox_fleet_lag_events 0\n") {
+		t.Errorf("metrics with headquarters down:\n%s", m)
+	}
+	if strings.Contains(logs.String(), "password-of-the-test") {
+		t.Error("the log shows the fleet password")
+	}
+}
