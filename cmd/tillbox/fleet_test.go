@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,6 +51,7 @@ func startHQ(t *testing.T, till wire.Till) *hqRig {
 	for _, cfg := range []jetstream.StreamConfig{
 		{Name: wire.JournalStream, Subjects: []string{"tillbox.*.journal.>"}, AllowDirect: true, Duplicates: time.Minute},
 		{Name: wire.RelayStream, Subjects: []string{"tillbox.*.relay.>"}},
+		{Name: wire.HeartbeatStream, Subjects: []string{"tillbox.*.heartbeat.>"}, MaxMsgsPerSubject: 1, AllowDirect: true},
 	} {
 		if _, err := js.CreateStream(ctx, cfg); err != nil {
 			t.Fatal(err)
@@ -170,6 +172,8 @@ func TestRunFleet(t *testing.T) {
 		t.Errorf("headquarters' last event: %v %v, want %d", m, err, last)
 	}
 
+	checkHeartbeat(t, ctx, js, till, last)
+
 	// Stopped, the doctor connects with the box's credentials and reads
 	// its log.
 	stop()
@@ -276,5 +280,31 @@ func TestRunFleetDown(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "password-of-the-test") {
 		t.Error("the log shows the fleet password")
+	}
+}
+
+// checkHeartbeat waits for the box's heartbeat at headquarters to say
+// what routing and the fleet page need: the MSN, the reference prefix, the
+// version, Vipps MobilePay reachable, the log's position.
+func checkHeartbeat(t *testing.T, ctx context.Context, js jetstream.JetStream, till wire.Till, last uint64) {
+	t.Helper()
+	hb, err := js.Stream(ctx, wire.HeartbeatStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h wire.Heartbeat
+	for {
+		if m, err := hb.GetLastMsgForSubject(ctx, till.HeartbeatSubject()); err == nil {
+			if err := json.Unmarshal(m.Data, &h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if h.Till == till && h.MSN == "123456" && h.ReferencePrefix == "tb-t1" && h.Version != "" && h.Online && h.LastSeq == last && h.Shipped == last {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the last heartbeat: %+v", h)
+		}
+		time.Sleep(100 * time.Millisecond) // heartbeats come every second
 	}
 }
