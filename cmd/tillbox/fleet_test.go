@@ -163,16 +163,7 @@ func TestRunFleet(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // the link acknowledges within milliseconds
 	}
-	journal, err := js.Stream(ctx, wire.JournalStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := journal.GetLastMsgForSubject(ctx, till.JournalSubject())
-	if err != nil || m.Header.Get(wire.HeaderSeq) != fmt.Sprint(last) {
-		t.Errorf("headquarters' last event: %v %v, want %d", m, err, last)
-	}
-
-	checkHeartbeat(t, ctx, js, till, last)
+	checkAtHQ(t, ctx, js, till, last)
 
 	// Stopped, the doctor connects with the box's credentials and reads
 	// its log.
@@ -283,11 +274,20 @@ func TestRunFleetDown(t *testing.T) {
 	}
 }
 
-// checkHeartbeat waits for the box's heartbeat at headquarters to say
-// what routing and the fleet page need: the MSN, the reference prefix, the
-// version, Vipps MobilePay reachable, the log's position.
-func checkHeartbeat(t *testing.T, ctx context.Context, js jetstream.JetStream, till wire.Till, last uint64) {
+// checkAtHQ checks that headquarters' journal ends with the box's event
+// last, and waits for the box's heartbeat to say what routing and the
+// fleet page need: the MSN, the reference prefix, the version, Vipps
+// MobilePay reachable, the log's position.
+func checkAtHQ(t *testing.T, ctx context.Context, js jetstream.JetStream, till wire.Till, last uint64) {
 	t.Helper()
+	journal, err := js.Stream(ctx, wire.JournalStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := journal.GetLastMsgForSubject(ctx, till.JournalSubject())
+	if err != nil || m.Header.Get(wire.HeaderSeq) != fmt.Sprint(last) {
+		t.Errorf("headquarters' last event: %v %v, want %d", m, err, last)
+	}
 	hb, err := js.Stream(ctx, wire.HeartbeatStream)
 	if err != nil {
 		t.Fatal(err)
