@@ -18,6 +18,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 const posTestQR = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
@@ -35,11 +36,7 @@ func startPOSBox(t *testing.T) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, filepath.Join(t.TempDir(), "tillbox.db"), store.Options{})
 	a, err := agent.New(db, vipps, agent.Options{PollDelay: 100 * time.Millisecond, PollEvery: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // TestRepairJournal: on the files a damaged journal leaves, the database
@@ -38,6 +39,7 @@ func TestRepairJournal(t *testing.T) {
 	}
 	dbSum, jSum := sum(db), sum(db+".journal")
 
+	// store.Open, not storetest: the point is the error a damaged journal gives.
 	_, err := store.Open(db, store.Options{})
 	var jerr *store.JournalError
 	if !errors.As(err, &jerr) || !strings.Contains(err.Error(), "`tillbox repair journal --db "+db+"`") {
@@ -69,11 +71,7 @@ func TestRepairJournal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rdb, err := store.Open(db, store.Options{})
-	if err != nil {
-		t.Fatalf("the repaired copy put in place: %v", err)
-	}
-	defer rdb.Close()
+	rdb := storetest.Open(t, db, store.Options{}) // the repaired copy put in place
 	if err := rdb.View(func(tx *store.Tx) error { _, err := tx.Sale("ref-00"); return err }); err != nil {
 		t.Errorf("ref-00: %v", err)
 	}
