@@ -41,7 +41,7 @@ func threeEventsSecondBroken(t testing.TB, path string) {
 // its seq and what to do, and after=seq reads on past it.
 func TestDamagedEvent(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken, damaged: true,
+	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken,
 		store: store.Options{CheckRecords: true}})
 	<-r.db.Checked()
 
@@ -75,7 +75,7 @@ func TestDamagedEvent(t *testing.T) {
 // reconnecting there answers the HTTP error that names it.
 func TestDamagedEventStream(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken, damaged: true})
+	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken})
 	conn, _, _ := r.dial(t, "0", nil)
 	if ev, _ := r.readEvent(t, conn); ev.Seq != 1 {
 		t.Fatalf("first event %d", ev.Seq)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/store"
 	"github.com/tillbox/tillbox/store/storetest"
@@ -49,7 +50,7 @@ func TestDoctorFindsDamagedRecord(t *testing.T) {
 		t.Fatalf("doctor on a stopped box with a damaged event: %v\n%s", err, out)
 	}
 
-	logs := &syncBuffer{}
+	logs := agenttest.NewLogs()
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { done <- run(ctx, []string{"run", "--config", cfg, "--listen", "127.0.0.1:0"}, logs, logs) }()

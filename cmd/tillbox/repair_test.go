@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/store"
 	"github.com/tillbox/tillbox/store/storetest"
 )
@@ -94,7 +95,7 @@ func TestRunRefusesDamagedJournal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs syncBuffer
+	var logs agenttest.Logs
 	err := run(context.Background(), []string{"run", "--config", cfg, "--listen", "127.0.0.1:0"}, &logs, &logs)
 	fix := "`tillbox repair journal --db " + db + "`"
 	if err == nil || !strings.Contains(err.Error(), fix) || !strings.Contains(err.Error(), "record 2 (at byte 4096)") {

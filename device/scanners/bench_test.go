@@ -12,15 +12,15 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	xterm "golang.org/x/term"
-
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/store"
 	"github.com/tillbox/tillbox/store/storetest"
+	xterm "golang.org/x/term"
 )
 
 // BenchmarkScanToCreatePayment measures, with a sale waiting for its
@@ -104,7 +104,7 @@ func BenchmarkScanToCreatePayment(b *testing.B) {
 		}
 	}()
 	b.Cleanup(func() { m.Close() })
-	waitFor(b, "the scanner connected", func() bool { return m.Statuses()[0].Connected })
+	agenttest.Until(b, "the scanner connected", func() bool { return m.Statuses()[0].Connected })
 
 	const code = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
 	var after uint64
