@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
@@ -44,7 +45,7 @@ type techTill struct {
 	display string
 	tech    string
 	hash    string // the password's hash when one is set at the start
-	logs    *syncBuffer
+	logs    *agenttest.Logs
 }
 
 // startTechTill runs a till against the simulator; withPassword sets the

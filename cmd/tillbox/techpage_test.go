@@ -14,12 +14,12 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/creack/pty"
-	xterm "golang.org/x/term"
-
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/display/browsertest"
 	"github.com/tillbox/tillbox/display/technician"
+	xterm "golang.org/x/term"
 )
 
 // Test payments only against the test environment or a simulator.
@@ -85,7 +85,7 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 	cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := agenttest.NewLogs()
 	pr, pw2 := io.Pipe()
 	done := make(chan error, 1)
 	go func() {

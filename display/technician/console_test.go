@@ -19,6 +19,7 @@ import (
 	"github.com/tillbox/tillbox/display/browsertest"
 	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // In a browser: the sign-in page, a wrong password, the right one, the
@@ -311,10 +312,7 @@ func TestBackupDownload(t *testing.T) {
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(path, store.Options{NoJournal: true})
-	if err != nil {
-		t.Fatalf("the backup does not open: %v", err)
-	}
+	db := storetest.Open(t, path, store.Options{NoJournal: true})
 	defer db.Close()
 	if err := db.Verify(); err != nil {
 		t.Errorf("backup: %v", err)
