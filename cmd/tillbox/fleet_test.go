@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -104,7 +105,7 @@ func TestRunFleet(t *testing.T) {
 		s = strings.Replace(s, `poll_every = "20ms"`, `poll_every = "1m"`, 1)
 		return s + fleetCfg
 	})
-	logs := &syncBuffer{}
+	logs := &agenttest.Logs{}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(runCtx, []string{"run", "--config", cfg}, logs, logs) }()
@@ -172,7 +173,7 @@ func TestRunFleet(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, logs)
 	}
 	done <- nil // for the cleanup
-	var out syncBuffer
+	var out agenttest.Logs
 	_ = run(ctx, []string{"doctor", "--config", cfg, "--user", "root"}, &out, io.Discard)
 	if !strings.Contains(out.String(), "ok    fleet") || !strings.Contains(out.String(), "none behind") {
 		t.Errorf("doctor:\n%s", out.String())
@@ -192,7 +193,7 @@ func TestDoctorFleetFails(t *testing.T) {
 		return s + fmt.Sprintf("\n[fleet]\nchain = \"acme\"\nstore = \"oslo-1\"\nservers = [%q]\nuser = %q\npassword = \"wrong-password-of-the-test\"\nca_file = %q\n",
 			ns.URL(), ns.Box(till).User, ns.CAFile())
 	})
-	var out syncBuffer
+	var out agenttest.Logs
 	_ = run(t.Context(), []string{"doctor", "--config", cfg, "--user", "root", "--timeout", "5s"}, &out, io.Discard)
 	if !strings.Contains(out.String(), "FAIL  fleet") || !strings.Contains(strings.ToLower(out.String()), "authorization") {
 		t.Errorf("doctor with a wrong password:\n%s", out.String())
@@ -235,7 +236,7 @@ func TestRunFleetDown(t *testing.T) {
 	editFile(t, cfg, func(s string) string {
 		return s + "\n[fleet]\nchain = \"acme\"\nstore = \"oslo-1\"\nservers = [\"nats://127.0.0.1:1\"]\nuser = \"t1\"\npassword = \"password-of-the-test\"\n"
 	})
-	logs := &syncBuffer{}
+	logs := &agenttest.Logs{}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"run", "--config", cfg}, logs, logs) }()
