@@ -156,9 +156,10 @@ func TestRunSIGTERM(t *testing.T) {
 				got, err := client.GetSale(ctx, sale.Reference)
 				return err == nil && got.State == agent.Completed
 			})
-			if tc.parked && !strings.Contains(again.String(), "capture") {
-				t.Errorf("the restarted till did not send the parked capture:\n%s", again)
-			}
+			// The parked capture had reached Vipps MobilePay (the simulator
+			// applies a call whose client went away, as a server may): the
+			// restarted till learns it by GET or sends it again under the same
+			// Idempotency-Key; either way it is captured once.
 			p, ok := s.Payment("123456", sale.Reference)
 			if !ok || p.Aggregate.CapturedAmount.Value != sale.Amount || p.Ops.Capture != 1 {
 				t.Errorf("at Vipps MobilePay: %+v (found %v); want captured once, in full", p, ok)
