@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -166,7 +165,7 @@ func TestOfflineCreateIsAbandoned(t *testing.T) {
 	ln.Close()
 	o := fast()
 	o.CustomerPresentWindow = 200 * time.Millisecond
-	r := &rig{t: t, dir: t.TempDir(), opts: o}
+	r := idleRig(t, sim.Options{}, o, store.Options{})
 	r.start(dead)
 	ref := ref()
 	r.sale(agent.SaleRequest{Reference: ref, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
@@ -228,7 +227,7 @@ func TestRestartResumesUnfinishedSales(t *testing.T) {
 	r.waitState(ref, agent.AwaitingApproval)
 	r.stop()
 	time.Sleep(300 * time.Millisecond) // the customer approves while the box is down
-	r.start(r.srv.URL)
+	r.start(r.SimURL)
 	s := r.waitState(ref, agent.Completed)
 	if p, _ := r.simPayment(ref); p.Ops.Create != 1 || p.Ops.Capture != 1 || s.Aggregate.Captured != 700 {
 		t.Errorf("after restart: sim %+v sale %+v", p.Ops, s)
@@ -311,7 +310,7 @@ func TestQueueCap(t *testing.T) {
 	ln.Close()
 	o := fast()
 	o.MaxQueued = 1
-	r := &rig{t: t, dir: t.TempDir(), opts: o}
+	r := idleRig(t, sim.Options{}, o, store.Options{})
 	r.start(dead)
 	r.sale(agent.SaleRequest{Reference: ref(), Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
 	_, err := r.agent.CreateSale(context.Background(), agent.SaleRequest{Amount: 100, Currency: "NOK", Customer: &agent.Customer{PersonalQR: vippsQR}})
@@ -418,7 +417,7 @@ func TestCancelOfAnUnsentCreateNeedsNoCall(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	r := &rig{t: t, dir: t.TempDir(), opts: fast()}
+	r := idleRig(t, sim.Options{}, fast(), store.Options{})
 	r.start(dead)
 	ref := ref()
 	r.sale(agent.SaleRequest{Reference: ref, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
@@ -465,12 +464,9 @@ func TestAcceptTellsRepeatsApart(t *testing.T) {
 func TestFinishedSalesArePruned(t *testing.T) {
 	o := fast()
 	o.PruneEvery = 20 * time.Millisecond
-	r := &rig{t: t, dir: t.TempDir(), opts: o, store: store.Options{Retention: 50 * time.Millisecond, EventRetention: time.Hour}}
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 10 * time.Millisecond}})
-	srv := httptest.NewServer(s)
-	t.Cleanup(func() { srv.Close(); s.Close() })
-	r.sim, r.srv = s, srv
-	r.start(srv.URL)
+	r := idleRig(t, sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 10 * time.Millisecond}}, o,
+		store.Options{Retention: 50 * time.Millisecond, EventRetention: time.Hour})
+	r.start(r.SimURL)
 
 	done := ref()
 	r.sale(agent.SaleRequest{Reference: done, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})

@@ -1,20 +1,18 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/store"
@@ -24,50 +22,14 @@ import (
 // is abandoned when its customer-present window ends, online or not: the
 // POS gets `abandoned` at once, never `requested`.
 
-// logBuffer collects the agent's log for a test; the agent's goroutines
-// may write to it while the test reads it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines returns the log lines that hold every one of words.
-func (l *logBuffer) lines(words ...string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for line := range strings.Lines(l.b.String()) {
-		all := true
-		for _, w := range words {
-			all = all && strings.Contains(line, w)
-		}
-		if all {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // fakeTimeOptions are fast() on a clock.Fake, with the log in a buffer.
-func fakeTimeOptions(t *testing.T, window time.Duration) (agent.Options, *clock.Fake, *logBuffer) {
+func fakeTimeOptions(t *testing.T, window time.Duration) (agent.Options, *clock.Fake, *agenttest.Logs) {
 	clock := clock.NewFake(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
-	logs := &logBuffer{}
+	logs := agenttest.NewLogs()
 	o := fast()
 	o.Clock = clock
 	o.CustomerPresentWindow = window
-	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o.Logger = logs.Logger()
 	return o, clock, logs
 }
 
@@ -150,16 +112,15 @@ func TestRefusedCredentialsQueueAndAbandon(t *testing.T) {
 	// The simulator wants another client secret than the box's, until the
 	// test mends the box's settings (here: the header on its way).
 	var mended atomic.Bool
-	r := &rig{t: t, dir: t.TempDir(), opts: opts}
-	r.sim = sim.New(sim.Options{ClientSecret: "the-right-secret", App: sim.AppPolicy{Action: sim.Ignore}})
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r := idleRig(t, sim.Options{ClientSecret: "the-right-secret", App: sim.AppPolicy{Action: sim.Ignore}}, opts, store.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if mended.Load() && req.Header.Get("client_secret") != "" {
 			req.Header.Set("client_secret", "the-right-secret")
 		}
 		r.sim.ServeHTTP(w, req)
 	}))
-	t.Cleanup(func() { r.srv.Close(); r.sim.Close() })
-	r.start(r.srv.URL)
+	t.Cleanup(srv.Close)
+	r.start(srv.URL)
 
 	ref1 := ref()
 	r.sale(agent.SaleRequest{Reference: ref1, Amount: 4990, Customer: &agent.Customer{PersonalQR: vippsQR}})
@@ -173,9 +134,9 @@ func TestRefusedCredentialsQueueAndAbandon(t *testing.T) {
 	if st["online"] != true || st["auth"] != "refused" || !strings.Contains(st["lastError"].(string), "401") {
 		t.Errorf("status online=%v auth=%v lastError=%q; want online, auth refused, the 401 in lastError", st["online"], st["auth"], st["lastError"])
 	}
-	refusals := func() int { return len(logs.lines("level=ERROR", "refuses this box's credentials")) }
+	refusals := func() int { return len(logs.Lines("level=ERROR", "refuses this box's credentials")) }
 	if n := refusals(); n != 1 {
-		t.Errorf("%d ERROR lines of refused credentials, want 1:\n%s", n, strings.Join(logs.lines("level="), ""))
+		t.Errorf("%d ERROR lines of refused credentials, want 1:\n%s", n, strings.Join(logs.Lines("level="), "\n"))
 	}
 
 	// A second sale within 5 minutes: refused again, not logged again.
@@ -218,11 +179,11 @@ func TestRefusedCredentialsQueueAndAbandon(t *testing.T) {
 	if st := r.status(); st["auth"] != "accepted" || st["lastError"] != nil {
 		t.Errorf("status auth=%v lastError=%v once the credentials work, want accepted and no error", st["auth"], st["lastError"])
 	}
-	if l := logs.lines("level=INFO", "accepts this box's credentials again"); len(l) != 1 {
+	if l := logs.Lines("level=INFO", "accepts this box's credentials again"); len(l) != 1 {
 		t.Errorf("%d INFO lines of credentials accepted again, want 1", len(l))
 	}
 	for _, secret := range []string{"the-right-secret", "client_secret=s", "Bearer"} {
-		if l := logs.lines(secret); len(l) > 0 {
+		if l := logs.Lines(secret); len(l) > 0 {
 			t.Errorf("the log holds %q: %s", secret, l[0])
 		}
 	}
@@ -302,7 +263,7 @@ func TestCreateRefusedForCredentialsIsAbandoned(t *testing.T) {
 	if got := r.states(ref); slices.Contains(got, agent.Requested) {
 		t.Errorf("POS events %v: requested, though ePayment refused the create", got)
 	}
-	if n := len(logs.lines("level=ERROR", "refuses this box's credentials")); n != 1 {
+	if n := len(logs.Lines("level=ERROR", "refuses this box's credentials")); n != 1 {
 		t.Errorf("%d ERROR lines of refused credentials, want 1", n)
 	}
 }

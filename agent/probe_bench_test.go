@@ -13,6 +13,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // BenchmarkRecovery measures how long a queued payment request waits after
@@ -52,10 +53,7 @@ func recoverOnce(b *testing.B, outageLen time.Duration) time.Duration {
 	})
 	vipps := newOutage(b, h)
 	vipps.down()
-	db, err := store.Open(filepath.Join(b.TempDir(), "tillbox.db"), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := storetest.Open(b, filepath.Join(b.TempDir(), "tillbox.db"), store.Options{})
 	defer db.Close()
 	c, err := epayment.New(epayment.Config{BaseURL: vipps.url(), ClientID: clientID, ClientSecret: "s",
 		SubscriptionKey: "k", MSN: "123456"})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/store"
@@ -81,16 +82,14 @@ func (o *outage) up() {
 // moves it by at most 10 s after the network is back, far less than the
 // back-off the create was left with.
 func TestQueueDrainsOnceVippsAnswersAgain(t *testing.T) {
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 10 * time.Millisecond}})
-	t.Cleanup(func() { s.Close() })
-	vipps := newOutage(t, s)
-	vipps.down()
 	clock := clock.NewFake(time.Now())
 	o := fast()
 	o.Clock = clock
 	o.RetryBase, o.RetryMax = time.Second, time.Minute
 	o.CustomerPresentWindow = time.Hour
-	r := &rig{t: t, dir: t.TempDir(), opts: o, sim: s}
+	r := idleRig(t, sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 10 * time.Millisecond}}, o, store.Options{})
+	vipps := newOutage(t, r.sim)
+	vipps.down()
 	r.start(vipps.url())
 	ref := ref()
 	r.sale(agent.SaleRequest{Reference: ref, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
@@ -115,7 +114,7 @@ func TestQueueDrainsOnceVippsAnswersAgain(t *testing.T) {
 		clock.Advance(time.Minute)
 		// The outbox may set its timer just after the clock moved: move
 		// it on until the attempt is made.
-		waitUntil(t, "the next attempt of the create", func() bool {
+		agenttest.Until(t, "the next attempt of the create", func() bool {
 			if attempts() > before {
 				return true
 			}
@@ -133,21 +132,9 @@ func TestQueueDrainsOnceVippsAnswersAgain(t *testing.T) {
 		clock.Advance(100 * time.Millisecond)
 		time.Sleep(10 * time.Millisecond) // let the probe's answer come in (real time)
 	}
-	waitUntil(t, "the queued create to reach Vipps MobilePay after the outage", sent)
+	agenttest.Until(t, "the queued create to reach Vipps MobilePay after the outage", sent)
 	if st, _ := r.agent.Status(); !st.Online {
 		t.Error("the agent is still offline after the outage")
-	}
-}
-
-// waitUntil polls cond until it holds, failing after a generous deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -155,15 +142,13 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // the agent online, but credentials refused before the outage stay refused:
 // the probe carries none.
 func TestProbeSaysNothingOfCredentials(t *testing.T) {
-	s := sim.New(sim.Options{ClientSecret: "the-right-secret", App: sim.AppPolicy{Action: sim.Ignore}})
-	t.Cleanup(func() { s.Close() })
-	vipps := newOutage(t, s)
 	clock := clock.NewFake(time.Now())
 	o := fast()
 	o.Clock = clock
 	o.RetryBase, o.RetryMax = time.Second, time.Minute
 	o.CustomerPresentWindow = time.Hour
-	r := &rig{t: t, dir: t.TempDir(), opts: o, sim: s}
+	r := idleRig(t, sim.Options{ClientSecret: "the-right-secret", App: sim.AppPolicy{Action: sim.Ignore}}, o, store.Options{})
+	vipps := newOutage(t, r.sim)
 	r.start(vipps.url())
 	r.sale(agent.SaleRequest{Reference: ref(), Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
 	status := func() agent.Status {
@@ -173,15 +158,15 @@ func TestProbeSaysNothingOfCredentials(t *testing.T) {
 		}
 		return st
 	}
-	waitUntil(t, "the credentials refused", func() bool { return status().Auth == agent.AuthRefused })
+	agenttest.Until(t, "the credentials refused", func() bool { return status().Auth == agent.AuthRefused })
 
 	vipps.down()
-	waitUntil(t, "the agent offline", func() bool {
+	agenttest.Until(t, "the agent offline", func() bool {
 		clock.Advance(time.Second)
 		return !status().Online
 	})
 	vipps.up()
-	waitUntil(t, "the agent online after the outage", func() bool {
+	agenttest.Until(t, "the agent online after the outage", func() bool {
 		clock.Advance(100 * time.Millisecond)
 		return status().Online
 	})
@@ -194,9 +179,13 @@ func TestProbeSaysNothingOfCredentials(t *testing.T) {
 // keeps that wait when a short outage ends meanwhile: only commands whose
 // last attempt got no answer go at once when the network is back.
 func TestRetryAfterOutlivesAnOutage(t *testing.T) {
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Ignore}})
-	t.Cleanup(func() { s.Close() })
 	clock := clock.NewFake(time.Now())
+	o := fast()
+	o.Clock = clock
+	o.RetryBase, o.RetryMax = time.Second, time.Minute
+	o.CustomerPresentWindow = time.Hour
+	r := idleRig(t, sim.Options{App: sim.AppPolicy{Action: sim.Ignore}}, o, store.Options{})
+	s := r.sim
 	limited := ref()
 	var mu sync.Mutex
 	var refusedAt, againAt time.Time
@@ -225,21 +214,16 @@ func TestRetryAfterOutlivesAnOutage(t *testing.T) {
 		s.ServeHTTP(w, r)
 	})
 	vipps := newOutage(t, h)
-	o := fast()
-	o.Clock = clock
-	o.RetryBase, o.RetryMax = time.Second, time.Minute
-	o.CustomerPresentWindow = time.Hour
-	r := &rig{t: t, dir: t.TempDir(), opts: o, sim: s}
 	r.start(vipps.url())
 	r.sale(agent.SaleRequest{Reference: limited, Amount: 100, Customer: &agent.Customer{PersonalQR: vippsQR}})
-	waitUntil(t, "the 429", func() bool { mu.Lock(); defer mu.Unlock(); return !refusedAt.IsZero() })
+	agenttest.Until(t, "the 429", func() bool { mu.Lock(); defer mu.Unlock(); return !refusedAt.IsZero() })
 
 	// A second sale meets the outage; the probes fail, then the network is
 	// back and the second sale's create goes at once.
 	vipps.down()
 	other := ref()
 	r.sale(agent.SaleRequest{Reference: other, Amount: 100, Customer: &agent.Customer{PersonalQR: otherQR}})
-	waitUntil(t, "the agent offline", func() bool {
+	agenttest.Until(t, "the agent offline", func() bool {
 		st, err := r.agent.Status()
 		return err == nil && !st.Online
 	})
@@ -248,7 +232,7 @@ func TestRetryAfterOutlivesAnOutage(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	vipps.up()
-	waitUntil(t, "the second sale's create after the outage", func() bool {
+	agenttest.Until(t, "the second sale's create after the outage", func() bool {
 		clock.Advance(100 * time.Millisecond)
 		_, ok := r.simPayment(other)
 		return ok

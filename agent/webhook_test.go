@@ -3,12 +3,10 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,54 +14,33 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
-	"github.com/tillbox/tillbox/store"
 )
 
 // TestWebhooksDriveOutcomes: polling is slowed to an hour, so only the
 // simulator's signed webhook deliveries can tell the agent the outcome.
 func TestWebhooksDriveOutcomes(t *testing.T) {
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
-	srv := newServer(t, s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hookURL := "http://" + ln.Addr().String() + "/webhooks/vipps"
-	c, err := epayment.New(epayment.Config{BaseURL: srv, ClientID: clientID, ClientSecret: "s", SubscriptionKey: "k", MSN: "123456"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []string
-	for _, n := range []epayment.EventName{epayment.EventCreated, epayment.EventAuthorized, epayment.EventCaptured, epayment.EventAborted} {
-		events = append(events, epayment.WebhookEventType(n))
-	}
-	reg, err := c.RegisterWebhook(context.Background(), hookURL, events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := epayment.Secret(reg.Secret)
-
-	db, err := store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	o := fast()
 	o.PollDelay, o.PollEvery = time.Hour, time.Hour
-	o.WebhookURL, o.WebhookSecret = hookURL, secret
-	a, err := agent.New(db, c, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o.WebhookURL = hookURL
+	var secret epayment.Secret
+	k := agenttest.New(t, agenttest.Options{Agent: o, Vipps: epayment.Config{ClientID: clientID},
+		Before: func(k *agenttest.Rig, o *agent.Options) {
+			secret = register(t, k.Vipps, hookURL, epayment.EventCreated, epayment.EventAuthorized, epayment.EventCaptured, epayment.EventAborted)
+			o.WebhookSecret = secret
+		}})
+	a := k.Agent
 	hooks := &http.Server{Handler: a.WebhookHandler()}
 	go hooks.Serve(ln)
 	defer hooks.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx := t.Context()
 
 	ref := ref()
 	if _, err := a.CreateSale(ctx, agent.SaleRequest{Reference: ref, Amount: 1500, Currency: "NOK", Customer: &agent.Customer{PersonalQR: vippsQR}}); err != nil {
@@ -129,31 +106,19 @@ func TestCreateAnsweredAfterSettled(t *testing.T) {
 	hold := &holdCreate{next: http.DefaultTransport, until: make(chan struct{}), failFirst: true}
 	w := newWebhookRig(t, hold, sim.AppPolicy{Action: sim.Ignore}, epayment.EventAuthorized, epayment.EventCaptured)
 	ref := w.sale(t)
-	until(t, "the second create is on its way", func() bool { return hold.holds.Load() == 1 })
+	agenttest.Until(t, "the second create is on its way", func() bool { return hold.holds.Load() == 1 })
 	if got := mustSale(t, w.agent, ref).State; got != agent.Requested {
 		t.Fatalf("sale is %s while its create goes again, want requested", got)
 	}
 	w.sim.SetApp("ref:"+ref, sim.AppPolicy{Action: sim.Approve})
 	w.waitAuthorized(t)
-	until(t, "the webhook's GET settles the sale", func() bool { return mustSale(t, w.agent, ref).State != agent.Requested })
+	agenttest.Until(t, "the webhook's GET settles the sale", func() bool { return mustSale(t, w.agent, ref).State != agent.Requested })
 	close(hold.until)
 	waitFor(t, w.agent, ref, agent.Completed)
 	if got := mustSale(t, w.agent, ref); got.Aggregate.Captured != 1500 {
 		t.Errorf("captured %d, want 1500", got.Aggregate.Captured)
 	}
 	w.noErrors(t)
-}
-
-// until polls cond until it holds, for 30 s at most.
-func until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 30 s for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func mustSale(t *testing.T, a *agent.Agent, ref string) agent.Sale {
@@ -171,46 +136,26 @@ func mustSale(t *testing.T, a *agent.Agent, ref string) agent.Sale {
 type webhookRig struct {
 	sim        *sim.Server
 	agent      *agent.Agent
-	logs       *logBuffer
+	logs       *agenttest.Logs
 	authorized chan struct{} // closed once the agent has taken an AUTHORIZED webhook
 }
 
 func newWebhookRig(t *testing.T, rt http.RoundTripper, app sim.AppPolicy, events ...epayment.EventName) *webhookRig {
 	t.Helper()
-	s := sim.New(sim.Options{App: app})
-	t.Cleanup(func() { s.Close() })
-	srv := newServer(t, s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hookURL := "http://" + ln.Addr().String() + "/webhooks/vipps"
-	c, err := epayment.New(epayment.Config{BaseURL: srv, ClientID: clientID, ClientSecret: "s", SubscriptionKey: "k", MSN: "123456",
-		HTTPClient: &http.Client{Transport: rt}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for _, e := range events {
-		types = append(types, epayment.WebhookEventType(e))
-	}
-	reg, err := c.RegisterWebhook(context.Background(), hookURL, types)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	w := &webhookRig{sim: s, logs: &logBuffer{}, authorized: make(chan struct{})}
+	w := &webhookRig{logs: agenttest.NewLogs(), authorized: make(chan struct{})}
 	o := fast()
 	o.PollDelay, o.PollEvery = time.Hour, time.Hour
-	o.WebhookURL, o.WebhookSecret = hookURL, epayment.Secret(reg.Secret)
-	o.Logger = slog.New(slog.NewTextHandler(w.logs, nil))
-	if w.agent, err = agent.New(db, c, o); err != nil {
-		t.Fatal(err)
-	}
+	o.WebhookURL = hookURL
+	o.Logger = w.logs.Logger()
+	k := agenttest.New(t, agenttest.Options{Sim: sim.Options{App: app}, Agent: o,
+		Vipps:  epayment.Config{ClientID: clientID, HTTPClient: &http.Client{Transport: rt}},
+		Before: func(k *agenttest.Rig, o *agent.Options) { o.WebhookSecret = register(t, k.Vipps, hookURL, events...) }})
+	w.sim, w.agent = k.Sim, k.Agent
 	var once sync.Once
 	hooks := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -221,11 +166,23 @@ func newWebhookRig(t *testing.T, rt http.RoundTripper, app sim.AppPolicy, events
 		}
 	})}
 	go hooks.Serve(ln)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); w.agent.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; hooks.Close() })
+	t.Cleanup(func() { hooks.Close() })
 	return w
+}
+
+// register registers hookURL for events with Vipps MobilePay (the
+// simulator) and returns the webhook's secret.
+func register(t testing.TB, c *epayment.Client, hookURL string, events ...epayment.EventName) epayment.Secret {
+	t.Helper()
+	var types []string
+	for _, e := range events {
+		types = append(types, epayment.WebhookEventType(e))
+	}
+	reg, err := c.RegisterWebhook(context.Background(), hookURL, types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return epayment.Secret(reg.Secret)
 }
 
 func (w *webhookRig) sale(t *testing.T) string {
@@ -282,17 +239,6 @@ func (h *holdCreate) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-func newServer(t *testing.T, h http.Handler) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
-}
-
 func post(t *testing.T, url string, body []byte, sig epayment.WebhookSignature) int {
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	sig.Apply(req.Header)
@@ -306,16 +252,8 @@ func post(t *testing.T, url string, body []byte, sig epayment.WebhookSignature) 
 
 func waitFor(t *testing.T, a *agent.Agent, ref string, want agent.State) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s, _ := a.GetSale(ref)
-		if s.State == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			b, _ := json.Marshal(s)
-			t.Fatalf("sale is %s, want %s: %s", s.State, want, b)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	agenttest.Until(t, fmt.Sprintf("sale %s to be %s", ref, want), func() bool {
+		s, err := a.GetSale(ref)
+		return err == nil && s.State == want
+	})
 }

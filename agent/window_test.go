@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/store"
 )
 
 // The customer-present window changes while the agent runs: a sale made
@@ -16,7 +18,7 @@ func TestCustomerPresentWindowChangesLive(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	r := &rig{t: t, dir: t.TempDir(), opts: fast()} // the default window: 2m
+	r := idleRig(t, sim.Options{}, fast(), store.Options{}) // the default window: 2m
 	r.start(dead)
 	if got := r.agent.CustomerPresentWindow(); got != 2*time.Minute {
 		t.Fatalf("window %v, want the default 2m", got)

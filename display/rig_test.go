@@ -1,24 +1,20 @@
 package display_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/clock"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/display"
-	"github.com/tillbox/tillbox/store"
 )
 
 const (
@@ -30,10 +26,10 @@ const (
 	testCliID = "6b2f1e0c-3d4a-4f5b-9c8d-7e6f5a4b3c2d"
 )
 
-// box is a till box as tillbox run makes it, on loopback: a real bbolt
-// file, the agent against the simulator (whose clock the test moves, so
-// that a payment expires at once), webhooks, and the display served over
-// real HTTP. Only the simulator is a fake.
+// box is a till box as tillbox run makes it, on loopback: the till of
+// agent/agenttest (a real bbolt file, the agent against the simulator,
+// whose clock the test moves so that a payment expires at once), webhooks,
+// and the display served over real HTTP. Only the simulator is a fake.
 type box struct {
 	t     testing.TB
 	clock *clock.Fake // the simulator's
@@ -42,7 +38,7 @@ type box struct {
 	hub   *display.Hub
 	till  *display.Till
 	url   string // of the display page
-	logs  *syncBuffer
+	logs  *agenttest.Logs
 }
 
 type boxOptions struct {
@@ -60,17 +56,12 @@ func newBox(t testing.TB, o boxOptions) *box {
 	if o.currency == "" {
 		o.currency = epayment.NOK
 	}
-	b := &box{t: t, logs: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	so := sim.Options{Currency: o.currency, App: sim.AppPolicy{Action: sim.Ignore}, Logger: log.With("part", "sim")}
+	b := &box{t: t}
+	so := sim.Options{Currency: o.currency, App: sim.AppPolicy{Action: sim.Ignore}}
 	if !o.realSim {
 		b.clock = clock.NewFake(time.Now())
 		so.Clock = b.clock
 	}
-	b.sim = sim.New(so)
-	simSrv := httptest.NewServer(b.sim)
-	t.Cleanup(func() { simSrv.Close(); b.sim.Close() })
-
 	// The box's server: the display and the webhook endpoint.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,34 +69,31 @@ func newBox(t testing.TB, o boxOptions) *box {
 	}
 	boxURL := "http://" + ln.Addr().String()
 	hookURL := boxURL + "/webhooks/vipps"
-	client, err := epayment.New(epayment.Config{BaseURL: simSrv.URL, ClientID: testCliID, ClientSecret: "s",
-		SubscriptionKey: "k", MSN: testMSN, HTTPClient: &http.Client{Timeout: 5 * time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := client.RegisterWebhook(context.Background(), hookURL, []string{
-		epayment.WebhookEventType(epayment.EventAuthorized), epayment.WebhookEventType(epayment.EventAborted),
-		epayment.WebhookEventType(epayment.EventExpired), epayment.WebhookEventType(epayment.EventCancelled),
-		epayment.WebhookEventType(epayment.EventCaptured), epayment.WebhookEventType(epayment.EventTerminated)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{Logger: log.With("part", "store")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	personalQR := classify.Default()
-	b.agent, err = agent.New(db, client, agent.Options{
-		Till: "till1", MSN: testMSN, Currency: o.currency, WebhookURL: hookURL, WebhookSecret: reg.Secret,
-		// Webhooks bring the outcomes; polls are the slow safety net.
-		PollDelay: 2 * time.Second, PollEvery: 2 * time.Second,
-		RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err },
-		Logger:    log.With("part", "agent"),
+	t.Cleanup(func() { // last, once everything stopped
+		if b.logs != nil && b.logs.Contains(clearMSN) {
+			t.Errorf("the log holds the customer's phone number")
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := agenttest.New(t, agenttest.Options{Sim: so,
+		Agent: agent.Options{Till: "till1", MSN: testMSN, Currency: o.currency, WebhookURL: hookURL,
+			// Webhooks bring the outcomes; polls are the slow safety net.
+			PollDelay: 2 * time.Second, PollEvery: 2 * time.Second,
+			RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+			CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err }},
+		Vipps: epayment.Config{ClientID: testCliID},
+		Before: func(k *agenttest.Rig, ao *agent.Options) {
+			reg, err := k.Vipps.RegisterWebhook(context.Background(), hookURL, []string{
+				epayment.WebhookEventType(epayment.EventAuthorized), epayment.WebhookEventType(epayment.EventAborted),
+				epayment.WebhookEventType(epayment.EventExpired), epayment.WebhookEventType(epayment.EventCancelled),
+				epayment.WebhookEventType(epayment.EventCaptured), epayment.WebhookEventType(epayment.EventTerminated)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ao.WebhookSecret = reg.Secret
+		}})
+	b.sim, b.agent, b.logs = k.Sim, k.Agent, k.Logs
+	log := k.Log
 	ho := o.hub
 	ho.ScanWindow = b.agent.Options().ScanWindow
 	ho.Logger = log.With("part", "display")
@@ -123,11 +111,6 @@ func newBox(t testing.TB, o boxOptions) *box {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = srv.Serve(ln) })
 	wg.Go(func() {
-		if err := b.agent.Run(ctx); err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
-	wg.Go(func() {
 		if err := display.Follow(ctx, b.till, b.agent, personalQR, log.With("part", "display")); err != nil {
 			t.Errorf("Follow: %v", err)
 		}
@@ -137,13 +120,6 @@ func newBox(t testing.TB, o boxOptions) *box {
 		_ = srv.Close()
 		cancel()
 		wg.Wait()
-		if err := db.Verify(); err != nil {
-			t.Errorf("store: %v", err)
-		}
-		db.Close()
-		if bytes.Contains(b.logs.Bytes(), []byte(clearMSN)) {
-			t.Errorf("the log holds the customer's phone number")
-		}
 	})
 	return b
 }
@@ -175,21 +151,4 @@ func (b *box) app(ref string, action sim.Action) {
 	if b.clock != nil {
 		b.clock.Advance(0)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
 }

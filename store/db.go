@@ -38,6 +38,11 @@ type Options struct {
 	// it, whatever became of its sale. Default: Retention.
 	EventRetention time.Duration
 
+	// HoldUnshipped makes [DB.Prune] keep every event after the shipped
+	// mark ([Tx.Shipped]), whatever its age: the link to headquarters is
+	// on and has not shipped them yet.
+	HoldUnshipped bool
+
 	// CompactMinFree: Open compacts the file when at least this many bytes
 	// and at least half of the file are free pages (typically after a large
 	// Prune). Default [DefaultCompactMinFree]; negative never compacts.

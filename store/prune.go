@@ -28,6 +28,8 @@ type Pruned struct {
 //     its sale. The event log only ever loses its oldest end, so the POS
 //     stream stays gapless after FirstSeq; a POS that comes back after more
 //     than EventRetention finds its position below FirstSeq and must be told.
+//     With Options.HoldUnshipped, events headquarters has not acknowledged
+//     (after the shipped mark, shipped.go) are kept whatever their age.
 //
 // Unfinished sales and queued commands are never pruned. Prune works in
 // batches of durable transactions and reads only what it removes, through
@@ -59,7 +61,7 @@ func (db *DB) Prune(now time.Time) (Pruned, error) {
 		err := db.Update(func(tx *Tx) error {
 			var n int
 			var err error
-			n, more, err = tx.pruneEvents(eventCutoff)
+			n, more, err = tx.pruneEvents(eventCutoff, db.unshippedFloor(tx))
 			p.Events += n
 			return err
 		})
@@ -116,15 +118,16 @@ func (tx *Tx) pruneSales(cutoff uint64, after []byte) (n int, last []byte, more 
 }
 
 // pruneEvents removes up to pruneBatch of the oldest events if they are
-// older than cutoff, and reports whether there may be more.
-func (tx *Tx) pruneEvents(cutoff time.Time) (n int, more bool, err error) {
+// older than cutoff and their seq is at most keepAfter (shipped.go), and
+// reports whether there may be more.
+func (tx *Tx) pruneEvents(cutoff time.Time, keepAfter uint64) (n int, more bool, err error) {
 	events, err := tx.bucket(bucketEvents)
 	if err != nil {
 		return 0, false, err
 	}
 	var keys [][]byte
 	c := events.Cursor()
-	for k, v := c.First(); k != nil && len(keys) < pruneBatch; k, v = c.Next() {
+	for k, v := c.First(); k != nil && len(keys) < pruneBatch && keyU64(k) <= keepAfter; k, v = c.Next() {
 		var e struct {
 			At time.Time `json:"at"`
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // The sales unit every benchmark uses.
@@ -51,10 +52,7 @@ type box struct {
 // vippsURL. The agent's loops do not run until start.
 func openBox(tb testing.TB, path string, so store.Options, vippsURL string, o agent.Options) *box {
 	tb.Helper()
-	db, err := store.Open(path, so)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	db := storetest.Open(tb, path, so)
 	x, err := newBox(db, vippsURL, o)
 	if err != nil {
 		db.Close()

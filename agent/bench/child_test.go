@@ -59,7 +59,7 @@ func simChild() int {
 // closes.
 func agentChild() int {
 	start := time.Now()
-	db, err := store.Open(os.Getenv(dbEnv), store.Options{})
+	db, err := store.Open(os.Getenv(dbEnv), store.Options{}) // the child process: no test to check it (not storetest)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

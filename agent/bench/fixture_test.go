@@ -13,6 +13,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/device/phone"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // Fixtures are written without fsync (store.Options.NoSync) and then opened
@@ -84,10 +85,7 @@ func states(s string) []agent.State {
 // an agent opening the file goes on from them.
 func buildSalesFixture(tb testing.TB, path string, n, unfinished int) fixtureCounts {
 	tb.Helper()
-	db, err := store.Open(path, store.Options{NoSync: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	db := storetest.Open(tb, path, store.Options{NoSync: true})
 	now := time.Now()
 	start := now.Add(-60 * 24 * time.Hour)
 	step := (60*24*time.Hour - 2*time.Hour) / time.Duration(max(n-unfinished, 1))
@@ -335,10 +333,7 @@ func posView(s *store.Sale) agent.Sale {
 // countFixture opens the fixture and counts what it holds.
 func countFixture(tb testing.TB, path string) fixtureCounts {
 	tb.Helper()
-	db, err := store.Open(path, store.Options{NoSync: true, CompactMinFree: -1})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	db := storetest.Open(tb, path, store.Options{NoSync: true, CompactMinFree: -1})
 	defer db.Close()
 	st, err := db.Stats()
 	if err != nil {

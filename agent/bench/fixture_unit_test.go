@@ -7,6 +7,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // The fixtures must hold what the benchmarks claim they measure. These
@@ -43,10 +44,7 @@ func TestSalesFixture(t *testing.T) {
 	if fc.Events < 3*n {
 		t.Errorf("%d events for %d sales, want some 4 a sale", fc.Events, n)
 	}
-	db, err := store.Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, path, store.Options{})
 	defer db.Close()
 	if err := db.Verify(); err != nil {
 		t.Error(err)

@@ -227,6 +227,8 @@ func postSale(tb testing.TB, client *http.Client, base string, body []byte) stri
 // it holds want queued commands and returns their attempts.
 func sumAttempts(tb testing.TB, path string, want int) int {
 	tb.Helper()
+	// Not storetest: this runs in the benchmark's loop, which removes the
+	// file right after it.
 	db, err := store.Open(path, store.Options{NoSync: true, CompactMinFree: -1})
 	if err != nil {
 		tb.Fatal(err)

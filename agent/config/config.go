@@ -67,6 +67,7 @@ type Config struct {
 	Display  Display   `toml:"display"`
 	Console  Console   `toml:"console"`
 	TLS      TLS       `toml:"tls"`
+	Fleet    Fleet     `toml:"fleet"`
 	Scan     Scan      `toml:"scan"`
 	Scanners []Scanner `toml:"scanner"`
 
@@ -283,6 +284,7 @@ func Default() *Config {
 		Console: Console{Listen: "127.0.0.1:8082"},
 		Scan:    defaultScan(),
 		TLS:     TLS{Mode: TLSOff},
+		Fleet:   defaultFleet(),
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/device/classify"
-	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // TestExampleLoads: the example, written to a file as the install script
@@ -158,10 +158,7 @@ func TestConversions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(c.DBPath(), c.StoreOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, c.DBPath(), c.StoreOptions())
 	defer db.Close()
 	a, err := agent.New(db, vipps, ao)
 	if err != nil {

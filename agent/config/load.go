@@ -191,7 +191,7 @@ func (d *decoder) fail(field, reason string, line int) {
 func (c *Config) sections() map[string]any {
 	return map[string]any{
 		"box": &c.Box, "vipps": &c.Vipps, "sales": &c.Sales, "sync": &c.Sync, "pos": &c.POS,
-		"store": &c.Store, "log": &c.Log, "metrics": &c.Metrics, "display": &c.Display, "console": &c.Console, "tls": &c.TLS,
+		"store": &c.Store, "log": &c.Log, "metrics": &c.Metrics, "display": &c.Display, "console": &c.Console, "tls": &c.TLS, "fleet": &c.Fleet,
 	}
 }
 
@@ -431,6 +431,7 @@ func (c *Config) secretRefs() []secretRef {
 		{"vipps.webhook_secret", &c.Vipps.WebhookSecret, &c.Vipps.WebhookSecretFile},
 		{"pos.token", &c.POS.Token, &c.POS.TokenFile},
 		{"console.password_hash", &c.Console.PasswordHash, &c.Console.PasswordHashFile},
+		{"fleet.password", &c.Fleet.Password, &c.Fleet.PasswordFile},
 	}
 }
 

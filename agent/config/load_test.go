@@ -180,7 +180,7 @@ func TestSecretSources(t *testing.T) {
 	if err != nil || c.Vipps.ClientSecret.Reveal() != "from-env-secret" || inline.Vipps.ClientSecret.Reveal() != testClientSecret {
 		t.Errorf("environment over the key: %v %q", err, c.Vipps.ClientSecret.Reveal())
 	}
-	if got := EnvNames(); len(got) != 5 || got[0] != "TILLBOX_VIPPS_CLIENT_SECRET" {
+	if got := EnvNames(); len(got) != 6 || got[0] != "TILLBOX_VIPPS_CLIENT_SECRET" || got[5] != "TILLBOX_FLEET_PASSWORD" {
 		t.Errorf("EnvNames = %v", got)
 	}
 }

@@ -127,6 +127,7 @@ func (c *Config) check() (errs, warns []Problem) {
 	c.checkAddresses(k.add)
 	c.Scan.check(k.add, k.warn)
 	k.scanners()
+	k.fleet() // fleet.go
 	return k.errs, k.warns
 }
 

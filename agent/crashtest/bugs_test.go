@@ -1,21 +1,17 @@
 package crashtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
-	"github.com/tillbox/tillbox/store"
 )
 
 // Focused tests of what TestCrash found, each a scenario it hit by chance,
@@ -82,54 +78,27 @@ func TestRefusedCancelAfterCapture(t *testing.T) {
 	}
 }
 
-// rig is one agent in this process over a real store in a temporary
-// directory and the simulator on loopback.
+// rig is one agent in this process (agent/agenttest): a real store in a
+// temporary directory and the simulator on loopback, the agent configured
+// as the crash test's child.
 type rig struct {
+	*agenttest.Rig
 	t     *testing.T
 	sim   *sim.Server
 	agent *agent.Agent
-	logs  *syncBuffer
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{t: t, logs: &syncBuffer{}}
-	r.sim = sim.New(sim.Options{MSN: msn, App: sim.AppPolicy{Action: sim.Approve, Delay: 50 * time.Millisecond}})
-	srv := httptest.NewServer(r.sim)
-	t.Cleanup(func() {
-		srv.Close()
-		r.sim.Close()
+	logs := agenttest.NewLogs()
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	k := agenttest.New(t, agenttest.Options{
+		Sim:   sim.Options{MSN: msn, App: sim.AppPolicy{Action: sim.Approve, Delay: 50 * time.Millisecond}},
+		Agent: childConfig{Window: window}.agentOptions(log),
+		Vipps: epayment.Config{ClientID: clientID, ClientSecret: "crash-secret", SubscriptionKey: "crash-key"},
+		Logs:  logs, Logger: log,
 	})
-	db, err := store.Open(filepath.Join(t.TempDir(), dbName), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vipps, err := epayment.New(epayment.Config{BaseURL: srv.URL, ClientID: clientID,
-		ClientSecret: "crash-secret", SubscriptionKey: "crash-key", MSN: msn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	r.agent, err = agent.New(db, vipps, childConfig{Window: window}.agentOptions(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := r.agent.Run(ctx); err != nil {
-			t.Errorf("agent.Run: %v", err)
-		}
-	})
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		if err := db.Verify(); err != nil {
-			t.Errorf("store.Verify: %v", err)
-		}
-		db.Close()
-	})
-	return r
+	return &rig{Rig: k, t: t, sim: k.Sim, agent: k.Agent}
 }
 
 // sale sends a sale of 500 kroner with a personal QR code.
@@ -142,16 +111,10 @@ func (r *rig) sale(ref string) {
 	}
 }
 
-// waitFor waits up to 10 s for cond.
+// waitFor waits for cond (agenttest.Until).
 func (r *rig) waitFor(what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("waited 10s for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	agenttest.Until(r.t, what, cond)
 }
 
 func (r *rig) waitState(ref string, want agent.State) {
@@ -198,7 +161,7 @@ func (r *rig) events(ref string) []agent.Event {
 // logFor returns the agent's log lines about ref.
 func (r *rig) logFor(ref string) string {
 	var out []string
-	for _, l := range strings.Split(r.logs.String(), "\n") {
+	for _, l := range r.Logs.Lines() {
 		if strings.Contains(l, ref) {
 			out = append(out, "    log: "+l)
 		}
@@ -207,22 +170,4 @@ func (r *rig) logFor(ref string) string {
 		out = append(out[:12], fmt.Sprintf("    log: ... %d lines more", len(out)-12))
 	}
 	return strings.Join(out, "\n")
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

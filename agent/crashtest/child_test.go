@@ -81,6 +81,8 @@ func TestMain(m *testing.M) {
 // until it is killed. If stdin closes (TestCrash is gone), it stops cleanly.
 func runAgent(cfg childConfig, stdin io.Reader, out, logw io.Writer) error {
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})).With("pid", os.Getpid())
+	// store.Open, not storetest: this is the child process, with no test;
+	// TestCrash verifies the file after each kill (world.readStore).
 	db, err := store.Open(filepath.Join(cfg.DataDir, dbName), store.Options{Timeout: 10 * time.Second, Logger: log})
 	if err != nil {
 		return err

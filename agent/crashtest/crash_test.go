@@ -379,6 +379,10 @@ func (w *world) logFigures() {
 
 // readStore opens the store after the agent was killed, verifies it, and
 // reads the sales, the events from firstSeq on, and the figures.
+//
+// Not storetest: the store is read between two runs of the child (the next
+// run opens it again) and a problem is the crash test's finding, returned
+// to its loop; Verify runs here.
 func (w *world) readStore(refs []string, firstSeq uint64) (map[string]*store.Sale, []store.Event, store.Stats, error) {
 	db, err := store.Open(filepath.Join(w.cfg.DataDir, dbName), store.Options{Timeout: 5 * time.Second})
 	if err != nil {

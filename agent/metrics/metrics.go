@@ -17,6 +17,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/fleet"
 	"github.com/tillbox/tillbox/device"
 )
 
@@ -80,6 +81,9 @@ type Sources struct {
 	// Displays returns the number of customer displays connected; nil when
 	// the customer display is off.
 	Displays func() int
+	// Fleet returns the status of the link to headquarters; nil when the
+	// link is off (fleet.go).
+	Fleet func() fleet.Status
 	// Version is this build's version, for tillbox_build_info.
 	Version string
 	Log     *slog.Logger
@@ -207,6 +211,7 @@ func write(w *bufio.Writer, src Sources, now time.Time) {
 		e.family("tillbox_display_clients", "gauge", "Customer displays connected (WebSocket).")
 		e.sample("tillbox_display_clients", nil, float64(src.Displays()))
 	}
+	writeFleet(e, src.Fleet) // fleet.go
 }
 
 // labels are name, value pairs.

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 )
 
 // routes is one request to every authenticated route.
@@ -75,8 +75,8 @@ func redact(auth string, r *rig) string { return strings.ReplaceAll(auth, r.toke
 func TestNoTokenRefusesAll(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{noRun: true})
-	var logs syncBuffer
-	h := New(r.agent, "", slog.New(slog.NewTextHandler(&logs, nil)))
+	logs := agenttest.NewLogs()
+	h := New(r.agent, "", logs.Logger())
 	for _, auth := range []string{"", "Bearer ", "Bearer"} {
 		req := httptest.NewRequest("GET", "/api/v1/status", nil)
 		if auth != "" {
@@ -88,7 +88,7 @@ func TestNoTokenRefusesAll(t *testing.T) {
 			t.Errorf("%q: %d", auth, rec.Code)
 		}
 	}
-	if !strings.Contains(logs.String(), "no token configured") {
+	if !logs.Contains("no token configured") {
 		t.Errorf("no warning about the missing token: %s", logs.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // TestBackupDownload: the copy streamed while the agent runs opens as a
@@ -27,11 +28,7 @@ func TestBackupDownload(t *testing.T) {
 	if err := os.WriteFile(path, a.body, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(path, store.Options{})
-	if err != nil {
-		t.Fatalf("the backup does not open: %v", err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, path, store.Options{})
 	if err := db.Verify(); err != nil {
 		t.Fatalf("the backup is damaged: %v", err)
 	}

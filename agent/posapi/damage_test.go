@@ -1,7 +1,6 @@
 package posapi
 
 import (
-	"encoding/binary"
 	"errors"
 	"net/http"
 	"strings"
@@ -10,16 +9,14 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/tillbox/tillbox/store"
-	bolt "go.etcd.io/bbolt"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // threeEventsSecondBroken makes a database with events 1 to 3, event 2's
 // JSON broken as a bad sector or a bug would leave it.
 func threeEventsSecondBroken(t testing.TB, path string) {
-	db, err := store.Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Helper()
+	db := storetest.Open(t, path, store.Options{})
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	for i := range 3 {
 		ref := "ref-0000000" + string(rune('1'+i))
@@ -35,16 +32,7 @@ func threeEventsSecondBroken(t testing.TB, path string) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bdb.Close()
-	if err := bdb.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("events")).Put(binary.BigEndian.AppendUint64(nil, 2), []byte(`{"seq":2,"kind":`))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.DamageEvent(t, path, 2)
 }
 
 // TestDamagedEvent: an event whose record is broken makes /readyz 503
@@ -53,7 +41,7 @@ func threeEventsSecondBroken(t testing.TB, path string) {
 // its seq and what to do, and after=seq reads on past it.
 func TestDamagedEvent(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken, damaged: true,
+	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken,
 		store: store.Options{CheckRecords: true}})
 	<-r.db.Checked()
 
@@ -87,7 +75,7 @@ func TestDamagedEvent(t *testing.T) {
 // reconnecting there answers the HTTP error that names it.
 func TestDamagedEventStream(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken, damaged: true})
+	r := newRig(t, rigOptions{noRun: true, before: threeEventsSecondBroken})
 	conn, _, _ := r.dial(t, "0", nil)
 	if ev, _ := r.readEvent(t, conn); ev.Seq != 1 {
 		t.Fatalf("first event %d", ev.Seq)

@@ -20,9 +20,12 @@
 // "field" and "reason" for a request that is wrong ("body" when the body as
 // a whole is), and nothing is written for a request that is refused.
 //
-// internal/oapiclient is the client oapi-codegen generates from the
-// document, kept current and used against a real server by the tests: a
-// POS's generated client must work without hand edits.
+// oapiclient_gen_test.go is the client oapi-codegen generates from the
+// document, in the external test package posapi_test, kept current and
+// used against a real server by the tests: a POS's generated client must
+// work without hand edits. Regenerate it with
+//
+//	go test ./agent/posapi -run TestGeneratedClientIsCurrent -update-oapiclient
 //
 // The files, one concept each:
 //

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 )
 
 // TestEventsLongPoll: a long-poll answers at once when there are events,
@@ -96,7 +97,7 @@ func TestEventsLongPollEndsWithRequest(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Fatalf("long-poll with a cancelled context: %v after %v", err, time.Since(start))
 	}
-	waitFor(t, func() bool { return strings.Contains(r.logs.String(), "path=/api/v1/events") })
+	agenttest.Until(t, "the long-poll logged", func() bool { return r.logs.Contains("path=/api/v1/events") })
 
 	// A shutdown (the base context) ends it too.
 	done := make(chan error, 1)

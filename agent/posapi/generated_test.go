@@ -1,43 +1,50 @@
-package posapi
+package posapi_test
 
 import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oapi-codegen/oapi-codegen/v2/pkg/codegen"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
-	"github.com/tillbox/tillbox/agent/posapi/internal/oapiclient"
+	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/epayment/sim"
+	"github.com/tillbox/tillbox/agent/posapi"
 )
 
 // A POS team generates its client from openapi.yaml; it must work without
 // hand edits. oapi-codegen (a test-only dependency: its library, run in
-// process) generates internal/oapiclient from the document; TestGeneratedClientIsCurrent
-// keeps the committed code what the document generates today, and
-// TestGeneratedClient uses it against a real server.
+// process) generates oapiclient_gen_test.go, in this external test package,
+// from the document; TestGeneratedClientIsCurrent keeps the committed code
+// what the document generates today, and TestGeneratedClient uses it
+// against a real server, from outside the package as a POS would.
 
-var updateOAPIClient = flag.Bool("update-oapiclient", false, "regenerate internal/oapiclient/oapiclient.gen.go from openapi.yaml")
+var updateOAPIClient = flag.Bool("update-oapiclient", false, "regenerate oapiclient_gen_test.go from openapi.yaml")
 
-const oapiClientFile = "internal/oapiclient/oapiclient.gen.go"
+const oapiClientFile = "oapiclient_gen_test.go"
 
 // generateClient runs oapi-codegen on openapi.yaml: types and a client.
 func generateClient(t *testing.T) []byte {
 	t.Helper()
 	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(OpenAPI)
+	doc, err := loader.LoadFromData(posapi.OpenAPI)
 	if err != nil {
 		t.Fatal(err)
 	}
 	code, err := codegen.Generate(doc, codegen.Configuration{
-		PackageName: "oapiclient",
+		PackageName: "posapi_test",
 		Generate:    codegen.GenerateOptions{Models: true, Client: true},
 	})
 	if err != nil {
@@ -74,82 +81,73 @@ func TestGeneratedClientIsCurrent(t *testing.T) {
 // broken body, a position past the newest event.
 func TestGeneratedClient(t *testing.T) {
 	t.Parallel()
-	ao, err := config.Default().AgentOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRig(t, rigOptions{agent: agent.Options{CheckScan: ao.CheckScan}})
+	k, pos := generatedPOS(t)
 	ctx := context.Background()
-	pos, err := oapiclient.NewClientWithResponses(r.url, oapiclient.WithHTTPClient(r.hc),
-		oapiclient.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
-			req.Header.Set("Authorization", "Bearer "+r.token.Reveal())
-			return nil
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, qr := "gen-00000001", qrCode
-	created, err := pos.CreateSaleWithResponse(ctx, oapiclient.SaleRequest{Reference: &ref, Amount: 9990, Currency: oapiclient.NOK,
-		Customer: &oapiclient.Customer{PersonalQr: &qr},
-		Lines:    &[]oapiclient.Line{{Name: "Coffee", Amount: 4990}, {Name: "Bun", Amount: 5000}}})
+	ref, qr := "gen-00000001", "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
+	created, err := pos.CreateSaleWithResponse(ctx, SaleRequest{Reference: &ref, Amount: 9990, Currency: NOK,
+		Customer: &Customer{PersonalQr: &qr},
+		Lines:    &[]Line{{Name: "Coffee", Amount: 4990}, {Name: "Bun", Amount: 5000}}})
 	if err != nil || created.JSON201 == nil {
 		t.Fatalf("createSale: %v %d %s", err, created.StatusCode(), created.Body)
 	}
-	waitGen := func(want oapiclient.State) oapiclient.Sale {
+	waitGen := func(want State) Sale {
 		t.Helper()
-		s := r.waitFor(ref, func(s agent.Sale) bool { return string(s.State) == string(want) })
+		agenttest.Until(t, fmt.Sprintf("sale %s to be %s", ref, want), func() bool {
+			s, err := k.Agent.GetSale(ref)
+			return err == nil && string(s.State) == string(want)
+		})
 		got, err := pos.GetSaleWithResponse(ctx, ref)
 		if err != nil || got.JSON200 == nil || got.JSON200.State != want {
-			t.Fatalf("getSale: %v %s, want %s (agent: %s)", err, got.Body, want, s.State)
+			t.Fatalf("getSale: %v %s, want %s", err, got.Body, want)
 		}
 		return *got.JSON200
 	}
-	waitGen(oapiclient.Completed)
+	waitGen(Completed)
 
 	part := int64(5000)
-	if a, err := pos.RefundSaleWithResponse(ctx, ref, oapiclient.RefundRequest{Amount: &part}); err != nil || a.JSON202 == nil {
+	if a, err := pos.RefundSaleWithResponse(ctx, ref, RefundRequest{Amount: &part}); err != nil || a.JSON202 == nil {
 		t.Fatalf("refundSale 5000: %v %s", err, a.Body)
 	}
-	waitGen(oapiclient.PartiallyRefunded)
-	tooMuch, err := pos.RefundSaleWithResponse(ctx, ref, oapiclient.RefundRequest{Amount: &part})
+	waitGen(PartiallyRefunded)
+	tooMuch, err := pos.RefundSaleWithResponse(ctx, ref, RefundRequest{Amount: &part})
 	if err != nil || tooMuch.JSON400 == nil || tooMuch.JSON400.Field != "amount" ||
 		tooMuch.JSON400.Reason != "at most 4 990 can be refunded (captured 9 990, refunded 5 000)" {
 		t.Errorf("refund of more than is left: %v %s", err, tooMuch.Body)
 	}
-	if a, err := pos.RefundSaleWithResponse(ctx, ref, oapiclient.RefundRequest{}); err != nil || a.JSON202 == nil {
+	if a, err := pos.RefundSaleWithResponse(ctx, ref, RefundRequest{}); err != nil || a.JSON202 == nil {
 		t.Fatalf("refundSale of what is left: %v %s", err, a.Body)
 	}
-	if s := waitGen(oapiclient.Refunded); s.Aggregate.Refunded != 9990 {
+	if s := waitGen(Refunded); s.Aggregate.Refunded != 9990 {
 		t.Errorf("refunded %d, want 9990", s.Aggregate.Refunded)
 	}
-	paid, err := pos.CancelSaleWithResponse(ctx, ref, oapiclient.CancelRequest{})
-	if err != nil || paid.JSON409 == nil || paid.JSON409.Error != oapiclient.ErrorErrorWrongState {
+	paid, err := pos.CancelSaleWithResponse(ctx, ref, CancelRequest{})
+	if err != nil || paid.JSON409 == nil || paid.JSON409.Error != ErrorErrorWrongState {
 		t.Errorf("cancel of a refunded sale: %v %s", err, paid.Body)
 	}
 
 	// A sale waiting for a scan, cancelled, then cancelled again.
 	wref := "gen-00000002"
-	if c, err := pos.CreateSaleWithResponse(ctx, oapiclient.SaleRequest{Reference: &wref, Amount: 1000, Currency: oapiclient.NOK}); err != nil || c.JSON201 == nil {
+	if c, err := pos.CreateSaleWithResponse(ctx, SaleRequest{Reference: &wref, Amount: 1000, Currency: NOK}); err != nil || c.JSON201 == nil {
 		t.Fatalf("createSale without a customer: %v %s", err, c.Body)
 	}
-	first, err := pos.CancelSaleWithResponse(ctx, wref, oapiclient.CancelRequest{})
-	if err != nil || first.JSON202 == nil || first.JSON202.State != oapiclient.Cancelled {
+	first, err := pos.CancelSaleWithResponse(ctx, wref, CancelRequest{})
+	if err != nil || first.JSON202 == nil || first.JSON202.State != Cancelled {
 		t.Fatalf("cancel: %v %s", err, first.Body)
 	}
-	again, err := pos.CancelSaleWithResponse(ctx, wref, oapiclient.CancelRequest{})
-	if err != nil || again.JSON200 == nil || again.JSON200.State != oapiclient.Cancelled {
+	again, err := pos.CancelSaleWithResponse(ctx, wref, CancelRequest{})
+	if err != nil || again.JSON200 == nil || again.JSON200.State != Cancelled {
 		t.Errorf("cancel repeated: %v %d %s", err, again.StatusCode(), again.Body)
 	}
 
 	// A product barcode as the customer's code: refused here, with the field.
 	eref, ean := "gen-00000003", "7038010055690"
-	bad, err := pos.CreateSaleWithResponse(ctx, oapiclient.SaleRequest{Reference: &eref, Amount: 1000, Currency: oapiclient.NOK,
-		Customer: &oapiclient.Customer{PersonalQr: &ean}})
+	bad, err := pos.CreateSaleWithResponse(ctx, SaleRequest{Reference: &eref, Amount: 1000, Currency: NOK,
+		Customer: &Customer{PersonalQr: &ean}})
 	if err != nil || bad.JSON400 == nil || bad.JSON400.Field != "customer.personalQr" {
 		t.Errorf("EAN as personalQr: %v %d %s", err, bad.StatusCode(), bad.Body)
 	}
 	// A broken body, as a POS's own serialiser might send it.
-	ctx2 := withMalformed(ctx)
+	ctx2 := posapi.WithMalformed(ctx)
 	broken, err := pos.CreateSaleWithBodyWithResponse(ctx2, "application/json", bytes.NewReader([]byte(`null`)))
 	if err != nil || broken.JSON400 == nil || broken.JSON400.Field != "body" || broken.JSON400.Reason == "" {
 		t.Errorf("null body: %v %s", err, broken.Body)
@@ -157,8 +155,8 @@ func TestGeneratedClient(t *testing.T) {
 
 	// The POS's stored position is past the box's newest event.
 	after := int64(1 << 40)
-	ahead, err := pos.GetEventsWithResponse(ctx, &oapiclient.GetEventsParams{After: &after})
-	if err != nil || ahead.JSON409 == nil || ahead.JSON409.Error != oapiclient.ErrorErrorEventsAhead {
+	ahead, err := pos.GetEventsWithResponse(ctx, &GetEventsParams{After: &after})
+	if err != nil || ahead.JSON409 == nil || ahead.JSON409.Error != ErrorErrorEventsAhead {
 		t.Errorf("events after %d: %v %d %s", after, err, ahead.StatusCode(), ahead.Body)
 	}
 	st, err := pos.GetStatusWithResponse(ctx)
@@ -166,8 +164,41 @@ func TestGeneratedClient(t *testing.T) {
 		t.Fatalf("getStatus: %v %s", err, st.Body)
 	}
 	zero := int64(0)
-	page, err := pos.GetEventsWithResponse(ctx, &oapiclient.GetEventsParams{After: &zero})
+	page, err := pos.GetEventsWithResponse(ctx, &GetEventsParams{After: &zero})
 	if err != nil || page.JSON200 == nil || page.JSON200.Next != st.JSON200.LastSeq {
 		t.Errorf("events from 0: %v %s", err, page.Body)
 	}
+}
+
+// generatedPOS is a till (agent/agenttest) with the POS API on loopback,
+// and the generated client of a POS talking to it (every exchange checked
+// against openapi.yaml).
+func generatedPOS(t *testing.T) (*agenttest.Rig, *ClientWithResponses) {
+	t.Helper()
+	ao, err := config.Default().AgentOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := agenttest.New(t, agenttest.Options{
+		Sim: sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 50 * time.Millisecond}},
+		Agent: agent.Options{CheckScan: ao.CheckScan, PollDelay: 100 * time.Millisecond, PollEvery: 100 * time.Millisecond,
+			RetryBase: 50 * time.Millisecond, RetryMax: time.Second}})
+	token := epayment.Secret("pos-generated-client-8d2f61")
+	api := httptest.NewServer(posapi.New(k.Agent, token, k.Log.With("part", "posapi")))
+	t.Cleanup(func() {
+		api.Close()
+		if k.Logs.Contains(token.Reveal()) {
+			t.Error("the POS API's token appears in the log")
+		}
+	})
+	pos, err := NewClientWithResponses(api.URL,
+		WithHTTPClient(&http.Client{Transport: posapi.ValidatingTransport(t, api.Client().Transport)}),
+		WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
+			req.Header.Set("Authorization", "Bearer "+token.Reveal())
+			return nil
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, pos
 }

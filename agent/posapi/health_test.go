@@ -66,7 +66,6 @@ func TestReadyz(t *testing.T) {
 func TestReadyzStoreClosed(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{noRun: true})
-	r.dbClosed = true
 	if err := r.db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,19 +6,19 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/store"
@@ -41,27 +41,26 @@ type rigOptions struct {
 	// WriteTimeout.
 	httpTimeout time.Duration
 	// before, when set, makes the database file at path before the rig
-	// opens it; damaged skips the store check when the test ends.
-	before  func(t testing.TB, path string)
-	damaged bool
+	// opens it (storetest.DamageEvent marks a file damaged on purpose).
+	before func(t testing.TB, path string)
 }
 
-// rig is the whole stack on loopback: the simulator over real HTTP, a real
-// bbolt file, a real agent with its loops, and the POS API over real HTTP
-// behind a client that checks every exchange against openapi.yaml.
+// rig is the whole stack on loopback: the till of agent/agenttest (the
+// simulator over real HTTP, a real bbolt file, a real agent with its
+// loops), and the POS API over real HTTP behind a client that checks every
+// exchange against openapi.yaml.
 type rig struct {
-	t        testing.TB
-	db       *store.DB
-	dbClosed bool // by the test
-	agent    *agent.Agent
-	sim      *sim.Server
-	api      *server
-	url      string // the POS API's base URL
-	token    epayment.Secret
-	logs     *syncBuffer
-	spec     *apiSpec
-	hc       *http.Client // validating
-	client   *Client      // over hc
+	t      testing.TB
+	db     *store.DB
+	agent  *agent.Agent
+	sim    *sim.Server
+	api    *server
+	url    string // the POS API's base URL
+	token  epayment.Secret
+	logs   *agenttest.Logs
+	spec   *apiSpec
+	hc     *http.Client // validating
+	client *Client      // over hc
 	// stopStreams ends the base context of the POS API's requests, as a
 	// shutdown does.
 	stopStreams context.CancelFunc
@@ -69,41 +68,11 @@ type rig struct {
 
 func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
-	r := &rig{t: t, logs: &syncBuffer{}, spec: loadSpec(t), token: epayment.Secret("pos-" + randomHex(16))}
-	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-
+	r := &rig{t: t, spec: loadSpec(t), token: epayment.Secret("pos-" + randomHex(16))}
 	if o.sim.App.Action == 0 {
 		o.sim.App = sim.AppPolicy{Action: sim.Approve, Delay: 50 * time.Millisecond}
 	}
-	r.sim = sim.New(o.sim)
-	simHTTP := httptest.NewServer(r.sim)
-	t.Cleanup(func() { simHTTP.Close(); r.sim.Close() })
-
-	vipps, err := epayment.New(epayment.Config{BaseURL: simHTTP.URL, ClientID: "00000000-0000-4000-8000-000000000001",
-		ClientSecret: "client-secret", SubscriptionKey: "subscription-key", MSN: "123456"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbPath := filepath.Join(t.TempDir(), "tillbox.db")
-	if o.before != nil {
-		o.before(t, dbPath)
-	}
-	r.db, err = store.Open(dbPath, o.store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if r.dbClosed {
-			return
-		}
-		if err := r.db.Verify(); err != nil && !o.damaged {
-			t.Errorf("store check: %v", err)
-		}
-		r.db.Close()
-	})
-
 	ao := o.agent
-	ao.Logger = log.With("part", "agent")
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -113,28 +82,14 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	def(&ao.PollEvery, 100*time.Millisecond)
 	def(&ao.RetryBase, 50*time.Millisecond)
 	def(&ao.RetryMax, time.Second)
-	r.agent, err = agent.New(r.db, vipps, ao)
-	if err != nil {
-		t.Fatal(err)
+	path := filepath.Join(t.TempDir(), "tillbox.db")
+	if o.before != nil {
+		o.before(t, path)
 	}
-	if !o.noRun {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- r.agent.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("agent.Run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("agent.Run did not return 10 s after its context ended")
-			}
-		})
-	}
+	k := agenttest.New(t, agenttest.Options{Sim: o.sim, Agent: ao, Store: o.store, Path: path, NoRun: o.noRun})
+	r.db, r.agent, r.sim, r.logs = k.DB, k.Agent, k.Sim, k.Logs
 
-	r.api = newServer(r.agent, r.token, log.With("part", "posapi"))
+	r.api = newServer(r.agent, r.token, k.Log.With("part", "posapi"))
 	if o.server != nil {
 		o.server(r.api)
 	}
@@ -273,20 +228,21 @@ func sale(ref string, amount int64) agent.SaleRequest {
 // waitState waits until the sale is in one of the states.
 func (r *rig) waitState(ref string, states ...agent.State) agent.Sale {
 	r.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s, err := r.client.GetSale(context.Background(), ref)
+	var s agent.Sale
+	defer func() {
+		if !slices.Contains(states, s.State) {
+			r.t.Logf("sale %s is %s (message %q)", ref, s.State, s.Message)
+		}
+	}()
+	agenttest.Until(r.t, fmt.Sprintf("sale %s to be one of %v", ref, states), func() bool {
+		var err error
+		s, err = r.client.GetSale(context.Background(), ref)
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		if slices.Contains(states, s.State) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("sale %s is %s after 15 s, want one of %v (message %q)", ref, s.State, states, s.Message)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return slices.Contains(states, s.State)
+	})
+	return s
 }
 
 // nothingWritten checks that no sale and no event exist.
@@ -303,24 +259,6 @@ func (r *rig) nothingWritten() {
 	if len(sales) != 0 || st.LastSeq != 0 || st.Queued != 0 {
 		r.t.Fatalf("a refused request wrote: %d sales, last seq %d, %d queued", len(sales), st.LastSeq, st.Queued)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, for logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // simIgnore is a simulator whose customer never acts on a push.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
 )
@@ -138,20 +139,15 @@ func TestAutoCaptureAndRefund(t *testing.T) {
 // waitFor waits until the sale satisfies ok.
 func (r *rig) waitFor(ref string, ok func(agent.Sale) bool) agent.Sale {
 	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		s, err := r.client.GetSale(context.Background(), ref)
-		if err != nil {
+	var s agent.Sale
+	agenttest.Until(r.t, "sale "+ref+" to change", func() bool {
+		var err error
+		if s, err = r.client.GetSale(context.Background(), ref); err != nil {
 			r.t.Fatal(err)
 		}
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("sale %s after 30 s: %+v", ref, s)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok(s)
+	})
+	return s
 }
 
 // TestManualCapture: a sale with manual capture stops at authorized; the POS
@@ -190,7 +186,7 @@ func TestManualCapture(t *testing.T) {
 	if a.status != http.StatusAccepted {
 		t.Fatalf("capture: %d %s", a.status, a.body)
 	}
-	waitFor(t, func() bool {
+	agenttest.Until(t, "10 000 of manual-0001 captured", func() bool {
 		s, err := r.client.GetSale(ctx, "manual-0001")
 		return err == nil && s.Aggregate.Captured == 10000 && s.State == agent.Authorized
 	})
@@ -204,17 +200,6 @@ func TestManualCapture(t *testing.T) {
 	_, err := r.client.CaptureSale(ctx, "manual-0001", 0)
 	if !errors.Is(err, agent.ErrWrongState) {
 		t.Errorf("capture of a completed sale: %v", err)
-	}
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 15 s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -514,7 +499,6 @@ func TestStatus(t *testing.T) {
 func TestInternalErrorLeaksNothing(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{noRun: true})
-	r.dbClosed = true
 	if err := r.db.Close(); err != nil {
 		t.Fatal(err)
 	}

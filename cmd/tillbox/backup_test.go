@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // newDB makes a real database with n sales at path and closes it.
@@ -23,10 +24,7 @@ func newDB(t *testing.T, path string, n int) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, path, store.Options{})
 	defer db.Close()
 	addSales(t, db, 0, n)
 }
@@ -53,10 +51,7 @@ func addSales(t *testing.T, db *store.DB, from, n int) {
 // sales.
 func salesIn(t *testing.T, path string) int {
 	t.Helper()
-	db, err := store.Open(path, store.Options{NoJournal: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, path, store.Options{NoJournal: true})
 	defer db.Close()
 	st, err := db.Stats()
 	if err != nil {
@@ -143,14 +138,11 @@ func TestBackupWhileRunning(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "data", "tillbox.db")
 	newDB(t, src, 2)
-	db, err := store.Open(src, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, src, store.Options{})
 	defer db.Close()
 	out := filepath.Join(dir, "backup.db")
 
-	err = run(t.Context(), []string{"backup", "--db", src, out}, io.Discard, io.Discard)
+	err := run(t.Context(), []string{"backup", "--db", src, out}, io.Discard, io.Discard)
 	var locked *store.LockedError
 	if !errors.As(err, &locked) || !strings.Contains(err.Error(), "locked by another tillbox (pid") ||
 		!strings.Contains(err.Error(), "tillbox is running") || !strings.Contains(err.Error(), "GET /api/v1/backup") {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
 )
 
@@ -220,10 +221,10 @@ func TestExitStatus(t *testing.T) {
 // ends (then it checks that run returned nil). It returns what run prints
 // on stdout, its notices and its log as under systemd, and a channel that
 // delivers run's error when it ends.
-func runTill(t *testing.T, cfg string) (*syncBuffer, chan error) {
+func runTill(t *testing.T, cfg string) (*agenttest.Logs, chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := agenttest.NewLogs()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"run", "--config", cfg}, out, out) }()
 	t.Cleanup(func() {

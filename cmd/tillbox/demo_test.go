@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 )
@@ -25,7 +26,7 @@ type demoRun struct {
 	t        *testing.T
 	data     string // --data-dir
 	in       *io.PipeWriter
-	out, log *syncBuffer
+	out, log *agenttest.Logs
 	done     chan error
 	cancel   context.CancelFunc
 	pos      string // the POS API's base URL
@@ -35,7 +36,7 @@ type demoRun struct {
 
 func startDemo(t *testing.T, args ...string) *demoRun {
 	t.Helper()
-	d := &demoRun{t: t, data: filepath.Join(t.TempDir(), "data"), out: &syncBuffer{}, log: &syncBuffer{}, done: make(chan error, 1)}
+	d := &demoRun{t: t, data: filepath.Join(t.TempDir(), "data"), out: agenttest.NewLogs(), log: agenttest.NewLogs(), done: make(chan error, 1)}
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	d.cancel = cancel
 	pr, pw := io.Pipe()

@@ -34,7 +34,8 @@ Checks what a box needs and prints a report a technician can read out on the
 phone: the configuration, who may read and change it and its secret files
 (root and the service's user, --user, default tillbox; never every user),
 the data folder, the database, the scanners, the clock, and the way to
-Vipps MobilePay (DNS, TCP, TLS, the credentials). Exit status 0 when nothing failed, 1 when
+Vipps MobilePay (DNS, TCP, TLS, the credentials), and with [fleet] the link
+to headquarters (it connects, and says how far behind headquarters is). Exit status 0 when nothing failed, 1 when
 something did (warnings do not fail).
 `
 
@@ -96,6 +97,7 @@ func doctor(ctx context.Context, path string, svc service, now time.Time, timeou
 	out = append(out, tlsFindings(c)...)
 	out = append(out, scannerFindings(ctx, c, machine, timeout)...) // doctor_scanners.go
 	out = append(out, udevFinding(c, path, svc.name, udevRulesDir))
+	out = append(out, fleetFindings(ctx, c, svc, timeout)...) // doctor_fleet.go
 
 	// The way to Vipps MobilePay.
 	name, status, detail := reach(ctx, c.BaseURL(), timeout)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -11,19 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/store"
-	bolt "go.etcd.io/bbolt"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // eventsSecondBroken writes events 1 to 3 into the database at dbPath,
 // then breaks event 2's JSON as a bad sector or a bug would.
 func eventsSecondBroken(t *testing.T, dbPath string) {
 	t.Helper()
-	db, err := store.Open(dbPath, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, dbPath, store.Options{})
 	for i := range 3 {
 		if err := db.Update(func(tx *store.Tx) error {
 			_, err := tx.AppendEvent(&store.Event{Reference: "tb-t1-0000" + string(rune('1'+i)), Kind: "sale", At: time.Now(), Data: []byte(`{}`)})
@@ -35,16 +32,7 @@ func eventsSecondBroken(t *testing.T, dbPath string) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	bdb, err := bolt.Open(dbPath, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bdb.Close()
-	if err := bdb.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("events")).Put(binary.BigEndian.AppendUint64(nil, 2), []byte(`{"seq":2,"kind":`))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.DamageEvent(t, dbPath, 2)
 }
 
 // TestDoctorFindsDamagedRecord: one event with broken JSON. doctor, with
@@ -62,7 +50,7 @@ func TestDoctorFindsDamagedRecord(t *testing.T) {
 		t.Fatalf("doctor on a stopped box with a damaged event: %v\n%s", err, out)
 	}
 
-	logs := &syncBuffer{}
+	logs := agenttest.NewLogs()
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { done <- run(ctx, []string{"run", "--config", cfg, "--listen", "127.0.0.1:0"}, logs, logs) }()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/device"
 )
@@ -80,7 +81,7 @@ match = "0403:6001:A1B2"
 
 	// Running: the till reads the pty; the missing one cannot be opened.
 	tl := startTill(t, "", "--scanner", "serial:"+link+",name=counter", "--scanner", "serial:"+missing+",name=gone")
-	waitUntil(t, "the scanner open", func() bool {
+	agenttest.Until(t, "the scanner open", func() bool {
 		st := scannerStatuses(t, tl.url)
 		return len(st) == 2 && st[0].Connected && st[1].LastError != ""
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // doctorBox writes a configuration against vippsURL, with its data folder
@@ -33,10 +34,7 @@ func doctorBox(t *testing.T, vippsURL string, withDB bool) (cfg, dbPath string) 
 	}
 	dbPath = filepath.Join(data, "tillbox.db")
 	if withDB {
-		db, err := store.Open(dbPath, store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		db := storetest.Open(t, dbPath, store.Options{})
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -88,10 +86,7 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("the report shows a secret:\n%s", out)
 	}
 
-	db, err := store.Open(dbPath, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, dbPath, store.Options{})
 	out, err = runDoctorCmd(t, "--config", cfg)
 	db.Close()
 	if err != nil || !strings.Contains(out, "in use by the running tillbox") {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/version"
 )
 
@@ -44,24 +45,6 @@ func TestUnknownCommandAndNoArgs(t *testing.T) {
 	if err := run(context.Background(), nil, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Errorf("no args: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestSimServesAndStops runs `tillbox sim` on a free loopback port, gets a
@@ -167,7 +150,7 @@ func TestSimRejectsBadFlags(t *testing.T) {
 // TestDemo runs what `make demo` runs, until its first sale completes, and
 // checks the story it tells.
 func TestDemo(t *testing.T) {
-	var out syncBuffer
+	var out agenttest.Logs
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	err := runDemoWithInput(ctx, []string{"--once", "--listen", "127.0.0.1:0", "--display-listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0", "--approve-after", "200ms"}, strings.NewReader(""), &out, io.Discard)
@@ -195,7 +178,7 @@ func TestDemo(t *testing.T) {
 
 // TestVirtualScanner: lines typed on the terminal become sales and scans.
 func TestVirtualScanner(t *testing.T) {
-	var out syncBuffer
+	var out agenttest.Logs
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -221,7 +204,7 @@ func TestVirtualScanner(t *testing.T) {
 // waitPrinted waits until a line of out matches expr and returns the
 // expression's first group; it fails the test if done delivers first (the
 // command ended) or after a bound on a hang.
-func waitPrinted(t testing.TB, out *syncBuffer, done chan error, expr string) string {
+func waitPrinted(t testing.TB, out *agenttest.Logs, done chan error, expr string) string {
 	t.Helper()
 	re := regexp.MustCompile(expr)
 	deadline := time.Now().Add(30 * time.Second)
@@ -242,15 +225,15 @@ func waitPrinted(t testing.TB, out *syncBuffer, done chan error, expr string) st
 	}
 }
 
-func waitOutput(t *testing.T, out *syncBuffer, want string) {
+// waitOutput waits until out holds want, showing out when it never does.
+func waitOutput(t *testing.T, out *agenttest.Logs, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("output lacks %q:\n%s", want, out.String())
+	defer func() {
+		if t.Failed() {
+			t.Logf("the output:\n%s", out)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}()
+	agenttest.Until(t, fmt.Sprintf("the output to hold %q", want), func() bool { return out.Contains(want) })
 }
 
 // TestDemoPatterns: --pattern replaces the personal QR patterns as
@@ -266,7 +249,7 @@ func TestDemoPatterns(t *testing.T) {
 		t.Errorf("patterns that refuse the example: %v", err)
 	}
 
-	var out syncBuffer
+	var out agenttest.Logs
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -331,7 +314,7 @@ func TestDemoScanRefusedGoesOn(t *testing.T) {
 // API, as a cash register could at that moment.
 type posOnBanner struct {
 	t    *testing.T
-	buf  syncBuffer
+	buf  agenttest.Logs
 	once sync.Once
 }
 
@@ -360,7 +343,7 @@ func (p *posOnBanner) Write(b []byte) (int, error) {
 // help says; --data-dir makes a folder that is missing (0750).
 func TestDemoDeclineAndDataDir(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "new", "data")
-	var out syncBuffer
+	var out agenttest.Logs
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	pr, pw := io.Pipe()

@@ -8,16 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
-	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
-	"github.com/tillbox/tillbox/store"
 )
 
 const posTestQR = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
@@ -27,34 +25,13 @@ const posTestQR = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
 // all on loopback. It returns the API's URL and token.
 func startPOSBox(t *testing.T) (string, string) {
 	t.Helper()
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 50 * time.Millisecond}})
-	simHTTP := httptest.NewServer(s)
-	t.Cleanup(func() { simHTTP.Close(); s.Close() })
-	vipps, err := epayment.New(epayment.Config{BaseURL: simHTTP.URL, ClientID: "00000000-0000-4000-8000-000000000001",
-		ClientSecret: "client-secret", SubscriptionKey: "subscription-key", MSN: "123456"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	a, err := agent.New(db, vipps, agent.Options{PollDelay: 100 * time.Millisecond, PollEvery: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := agenttest.New(t, agenttest.Options{
+		Sim:   sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 50 * time.Millisecond}},
+		Agent: agent.Options{PollDelay: 100 * time.Millisecond, PollEvery: 100 * time.Millisecond}})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	t.Cleanup(cancel)
 	const token = "pos-test-token-5d1c"
-	api := httptest.NewUnstartedServer(posapi.New(a, token, nil))
+	api := httptest.NewUnstartedServer(posapi.New(k.Agent, token, nil))
 	api.Config.BaseContext = func(net.Listener) context.Context { return ctx }
 	api.Start()
 	t.Cleanup(api.Close)
@@ -233,7 +210,7 @@ func TestPOSEventsFollow(t *testing.T) {
 	if _, _, err := pos(t, url, token, "sale", "--amount", "1000", "--reference", "cli-00000005"); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := agenttest.NewLogs()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

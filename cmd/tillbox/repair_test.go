@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // TestRepairJournal: on the files a damaged journal leaves, the database
@@ -38,6 +40,7 @@ func TestRepairJournal(t *testing.T) {
 	}
 	dbSum, jSum := sum(db), sum(db+".journal")
 
+	// store.Open, not storetest: the point is the error a damaged journal gives.
 	_, err := store.Open(db, store.Options{})
 	var jerr *store.JournalError
 	if !errors.As(err, &jerr) || !strings.Contains(err.Error(), "`tillbox repair journal --db "+db+"`") {
@@ -69,11 +72,7 @@ func TestRepairJournal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rdb, err := store.Open(db, store.Options{})
-	if err != nil {
-		t.Fatalf("the repaired copy put in place: %v", err)
-	}
-	defer rdb.Close()
+	rdb := storetest.Open(t, db, store.Options{}) // the repaired copy put in place
 	if err := rdb.View(func(tx *store.Tx) error { _, err := tx.Sale("ref-00"); return err }); err != nil {
 		t.Errorf("ref-00: %v", err)
 	}
@@ -96,7 +95,7 @@ func TestRunRefusesDamagedJournal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs syncBuffer
+	var logs agenttest.Logs
 	err := run(context.Background(), []string{"run", "--config", cfg, "--listen", "127.0.0.1:0"}, &logs, &logs)
 	fix := "`tillbox repair journal --db " + db + "`"
 	if err == nil || !strings.Contains(err.Error(), fix) || !strings.Contains(err.Error(), "record 2 (at byte 4096)") {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
 )
@@ -80,7 +81,7 @@ func TestRestartReexecs(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "run", "--config", cfg)
 	cmd.Env = append(os.Environ(), "TILLBOX_TEST_AS_TILLBOX=1", "NOTIFY_SOCKET="+sock)
-	logs := &syncBuffer{} // the notices and the log
+	logs := agenttest.NewLogs() // the notices and the log
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func TestRestartReexecs(t *testing.T) {
 
 // nthPrinted waits until out holds n matches of expr and returns the
 // group of the nth.
-func nthPrinted(t *testing.T, out *syncBuffer, n int, expr string) string {
+func nthPrinted(t *testing.T, out *agenttest.Logs, n int, expr string) string {
 	t.Helper()
 	re := regexp.MustCompile(expr)
 	deadline := time.Now().Add(30 * time.Second) // only keeps a broken test from hanging

@@ -72,6 +72,7 @@ type Main struct {
 	techLn    net.Listener // the technician page's, or nil
 	metricsLn net.Listener // /metrics on its own ([metrics] listen), or nil
 	display   *customerDisplay
+	fleet     *boxLink      // the link to headquarters ([fleet]), or nil (fleet.go)
 	ready     chan struct{} // closed once the server accepts requests
 	calls     metrics.Calls // the ePayment client's round trips, for /metrics
 
@@ -236,6 +237,8 @@ func (m *Main) open() error {
 	so := c.StoreOptions()
 	so.Logger = log.With("component", "store")
 	so.CheckRecords = true // a damaged record shows in /readyz before a POS trips on it
+	// With the link to headquarters, nothing it lacks is pruned.
+	so.HoldUnshipped = c.FleetOn()
 	db, err := store.Open(c.DBPath(), so)
 	if err != nil {
 		return err // the store's message names the lock holder or how to restore
@@ -258,6 +261,9 @@ func (m *Main) open() error {
 		return err
 	}
 	m.agent, m.vipps = a, vipps
+	if err := m.openFleet(); err != nil { // fleet.go
+		return err
+	}
 	// The scanners: a HID scanner in a build without cgo says so here, at
 	// error level, and in GET /api/v1/status.
 	specs, err := config.Specs(c.Scanners)
@@ -352,7 +358,7 @@ func (m *Main) openTechnician(db *store.DB) error {
 		Version: version.String(), Started: time.Now(), PasswordHash: hash,
 		Log: m.tail, Vipps: m.vipps, TestPayments: testPaymentsAllowed(c),
 		Restart: m.requestRestart, CodeFile: filepath.Join(c.Box.DataDir, technician.CodeFile),
-		TLSFingerprint: m.tlsPrint,
+		TLSFingerprint: m.tlsPrint, Fleet: m.fleetStatus(),
 	}
 	settings := &settingsFile{path: m.configPath, overrides: m.overridden, agent: m.agent, log: log.With("component", "settings"),
 		passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
@@ -388,7 +394,7 @@ func (m *Main) handler(log *slog.Logger) http.Handler {
 // metricsHandler serves /metrics.
 func (m *Main) metricsHandler(log *slog.Logger) http.Handler {
 	src := metrics.Sources{Agent: m.agent, Calls: &m.calls,
-		Scanners: m.scanners.Statuses, Version: version.String(), Log: log.With("component", "metrics")}
+		Scanners: m.scanners.Statuses, Version: version.String(), Log: log.With("component", "metrics"), Fleet: m.fleetStatus()}
 	if m.display != nil {
 		src.Displays = m.display.clients
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/store"
@@ -31,7 +32,7 @@ type till struct {
 	url     string // of the POS API
 	display string // the customer display's page
 	client  *posapi.Client
-	logs    *syncBuffer
+	logs    *agenttest.Logs
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -54,7 +55,7 @@ func startTillSim(t *testing.T, simOpts sim.Options, vippsExtra string, args ...
 	simHTTP := httptest.NewServer(s)
 	t.Cleanup(func() { simHTTP.Close(); s.Close() })
 	dir := t.TempDir()
-	tl := &till{t: t, dir: dir, sim: s, logs: &syncBuffer{}, done: make(chan error, 1)}
+	tl := &till{t: t, dir: dir, sim: s, logs: agenttest.NewLogs(), done: make(chan error, 1)}
 	tl.config = testConfig(t, dir, simHTTP.URL, "127.0.0.1:1", vippsExtra)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -131,7 +132,7 @@ func TestRunTakesASale(t *testing.T) {
 
 	// A second tillbox on the same data directory is refused at once, with
 	// the holder named.
-	var errOut syncBuffer
+	var errOut agenttest.Logs
 	err = run(ctx, []string{"run", "--config", tl.config, "--listen", "127.0.0.1:0"}, io.Discard, &errOut)
 	var locked *store.LockedError
 	if !errors.As(err, &locked) || !strings.Contains(err.Error(), "is locked by another tillbox (pid ") {
@@ -181,7 +182,7 @@ func TestRunTakesASale(t *testing.T) {
 	}
 
 	// Stopped, the database is free: a backup holds the sale.
-	var out syncBuffer
+	var out agenttest.Logs
 	if err := run(ctx, []string{"backup", "--config", tl.config, filepath.Join(tl.dir, "b.db")}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestRunRefusals(t *testing.T) {
 	ctx := t.Context()
 
 	// Flags are checked with the file: each problem on its own line.
-	var errOut syncBuffer
+	var errOut agenttest.Logs
 	err := run(ctx, []string{"run", "--config", cfg, "--listen", "nowhere", "--vipps-url", "http://10.1.2.3", "--scanner", "hid:zz"}, io.Discard, &errOut)
 	if err == nil || err.Error() != cfg+": 3 problems" {
 		t.Errorf("bad flags: %v", err)

@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	xterm "golang.org/x/term"
-
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/hid"
+	xterm "golang.org/x/term"
 )
 
 // scannerStatuses reads the scanners of GET /api/v1/status.
@@ -41,17 +41,6 @@ func scannerStatuses(t *testing.T, base string) []device.Status {
 		t.Fatalf("status: %s, %v", resp.Status, err)
 	}
 	return st.Scanners
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // scannerPty is a serial scanner: the test writes to master, tillbox reads
@@ -80,7 +69,7 @@ func scannerPty(t *testing.T) (master *os.File, link string) {
 func TestRunSerialScanner(t *testing.T) {
 	master, link := scannerPty(t)
 	tl := startTill(t, "", "--scanner", "serial:"+link+",name=front,terminator=CR")
-	waitUntil(t, "the scanner connected", func() bool {
+	agenttest.Until(t, "the scanner connected", func() bool {
 		st := scannerStatuses(t, tl.url)
 		return len(st) == 1 && st[0].Connected
 	})
@@ -105,7 +94,7 @@ func TestRunSerialScanner(t *testing.T) {
 	if _, err := master.Write([]byte(ean + "\r")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the refusal logged", func() bool { return strings.Contains(tl.logs.String(), "scan refused") })
+	agenttest.Until(t, "the refusal logged", func() bool { return strings.Contains(tl.logs.String(), "scan refused") })
 	st := scannerStatuses(t, tl.url)[0]
 	if st.Name != "front" || st.Driver != "serial" || st.Scans != 2 || st.LastScan != "••••••••••512" || st.Mode != "9600 baud, CR" || st.LastScanAt.IsZero() {
 		t.Errorf("status %+v", st)
@@ -116,7 +105,7 @@ func TestRunSerialScanner(t *testing.T) {
 	if _, err := master.Write([]byte("https://qr.vipps.no/p/" + token + "\r")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the tokenised scan counted", func() bool { return scannerStatuses(t, tl.url)[0].Scans == 3 })
+	agenttest.Until(t, "the tokenised scan counted", func() bool { return scannerStatuses(t, tl.url)[0].Scans == 3 })
 	if st := scannerStatuses(t, tl.url)[0]; st.LastScan != "https://qr.vipps.no/p/•••••••••••••d0K" {
 		t.Errorf("status shows the tokenised scan as %q", st.LastScan)
 	}
@@ -159,7 +148,7 @@ func TestNoCgoBuild(t *testing.T) {
 	tl := startTill(t, "") // for its simulator and configuration; the child uses its own data directory
 	cmd := exec.CommandContext(t.Context(), bin, "run", "--config", tl.config, "--listen", "127.0.0.1:0",
 		"--data-dir", t.TempDir(), "--scanner", "hid:0c2e:0b61,name=front,layout=no")
-	var stderr syncBuffer // stdout and stderr: the notices and the log
+	var stderr agenttest.Logs // stdout and stderr: the notices and the log
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -168,11 +157,11 @@ func TestNoCgoBuild(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	m := []string{"", waitPrinted(t, &stderr, exited, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`)}
-	waitUntil(t, "the error in the status", func() bool { return scannerStatuses(t, m[1])[0].LastError != "" })
+	agenttest.Until(t, "the error in the status", func() bool { return scannerStatuses(t, m[1])[0].LastError != "" })
 	if st := scannerStatuses(t, m[1])[0]; st.LastError != want || st.Connected || st.Name != "front" {
 		t.Errorf("status %+v", st)
 	}
-	waitUntil(t, "the error logged", func() bool { return strings.Contains(stderr.String(), "level=ERROR") })
+	agenttest.Until(t, "the error logged", func() bool { return strings.Contains(stderr.String(), "level=ERROR") })
 	logged := regexp.MustCompile(`level=ERROR [^\n]*scanner=front driver=hid [^\n]*built without cgo`).MatchString(stderr.String())
 	if !logged || strings.Contains(stderr.String(), "no scanner found") {
 		t.Errorf("the log:\n%s", stderr.String())
@@ -189,7 +178,7 @@ func TestNoCgoBuild(t *testing.T) {
 // the terminal's virtual one; a bad spec is refused with its field.
 func TestDemoScanner(t *testing.T) {
 	master, link := scannerPty(t)
-	var out syncBuffer
+	var out agenttest.Logs
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -211,7 +200,7 @@ func TestDemoScanner(t *testing.T) {
 		t.Fatalf("demo: %v", err)
 	}
 
-	var errOut syncBuffer
+	var errOut agenttest.Logs
 	err := runDemoWithInput(t.Context(), []string{"--scanner", "hid:0c2e:0b61,layout=fr"}, strings.NewReader(""), io.Discard, &errOut)
 	if err == nil || !strings.Contains(errOut.String(), `scanner[1].layout: "fr" is not one of`) {
 		t.Errorf("bad scanner: %v\n%s", err, errOut.String())

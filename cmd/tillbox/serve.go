@@ -105,6 +105,7 @@ func (m *Main) start() *running {
 	r.stopAgent = stopAgent
 	r.agentDone = make(chan error, 1)
 	go func() { r.agentDone <- a.Run(agentCtx) }()
+	m.startFleet() // fleet.go
 	r.serveDone = make(chan error, 1)
 	go func() { r.serveDone <- r.srv.Serve(m.ln) }()
 	if m.metricsLn != nil {
@@ -175,6 +176,7 @@ func (m *Main) shutdown(r *running, runErr error) error {
 	// commands stay in the store.
 	m.scanners.Close()
 	r.scans.wait()
+	runErr = errors.Join(runErr, m.stopFleet()) // fleet.go
 	r.stopAgent()
 	if r.agentRunning {
 		select {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/posapi"
@@ -44,7 +45,7 @@ type techTill struct {
 	display string
 	tech    string
 	hash    string // the password's hash when one is set at the start
-	logs    *syncBuffer
+	logs    *agenttest.Logs
 }
 
 // startTechTill runs a till against the simulator; withPassword sets the
@@ -138,11 +139,11 @@ func TestBrowserSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the sign-in page", `document.body.dataset.page === 'signin'`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), techPassword), chromedp.Click(chromedp.CSS("#go"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), techPassword), browsertest.Click("#go")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-settings"))); err != nil {
+	if err := chromedp.Do(ctx, browsertest.Click("#nav-settings")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the settings page", `document.body.dataset.page === 'settings'`)
@@ -169,7 +170,7 @@ func TestBrowserSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#msn"), "12"), chromedp.SetValue(chromedp.CSS("#language"), "da"),
-		chromedp.SetValue(chromedp.CSS("#client_secret"), newClientSecret), chromedp.Click(chromedp.CSS("#save"))); err != nil {
+		chromedp.SetValue(chromedp.CSS("#client_secret"), newClientSecret), browsertest.Click("#save")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the MSN refused beside its field", `(() => { const p = document.querySelector('[data-for="vipps.msn"]');
@@ -185,7 +186,7 @@ func TestBrowserSettings(t *testing.T) {
 	// Right values: saved; language and window live, the secret at restart.
 	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#msn"), "123456"), chromedp.SetValue(chromedp.CSS("#language"), "da"),
 		chromedp.SetValue(chromedp.CSS("#customer_present_window"), "90s"), chromedp.SetValue(chromedp.CSS("#client_secret"), newClientSecret),
-		chromedp.Click(chromedp.CSS("#save"))); err != nil {
+		browsertest.Click("#save")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the settings saved", `!!document.getElementById('saved')`)
@@ -332,7 +333,7 @@ func TestBrowserFirstBoot(t *testing.T) {
 	if hint := browsertest.Eval[string](t, ctx, `document.getElementById('nopassword').innerText`); !strings.Contains(hint, "sudo tillbox passwd") || !strings.Contains(hint, filepath.Join(tt.data, technician.CodeFile)) {
 		t.Errorf("the sign-in page says %q: not where the code is", hint)
 	}
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), code), chromedp.Click(chromedp.CSS("#go"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), code), browsertest.Click("#go")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the password page", `document.body.dataset.page === 'password'`)
@@ -352,19 +353,19 @@ func TestBrowserFirstBoot(t *testing.T) {
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelectorAll('[minlength]').forEach(e => e.removeAttribute('minlength')), true`)); err != nil {
 			t.Fatal(err)
 		}
-		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-password"), try.a), chromedp.SendKeys(chromedp.CSS("#again"), try.b), chromedp.Click(chromedp.CSS("#set"))); err != nil {
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-password"), try.a), chromedp.SendKeys(chromedp.CSS("#again"), try.b), browsertest.Click("#set")); err != nil {
 			t.Fatal(err)
 		}
 		browsertest.WaitJS(t, ctx, "the password refused", `!!document.getElementById('problem') && document.getElementById('problem').innerText.includes('`+try.problem+`')`)
 	}
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-password"), techPassword), chromedp.SendKeys(chromedp.CSS("#again"), techPassword), chromedp.Click(chromedp.CSS("#set"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-password"), techPassword), chromedp.SendKeys(chromedp.CSS("#again"), techPassword), browsertest.Click("#set")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the password set", `!!document.getElementById('password-set')`)
 	if _, err := os.Stat(filepath.Join(tt.data, technician.CodeFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the code's file is still there once the password is set (%v)", err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#continue"))); err != nil {
+	if err := chromedp.Do(ctx, browsertest.Click("#continue")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/gcpolicy"
 	"github.com/tillbox/tillbox/agent/posapi"
@@ -77,7 +78,7 @@ func TestRunSIGTERM(t *testing.T) {
 			dir := t.TempDir()
 			cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "") // shutdown_timeout 10s: a grace of 3.3 s
 
-			var out syncBuffer // the notices and the log: stdout, as journald takes them
+			var out agenttest.Logs // the notices and the log: stdout, as journald takes them
 			cmd := exec.Command(bin, "run", "--config", cfg)
 			cmd.Stdout, cmd.Stderr = &out, &out
 			// The binary sets its garbage collector (agent/gcpolicy); an
@@ -151,13 +152,14 @@ func TestRunSIGTERM(t *testing.T) {
 			s.ClearFaults()
 			again, done := runTill(t, cfg)
 			client.BaseURL = waitPrinted(t, again, done, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`)
-			waitUntil(t, "the sale completed after the restart", func() bool {
+			agenttest.Until(t, "the sale completed after the restart", func() bool {
 				got, err := client.GetSale(ctx, sale.Reference)
 				return err == nil && got.State == agent.Completed
 			})
-			if tc.parked && !strings.Contains(again.String(), "capture") {
-				t.Errorf("the restarted till did not send the parked capture:\n%s", again)
-			}
+			// The parked capture had reached Vipps MobilePay (the simulator
+			// applies a call whose client went away, as a server may): the
+			// restarted till learns it by GET or sends it again under the same
+			// Idempotency-Key; either way it is captured once.
 			p, ok := s.Payment("123456", sale.Reference)
 			if !ok || p.Aggregate.CapturedAmount.Value != sale.Amount || p.Ops.Capture != 1 {
 				t.Errorf("at Vipps MobilePay: %+v (found %v); want captured once, in full", p, ok)
@@ -196,7 +198,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var out syncBuffer
+	var out agenttest.Logs
 	cmd := exec.Command(bin, "run", "--config", cfg)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -14,12 +14,12 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/creack/pty"
-	xterm "golang.org/x/term"
-
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/display/browsertest"
 	"github.com/tillbox/tillbox/display/technician"
+	xterm "golang.org/x/term"
 )
 
 // Test payments only against the test environment or a simulator.
@@ -85,7 +85,7 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 	cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := agenttest.NewLogs()
 	pr, pw2 := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -144,7 +144,7 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 		check(what, h)
 		return h
 	}
-	run("sign-in", chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS("#password")), chromedp.SendKeys(chromedp.CSS("#password"), pw), chromedp.Click(chromedp.CSS("#go")))
+	run("sign-in", chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS("#password")), chromedp.SendKeys(chromedp.CSS("#password"), pw), browsertest.Click("#go"))
 	browsertest.WaitJS(t, b, "the status page, the scanner connected", `document.body.dataset.page === 'status' && document.querySelector('#scanners').innerText.includes('connected since')`)
 	status := html("the status page")
 	if !strings.Contains(status, link) && !strings.Contains(status, tty.Name()) {
@@ -152,7 +152,7 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 	}
 
 	// The scan test: the scanner sends a personal QR code, then garbage.
-	run("the scan test", chromedp.Click(chromedp.CSS("#nav-scan")))
+	run("the scan test", browsertest.Click("#nav-scan"))
 	browsertest.WaitJS(t, b, "the scan test, live", `document.body.dataset.page === 'scan' && document.getElementById('live').dataset.state === 'live'`)
 	if _, err := master.Write([]byte("https://qr.vipps.no/28/2/01/031/4712345678?v=1\r")); err != nil {
 		t.Fatal(err)
@@ -183,24 +183,24 @@ func TestTechnicianPageWithPTYScanner(t *testing.T) {
 	html("the scan test page")
 
 	// A test payment against the simulator: base_url is not production.
-	run("the test payment page", chromedp.Click(chromedp.CSS("#nav-testpay")))
+	run("the test payment page", browsertest.Click("#nav-testpay"))
 	browsertest.WaitJS(t, b, "the test payment form", `document.body.dataset.page === 'testpay' && !!document.getElementById('testpay')`)
-	run("a test payment", chromedp.WaitReady(chromedp.CSS("#phone")), chromedp.SendKeys(chromedp.CSS("#phone"), "4791234567"), chromedp.Click(chromedp.CSS("#testpay")))
+	run("a test payment", chromedp.WaitReady(chromedp.CSS("#phone")), chromedp.SendKeys(chromedp.CSS("#phone"), "4791234567"), browsertest.Click("#testpay"))
 	browsertest.WaitJS(t, b, "the test payment paid", `(document.querySelector('#test-rows tr.test') || {dataset: {}}).dataset.state === 'completed'`)
 	html("the test payment page")
 	check("testpay.json", eval("testpay.json", `fetch('/technician/testpay.json').then(r => r.text())`))
 
 	// The log page shows the scans, masked, and at debug the calls to
 	// Vipps MobilePay.
-	run("the log page", chromedp.Click(chromedp.CSS("#nav-log")))
+	run("the log page", browsertest.Click("#nav-log"))
 	browsertest.WaitJS(t, b, "the log page with the refused scan", `document.body.dataset.page === 'log' && document.getElementById('log-rows').innerText.includes('scan refused')`)
 	html("the log page")
-	run("the debug log", chromedp.Click(chromedp.CSS("#level-debug")))
+	run("the debug log", browsertest.Click("#level-debug"))
 	browsertest.WaitJS(t, b, "the debug log", `document.getElementById('log').dataset.level === 'debug' && document.getElementById('log-rows').innerText.includes('DEBUG')`)
 	html("the log page at debug")
 
 	// The status page now knows the token and the clock.
-	run("the status page", chromedp.Click(chromedp.CSS("#nav-status")))
+	run("the status page", browsertest.Click("#nav-status"))
 	browsertest.WaitJS(t, b, "the token and the clock", `document.body.dataset.page === 'status' && document.getElementById('token').innerText.startsWith('valid') && document.getElementById('skew').innerText.includes('in step with')`)
 	html("the status page after a payment")
 	for _, p := range []string{"log.json?level=debug", "scans.json"} {

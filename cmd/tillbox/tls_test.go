@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/agent/tlscert"
@@ -37,10 +38,10 @@ func tlsTill(t *testing.T) (cfg, data string) {
 }
 
 // startTLS runs `tillbox run` until stop, which waits for it to end.
-func startTLS(t *testing.T, cfg string) (out *syncBuffer, done chan error, stop func()) {
+func startTLS(t *testing.T, cfg string) (out *agenttest.Logs, done chan error, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = agenttest.NewLogs()
 	done = make(chan error, 1)
 	go func() { done <- run(ctx, []string{"run", "--config", cfg}, out, out) }()
 	stopped := false

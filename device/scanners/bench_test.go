@@ -12,14 +12,15 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	xterm "golang.org/x/term"
-
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
+	xterm "golang.org/x/term"
 )
 
 // BenchmarkScanToCreatePayment measures, with a sale waiting for its
@@ -47,11 +48,7 @@ func BenchmarkScanToCreatePayment(b *testing.B) {
 	b.Cleanup(func() { srv.Close(); s.Close() })
 
 	// The agent, as tillbox run makes it.
-	db, err := store.Open(filepath.Join(b.TempDir(), "tillbox.db"), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
+	db := storetest.Open(b, filepath.Join(b.TempDir(), "tillbox.db"), store.Options{})
 	vipps, err := epayment.New(epayment.Config{BaseURL: srv.URL, ClientID: "6b2f1e0c-3d4a-4f5b-9c8d-7e6f5a4b3c2d",
 		ClientSecret: "bench-secret", SubscriptionKey: "bench-key", MSN: "123456"})
 	if err != nil {
@@ -107,7 +104,7 @@ func BenchmarkScanToCreatePayment(b *testing.B) {
 		}
 	}()
 	b.Cleanup(func() { m.Close() })
-	waitFor(b, "the scanner connected", func() bool { return m.Statuses()[0].Connected })
+	agenttest.Until(b, "the scanner connected", func() bool { return m.Statuses()[0].Connected })
 
 	const code = "https://qr.vipps.no/28/2/01/031/4712345678?v=1"
 	var after uint64

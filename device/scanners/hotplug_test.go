@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/uevent"
 )
@@ -49,7 +50,7 @@ func TestHotplugReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	waitFor(t, "the manager to wait for a hotplug event", func() bool { return log.count("scanner missing: waiting for a hotplug event") == 1 })
+	agenttest.Until(t, "the manager to wait for a hotplug event", func() bool { return log.count("scanner missing: waiting for a hotplug event") == 1 })
 	if st := m.Statuses()[0]; st.Connected || st.LastError != "1d6b:0104: no such device" {
 		t.Errorf("status of a missing scanner: %+v", st)
 	}

@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	xterm "golang.org/x/term"
-
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/devicetest"
 	"github.com/tillbox/tillbox/device/hid"
+	xterm "golang.org/x/term"
 )
 
 // fakes is a driver of devicetest scanners that remembers what it opened.
@@ -46,7 +46,7 @@ func (f *fakes) open(c device.Spec, _ *slog.Logger) (device.Scanner, error) {
 func (f *fakes) latest(t *testing.T, name string, n int) *devicetest.Scanner {
 	t.Helper()
 	var s *devicetest.Scanner
-	waitFor(t, fmt.Sprintf("%s opened %d times", name, n), func() bool {
+	agenttest.Until(t, fmt.Sprintf("%s opened %d times", name, n), func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if len(f.opened[name]) >= n {
@@ -55,17 +55,6 @@ func (f *fakes) latest(t *testing.T, name string, n int) *devicetest.Scanner {
 		return len(f.opened[name]) == n
 	})
 	return s
-}
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func next(t testing.TB, m *Manager) device.Scan {
@@ -124,7 +113,7 @@ func TestRestartStoppedDriver(t *testing.T) {
 	if s := next(t, m); string(s.Data) != "after restart" {
 		t.Fatalf("got %q", s.Data)
 	}
-	waitFor(t, "the restart counted", func() bool { return m.Statuses()[0].Reconnects == 1 })
+	agenttest.Until(t, "the restart counted", func() bool { return m.Statuses()[0].Reconnects == 1 })
 }
 
 func TestRetryFailedOpen(t *testing.T) {
@@ -132,7 +121,7 @@ func TestRetryFailedOpen(t *testing.T) {
 	f.fail["front"] = 3
 	m := openManager(t, []device.Spec{{Name: "front", Driver: "fake", Match: device.Match{Path: "/dev/a"}}}, f)
 	s := f.latest(t, "front", 1)
-	waitFor(t, "connected", func() bool { return m.Statuses()[0].Connected })
+	agenttest.Until(t, "connected", func() bool { return m.Statuses()[0].Connected })
 	go s.Send("x")
 	next(t, m)
 }
@@ -146,7 +135,7 @@ func TestFailedOpenStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	waitFor(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
+	agenttest.Until(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
 	st := m.Statuses()[0]
 	if st.Connected || st.LastError != "/dev/a: no such device" || st.Match != "/dev/a" || st.Driver != "fake" {
 		t.Fatalf("status %+v", st)
@@ -165,7 +154,7 @@ func TestHIDNotBuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	waitFor(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
+	agenttest.Until(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
 	st := m.Statuses()[0]
 	if st.LastError != hid.ErrNotBuilt.Error() || st.Mode != "keyboard, no" || st.Connected {
 		t.Fatalf("status %+v", st)
@@ -183,7 +172,7 @@ func TestHIDNotBuilt(t *testing.T) {
 // for the device with the real enumeration and says it is not there.
 func TestHIDAbsent(t *testing.T) {
 	m := openManager(t, []device.Spec{{Name: "kbd", Driver: "hid", Match: device.Match{VID: 0xffff, PID: 0xfffe, Serial: "NOPE"}, Mode: "auto", Layout: "us"}}, nil)
-	waitFor(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
+	agenttest.Until(t, "the error", func() bool { return m.Statuses()[0].LastError != "" })
 	st := m.Statuses()[0]
 	if !strings.Contains(st.LastError, "no USB HID device ffff:fffe:NOPE: is the scanner plugged in?") || st.Driver != "hid" || st.Match != "ffff:fffe:NOPE" {
 		t.Fatalf("status %+v", st)
@@ -246,18 +235,18 @@ func TestSerialEndToEnd(t *testing.T) {
 	}
 	master, tty := plug()
 	m := openManager(t, []device.Spec{{Name: "front", Driver: "serial", Match: device.Match{Path: link}, Baud: 9600, Terminator: device.Terminator{Bytes: "\r\n"}}}, nil)
-	waitFor(t, "connected", func() bool { return m.Statuses()[0].Connected })
+	agenttest.Until(t, "connected", func() bool { return m.Statuses()[0].Connected })
 	master.Write([]byte("https://qr.vipps.no/p/AbCdEf\r\n"))
 	if s := next(t, m); string(s.Data) != "https://qr.vipps.no/p/AbCdEf" || s.Source != "front" {
 		t.Fatalf("got %q from %q", s.Data, s.Source)
 	}
 	master.Close()
 	tty.Close()
-	waitFor(t, "the unplug", func() bool { return !m.Statuses()[0].Connected })
+	agenttest.Until(t, "the unplug", func() bool { return !m.Statuses()[0].Connected })
 	master, tty = plug()
 	defer master.Close()
 	defer tty.Close()
-	waitFor(t, "the replug", func() bool { return m.Statuses()[0].Connected })
+	agenttest.Until(t, "the replug", func() bool { return m.Statuses()[0].Connected })
 	master.Write([]byte("again\r\n"))
 	if s := next(t, m); string(s.Data) != "again" {
 		t.Fatalf("got %q", s.Data)

@@ -9,6 +9,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -214,4 +215,24 @@ func Screenshot(t testing.TB, tab context.Context, name string) ([]byte, string)
 		t.Fatal(err)
 	}
 	return png, path
+}
+
+// Click waits until the element css selects is ready and clicks it as a
+// script would (el.click()): a link follows, a button submits its form.
+// chromedp.Click moves the mouse to where the element was a moment
+// before, and a page still laying itself out (a sign-in's redirect, a
+// refresh) can put another element there: a click on "Log" landed on
+// "Scan test" under load.
+func Click(css string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.WaitReady(chromedp.CSS(css))(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		q, err := json.Marshal(css)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		_, err = chromedp.Evaluate[bool](`(() => { const el = document.querySelector(`+string(q)+`); if (!el) throw new Error('no element ' + `+string(q)+`); el.click(); return true })()`)(ctx, t)
+		return chromedp.Void{}, err
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/fleet"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/device/classify"
 	"github.com/tillbox/tillbox/display/web"
@@ -80,6 +81,9 @@ type Options struct {
 	// certificate, shown on the status page for a POS to pin; "" when the
 	// box speaks plain HTTP.
 	TLSFingerprint string
+	// Fleet, when set, is the status of the link to headquarters ([fleet]),
+	// shown on the status page; nil when the link is off.
+	Fleet func() fleet.Status
 }
 
 // Console is the technician page. Close stops its watching of the agent.

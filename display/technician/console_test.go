@@ -19,6 +19,7 @@ import (
 	"github.com/tillbox/tillbox/display/browsertest"
 	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
+	"github.com/tillbox/tillbox/store/storetest"
 )
 
 // In a browser: the sign-in page, a wrong password, the right one, the
@@ -36,11 +37,11 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the sign-in page", `document.body.dataset.page === 'signin'`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), "not the password"), chromedp.Click(chromedp.CSS("#go"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), "not the password"), browsertest.Click("#go")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the wrong password refused", `!!document.getElementById('problem')`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), password), chromedp.Click(chromedp.CSS("#go"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#password"), password), browsertest.Click("#go")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
@@ -75,7 +76,7 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the status page again", `document.body.dataset.page === 'status'`)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#signout"))); err != nil {
+	if err := chromedp.Do(ctx, browsertest.Click("#signout")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the sign-in page after sign-out", `document.body.dataset.page === 'signin'`)
@@ -91,11 +92,11 @@ func TestBrowserScanTest(t *testing.T) {
 	b := newBox(t, false)
 	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url+"signin"), chromedp.SendKeys(chromedp.CSS("#password"), password),
-		chromedp.Click(chromedp.CSS("#go"))); err != nil {
+		browsertest.Click("#go")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the status page", `document.body.dataset.page === 'status'`)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-scan"))); err != nil {
+	if err := chromedp.Do(ctx, browsertest.Click("#nav-scan")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the scan test, live", `document.body.dataset.page === 'scan' && document.getElementById('live').dataset.state === 'live'`)
@@ -311,10 +312,7 @@ func TestBackupDownload(t *testing.T) {
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(path, store.Options{NoJournal: true})
-	if err != nil {
-		t.Fatalf("the backup does not open: %v", err)
-	}
+	db := storetest.Open(t, path, store.Options{NoJournal: true})
 	defer db.Close()
 	if err := db.Verify(); err != nil {
 		t.Errorf("backup: %v", err)

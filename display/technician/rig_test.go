@@ -2,14 +2,12 @@ package technician_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/agenttest"
 	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/device"
@@ -36,8 +35,9 @@ const (
 	subscriptionKey = "sk-9f8e7d6c5b4a39281706"
 )
 
-// box is a till box on loopback: a real bbolt file, the agent against the
-// simulator, and the technician page over real HTTP. The test's clock
+// box is a till box on loopback: the till of agent/agenttest (a real bbolt
+// file, the agent against the simulator) and the technician page over real
+// HTTP. The test's clock
 // drives sign-in limits and sessions.
 type box struct {
 	t       *testing.T
@@ -47,7 +47,7 @@ type box struct {
 	url     string // of the technician page
 	hash    string
 	webhook string // the webhook secret
-	logs    *syncBuffer
+	logs    *agenttest.Logs
 	sim     *sim.Server
 	tail    *technician.LogTail // the log's tail, on the log page
 	opts    technician.Options  // the console's
@@ -75,34 +75,25 @@ func newBox(t *testing.T, noPassword bool) *box {
 // newBoxWith starts a box whose simulator has so.
 func newBoxWith(t *testing.T, noPassword bool, so sim.Options) *box {
 	t.Helper()
-	b := &box{t: t, logs: &syncBuffer{}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
+	b := &box{t: t, logs: agenttest.NewLogs(), now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
+	t.Cleanup(func() { // last, once everything stopped
+		if lines := b.logs.Lines(clearMSN); len(lines) > 0 {
+			t.Errorf("the log holds the customer's phone number:\n%s", strings.Join(lines, "\n"))
+		}
+	})
 	b.tail = technician.NewLogTail(0, 0)
-	log := slog.New(b.tail.Handler(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	so.Logger = log.With("part", "sim")
-	s := sim.New(so)
-	simSrv := httptest.NewServer(s)
-	t.Cleanup(func() { simSrv.Close(); s.Close() })
-	b.sim, b.simURL, b.log = s, simSrv.URL, log
-	client, err := epayment.New(epayment.Config{BaseURL: simSrv.URL, ClientID: testCliID,
-		ClientSecret: clientSecret, SubscriptionKey: subscriptionKey, MSN: testMSN,
-		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: log.With("part", "epayment")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.db, err = store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{Logger: log.With("part", "store")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := slog.New(b.tail.Handler(b.logs.Handler()))
 	b.webhook = "wh-secret-Xy7Qk2Lm9Np4Rs"
 	personalQR := classify.Default()
-	b.agent, err = agent.New(b.db, client, agent.Options{Till: "till1", MSN: testMSN, Currency: epayment.NOK,
-		WebhookURL: "http://127.0.0.1:1/webhooks/vipps", WebhookSecret: epayment.Secret(b.webhook),
-		CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err },
-		PollDelay: 100 * time.Millisecond, PollEvery: 200 * time.Millisecond, // test payments follow quickly
-		Logger: log.With("part", "agent")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := agenttest.New(t, agenttest.Options{Sim: so, Logs: b.logs, Logger: log,
+		Vipps: epayment.Config{ClientID: testCliID, ClientSecret: clientSecret, SubscriptionKey: subscriptionKey, MSN: testMSN},
+		Agent: agent.Options{Till: "till1", MSN: testMSN, Currency: epayment.NOK,
+			WebhookURL: "http://127.0.0.1:1/webhooks/vipps", WebhookSecret: epayment.Secret(b.webhook),
+			CheckScan: func(code string) error { _, err := personalQR.Classify(code); return err },
+			PollDelay: 100 * time.Millisecond, PollEvery: 200 * time.Millisecond}}) // test payments follow quickly
+	b.sim, b.simURL, b.log, b.db, b.agent = k.Sim, k.SimURL, log, k.DB, k.Agent
+	client := k.Vipps
+	var err error
 	if !noPassword {
 		if b.hash, err = technician.HashPassword(password); err != nil {
 			t.Fatal(err)
@@ -123,30 +114,9 @@ func newBoxWith(t *testing.T, noPassword bool, so sim.Options) *box {
 	srv := httptest.NewServer(mux)
 	b.url = srv.URL + technician.Path
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := b.agent.Run(ctx); err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
 	t.Cleanup(func() {
 		srv.Close()
 		b.console.Close()
-		cancel()
-		wg.Wait()
-		if err := b.db.Verify(); err != nil {
-			t.Errorf("store: %v", err)
-		}
-		b.db.Close()
-		if bytes.Contains(b.logs.Bytes(), []byte(clearMSN)) {
-			t.Errorf("the log holds the customer's phone number")
-			for _, l := range strings.Split(string(b.logs.Bytes()), "\n") {
-				if strings.Contains(l, clearMSN) {
-					t.Log(l)
-				}
-			}
-		}
 	})
 	return b
 }
@@ -246,21 +216,4 @@ func (h *httpClient) signIn(secret string) string {
 		t.Fatalf("status page after sign-in: %s", resp.Status)
 	}
 	return csrf(t, page)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/fleet"
 	"github.com/tillbox/tillbox/device"
 	"github.com/tillbox/tillbox/store"
 )
@@ -22,7 +23,8 @@ type Status struct {
 	Uptime   time.Duration
 	Scanners []device.Status
 	Agent    agent.Status
-	Health   Health // the token and the clocks (health.go)
+	Health   Health        // the token and the clocks (health.go)
+	Fleet    *fleet.Status // the link to headquarters; nil when off
 	AgentErr string
 	DB       store.Stats
 	DBErr    string
@@ -39,6 +41,10 @@ func (c *Console) status() Status {
 		st.Scanners = c.o.Scanners()
 	}
 	st.Health = c.health(now)
+	if c.o.Fleet != nil {
+		fs := c.o.Fleet()
+		st.Fleet = &fs
+	}
 	var err error
 	if st.Agent, err = c.o.Agent.Status(); err != nil {
 		st.AgentErr = err.Error()

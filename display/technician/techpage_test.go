@@ -43,7 +43,7 @@ func (b *box) signInBrowser() context.Context {
 	b.t.Helper()
 	ctx := browsertest.New(b.t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url+"signin"), chromedp.SendKeys(chromedp.CSS("#password"), password),
-		chromedp.Click(chromedp.CSS("#go"))); err != nil {
+		browsertest.Click("#go")); err != nil {
 		b.t.Fatal(err)
 	}
 	browsertest.WaitJS(b.t, ctx, "the status page", `document.body.dataset.page === 'status'`)
@@ -126,7 +126,7 @@ func TestBrowserLogPage(t *testing.T) {
 	b := newBox(t, false)
 	b.log.Info("config loaded", "vipps.client_secret", epayment.Secret(clientSecret), "vipps.subscription_key", epayment.Secret(subscriptionKey))
 	ctx := b.signInBrowser()
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-log"))); err != nil {
+	if err := chromedp.Do(ctx, browsertest.Click("#nav-log")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the log page, live", `document.body.dataset.page === 'log' && document.getElementById('live').dataset.state === 'live'`)
@@ -140,7 +140,7 @@ func TestBrowserLogPage(t *testing.T) {
 	b.log.Info("a later info record")
 	browsertest.WaitJS(t, ctx, "the info record", `[...document.querySelectorAll('#log-rows tr')].at(-1).innerText.includes('a later info record')`)
 	// Warnings and above only.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#level-warn"))); err != nil {
+	if err := chromedp.Do(ctx, browsertest.Click("#level-warn")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the warn filter", `document.getElementById('log').dataset.level === 'warn'`)
@@ -218,7 +218,7 @@ func TestBrowserTestPayment(t *testing.T) {
 	b.sim.SetApp("4797654321", sim.AppPolicy{Action: sim.Reject, Delay: 50 * time.Millisecond})
 	b.sim.SetApp(clearMSN, sim.AppPolicy{Action: sim.Approve, Delay: 50 * time.Millisecond})
 	ctx := b.signInBrowser()
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#nav-testpay"))); err != nil {
+	if err := chromedp.Do(ctx, browsertest.Click("#nav-testpay")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the test payment page", `document.body.dataset.page === 'testpay' && !!document.getElementById('testpay')`)
@@ -232,7 +232,7 @@ func TestBrowserTestPayment(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#testpay"))); err != nil {
+		if err := chromedp.Do(ctx, browsertest.Click("#testpay")); err != nil {
 			t.Fatal(err)
 		}
 		browsertest.WaitJS(t, ctx, "the new test payment", `document.querySelectorAll('#test-rows tr.test').length === `+string(rune('0'+n)))
@@ -268,7 +268,7 @@ func TestBrowserTestPayment(t *testing.T) {
 		}
 	}
 	// A bad phone number is refused with a clear message, and no sale.
-	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("#phone")), chromedp.SendKeys(chromedp.CSS("#phone"), "12"), chromedp.Click(chromedp.CSS("#testpay"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("#phone")), chromedp.SendKeys(chromedp.CSS("#phone"), "12"), browsertest.Click("#testpay")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, ctx, "the refusal", `!!document.getElementById('problem')`)
@@ -316,7 +316,7 @@ func TestBrowserTestPaymentExpires(t *testing.T) {
 	b := newBoxWith(t, false, sim.Options{App: sim.AppPolicy{Action: sim.Ignore}, Clock: clock})
 	ctx := b.signInBrowser()
 	if err := chromedp.Do(ctx, chromedp.Navigate(b.url+"testpay"), chromedp.WaitReady(chromedp.CSS("#phone")),
-		chromedp.SendKeys(chromedp.CSS("#phone"), "4791234567"), chromedp.Click(chromedp.CSS("#testpay"))); err != nil {
+		chromedp.SendKeys(chromedp.CSS("#phone"), "4791234567"), browsertest.Click("#testpay")); err != nil {
 		t.Fatal(err)
 	}
 	first := `(document.querySelector('#test-rows tr.test') || {dataset: {}})`

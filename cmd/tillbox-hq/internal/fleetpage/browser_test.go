@@ -55,12 +55,12 @@ func TestBrowserPhone(t *testing.T) {
 		t.Errorf("the login form at 390 px is %d px wide", w)
 	}
 	if err := chromedp.Do(tab, chromedp.SendKeys(chromedp.CSS("#name"), "alice"),
-		chromedp.SendKeys(chromedp.CSS("#password"), "not the password"), chromedp.Click(chromedp.CSS("button[type=submit]"))); err != nil {
+		chromedp.SendKeys(chromedp.CSS("#password"), "not the password"), browsertest.Click("button[type=submit]")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, tab, "the refusal", `document.getElementById('problem').innerText === 'Wrong name or password.'`)
 	if err := chromedp.Do(tab, chromedp.SendKeys(chromedp.CSS("#password"), alicePassword),
-		chromedp.Click(chromedp.CSS("button[type=submit]"))); err != nil {
+		browsertest.Click("button[type=submit]")); err != nil {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, tab, "the fleet page", `document.getElementById('summary') !== null`)
