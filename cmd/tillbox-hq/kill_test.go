@@ -190,3 +190,33 @@ listen = "127.0.0.1:0"
 		t.Fatalf("the log lacks the stop or shows the DSN's password:\n%s", out)
 	}
 }
+
+// TestTwoHeadquarters: two tillbox-hq processes share the durable
+// consumers, the schema and the streams; every event lands once.
+func TestTwoHeadquarters(t *testing.T) {
+	tills := []wire.Till{tillOf("oslo", "t1"), tillOf("oslo", "t2"), tillOf("bergen", "t1")}
+	pg, ns := startPG(t), startNATS(t, tills...)
+	config := writeConfig(t, pg.DSN(), ns, 1)
+	startHQProcess(t, config)
+	startHQProcess(t, config)
+	_, js := ns.hqClient(t)
+	waitStreams(t, js)
+	db := pgConn(t, pg.DSN())
+	var wg sync.WaitGroup
+	var boxes []*box
+	for _, till := range tills {
+		b := newBox(t, ns, till)
+		b.makeEvents(t, 300)
+		boxes = append(boxes, b)
+		wg.Go(func() {
+			if err := b.ship(1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, b := range boxes {
+		waitFor(t, 60*time.Second, "every event of "+b.till.String(), func() bool { return countEvents(db, b.till) == len(b.events) })
+		checkJournal(t, db, b)
+	}
+}
