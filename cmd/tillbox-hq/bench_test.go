@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/epayment"
 	"github.com/tillbox/tillbox/agent/fleet/wire"
 )
 
@@ -78,4 +81,47 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.Logf("%d boxes × %d events: published in %s (%.0f/s), caught up in %s (%.0f/s), ratio %.2f",
 			boxesN, eventsN, published.Round(time.Millisecond), pubRate, ingested.Round(time.Millisecond), ingestRate, ingestRate/pubRate)
 	}
+}
+
+// BenchmarkRelayHop measures a webhook's way from headquarters' HTTP
+// endpoint to the box's Relay hook (agent/fleet's link): verify, publish,
+// JetStream ack, 200, the box's consumer. It reports p50 and p95.
+//
+//	go test -run '^$' -bench RelayHop -benchtime 200x ./cmd/tillbox-hq/
+func BenchmarkRelayHop(b *testing.B) {
+	till := tillOf("oslo", "t1")
+	pg, ns := startPG(b), startNATS(b, till)
+	h := startHQ(b, writeConfig(b, pg.DSN(), ns, 1))
+	_, js := ns.hqClient(b)
+	waitStreams(b, js)
+	relayed := startLink(b, ns, till)
+	body := func(i int) []byte { return webhookBody(b, fmt.Sprintf("oslo-t1-%06d", i), epayment.EventAuthorized) }
+	conn := pgConn(b, pg.DSN())
+	waitFor(b, 30*time.Second, "the till routable", func() bool {
+		var n int
+		err := conn.QueryRow(b.Context(), "SELECT count(*) FROM tills WHERE reference_prefix = 'oslo-t1'").Scan(&n)
+		return err == nil && n == 1
+	})
+	if code := postWebhook(b, h.URL(), body(0), testSecret); code != http.StatusOK {
+		b.Fatalf("webhook: %d", code)
+	}
+	select {
+	case <-relayed:
+	case <-time.After(30 * time.Second):
+		b.Fatal("the first webhook did not reach the box")
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		if code := postWebhook(b, h.URL(), body(i+1), testSecret); code != http.StatusOK {
+			b.Fatalf("webhook: %d", code)
+		}
+		<-relayed
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
 }

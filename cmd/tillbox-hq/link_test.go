@@ -27,34 +27,8 @@ func TestBoxLinkToHeadquarters(t *testing.T) {
 	_, js := ns.hqClient(t)
 	waitStreams(t, js)
 
-	db, err := store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{HoldUnshipped: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, relayed := startLinkStore(t, ns, till)
 	appendSales(t, db, 30)
-	relayed := make(chan []byte, 4)
-	c := ns.one.Box(till)
-	link, err := fleet.New(db, fleet.Options{Till: till, Servers: []string{ns.urls}, User: c.User,
-		Password: epayment.Secret(c.Password), CAFile: ns.one.CAFile(), Heartbeat: 200 * time.Millisecond,
-		MaxIdle: 100 * time.Millisecond, RetryMin: 50 * time.Millisecond, RetryMax: time.Second,
-		Describe: func() wire.Heartbeat {
-			return wire.Heartbeat{Version: "test", MSN: testMSN, ReferencePrefix: "oslo-t1", Online: true}
-		},
-		Relay: func(_ context.Context, body []byte) error { relayed <- body; return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- link.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil && ctx.Err() == nil {
-			t.Errorf("link: %v", err)
-		}
-	}()
 
 	conn := pgConn(t, pg.DSN())
 	waitFor(t, 60*time.Second, "the box's log at headquarters", func() bool { return countEvents(conn, till) == 30 })
@@ -95,7 +69,7 @@ func TestBoxLinkToHeadquarters(t *testing.T) {
 }
 
 // appendSales appends n sale events to the box's store as the agent does.
-func appendSales(t *testing.T, db *store.DB, n int) {
+func appendSales(t testing.TB, db *store.DB, n int) {
 	t.Helper()
 	for range n {
 		err := db.Update(func(tx *store.Tx) error {
@@ -113,4 +87,46 @@ func appendSales(t *testing.T, db *store.DB, n int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// startLink runs the box's link of till with an empty store; the bodies it
+// is relayed come on the channel.
+func startLink(t testing.TB, ns *chainNATS, till wire.Till) <-chan []byte {
+	t.Helper()
+	_, relayed := startLinkStore(t, ns, till)
+	return relayed
+}
+
+// startLinkStore runs the box's link of till on a store of its own (a
+// real file), until the test ends.
+func startLinkStore(t testing.TB, ns *chainNATS, till wire.Till) (*store.DB, <-chan []byte) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "tillbox.db"), store.Options{HoldUnshipped: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed := make(chan []byte, 4)
+	c := ns.one.Box(till)
+	link, err := fleet.New(db, fleet.Options{Till: till, Servers: []string{ns.urls}, User: c.User,
+		Password: epayment.Secret(c.Password), CAFile: ns.one.CAFile(), Heartbeat: 200 * time.Millisecond,
+		MaxIdle: 100 * time.Millisecond, RetryMin: 50 * time.Millisecond, RetryMax: time.Second,
+		Describe: func() wire.Heartbeat {
+			return wire.Heartbeat{Version: "test", MSN: testMSN, ReferencePrefix: till.Store + "-" + till.Till, Online: true}
+		},
+		Relay: func(_ context.Context, body []byte) error { relayed <- body; return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- link.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && ctx.Err() == nil {
+			t.Errorf("link: %v", err)
+		}
+		_ = db.Close()
+	})
+	return db, relayed
 }
