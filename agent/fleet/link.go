@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tillbox/tillbox/store"
 )
@@ -102,16 +101,12 @@ func (l *Link) session(ctx context.Context) error {
 		return redactErr(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(l.o.Timeout))
-	if err != nil {
-		return err
-	}
 	connCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { l.shipLoop(connCtx, nc, js) })
+	wg.Go(func() { l.shipLoop(connCtx, nc) })
 	wg.Go(func() { l.heartbeatLoop(connCtx, nc) })
 	if l.o.Relay != nil {
-		wg.Go(func() { l.relayLoop(connCtx, js) })
+		wg.Go(func() { l.relayLoop(connCtx, nc) })
 	}
 	select {
 	case <-ctx.Done():

@@ -99,16 +99,12 @@ func TestStaleReplayRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	bjs, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	stale := &Link{o: o, db: b.db, log: l.log, state: newSignal()}
 	stale.o.MarkEvery, stale.o.MarkAfter, stale.o.Timeout = 1, time.Hour, 5*time.Second
 	evs := b.raw(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	err = stale.publish(ctx, bjs, evs[2], &position{next: 3, streamSeq: 2})
+	err = stale.publish(ctx, nc, evs[2], &position{next: 3, streamSeq: 2})
 	if !errors.Is(err, errResync) {
 		t.Fatalf("a stale replay outside the de-duplication window: %v, want a refusal (10071)", err)
 	}

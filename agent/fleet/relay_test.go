@@ -86,3 +86,39 @@ func TestRelay(t *testing.T) {
 		t.Errorf("box A's last error: %s", st.LastError)
 	}
 }
+
+// TestRelayAfterRestart: headquarters' server killed and restarted, the
+// box's durable consumer is still there and the box pulls from it again:
+// a webhook relayed while the box was cut off, and one after, both reach
+// it.
+func TestRelayAfterRestart(t *testing.T) {
+	s := natstest.Start(t, natstest.Options{TLS: true, Tills: []wire.Till{tillA}})
+	js := hq(t, s)
+	hqStreams(t, js, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	publish := func(body string) {
+		t.Helper()
+		if _, err := js.Publish(ctx, tillA.RelaySubject(), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ra relayed
+	o := boxOptions(s, tillA)
+	o.Relay = ra.relay
+	a := newBox(t, "", store.Options{}).run(t, o)
+	publish(`{"reference":"tb-t1-1"}`)
+	a.until(t, "the first webhook", func(s Status) bool { return s.Relayed == 1 })
+
+	s.Kill()
+	a.until(t, "the link down", func(s Status) bool { return !s.Connected })
+	s.Restart()
+	publish(`{"reference":"tb-t1-2"}`) // as soon as headquarters is back
+	a.until(t, "the webhook relayed while the box was away", func(s Status) bool { return s.Relayed == 2 })
+	a.until(t, "connected again", func(s Status) bool { return s.Connected && s.Reconnects >= 1 })
+	publish(`{"reference":"tb-t1-3"}`)
+	a.until(t, "the webhook after the reconnect", func(s Status) bool { return s.Relayed == 3 })
+	if got := ra.got(); !slices.Equal(got, []string{`{"reference":"tb-t1-1"}`, `{"reference":"tb-t1-2"}`, `{"reference":"tb-t1-3"}`}) {
+		t.Errorf("the box got %q", got)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/store"
@@ -44,13 +43,13 @@ type position struct {
 
 // shipLoop ships the log for as long as ctx lasts, resuming after each
 // reconnect and error.
-func (l *Link) shipLoop(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) {
+func (l *Link) shipLoop(ctx context.Context, nc *nats.Conn) {
 	for fails := 0; ; {
 		epoch, ok := l.waitConnected(ctx)
 		if !ok {
 			return
 		}
-		err := l.ship(ctx, nc, js, epoch)
+		err := l.ship(ctx, nc, epoch)
 		l.mark.flush(l)
 		switch {
 		case ctx.Err() != nil:
@@ -73,7 +72,7 @@ func (l *Link) shipLoop(ctx context.Context, nc *nats.Conn, js jetstream.JetStre
 // ship resumes after what headquarters holds and publishes every event
 // after it, then each new one, until the connection of epoch changes
 // (nil) or something fails.
-func (l *Link) ship(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, epoch uint64) error {
+func (l *Link) ship(ctx context.Context, nc *nats.Conn, epoch uint64) error {
 	pos, err := l.resume(ctx, nc)
 	if err != nil {
 		return err
@@ -103,7 +102,7 @@ func (l *Link) ship(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, 
 			return fmt.Errorf("event %d is no longer in the store (the oldest kept is %d)", pos.next, evs[0].Seq)
 		}
 		for _, ev := range evs {
-			if err := l.publish(ctx, js, ev, &pos); err != nil {
+			if err := l.publish(ctx, nc, ev, &pos); err != nil {
 				return err
 			}
 		}
@@ -129,25 +128,20 @@ func (l *Link) ship(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, 
 }
 
 // publish sends one event and waits for headquarters' acknowledgement.
-func (l *Link) publish(ctx context.Context, js jetstream.JetStream, ev store.RawEvent, pos *position) error {
+func (l *Link) publish(ctx context.Context, nc *nats.Conn, ev store.RawEvent, pos *position) error {
 	t := l.o.Till
 	msg := nats.NewMsg(t.JournalSubject())
 	msg.Data = ev.JSON
 	msg.Header.Set(wire.HeaderSeq, strconv.FormatUint(ev.Seq, 10))
-	pctx, cancel := context.WithTimeout(ctx, l.o.Timeout)
-	defer cancel()
-	ack, err := js.PublishMsg(pctx, msg,
-		jetstream.WithMsgID(t.MsgID(ev.Seq)),
-		jetstream.WithExpectStream(wire.JournalStream),
-		jetstream.WithExpectLastSequencePerSubject(pos.streamSeq))
+	ack, err := publishEvent(ctx, nc, msg, t.MsgID(ev.Seq), pos.streamSeq, l.o.Timeout)
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == wire.ErrWrongLastSequence {
+		var apiErr *apiError
+		if errors.As(err, &apiErr) && apiErr.ErrCode == wire.ErrWrongLastSequence {
 			return fmt.Errorf("event %d: %w (%s)", ev.Seq, errResync, apiErr.Description)
 		}
 		return fmt.Errorf("publishing event %d: %w", ev.Seq, err)
 	}
-	pos.next, pos.streamSeq = ev.Seq+1, ack.Sequence
+	pos.next, pos.streamSeq = ev.Seq+1, ack.Seq
 	l.mu.Lock()
 	l.shipped = ev.Seq
 	l.published++
@@ -202,8 +196,7 @@ func (l *Link) resume(ctx context.Context, nc *nats.Conn) (position, error) {
 func lastAtHQ(ctx context.Context, nc *nats.Conn, t wire.Till, timeout time.Duration) (seq, streamSeq uint64, err error) {
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	subj := "$JS.API.DIRECT.GET." + wire.JournalStream + "." + t.JournalSubject()
-	resp, err := nc.RequestWithContext(rctx, subj, nil)
+	resp, err := nc.RequestWithContext(rctx, t.JournalLastSubject(), nil)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return 0, 0, fmt.Errorf("reading the last event at headquarters: the stream %s does not answer (not created yet, or without allow_direct)", wire.JournalStream)
 	}
@@ -216,7 +209,7 @@ func lastAtHQ(ctx context.Context, nc *nats.Conn, t wire.Till, timeout time.Dura
 		}
 		return 0, 0, fmt.Errorf("reading the last event at headquarters: %s %s", status, resp.Header.Get("Description"))
 	}
-	streamSeq, err = strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
+	streamSeq, err = strconv.ParseUint(resp.Header.Get(wire.HeaderStreamSeq), 10, 64)
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading the last event at headquarters: no stream sequence in the answer")
 	}

@@ -46,6 +46,26 @@ func (sh *shipper) shipN(t *testing.T, n int) {
 	}
 }
 
+// waitLeader waits until stream has a leader.
+func waitLeader(t *testing.T, js jetstream.JetStream, stream string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := js.Stream(ctx, stream)
+		cancel()
+		if err == nil && s.CachedInfo().Cluster != nil && s.CachedInfo().Cluster.Leader != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream %s has no leader: %v", stream, err)
+		}
+		<-tick.C
+	}
+}
+
 // waitReplicasCurrent waits until the journal stream has a leader and two
 // replicas, both current and not behind.
 func waitReplicasCurrent(t *testing.T, js jetstream.JetStream) *jetstream.StreamInfo {
@@ -91,7 +111,8 @@ func TestClusterSurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	createStreams(t, hq, 3)
-	box, err := jetstream.New(c.Connect(t, c.URLs(), c.Box(tillA)))
+	boxnc := c.Connect(t, c.URLs(), c.Box(tillA))
+	box, err := jetstream.New(boxnc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,23 +147,18 @@ func TestClusterSurvivesKill(t *testing.T) {
 	sh.shipN(t, 10)
 
 	// The box's relay consumer works on the two nodes left, once they
-	// agree on JetStream's meta leader.
+	// agree on JetStream's meta leader and the relay stream has a leader
+	// (until then a publish finds no one to answer it).
 	c.WaitMetaLeader()
+	waitLeader(t, hq, wire.RelayStream)
 	ctx0, cancel0 := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel0()
 	relayToBox(ctx0, t, hq, box)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := box.Stream(ctx, wire.JournalStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := s.GetLastMsgForSubject(ctx, tillA.JournalSubject())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if msg.Header.Get(wire.HeaderSeq) != "30" || msg.Sequence != 30 {
-		t.Fatalf("last message: event %s at stream sequence %d, want event 30 at 30", msg.Header.Get(wire.HeaderSeq), msg.Sequence)
+	msg := lastMsg(ctx, t, boxnc, tillA)
+	if msg.Header.Get(wire.HeaderSeq) != "30" || msg.Header.Get(wire.HeaderStreamSeq) != "30" {
+		t.Fatalf("last message: event %s at stream sequence %s, want event 30 at 30", msg.Header.Get(wire.HeaderSeq), msg.Header.Get(wire.HeaderStreamSeq))
 	}
 }

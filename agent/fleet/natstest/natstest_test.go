@@ -89,7 +89,8 @@ func TestBoxPermissions(t *testing.T) {
 	s := natstest.Start(t, natstest.Options{TLS: true, Tills: []wire.Till{tillA, tillB}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	hq, err := jetstream.New(s.Connect(t, s.URL(), s.HQ()))
+	hqnc := s.Connect(t, s.URL(), s.HQ())
+	hq, err := jetstream.New(hqnc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,18 +102,11 @@ func TestBoxPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	journal, err := js.Stream(ctx, wire.JournalStream)
-	if err != nil {
-		t.Fatalf("box: stream info: %v", err)
-	}
-	if !journal.CachedInfo().Config.AllowDirect {
-		t.Fatal("the journal stream does not allow direct gets")
-	}
 	// A box that never shipped finds nothing for its subject.
-	if _, err := journal.GetLastMsgForSubject(ctx, tillA.JournalSubject()); !errors.Is(err, jetstream.ErrMsgNotFound) {
-		t.Fatalf("last message of an empty subject: %v, want %v", err, jetstream.ErrMsgNotFound)
+	if m := lastMsg(ctx, t, nc, tillA); m.Header.Get("Status") != "404" {
+		t.Fatalf("last message of an empty subject: status %q, data %q; want 404", m.Header.Get("Status"), m.Data)
 	}
-	shipAndResume(ctx, t, js, journal)
+	shipAndResume(ctx, t, js, nc)
 	relayToBox(ctx, t, hq, js)
 
 	// What a box must not do: the server refuses each.
@@ -137,6 +131,7 @@ func TestBoxPermissions(t *testing.T) {
 	del := "$JS.API.STREAM.DELETE." + wire.JournalStream
 	nc.Publish(del, nil)
 	wantViolation(t, errs, del)
+	streamInfoRefused(t, hqnc, nc, errs)
 	if _, err := nc.Subscribe("_INBOX.>", func(*nats.Msg) {}); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +140,7 @@ func TestBoxPermissions(t *testing.T) {
 
 // shipAndResume ships events as box A, with the de-duplication and the
 // expected last sequence doing their work, and resumes from a direct get.
-func shipAndResume(ctx context.Context, t *testing.T, js jetstream.JetStream, journal jetstream.Stream) {
+func shipAndResume(ctx context.Context, t *testing.T, js jetstream.JetStream, nc *nats.Conn) {
 	t.Helper()
 	var last uint64
 	for seq := uint64(1); seq <= 3; seq++ {
@@ -168,15 +163,46 @@ func shipAndResume(ctx context.Context, t *testing.T, js jetstream.JetStream, jo
 	if _, err := ship(ctx, js, tillA, 4, last-1); !errors.As(err, &apiErr) || apiErr.ErrorCode != wire.ErrWrongLastSequence {
 		t.Fatalf("append with a stale expected sequence: %v; want error %d", err, wire.ErrWrongLastSequence)
 	}
-	msg, err := journal.GetLastMsgForSubject(ctx, tillA.JournalSubject())
-	if err != nil {
-		t.Fatalf("box: direct get of its last message: %v", err)
+	msg := lastMsg(ctx, t, nc, tillA)
+	streamSeq := msg.Header.Get(wire.HeaderStreamSeq)
+	if msg.Header.Get(wire.HeaderSeq) != "3" || streamSeq != strconv.FormatUint(last, 10) || string(msg.Data) != "event 3" {
+		t.Fatalf("last message: seq header %q, stream seq %s (want %d), data %q", msg.Header.Get(wire.HeaderSeq), streamSeq, last, msg.Data)
 	}
-	if msg.Header.Get(wire.HeaderSeq) != "3" || msg.Sequence != last || string(msg.Data) != "event 3" {
-		t.Fatalf("last message: seq header %q, stream seq %d (want %d), data %q", msg.Header.Get(wire.HeaderSeq), msg.Sequence, last, msg.Data)
-	}
-	if _, err := ship(ctx, js, tillA, 4, msg.Sequence); err != nil {
+	if _, err := ship(ctx, js, tillA, 4, last); err != nil {
 		t.Fatalf("resume after the last message: %v", err)
+	}
+}
+
+// lastMsg reads the last message of till's journal subject as the box
+// does: a plain direct get (its permissions allow no stream information).
+// The answer carries the message with its stream sequence in a header, or
+// a status 404 when the subject holds none.
+func lastMsg(ctx context.Context, t *testing.T, nc *nats.Conn, till wire.Till) *nats.Msg {
+	t.Helper()
+	m, err := nc.RequestWithContext(ctx, till.JournalLastSubject(), nil)
+	if err != nil {
+		t.Fatalf("direct get of %s's last message: %v", till, err)
+	}
+	return m
+}
+
+// streamInfoRefused: stream information with a subjects filter names every
+// till and counts its messages (headquarters gets it); a box may not ask.
+func streamInfoRefused(t *testing.T, hq, box *nats.Conn, errs <-chan error) {
+	t.Helper()
+	filter := []byte(`{"subjects_filter":">"}`)
+	for _, stream := range []string{wire.JournalStream, wire.RelayStream, wire.HeartbeatStream} {
+		info := "$JS.API.STREAM.INFO." + stream
+		if stream == wire.JournalStream {
+			m, err := hq.Request(info, filter, time.Minute)
+			if err != nil || !strings.Contains(string(m.Data), `"`+tillA.JournalSubject()+`":`) {
+				t.Fatalf("headquarters: stream info with a subjects filter: %v; want %s's subject", err, tillA)
+			}
+		}
+		if err := box.PublishRequest(info, box.NewInbox(), filter); err != nil {
+			t.Fatal(err)
+		}
+		wantViolation(t, errs, info)
 	}
 }
 
@@ -334,16 +360,9 @@ func TestSingleNodeKillRestart(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the box did not reconnect")
 	}
-	journal, err := js.Stream(ctx, wire.JournalStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := journal.GetLastMsgForSubject(ctx, tillA.JournalSubject())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if msg.Header.Get(wire.HeaderSeq) != "5" || msg.Sequence != sh.last {
-		t.Fatalf("after the restart the last message is event %s at %d, want 5 at %d", msg.Header.Get(wire.HeaderSeq), msg.Sequence, sh.last)
+	msg := lastMsg(ctx, t, nc, tillA)
+	if msg.Header.Get(wire.HeaderSeq) != "5" || msg.Header.Get(wire.HeaderStreamSeq) != strconv.FormatUint(sh.last, 10) {
+		t.Fatalf("after the restart the last message is event %s at %s, want 5 at %d", msg.Header.Get(wire.HeaderSeq), msg.Header.Get(wire.HeaderStreamSeq), sh.last)
 	}
 	sh.shipN(t, 1)
 }

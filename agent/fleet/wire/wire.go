@@ -49,6 +49,12 @@ const (
 	HeaderSeq = "Tillbox-Seq"
 	// HeaderMSN names the sales unit of a relayed webhook.
 	HeaderMSN = "Tillbox-Msn"
+	// HeaderExpectedStream makes JetStream refuse an append unless the
+	// subject belongs to this stream.
+	HeaderExpectedStream = "Nats-Expected-Stream"
+	// HeaderStreamSeq is the stream sequence of a message read by a direct
+	// get.
+	HeaderStreamSeq = "Nats-Sequence"
 )
 
 // ErrWrongLastSequence is JetStream's error code for an append whose
@@ -113,6 +119,38 @@ func (t Till) RelayConsumer() string { return "relay_" + t.Store + "_" + t.Till 
 // so that no box can read another's replies.
 func (t Till) InboxPrefix() string { return "_INBOX_" + t.Chain + "_" + t.Store + "_" + t.Till }
 
+// The JetStream API subjects a box uses, and only these (see
+// [BoxPermissions]): the box speaks to them with plain requests.
+
+// JournalLastSubject is the direct get that answers the last message of the
+// box's journal subject (a status 404 when it holds none). A direct get
+// names the subject it reads, so the permission can be the box's own.
+func (t Till) JournalLastSubject() string {
+	return "$JS.API.DIRECT.GET." + JournalStream + "." + t.JournalSubject()
+}
+
+// RelayCreateSubject creates (or updates) the box's durable relay consumer,
+// filtered to its relay subject.
+func (t Till) RelayCreateSubject() string {
+	return "$JS.API.CONSUMER.CREATE." + RelayStream + "." + t.RelayConsumer() + "." + t.RelaySubject()
+}
+
+// RelayInfoSubject answers the box's relay consumer's information.
+func (t Till) RelayInfoSubject() string {
+	return "$JS.API.CONSUMER.INFO." + RelayStream + "." + t.RelayConsumer()
+}
+
+// RelayNextSubject asks the box's relay consumer for its next messages.
+func (t Till) RelayNextSubject() string {
+	return "$JS.API.CONSUMER.MSG.NEXT." + RelayStream + "." + t.RelayConsumer()
+}
+
+// RelayAckPrefix starts the reply subject of every message the relay
+// consumer delivers, where the box acknowledges it.
+func (t Till) RelayAckPrefix() string {
+	return "$JS.ACK." + RelayStream + "." + t.RelayConsumer() + "."
+}
+
 // UnroutedSubject is where headquarters keeps a webhook of msn whose
 // reference names no known till.
 func UnroutedSubject(chain, msn string) string { return "tillbox." + chain + ".relay.unrouted." + msn }
@@ -149,20 +187,19 @@ type Permissions struct {
 // publish its own journal and heartbeats, read the last message of its own
 // journal subject (to resume), use its own durable relay consumer and ack
 // its messages, and read replies on its own inbox. It can neither publish
-// as another box nor read another box's journal or webhooks.
+// as another box nor read another box's journal or webhooks. No stream
+// information either: with a subjects filter it would name every till
+// and count its messages.
 func BoxPermissions(t Till) Permissions {
-	relay := t.RelayConsumer()
 	return Permissions{
 		Publish: []string{
 			t.JournalSubject(),
 			t.HeartbeatSubject(),
-			"$JS.API.DIRECT.GET." + JournalStream + "." + t.JournalSubject(),
-			"$JS.API.STREAM.INFO." + JournalStream,
-			"$JS.API.STREAM.INFO." + RelayStream,
-			"$JS.API.CONSUMER.CREATE." + RelayStream + "." + relay + "." + t.RelaySubject(),
-			"$JS.API.CONSUMER.INFO." + RelayStream + "." + relay,
-			"$JS.API.CONSUMER.MSG.NEXT." + RelayStream + "." + relay,
-			"$JS.ACK." + RelayStream + "." + relay + ".>",
+			t.JournalLastSubject(),
+			t.RelayCreateSubject(),
+			t.RelayInfoSubject(),
+			t.RelayNextSubject(),
+			t.RelayAckPrefix() + ">",
 		},
 		Subscribe: []string{t.InboxPrefix() + ".>"},
 	}
