@@ -76,7 +76,7 @@ func TestJournalLandsExactlyOnce(t *testing.T) {
 	if _, err := boxes[1].resume(ctx); err == nil {
 		t.Fatal("the box resumed after a message that is no event")
 	}
-	last, err := boxes[1].js.Stream(ctx, wire.JournalStream)
+	last, err := js.Stream(ctx, wire.JournalStream)
 	if err != nil {
 		t.Fatal(err)
 	}
