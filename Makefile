@@ -10,13 +10,19 @@ LDFLAGS := -s -w -X $(VPKG).stamp=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VP
 BIN     := bin
 DIST    := dist
 
-.PHONY: all demo build build-arm64 build-armv7 check-static release check-release check-systemd check-install test lint bench deps fuzz clean hil
+.PHONY: all demo demo-chain build build-arm64 build-armv7 check-static release check-release check-systemd check-install test lint bench deps fuzz clean hil
 
 all: build
 
 ## demo: the agent with the embedded simulator, the POS API and a virtual scanner (stdin)
 demo:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/tillbox demo
+
+## demo-chain: a chain on this machine: headquarters, an embedded NATS server, PostgreSQL in a temporary folder, three boxes (tillbox-hq demo)
+demo-chain:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/tillbox ./cmd/tillbox
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tillbox-hq ./cmd/tillbox-hq
+	$(BIN)/tillbox-hq demo
 
 # A static binary with cgo: github.com/karalabe/usb (USB HID scanners) is C
 # (hidapi + libusb, bundled). The tags keep glibc's NSS out of the static

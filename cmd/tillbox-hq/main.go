@@ -27,6 +27,7 @@ Usage:
   tillbox-hq config example|check   print a commented configuration file, or check one
   tillbox-hq migrate [--config FILE]  apply the PostgreSQL schema migrations and exit
   tillbox-hq passwd                 print the hash of a fleet page user's password (read from stdin)
+  tillbox-hq demo [--tillbox PATH]  a whole chain on this machine: NATS, PostgreSQL, headquarters, three boxes
 
 Run 'tillbox-hq COMMAND -h' for a command's flags.
 `
@@ -84,6 +85,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runConfig(args, stdout, stderr)
 	case "passwd":
 		return runPasswd(args, os.Stdin, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

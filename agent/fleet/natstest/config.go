@@ -1,21 +1,15 @@
 package natstest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 
-	"github.com/tillbox/tillbox/agent/fleet/wire"
+	"github.com/tillbox/tillbox/agent/fleet/natsconf"
 )
-
-// account is the one NATS account of headquarters and every box, with
-// JetStream enabled.
-const account = "TILLBOX"
 
 // Creds are a NATS user's name and password. A box's carry its inbox prefix
 // (wire.Till.InboxPrefix), which its permissions require.
@@ -78,7 +72,7 @@ func (s *Server) writeConfig() error {
 		"listen":      hostPort(s.ports.client),
 		"http":        hostPort(s.ports.http),
 		"jetstream":   map[string]any{"store_dir": s.storeDir()},
-		"accounts":    map[string]any{account: e.account()},
+		"accounts":    e.account(),
 	}
 	if e.ca != nil {
 		conf["tls"] = tlsBlock
@@ -101,39 +95,23 @@ func (s *Server) writeConfig() error {
 		}
 		conf["cluster"] = map[string]any{"name": e.clusterName, "listen": hostPort(s.ports.route), "routes": routes}
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // keep the '>' of wildcards as it is
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(conf); err != nil {
+	b, err := natsconf.Encode(conf)
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(s.confFile(), b.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(s.confFile(), b, 0o600); err != nil {
 		return fmt.Errorf("natstest: write %s: %w", s.confFile(), err)
 	}
 	return nil
 }
 
 // account is the account block: headquarters with every permission, each
-// box with wire.BoxPermissions.
+// box with wire.BoxPermissions (natsconf renders it).
 func (e *env) account() map[string]any {
-	users := []map[string]any{{"user": e.hq.User, "password": e.hq.Password}}
-	seen := map[wire.Till]bool{}
+	boxes := make([]natsconf.Box, 0, len(e.opts.Tills))
 	for _, t := range e.opts.Tills {
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
 		c := e.boxes[t]
-		p := wire.BoxPermissions(t)
-		users = append(users, map[string]any{
-			"user":     c.User,
-			"password": c.Password,
-			"permissions": map[string]any{
-				"publish":   map[string]any{"allow": p.Publish},
-				"subscribe": map[string]any{"allow": p.Subscribe},
-			},
-		})
+		boxes = append(boxes, natsconf.Box{Till: t, User: natsconf.User{Name: c.User, Password: c.Password}})
 	}
-	return map[string]any{"jetstream": "enabled", "users": users}
+	return natsconf.Accounts(natsconf.User{Name: e.hq.User, Password: e.hq.Password}, boxes)
 }
