@@ -15,6 +15,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/fleet/wire"
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetdemo"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/pglocal"
 	"github.com/tillbox/tillbox/display/technician"
@@ -150,7 +151,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	var out io.Writer
 	if d.flags.verbose {
-		out = &lockedWriter{w: d.stderr}
+		out = cli.SyncWriter(d.stderr)
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()

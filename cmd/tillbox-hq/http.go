@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetpage"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/relay"
@@ -93,8 +94,8 @@ func (m *Main) readyz(w http.ResponseWriter, r *http.Request) {
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	opts := slog.HandlerOptions{Level: level}
 	format := func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewTextHandler(w, o) }
-	if journalStream(w) {
-		return slog.New(newJournaldHandler(w, opts, format))
+	if cli.JournalStream(w) {
+		return slog.New(cli.NewJournaldHandler(w, opts, format))
 	}
 	return slog.New(format(w, &opts))
 }

@@ -12,11 +12,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
 
 	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 )
 
 const usage = `tillbox-hq — headquarters of a chain of tillbox boxes
@@ -32,11 +30,19 @@ Usage:
 Run 'tillbox-hq COMMAND -h' for a command's flags.
 `
 
-// errUsage is returned after a usage message was printed.
-var errUsage = errors.New("usage")
+// errUsage is returned after a usage message was printed (cli.ErrUsage).
+var errUsage = cli.ErrUsage
+
+// parseArgs parses a subcommand's command line: cli.ParseArgs.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, positional ...string) ([]string, error) {
+	return cli.ParseArgs(fs, args, stdout, positional...)
+}
+
+// wantsHelp reports whether args ask for help: cli.WantsHelp.
+func wantsHelp(args []string) bool { return cli.WantsHelp(args) }
 
 func main() {
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext("tillbox-hq")
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	if code := exitCode(err, os.Stderr); code != 0 {
@@ -45,18 +51,11 @@ func main() {
 	}
 }
 
-// exitCode is the exit status of a command that returned err: 0 without
-// one, 2 for a command line that was not understood (its message and the
-// usage are printed already), or 1 after printing err to stderr.
+// exitCode is the exit status of a command that returned err: cli.ExitCode's
+// (0, 2 for a command line that was not understood, or 1 after printing err
+// to stderr).
 func exitCode(err error, stderr io.Writer) int {
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, errUsage):
-		return 2
-	}
-	fmt.Fprintln(stderr, "tillbox-hq:", err)
-	return 1
+	return cli.ExitCode("tillbox-hq", err, stderr)
 }
 
 // run dispatches a command line; it is main without the process around it.
@@ -93,31 +92,4 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "tillbox-hq: unknown command %q\n\n%s", cmd, usage)
 	return errUsage
-}
-
-// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
-// kills the process at once.
-func signalContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	released := make(chan struct{}) // the caller is done: stop listening
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-		case <-released:
-			return
-		}
-		// ctx is done now; only the caller's release ends the wait for a
-		// second signal, which exits at once.
-		select {
-		case <-ch:
-			fmt.Fprintln(os.Stderr, "tillbox-hq: second signal, exiting now")
-			os.Exit(1)
-		case <-released:
-		}
-	}()
-	var once sync.Once
-	return ctx, func() { once.Do(func() { signal.Stop(ch); close(released); cancel() }) }
 }

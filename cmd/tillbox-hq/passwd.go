@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
-	"golang.org/x/term"
-
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/display/technician"
 )
 
@@ -29,7 +25,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if _, err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
-	password, err := readPassword(stdin, stderr)
+	password, err := cli.ReadPassword(stdin, stderr, "Password: ")
 	if err != nil {
 		return err
 	}
@@ -42,32 +38,4 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, hash)
 	return nil
-}
-
-// readPassword reads the password without echo, twice, from a terminal, or
-// one line from any other input.
-func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(stderr, "Password: ")
-		a, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprint(stderr, "Again: ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", err
-		}
-		if string(a) != string(b) {
-			return "", errors.New("the two passwords differ")
-		}
-		return string(a), nil
-	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -10,12 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"sync"
-	"syscall"
 
 	"github.com/tillbox/tillbox/agent/gcpolicy"
 	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 )
 
 const usage = `tillbox — in-store Vipps MobilePay payments
@@ -38,14 +36,28 @@ Usage:
 Run 'tillbox COMMAND -h' for a command's flags.
 `
 
-// errUsage is returned after a usage message was printed.
-var errUsage = errors.New("usage")
+// errUsage is returned after a usage message was printed (cli.ErrUsage).
+var errUsage = cli.ErrUsage
+
+// parseArgs parses a subcommand's command line: cli.ParseArgs.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, positional ...string) ([]string, error) {
+	return cli.ParseArgs(fs, args, stdout, positional...)
+}
+
+// parseFlags parses the flags before a subcommand's own command:
+// cli.ParseFlags.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (int, error) {
+	return cli.ParseFlags(fs, args, stdout)
+}
+
+// wantsHelp reports whether args ask for help: cli.WantsHelp.
+func wantsHelp(args []string) bool { return cli.WantsHelp(args) }
 
 func main() {
 	if len(os.Args) > 1 && (os.Args[1] == "run" || os.Args[1] == "demo") {
 		gcpolicy.Apply() // the agent's process; not tests running run() in theirs
 	}
-	ctx, stop := signalContext()
+	ctx, stop := cli.SignalContext("tillbox")
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	if code := exitCode(err, os.Stderr); code != 0 {
@@ -54,22 +66,15 @@ func main() {
 	}
 }
 
-// exitCode is the exit status of a command that returned err: 0 without
-// one, 2 for a command line that was not understood (its message and the
-// usage are printed already), an exitError's code, or 1 after printing err
-// to stderr.
+// exitCode is the exit status of a command that returned err: an
+// exitError's code, or cli.ExitCode's (0, 2 for a command line that was
+// not understood, or 1 after printing err to stderr).
 func exitCode(err error, stderr io.Writer) int {
 	var exit *exitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &exit):
+	if errors.As(err, &exit) {
 		return exit.code
-	case errors.Is(err, errUsage):
-		return 2
 	}
-	fmt.Fprintln(stderr, "tillbox:", err)
-	return 1
+	return cli.ExitCode("tillbox", err, stderr)
 }
 
 // run dispatches a command line; it is main without the process around it.
@@ -120,33 +125,6 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "tillbox: unknown command %q\n\n%s", cmd, usage)
 	return errUsage
-}
-
-// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
-// kills the process at once.
-func signalContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
-	released := make(chan struct{}) // the caller is done: stop listening
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-		case <-released:
-			return
-		}
-		// ctx is done now; only the caller's release ends the wait for a
-		// second signal, which exits at once.
-		select {
-		case <-ch:
-			fmt.Fprintln(os.Stderr, "tillbox: second signal, exiting now")
-			os.Exit(1)
-		case <-released:
-		}
-	}()
-	var once sync.Once
-	return ctx, func() { once.Do(func() { signal.Stop(ch); close(released); cancel() }) }
 }
 
 // newLogger is the one slog logger of the process.

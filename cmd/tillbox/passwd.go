@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -9,11 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/tillbox/tillbox/agent/config"
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/display/technician"
-	"golang.org/x/term"
 )
 
 // runPasswd is `tillbox passwd`: it asks for the technician password (twice
@@ -43,7 +41,10 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 			return fmt.Errorf("the technician password's hash comes from %s, which takes precedence: change it there", src.Where)
 		}
 	}
-	password, err := readPassword(stdin, stderr)
+	password, err := cli.ReadPassword(stdin, stderr, "New technician password: ")
+	if errors.Is(err, cli.ErrPasswordsDiffer) {
+		return fmt.Errorf("%w: nothing changed", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -96,32 +97,4 @@ func runPasswd(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	fmt.Fprintf(stdout, "tillbox: technician password set (its hash is in %s/%s); restart tillbox to use it\n", dir, technician.PasswordFile)
 	return nil
-}
-
-// readPassword reads the password without echo, twice, from a terminal, or
-// one line from any other input.
-func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(stderr, "New technician password: ")
-		a, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprint(stderr, "Again: ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", err
-		}
-		if string(a) != string(b) {
-			return "", errors.New("the two passwords differ: nothing changed")
-		}
-		return string(a), nil
-	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tillbox/tillbox/agent/metrics"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/device/scanners"
 	"github.com/tillbox/tillbox/display/technician"
 	"github.com/tillbox/tillbox/store"
@@ -418,8 +419,8 @@ func (m *Main) newLogger() *slog.Logger {
 		format = func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) }
 	}
 	h := format(m.logOut, opts)
-	if journalStream(m.logOut) {
-		h = newJournaldHandler(m.logOut, *opts, format) // journald.go
+	if cli.JournalStream(m.logOut) {
+		h = cli.NewJournaldHandler(m.logOut, *opts, format)
 	}
 	m.tail = technician.NewLogTail(0, 0)
 	return slog.New(m.tail.Handler(h))

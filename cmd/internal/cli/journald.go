@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -10,10 +10,11 @@ import (
 	"syscall"
 )
 
-// journalStream reports whether w is the stream systemd connected to
+// JournalStream reports whether w is the stream systemd connected to
 // journald: $JOURNAL_STREAM holds the DEVICE:INODE of that stream, and
-// w, a file, has the same.
-func journalStream(w io.Writer) bool {
+// w, a file, has the same. A process that logs to such a stream should log
+// through [NewJournaldHandler].
+func JournalStream(w io.Writer) bool {
 	want := os.Getenv("JOURNAL_STREAM")
 	f, ok := w.(*os.File)
 	if want == "" || !ok {
@@ -27,19 +28,22 @@ func journalStream(w io.Writer) bool {
 	return ok && fmt.Sprintf("%d:%d", st.Dev, st.Ino) == want
 }
 
-// journaldHandler writes each record as its format would, with no time of
-// its own (journald stamps each line) and after its syslog priority: <3>
-// error, <4> warning, <6> info, <7> debug (sd-daemon(3)), so that
-// `journalctl -p warning` selects by level.
+// journaldHandler is the handler of NewJournaldHandler.
 type journaldHandler struct {
 	level slog.Leveler
 	// by priority: error, warning, info, debug; each writes its prefix
 	byPrio [4]slog.Handler
 }
 
-// newJournaldHandler returns the handler; format makes the handler that
-// writes a record to its writer with the options given.
-func newJournaldHandler(w io.Writer, opts slog.HandlerOptions, format func(io.Writer, *slog.HandlerOptions) slog.Handler) *journaldHandler {
+// NewJournaldHandler returns a handler that writes each record to w as
+// format's handler would, with no time of its own (journald stamps each
+// line) and after its syslog priority: <3> error, <4> warning, <6> info,
+// <7> debug (sd-daemon(3)), so that `journalctl -p warning` selects by
+// level. opts.Level (info when nil) decides which records are written, and
+// may change while running (a [slog.LevelVar]); opts.ReplaceAttr applies.
+// format makes the handler that writes a record to its writer with the
+// options given, e.g. [slog.NewTextHandler].
+func NewJournaldHandler(w io.Writer, opts slog.HandlerOptions, format func(io.Writer, *slog.HandlerOptions) slog.Handler) slog.Handler {
 	level := opts.Level
 	if level == nil {
 		level = slog.LevelInfo
@@ -111,6 +115,10 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// SyncWriter returns a writer that serialises the Writes of its users to
+// w, e.g. of several processes' output copied to one stderr.
+func SyncWriter(w io.Writer) io.Writer { return &lockedWriter{w: w} }
 
 // lockedWriter serialises the writes of the four handlers of one stream.
 type lockedWriter struct {

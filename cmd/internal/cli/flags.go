@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -8,21 +8,24 @@ import (
 	"io"
 )
 
-// parseArgs parses the command line of a subcommand with fs, flags and
+// ParseArgs parses the command line of a subcommand with fs, flags and
 // positional arguments in any order ("--" ends the flags), and checks that
 // the positional arguments are the ones named (e.g. "FILE"). What the user
 // sees is conventional:
-//   - -h, -help or --help print fs's usage on stdout and return flag.ErrHelp
-//     (run turns it into exit status 0);
+//   - -h, -help or --help print fs's usage on stdout and return
+//     [flag.ErrHelp] (a command turns it into exit status 0);
 //   - a bad flag or a wrong number of arguments prints one message, naming
 //     it, and the usage on fs's output (stderr), and returns an error
-//     wrapping errUsage (exit status 2, nothing printed again).
+//     wrapping [ErrUsage] (exit status 2 by [ExitCode], nothing printed
+//     again).
+//
+// It returns the positional arguments, in order.
 //
 // fs.Usage must write to fs.Output().
-func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, positional ...string) ([]string, error) {
+func ParseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, positional ...string) ([]string, error) {
 	var pos []string
 	for {
-		n, err := parseFlags(fs, args, stdout)
+		n, err := ParseFlags(fs, args, stdout)
 		if err != nil {
 			return nil, err
 		}
@@ -48,13 +51,15 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, positional ...
 	}
 	fmt.Fprintf(fs.Output(), "%v\n\n", err)
 	fs.Usage()
-	return nil, fmt.Errorf("%w: %w", err, errUsage)
+	return nil, fmt.Errorf("%w: %w", err, ErrUsage)
 }
 
-// parseFlags is fs.Parse(args) with the usage of -h on stdout and a bad
-// flag reported once, as parseArgs says; n is the number of arguments it
-// took.
-func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (n int, err error) {
+// ParseFlags is fs.Parse(args) with the usage of -h on stdout and a bad
+// flag reported once, as ParseArgs says; n is the number of arguments it
+// took. Unlike ParseArgs, it stops at the first positional argument (e.g.
+// the name of a subcommand's own command), which fs.Args() then starts
+// with.
+func ParseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (n int, err error) {
 	out := fs.Output()
 	var buf bytes.Buffer
 	fs.SetOutput(&buf)
@@ -70,12 +75,12 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (n int, err e
 		return 0, flag.ErrHelp
 	}
 	_, _ = out.Write(buf.Bytes()) // the flag package's message and the usage
-	return 0, fmt.Errorf("%s: %w: %w", fs.Name(), err, errUsage)
+	return 0, fmt.Errorf("%s: %w: %w", fs.Name(), err, ErrUsage)
 }
 
-// wantsHelp reports whether args ask for help (-h, -help or --help) before
-// any "--".
-func wantsHelp(args []string) bool {
+// WantsHelp reports whether args ask for help (-h, -help or --help) before
+// any "--", for a command that parses its arguments without a flag set.
+func WantsHelp(args []string) bool {
 	for _, a := range args {
 		switch a {
 		case "--":
