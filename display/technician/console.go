@@ -92,7 +92,7 @@ type Console struct {
 	now      func() time.Time
 	log      *slog.Logger
 	sessions *sessions
-	limit    *limiter
+	limit    *web.Limiter
 	scans    *scans
 	tests    testPayments
 	stop     func()
@@ -140,7 +140,7 @@ func New(o Options) (*Console, error) {
 	}
 	c := &Console{o: o, now: o.Now, log: o.Logger, pages: pages, hash: o.PasswordHash,
 		sessions: newSessions(o.SessionIdle, o.SessionMax),
-		limit:    newLimiter(o.SignInTries, o.SignInWindow),
+		limit:    web.NewLimiter(o.SignInTries, o.SignInWindow),
 		scans:    &scans{c: o.Classify, now: o.Now},
 	}
 	if o.PasswordHash == "" {
@@ -326,7 +326,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Path, http.StatusSeeOther)
 		return
 	}
-	if ok, next := c.limit.allow(who, now); !ok {
+	if ok, next := c.limit.Allow(who, now); !ok {
 		c.log.Warn("technician: sign-in rate limited", "client", who)
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(next.Sub(now).Seconds()+0.999))))
 		http.Error(w, "too many sign-in attempts: wait a minute", http.StatusTooManyRequests)
@@ -334,7 +334,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	pre := c.sessions.get(id, now)
 	if pre == nil || !c.sameOrigin(r) || !pre.validCSRF(csrfToken(r)) {
-		c.limit.forgive(who, now) // a stale form is no guess
+		c.limit.Forgive(who, now) // a stale form is no guess
 		c.log.Warn("technician: sign-in refused: bad CSRF token or origin", "client", who)
 		http.Error(w, "forbidden: the form is stale or came from elsewhere; reload the page", http.StatusForbidden)
 		return
@@ -346,7 +346,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			CodeFile: c.o.CodeFile, Problem: "Wrong password or code."})
 		return
 	}
-	c.limit.forgive(who, now) // only failures count
+	c.limit.Forgive(who, now) // only failures count
 	// A new session: the id the browser had before sign-in is dropped.
 	c.sessions.drop(id)
 	nid, _ := c.sessions.create(now, true)

@@ -274,7 +274,7 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request, s ctxSessi
 	pw, again := r.PostFormValue("password"), r.PostFormValue("again")
 	if current := c.passwordHash(); current != "" {
 		now := c.now()
-		if ok, _ := c.limit.allow(client(r), now); !ok {
+		if ok, _ := c.limit.Allow(client(r), now); !ok {
 			refuse(http.StatusTooManyRequests, "Too many attempts: wait a minute.")
 			return
 		}
@@ -286,7 +286,7 @@ func (c *Console) setPassword(w http.ResponseWriter, r *http.Request, s ctxSessi
 			refuse(http.StatusUnauthorized, "The current password is wrong.")
 			return
 		}
-		c.limit.forgive(client(r), now) // only wrong guesses count
+		c.limit.Forgive(client(r), now) // only wrong guesses count
 	}
 	switch {
 	case pw != again:

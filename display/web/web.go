@@ -3,7 +3,9 @@
 // answer (each page brings its Content Security Policy), the Host check
 // against DNS rebinding ([CheckHost]), and, where a page takes forms, the
 // refusal of unsafe methods sent from other sites
-// (http.CrossOriginProtection).
+// (http.CrossOriginProtection); and the limit of sign-in attempts of the
+// pages that take a password ([Limiter]), also the fleet page's of
+// tillbox-hq.
 package web
 
 import "net/http"

@@ -118,7 +118,7 @@ type page struct {
 	log      *slog.Logger
 	pages    *template.Template
 	sessions *sessions
-	limit    *limiter
+	limit    *web.Limiter
 	logins   *logins
 }
 
@@ -156,7 +156,7 @@ func New(src Source, o Options) (http.Handler, error) {
 	}
 	p := &page{src: src, o: o, log: o.Logger, pages: pages, logins: lg,
 		sessions: newSessions(o.SessionIdle, o.SessionMax),
-		limit:    newLimiter(o.LoginTries, o.LoginWindow),
+		limit:    web.NewLimiter(o.LoginTries, o.LoginWindow),
 	}
 	return p.handler(), nil
 }

@@ -75,7 +75,7 @@ func (p *page) loginPage(w http.ResponseWriter, r *http.Request) {
 func (p *page) login(w http.ResponseWriter, r *http.Request) {
 	now := p.o.Clock.Now()
 	who := remote(r)
-	if ok, next := p.limit.allow(who, now); !ok {
+	if ok, next := p.limit.Allow(who, now); !ok {
 		p.log.Warn("fleetpage: login rate limited", "client", who)
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(next.Sub(now).Seconds()+0.999))))
 		http.Error(w, "too many failed logins from your address: wait a minute and try again", http.StatusTooManyRequests)
@@ -88,7 +88,7 @@ func (p *page) login(w http.ResponseWriter, r *http.Request) {
 		p.render(w, http.StatusUnauthorized, "login.html", loginData{Name: name, Problem: badLogin})
 		return
 	}
-	p.limit.forgive(who, now)
+	p.limit.Forgive(who, now)
 	if old := p.sessionID(r); old != "" {
 		p.sessions.drop(old)
 	}
