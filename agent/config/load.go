@@ -492,29 +492,15 @@ func (d *decoder) secrets(dir string, env func(string) (string, bool)) {
 		if *s.file == "" {
 			continue
 		}
-		path := *s.file
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, path)
-		}
-		b, err := os.ReadFile(path)
+		v, path, everyoneReads, err := ReadSecretFile(dir, *s.file)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			d.fail(fileField, fmt.Sprintf("cannot read %s: %v", path, err), 0)
+			d.fail(fileField, err.Error(), 0)
 			d.failed[s.field] = true // not "missing" as well
 			continue
 		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			d.fail(fileField, fmt.Sprintf("%s is empty", path), 0)
-			d.failed[s.field] = true
-			continue
-		}
-		*s.value = epayment.Secret(v)
+		*s.value = v
 		d.c.setSource(s.field, Source{Kind: FromFile, Where: path})
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		if everyoneReads {
 			d.c.Warnings = append(d.c.Warnings, Problem{Field: fileField, Line: d.c.lines[fileField],
 				Reason: fmt.Sprintf("every user can read %s: chmod 640 it (owner root, group of the tillbox service)", path)})
 		}

@@ -3,13 +3,13 @@ package hqconfig
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
 )
 
@@ -122,26 +122,13 @@ func (c *Config) secrets(dir string, env func(string) (string, bool)) []Problem 
 		if *s.file == "" {
 			continue
 		}
-		path := *s.file
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, path)
-		}
-		b, err := os.ReadFile(path)
+		v, path, everyoneReads, err := config.ReadSecretFile(dir, *s.file)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			ps = append(ps, Problem{Field: s.field + "_file", Reason: fmt.Sprintf("cannot read %s: %v", path, err)})
+			ps = append(ps, Problem{Field: s.field + "_file", Reason: err.Error()})
 			continue
 		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			ps = append(ps, Problem{Field: s.field + "_file", Reason: path + " is empty"})
-			continue
-		}
-		*s.value = epayment.Secret(v)
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		*s.value = v
+		if everyoneReads {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s_file: every user can read %s: chmod 640 it", s.field, path))
 		}
 	}
