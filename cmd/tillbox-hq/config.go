@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqconfig"
 )
 
@@ -16,7 +17,7 @@ const configUsage = `Usage:
 
 // runConfig is `tillbox-hq config example|check`.
 func runConfig(args []string, stdout, stderr io.Writer) error {
-	if wantsHelp(args) {
+	if cli.WantsHelp(args) {
 		fmt.Fprint(stdout, configUsage)
 		return flag.ErrHelp
 	}
@@ -28,7 +29,7 @@ func runConfig(args []string, stdout, stderr io.Writer) error {
 		return checkConfig(args[1], stdout)
 	}
 	fmt.Fprint(stderr, configUsage)
-	return errUsage
+	return cli.ErrUsage
 }
 
 // checkConfig prints every problem of the file as FIELD: REASON, then the

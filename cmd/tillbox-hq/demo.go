@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&f.approveAfter, "approve-after", time.Second, "how long the simulated customer takes to approve in the app")
 	fs.BoolVar(&f.verbose, "v", false, "show the output of headquarters and the boxes")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
-	if _, err := parseArgs(fs, args, stdout); err != nil {
+	if _, err := cli.ParseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	if f.rate <= 0 || f.rate > 50 {

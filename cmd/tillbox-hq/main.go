@@ -7,13 +7,9 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 
-	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/cmd/internal/cli"
 )
 
@@ -29,17 +25,6 @@ Usage:
 
 Run 'tillbox-hq COMMAND -h' for a command's flags.
 `
-
-// errUsage is returned after a usage message was printed (cli.ErrUsage).
-var errUsage = cli.ErrUsage
-
-// parseArgs parses a subcommand's command line: cli.ParseArgs.
-func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, positional ...string) ([]string, error) {
-	return cli.ParseArgs(fs, args, stdout, positional...)
-}
-
-// wantsHelp reports whether args ask for help: cli.WantsHelp.
-func wantsHelp(args []string) bool { return cli.WantsHelp(args) }
 
 func main() {
 	ctx, stop := cli.SignalContext("tillbox-hq")
@@ -61,35 +46,15 @@ func exitCode(err error, stderr io.Writer) int {
 // run dispatches a command line; it is main without the process around it.
 // A command's -h or --help prints its usage on stdout and is no error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if err := dispatch(ctx, args, stdout, stderr); !errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return nil
-}
-
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errUsage
-	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "version", "-version", "--version":
-		return version.Print(stdout)
-	case "run":
-		return runRun(ctx, args, stdout, stderr)
-	case "migrate":
-		return runMigrate(ctx, args, stdout, stderr)
-	case "config":
-		return runConfig(args, stdout, stderr)
-	case "passwd":
-		return runPasswd(args, os.Stdin, stdout, stderr)
-	case "demo":
-		return runDemo(ctx, args, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprintf(stderr, "tillbox-hq: unknown command %q\n\n%s", cmd, usage)
-	return errUsage
+	return cli.Run(ctx, "tillbox-hq", usage, map[string]cli.Command{
+		"run":     runRun,
+		"migrate": runMigrate,
+		"config": func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return runConfig(args, stdout, stderr)
+		},
+		"passwd": func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return runPasswd(args, os.Stdin, stdout, stderr)
+		},
+		"demo": runDemo,
+	}, args, stdout, stderr)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqconfig"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
 )
@@ -25,7 +26,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	path := fs.String("config", hqconfig.DefaultPath, "the configuration file")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), migrateUsage); fs.PrintDefaults() }
-	if _, err := parseArgs(fs, args, stdout); err != nil {
+	if _, err := cli.ParseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	c, err := loadConfig(*path, stderr)

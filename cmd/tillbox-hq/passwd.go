@@ -22,7 +22,7 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("passwd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), passwdUsage) }
-	if _, err := parseArgs(fs, args, stdout); err != nil {
+	if _, err := cli.ParseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	password, err := cli.ReadPassword(stdin, stderr, "Password: ")

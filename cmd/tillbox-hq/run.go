@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tillbox/tillbox/agent/version"
+	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqconfig"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqmetrics"
@@ -43,7 +44,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	path := fs.String("config", hqconfig.DefaultPath, "the configuration file")
 	listen := fs.String("listen", "", "listen on this address instead of http.listen (e.g. 127.0.0.1:0)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
-	if _, err := parseArgs(fs, args, stdout); err != nil {
+	if _, err := cli.ParseArgs(fs, args, stdout); err != nil {
 		return err
 	}
 	c, err := loadConfig(*path, stderr)

@@ -6,13 +6,11 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 
 	"github.com/tillbox/tillbox/agent/gcpolicy"
-	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/cmd/internal/cli"
 )
 
@@ -80,51 +78,29 @@ func exitCode(err error, stderr io.Writer) int {
 // run dispatches a command line; it is main without the process around it.
 // A command's -h or --help prints its usage on stdout and is no error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if err := dispatch(ctx, args, stdout, stderr); !errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return nil
+	return cli.Run(ctx, "tillbox", usage, commands(), args, stdout, stderr)
 }
 
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errUsage
+// commands are tillbox's subcommands but version and help (cli.Run).
+func commands() map[string]cli.Command {
+	return map[string]cli.Command{
+		"sim":    runSim,
+		"demo":   runDemo,
+		"run":    runRun,
+		"config": runConfig,
+		"backup": runBackup,
+		"devices": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runDevices(ctx, args, stdout, stderr, machine)
+		},
+		"repair": runRepair,
+		"passwd": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runPasswd(ctx, args, os.Stdin, stdout, stderr)
+		},
+		"pos":        runPOS,
+		"busy":       runBusy,
+		"doctor":     runDoctor,
+		"udev-rules": runUdevRules,
 	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "version", "-version", "--version":
-		return version.Print(stdout)
-	case "sim":
-		return runSim(ctx, args, stdout, stderr)
-	case "demo":
-		return runDemo(ctx, args, stdout, stderr)
-	case "run":
-		return runRun(ctx, args, stdout, stderr)
-	case "config":
-		return runConfig(ctx, args, stdout, stderr)
-	case "backup":
-		return runBackup(ctx, args, stdout, stderr)
-	case "devices":
-		return runDevices(ctx, args, stdout, stderr, machine)
-	case "repair":
-		return runRepair(ctx, args, stdout, stderr)
-	case "passwd":
-		return runPasswd(ctx, args, os.Stdin, stdout, stderr)
-	case "pos":
-		return runPOS(ctx, args, stdout, stderr)
-	case "busy":
-		return runBusy(ctx, args, stdout, stderr)
-	case "doctor":
-		return runDoctor(ctx, args, stdout, stderr)
-	case "udev-rules":
-		return runUdevRules(ctx, args, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprintf(stderr, "tillbox: unknown command %q\n\n%s", cmd, usage)
-	return errUsage
 }
 
 // newLogger is the one slog logger of the process.
