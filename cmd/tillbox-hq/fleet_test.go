@@ -67,6 +67,10 @@ func TestFleetPage(t *testing.T) {
 		}
 	}
 	waitFor(t, 30*time.Second, "the till connected and caught up on the page", func() bool {
+		// A box beats every heartbeat_interval (1 s here), and the page
+		// calls it connected for three of them: beat as a box does, or a
+		// loaded machine takes longer than that to get here.
+		b.heartbeat(t, 6)
 		resp, err := client.Get(h.URL() + "/api/fleet")
 		if err != nil {
 			t.Fatal(err)

@@ -73,15 +73,17 @@ func TestDemoServesProbesAndMetrics(t *testing.T) {
 		{"/healthz", ""}, {"/readyz", ""},
 		{"/metrics", `tillbox_sales_finished_total{state="completed"} 1`},
 	} {
-		resp, err := http.Get(d.pos + p.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(p.want)) {
-			t.Errorf("GET %s: %s, want 200 with %q\n%s", p.path, resp.Status, p.want, body)
-		}
+		// The demo prints the outcome from the event log; the counters
+		// follow it a moment later: wait for them, not once.
+		agenttest.Until(t, "GET "+p.path+" with "+p.want, func() bool {
+			resp, err := http.Get(d.pos + p.path)
+			if err != nil {
+				return false
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(p.want))
+		})
 	}
 	if !strings.Contains(d.out.String(), "probes        "+d.pos+"/healthz") {
 		t.Errorf("the banner does not name the probes:\n%s", d.out)
