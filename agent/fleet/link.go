@@ -133,6 +133,10 @@ func (l *Link) natsOptions(closed chan struct{}) []nats.Option {
 		nats.Name("tillbox " + o.Till.String()),
 		nats.CustomInboxPrefix(o.Till.InboxPrefix()),
 		nats.RetryOnFailedConnect(true),
+		// Only the configured servers: the client URLs a cluster gossips
+		// are headquarters' own addresses, which a shop may not reach and
+		// which would bypass the configured path (WebSocket on 443, a proxy).
+		nats.IgnoreDiscoveredServers(),
 		nats.MaxReconnects(-1),
 		nats.IgnoreAuthErrorAbort(),
 		nats.ReconnectBufSize(-1),
