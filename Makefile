@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X $(VPKG).stamp=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VP
 BIN     := bin
 DIST    := dist
 
-.PHONY: all demo demo-chain build build-arm64 build-armv7 check-static release check-release check-systemd check-install test lint bench deps fuzz clean hil
+.PHONY: all demo demo-chain build build-arm64 build-armv7 check-static release check-release check-systemd check-install test lint bench deps fuzz clean hil soak-chain
 
 all: build
 
@@ -106,6 +106,13 @@ lint: deps
 test: lint check-static check-release check-systemd
 	@echo "== go test -race (gotestsum prints the count at the end)"
 	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
+
+## soak-chain: the chain test (TestChain, docs/chain.md "Proof") for DURATION of sales under chaos (default 1h);
+## SEED=N replays a run's faults, BOXES=N changes the number of boxes (default 20)
+DURATION ?= 1h
+soak-chain: deps
+	$(GO) test -count=1 -v -run '^TestChain$$' -timeout 0 ./cmd/tillbox-hq/ -chain.duration=$(DURATION) \
+	  $(if $(SEED),-chain.seed=$(SEED)) $(if $(BOXES),-chain.boxes=$(BOXES))
 
 ## hil: only the hardware-in-the-loop test (an emulated arm64 box with USB scanners; see docs/development.md)
 hil: deps
