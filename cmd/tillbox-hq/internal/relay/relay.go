@@ -93,7 +93,15 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var till wire.Till
 	routed := false
 	if err := json.Unmarshal(body, &ev); err == nil && ev.Reference != "" {
-		till, routed = rl.routes.Lookup(r.Context(), msn, ev.Reference)
+		var err error
+		if till, routed, err = rl.routes.Lookup(r.Context(), msn, ev.Reference); err != nil {
+			// Vipps MobilePay retries a 5xx: by then the tills can be read.
+			rl.metrics.Relay(hqmetrics.RelayUnavailable)
+			rl.log.Warn("webhook not relayed: the tills cannot be read to route it", "msn", msn, "reference", ev.Reference, "err", err)
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "cannot route the webhook now", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	subject := wire.UnroutedSubject(rl.chain, msn)
 	if routed {

@@ -83,17 +83,21 @@ func (rs *Routes) refreshSince(ctx context.Context, since time.Time) error {
 	return nil
 }
 
-// Lookup returns the till of reference ref of sales unit msn.
-func (rs *Routes) Lookup(ctx context.Context, msn, ref string) (wire.Till, bool) {
+// Lookup returns the till of reference ref of sales unit msn. A reference
+// no known till claims makes it read the tills again; when they cannot be
+// read (PostgreSQL down), it returns the error: the till may be one it has
+// not heard of yet, so the webhook must not be filed as nobody's.
+func (rs *Routes) Lookup(ctx context.Context, msn, ref string) (wire.Till, bool, error) {
 	missed := time.Now()
 	if t, ok := rs.find(msn, ref); ok {
-		return t, true
+		return t, true, nil
 	}
 	if err := rs.refreshSince(ctx, missed); err != nil {
 		rs.log.Warn("webhook routes: cannot read the tills", "err", err)
-		return wire.Till{}, false
+		return wire.Till{}, false, err
 	}
-	return rs.find(msn, ref)
+	t, ok := rs.find(msn, ref)
+	return t, ok, nil
 }
 
 func (rs *Routes) find(msn, ref string) (wire.Till, bool) {
