@@ -45,7 +45,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.Batch <= 0 {
-		o.Batch = 500
+		o.Batch = 2000
 	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = time.Second
@@ -111,30 +111,55 @@ func loop(ctx context.Context, o Options, stream, durable string, write func(con
 	return nil
 }
 
-// fetch takes one batch and writes it.
+// fetch takes batches and writes them until a failure or ctx's end. It
+// asks for the next batch before it writes the one it has (a fetch fills
+// in the background), so the servers send batch N+1 while batch N goes to
+// PostgreSQL; batch N is acked after its commit, as ever, and the
+// consumer's MaxAckPending (4 batches) lets both be out at once.
 func fetch(ctx context.Context, o Options, cons jetstream.Consumer, write func(context.Context, []jetstream.Msg) error) error {
-	batch, err := cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
+	next, err := cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
 	if err != nil {
 		return err
 	}
+	for {
+		msgs, err := drain(next)
+		if err == nil && ctx.Err() == nil {
+			next, err = cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
+		} else {
+			next = nil
+		}
+		if len(msgs) > 0 {
+			// The batch taken is written even when ctx ends meanwhile (a
+			// shutdown), within a bound of its own.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.AckWait)
+			werr := write(wctx, msgs)
+			cancel()
+			if werr != nil {
+				if next != nil {
+					// Back at once to the servers, not after AckWait.
+					taken, _ := drain(next)
+					nakAll(taken)
+				}
+				return werr
+			}
+		}
+		if err != nil || next == nil {
+			return err
+		}
+	}
+}
+
+// drain is the messages of a fetch once it is done, and its error (none
+// when it ended for want of messages).
+func drain(batch jetstream.MessageBatch) ([]jetstream.Msg, error) {
 	var msgs []jetstream.Msg
 	for m := range batch.Messages() {
 		msgs = append(msgs, m)
 	}
-	if len(msgs) > 0 {
-		// The batch taken is written even when ctx ends meanwhile (a
-		// shutdown), within a bound of its own.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.AckWait)
-		err := write(wctx, msgs)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
 	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+		return msgs, err
 	}
-	return nil
+	return msgs, nil
 }
 
 // journalBatch writes msgs in one transaction, then acks them. An
