@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -59,8 +60,18 @@ func (o *Options) defaults() {
 // outlives every failure of NATS or PostgreSQL: it waits and tries again.
 func Journal(ctx context.Context, o Options) error {
 	o.defaults()
-	return loop(ctx, o, wire.JournalStream, JournalConsumer, o.journalBatch)
+	var wg sync.WaitGroup
+	for range journalWriters {
+		wg.Go(func() { _ = loop(ctx, o, wire.JournalStream, JournalConsumer, o.journalBatch) })
+	}
+	wg.Wait()
+	return nil
 }
+
+// journalWriters is how many fetch-and-write loops share the journal's
+// consumer, each with its own transaction: one writes while the other
+// waits on PostgreSQL's commit or on the servers.
+const journalWriters = 2
 
 // Heartbeats consumes the heartbeat stream into the tills table until ctx
 // ends.
@@ -83,7 +94,7 @@ func loop(ctx context.Context, o Options, stream, durable string, write func(con
 				Durable:       durable,
 				AckPolicy:     jetstream.AckExplicitPolicy,
 				AckWait:       o.AckWait,
-				MaxAckPending: 4 * o.Batch,
+				MaxAckPending: 2 * journalWriters * o.Batch,
 				DeliverPolicy: jetstream.DeliverAllPolicy,
 			})
 		}
