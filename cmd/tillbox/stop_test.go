@@ -62,18 +62,7 @@ func TestRunSIGTERM(t *testing.T) {
 		{"parked", 8 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
-			// The capture in flight is the one that reached the simulator:
-			// the sale's state says capturing before the call is made.
-			captureArrived := make(chan struct{})
-			var arrived sync.Once
-			simHTTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/capture") {
-					arrived.Do(func() { close(captureArrived) })
-				}
-				s.ServeHTTP(w, r)
-			}))
-			t.Cleanup(func() { simHTTP.Close(); s.Close() })
+			s, simHTTP, captureArrived := captureSim(t)
 			s.SetFault(sim.Fault{Endpoint: "capturePayment", LatencyMs: tc.latency.Milliseconds()})
 			dir := t.TempDir()
 			cfg := testConfig(t, dir, simHTTP.URL, "127.0.0.1:0", "") // shutdown_timeout 10s: a grace of 3.3 s
@@ -101,13 +90,7 @@ func TestRunSIGTERM(t *testing.T) {
 			if _, _, err := client.CreateSale(ctx, sale); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-captureArrived:
-			case err := <-exited:
-				t.Fatalf("tillbox run exited before the capture: %v\n%s", err, out.String())
-			case <-time.After(60 * time.Second):
-				t.Fatalf("no capture reached the simulator\n%s", out.String())
-			}
+			waitCapture(t, captureArrived, exited, &out)
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -175,16 +158,7 @@ func TestRunSIGTERM(t *testing.T) {
 // the box waits for a call in flight gets the process back at once.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	bin := buildTillbox(t)
-	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
-	captureArrived := make(chan struct{})
-	var arrived sync.Once
-	simHTTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/capture") {
-			arrived.Do(func() { close(captureArrived) })
-		}
-		s.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { simHTTP.Close(); s.Close() })
+	s, simHTTP, captureArrived := captureSim(t)
 	// The capture hangs for longer than the test; the grace for calls in
 	// flight (a third of shutdown_timeout) too: only the second signal ends it.
 	s.SetFault(sim.Fault{Endpoint: "capturePayment", LatencyMs: (10 * time.Minute).Milliseconds()})
@@ -213,13 +187,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	if _, _, err := client.CreateSale(t.Context(), sale); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-captureArrived:
-	case err := <-exited:
-		t.Fatalf("tillbox run exited before the capture: %v\n%s", err, out.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no capture reached the simulator\n%s", out.String())
-	}
+	waitCapture(t, captureArrived, exited, &out)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -238,5 +206,36 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "second signal, exiting now") {
 		t.Errorf("the second signal was not told:\n%s", out.String())
+	}
+}
+
+// captureSim is the simulator on loopback, approving, and a channel closed
+// when the first capture reaches it: the capture in flight is the one that
+// reached the simulator (the sale's state says capturing before the call
+// is made).
+func captureSim(t *testing.T) (*sim.Server, *httptest.Server, <-chan struct{}) {
+	s := sim.New(sim.Options{App: sim.AppPolicy{Action: sim.Approve, Delay: 30 * time.Millisecond}})
+	arrived := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/capture") {
+			once.Do(func() { close(arrived) })
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	return s, srv, arrived
+}
+
+// waitCapture waits for the capture to reach the simulator, failing if
+// tillbox run exits first (a bound on a hang, not a timing assertion).
+func waitCapture(t *testing.T, arrived <-chan struct{}, exited <-chan error, out *agenttest.Logs) {
+	t.Helper()
+	select {
+	case <-arrived:
+	case err := <-exited:
+		t.Fatalf("tillbox run exited before the capture: %v\n%s", err, out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no capture reached the simulator\n%s", out.String())
 	}
 }
