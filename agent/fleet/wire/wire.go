@@ -227,6 +227,11 @@ type Heartbeat struct {
 	Shipped uint64 `json:"shipped"`
 	// LastError is the box's last error worth a look, without secrets.
 	LastError string `json:"lastError,omitempty"`
+
+	// Health (alerts): what headquarters needs to say why a box is
+	// unhealthy (health.go).
+	QueueCap int    `json:"queueCap,omitempty"` // the outbox's cap (sales.max_queued)
+	Auth     string `json:"auth,omitempty"`     // Vipps MobilePay's last word on the credentials: AuthRefused, …
 }
 
 // Scanner is one scanner in a heartbeat.
