@@ -117,11 +117,16 @@ func Evaluate(now time.Time, th Thresholds, tills []hqdb.TillState, trends map[w
 			add(VersionBehind, at, "version %s, older than %s", hb.Version, newestText)
 		}
 	}
-	slices.SortFunc(out, func(a, b Alert) int {
+	sortAlerts(out)
+	return out, next
+}
+
+// sortAlerts orders as by store, till and kind (in the order of Kinds).
+func sortAlerts(as []Alert) {
+	slices.SortFunc(as, func(a, b Alert) int {
 		return cmp.Or(cmp.Compare(a.Till.Store, b.Till.Store), cmp.Compare(a.Till.Till, b.Till.Till),
 			cmp.Compare(slices.Index(Kinds, a.Kind), slices.Index(Kinds, b.Kind)))
 	})
-	return out, next
 }
 
 // nextTrend is tr after t's heartbeat: a new heartbeat whose queue grew
