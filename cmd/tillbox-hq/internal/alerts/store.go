@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tillbox/tillbox/agent/fleet/wire"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetpage"
 )
 
 // evaluateLock is the advisory lock one evaluation holds (its
@@ -167,4 +168,22 @@ func (s Store) list(ctx context.Context, q interface {
 	}
 	sortAlerts(out)
 	return out, rows.Err()
+}
+
+// Page is the fleet page's alerts on the store.
+type Page struct{ Store Store }
+
+var _ fleetpage.AlertSource = Page{}
+
+// Alerts lists the open alerts for the fleet page.
+func (p Page) Alerts(ctx context.Context) ([]fleetpage.Alert, error) {
+	as, err := p.Store.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fleetpage.Alert, len(as))
+	for i, a := range as {
+		out[i] = fleetpage.Alert{Store: a.Till.Store, Till: a.Till.Till, Kind: a.Kind, Since: a.Since, Reason: a.Reason}
+	}
+	return out, nil
 }
