@@ -12,6 +12,7 @@ import (
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/alerts"
+	"github.com/tillbox/tillbox/display/browsertest"
 )
 
 // alertBound is how long an alert may take to be raised or cleared: the
@@ -55,6 +56,7 @@ func TestAlerts(t *testing.T) {
 		if !strings.Contains(a.Text, "Vipps MobilePay credentials refused") || !strings.Contains(a.Text, "401") {
 			t.Errorf("the page's alert: %+v", a)
 		}
+		browsertest.Screenshot(t, r.tab, "alerts-390")
 		r.refuse.Store(false)
 		sell(t, r.t1, "oslo-1-t1-900002")
 		r.waitAlert(t, alerts.CredentialsRefused, t1, false, alertBound)
