@@ -186,12 +186,13 @@ type Permissions struct {
 // BoxPermissions is what the credentials of box t allow, and nothing more:
 // publish its own journal and heartbeats, read the last message of its own
 // journal subject (to resume), use its own durable relay consumer and ack
-// its messages, and read replies on its own inbox. It can neither publish
+// its messages, read replies on its own inbox, and read its three layers
+// of configuration (config.go). It can neither publish
 // as another box nor read another box's journal or webhooks. No stream
 // information either: with a subjects filter it would name every till
 // and count its messages.
 func BoxPermissions(t Till) Permissions {
-	return Permissions{
+	p := Permissions{
 		Publish: []string{
 			t.JournalSubject(),
 			t.HeartbeatSubject(),
@@ -203,6 +204,14 @@ func BoxPermissions(t Till) Permissions {
 		},
 		Subscribe: []string{t.InboxPrefix() + ".>"},
 	}
+	p.add(configPermissions(t))
+	return p
+}
+
+// add appends q's subjects to p's.
+func (p *Permissions) add(q Permissions) {
+	p.Publish = append(p.Publish, q.Publish...)
+	p.Subscribe = append(p.Subscribe, q.Subscribe...)
 }
 
 // Heartbeat is what a box says of itself every few seconds. It carries no
@@ -227,6 +236,10 @@ type Heartbeat struct {
 	Shipped uint64 `json:"shipped"`
 	// LastError is the box's last error worth a look, without secrets.
 	LastError string `json:"lastError,omitempty"`
+	// Config is the box's layered configuration: its key for sealed
+	// secrets, the layers applied and refused (config.go). nil: the box
+	// does not take configuration from headquarters.
+	Config *ConfigState `json:"config,omitempty"`
 
 	// Health (alerts): what headquarters needs to say why a box is
 	// unhealthy (health.go).
