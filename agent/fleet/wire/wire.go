@@ -192,7 +192,7 @@ type Permissions struct {
 // and count its messages.
 func BoxPermissions(t Till) Permissions {
 	return Permissions{
-		Publish: []string{
+		Publish: append([]string{
 			t.JournalSubject(),
 			t.HeartbeatSubject(),
 			t.JournalLastSubject(),
@@ -200,7 +200,7 @@ func BoxPermissions(t Till) Permissions {
 			t.RelayInfoSubject(),
 			t.RelayNextSubject(),
 			t.RelayAckPrefix() + ">",
-		},
+		}, refundPermissions(t)...), // refund anywhere in the chain (refund.go)
 		Subscribe: []string{t.InboxPrefix() + ".>"},
 	}
 }
