@@ -68,7 +68,7 @@ func (r *refunds) conn() *nats.Conn {
 }
 
 func (r *refunds) wait(key string) (chan wire.RefundStatus, func()) {
-	ch := make(chan wire.RefundStatus, 1)
+	ch := make(chan wire.RefundStatus, 8)
 	r.mu.Lock()
 	if r.waiters == nil {
 		r.waiters = map[string][]chan wire.RefundStatus{}
@@ -105,9 +105,9 @@ func (r *refunds) tell(st wire.RefundStatus) {
 // RefundElsewhere asks headquarters to refund amount (0: all that is
 // left) of sale ref, which another till took, as refund id (the same id
 // for the same reference refunds once, however often it is asked), and
-// waits up to wait for headquarters' first word: a refusal (the
-// status's Refusal), or the refund queued for the sale's till or further
-// along. [ErrHQUnreachable]: not asked. [ErrNoAnswer]: asked, no answer
+// waits up to wait for headquarters' word: a refusal (the status's
+// Refusal), or the refund queued for the sale's till (while that till is
+// offline; an online till's word is awaited) or further along. [ErrHQUnreachable]: not asked. [ErrNoAnswer]: asked, no answer
 // yet.
 func (l *Link) RefundElsewhere(ctx context.Context, ref string, amount int64, refundID string, wait time.Duration) (wire.RefundStatus, error) {
 	if l.o.Refunds == nil || l.o.Refunds.Status == nil {
@@ -131,13 +131,22 @@ func (l *Link) RefundElsewhere(ctx context.Context, ref string, amount int64, re
 	l.log.Info("refund of another till's sale asked at headquarters", "reference", ref, "refundId", refundID, "amount", amount)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	select {
-	case st := <-ch:
-		return st, nil
-	case <-timer.C:
-		return wire.RefundStatus{Key: key, Reference: ref, RefundID: refundID, Amount: amount}, ErrNoAnswer
-	case <-ctx.Done():
-		return wire.RefundStatus{}, ctx.Err()
+	var queued *wire.RefundStatus
+	for {
+		select {
+		case st := <-ch:
+			if st.State != wire.RefundQueued || !st.OwnerOnline {
+				return st, nil
+			}
+			queued = &st // the owner is online: its word should follow
+		case <-timer.C:
+			if queued != nil {
+				return *queued, nil
+			}
+			return wire.RefundStatus{Key: key, Reference: ref, RefundID: refundID, Amount: amount}, ErrNoAnswer
+		case <-ctx.Done():
+			return wire.RefundStatus{}, ctx.Err()
+		}
 	}
 }
 

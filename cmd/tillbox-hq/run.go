@@ -262,7 +262,8 @@ func (m *Main) work(ctx context.Context) {
 		wg.Go(func() { _ = ingest.Journal(ctx, o) })
 		wg.Go(func() { _ = ingest.Heartbeats(ctx, o) })
 		wg.Go(func() {
-			_ = refunds.Run(ctx, refunds.Options{Chain: c.HQ.Chain, JS: m.js, Pool: m.db.Pool(), Log: log.With("component", "refunds")})
+			_ = refunds.Run(ctx, refunds.Options{Chain: c.HQ.Chain, JS: m.js, Pool: m.db.Pool(),
+				Log: log.With("component", "refunds"), Heartbeat: c.HQ.HeartbeatInterval.D()})
 		})
 	}
 	wg.Wait()

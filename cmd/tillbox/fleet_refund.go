@@ -29,6 +29,9 @@ func (m *Main) refundHooks() *fleet.RefundHooks {
 	return &fleet.RefundHooks{
 		Apply: func(ctx context.Context, ref string, amount int64, id string) ([]byte, *wire.RefundRefusal, error) {
 			sale, err := a.RefundSale(ctx, ref, amount, id)
+			if errors.Is(err, agent.ErrNotFound) {
+				err = fmt.Errorf("%w %s at its till", err, ref)
+			}
 			if refusal := refusalOf(err); refusal != nil {
 				return nil, refusal, nil
 			}

@@ -187,10 +187,13 @@ type RefundStatus struct {
 	// Step numbers the request's statuses from 1, one per change of
 	// State; 0 answers a request that changed nothing (a repeated key
 	// with another amount), for the waiting cashier only.
-	Step    int            `json:"step"`
-	State   string         `json:"state"`
-	Owner   *Till          `json:"owner,omitempty"`
-	Refusal *RefundRefusal `json:"refusal,omitempty"`
+	Step  int    `json:"step"`
+	State string `json:"state"`
+	Owner *Till  `json:"owner,omitempty"`
+	// OwnerOnline: the owner's last heartbeat is recent, so its word on a
+	// queued refund should follow soon.
+	OwnerOnline bool           `json:"ownerOnline,omitempty"`
+	Refusal     *RefundRefusal `json:"refusal,omitempty"`
 	// Sale is the sale as its till last showed it (headquarters' copy, or
 	// the till's own word); absent when nobody knows the reference.
 	Sale json.RawMessage `json:"sale,omitempty"`

@@ -106,6 +106,8 @@ type Options struct {
 	// SessionIdle unused (default 1 hour; the open page refreshes itself).
 	SessionMax  time.Duration
 	SessionIdle time.Duration
+	// Refunds, when set, lists the cross-store refunds at /refunds.
+	Refunds RefundSource
 }
 
 //go:embed assets
@@ -179,6 +181,10 @@ func (p *page) handler() http.Handler {
 	mux.HandleFunc("POST /logout", p.logout)
 	mux.HandleFunc("GET /{$}", p.loggedIn(p.fleetPage))
 	mux.HandleFunc("GET /api/fleet", p.loggedIn(p.fleetJSON))
+	if p.o.Refunds != nil { // the cross-store refunds (refunds.go)
+		mux.HandleFunc("GET /refunds", p.loggedIn(p.refundsPage))
+		mux.HandleFunc("GET /api/refunds", p.loggedIn(p.refundsJSON))
+	}
 	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
 	// not the Host) are refused before any handler, the login form too.
 	return web.Handler(mux, web.Options{

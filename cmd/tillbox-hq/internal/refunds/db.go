@@ -167,6 +167,17 @@ func lookup(ctx context.Context, pool *pgxpool.Pool, chain, ref string) (known, 
 	return k, nil
 }
 
+// heardOf returns when the till last beat; nil: never.
+func heardOf(ctx context.Context, pool *pgxpool.Pool, t wire.Till) (*time.Time, error) {
+	var at *time.Time
+	err := pool.QueryRow(ctx, `SELECT heartbeat_at FROM tills WHERE chain = $1 AND store = $2 AND till = $3`,
+		t.Chain, t.Store, t.Till).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return at, err
+}
+
 // List is the chain's newest refunds asked at another till, newest first,
 // for the fleet page.
 func List(ctx context.Context, pool *pgxpool.Pool, chain string, limit int) ([]Refund, error) {

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"time"
 
@@ -73,6 +72,9 @@ type Options struct {
 	JS    jetstream.JetStream
 	Pool  *pgxpool.Pool
 	Log   *slog.Logger
+	// Heartbeat is the boxes' heartbeat interval: a till is online while
+	// its last heartbeat is younger than three of them.
+	Heartbeat time.Duration
 }
 
 // Run routes the requests and records the results until ctx ends,
@@ -242,7 +244,15 @@ func (r *router) send(ctx context.Context, row Refund) error {
 			return err
 		}
 	}
-	return r.publishStatus(ctx, row.Asker, status(row))
+	st := status(row)
+	if row.State == wire.RefundQueued {
+		heard, err := heardOf(ctx, r.Pool, row.Owner)
+		if err != nil {
+			return err
+		}
+		st.OwnerOnline = heard != nil && time.Since(*heard) < 3*r.Heartbeat
+	}
+	return r.publishStatus(ctx, row.Asker, st)
 }
 
 func status(row Refund) wire.RefundStatus {
@@ -255,12 +265,11 @@ func status(row Refund) wire.RefundStatus {
 	return st
 }
 
+// publishStatus tells the asker st. No message id: a repeated request is
+// answered again (the asker records each step once, however often it
+// comes).
 func (r *router) publishStatus(ctx context.Context, asker wire.Till, st wire.RefundStatus) error {
-	id := ""
-	if st.Step > 0 {
-		id = "status|" + st.Key + "|" + strconv.Itoa(st.Step)
-	}
-	return r.publish(ctx, asker.RefundStatusSubject(), id, st)
+	return r.publish(ctx, asker.RefundStatusSubject(), "", st)
 }
 
 func (r *router) publish(ctx context.Context, subject, msgID string, v any) error {
