@@ -10,15 +10,15 @@ import (
 // Refund is a refund one till asked for a sale another till took, as the
 // fleet page's list of cross-store refunds shows it.
 type Refund struct {
-	Created, Updated         time.Time
-	AskerStore, AskerTill    string
-	OwnerStore, OwnerTill    string // empty: no till has the reference
-	Reference, RefundID      string
-	Amount                   int64 // minor units; 0: all that was left
-	Currency                 string
-	State                    string // queued, accepted, completed, refused
-	Refused, RefusedBecause  string // the refusal's code and message
-	SaleState                string // the sale's state as its till last showed it
+	Created, Updated        time.Time
+	AskerStore, AskerTill   string
+	OwnerStore, OwnerTill   string // empty: no till has the reference
+	Reference, RefundID     string
+	Amount                  int64 // minor units; 0: all that was left
+	Currency                string
+	State                   string // queued, accepted, completed, refused
+	Refused, RefusedBecause string // the refusal's code and message
+	SaleState               string // the sale's state as its till last showed it
 }
 
 // RefundSource is where the list of cross-store refunds comes from: the
