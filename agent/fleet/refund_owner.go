@@ -22,10 +22,10 @@ import (
 
 const (
 	// queueAckWait is how long the servers wait for a word on an order
-	// before they deliver it again; the box says it is still at it every
-	// queueProgress.
-	queueAckWait  = 30 * time.Second
-	queueProgress = 10 * time.Second
+	// before they deliver it again (to the box back after a crash, say);
+	// the box says it is still at it every queueProgress.
+	queueAckWait  = 10 * time.Second
+	queueProgress = 3 * time.Second
 	// queueCheck is how often the box looks at its refunds under way
 	// without an event.
 	queueCheck = 2 * time.Second

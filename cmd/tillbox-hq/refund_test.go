@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tillbox/tillbox/agent"
+	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/fleet/natstest"
 	"github.com/tillbox/tillbox/agent/posapi"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetdemo"
@@ -37,6 +38,8 @@ import (
 //     prefix that oslo never made are refused at once with clear errors;
 //   - with oslo's box stopped the refund is queued (bergen hears so), and
 //     when oslo is back it is made once and bergen hears it completed;
+//   - oslo killed with SIGKILL while a refund is under way finishes it,
+//     once, when it is back;
 //   - the fleet page, in headless Chromium, lists the refunds with their
 //     state.
 func TestRefundAnywhere(t *testing.T) {
@@ -127,6 +130,27 @@ func TestRefundAnywhere(t *testing.T) {
 	waitSaleAfter(t, ctx, oslo.Client(), osloSeq, ref, 5000)
 	if got, err := oslo.Client().GetSale(ctx, ref); err != nil || got.Aggregate.Refunded != 5000 {
 		t.Fatalf("oslo's sale after both refunds: %+v, %v", got, err)
+	}
+
+	// The owner killed (SIGKILL) while its refund is under way (Vipps
+	// MobilePay refuses refunds with 5xx for now): back, it finishes it,
+	// once, and the asker hears it completed.
+	c.Sim().SetFault(sim.Fault{Endpoint: "refundPayment", Status5xx: 1})
+	if sale, err := bergen.Client().RefundSale(ctx, ref, 1000, "ret-4"); err != nil || sale.Reference != ref {
+		t.Fatalf("refund ret-4: %+v, %v", sale, err)
+	}
+	bergenEvents.waitRemote(t, "ret-4", "accepted")
+	oslo.Kill()
+	c.Sim().ClearFaults()
+	if err := oslo.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bergenEvents.waitRemote(t, "ret-4", "completed")
+	if got := bergenEvents.remoteStates("ret-4"); strings.Join(got, " ") != "queued accepted completed" {
+		t.Errorf("bergen's events of ret-4: %v", got)
+	}
+	if got, err := oslo.Client().GetSale(ctx, ref); err != nil || got.Aggregate.Refunded != 6000 {
+		t.Fatalf("oslo's sale after the crash: %+v, %v", got, err)
 	}
 	checkRefundRows(t, ctx, db)
 	refundsInBrowser(t, c)
@@ -324,7 +348,7 @@ func checkRefundRows(t *testing.T, ctx context.Context, db *pgx.Conn) {
 		t.Fatal(err)
 	}
 	want := []string{"ret-1 completed oslo-1 ", "ret-2 refused oslo-1 invalid_request", "ret-3 completed oslo-1 ",
-		"ret-x refused  not_found", "ret-y refused oslo-1 not_found"}
+		"ret-4 completed oslo-1 ", "ret-x refused  not_found", "ret-y refused oslo-1 not_found"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("refunds at headquarters:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -344,7 +368,7 @@ func refundsInBrowser(t *testing.T, c *fleetdemo.Chain) {
 	if err := chromedp.Do(tab, browsertest.Click("#refunds-link")); err != nil {
 		t.Fatal(err)
 	}
-	browsertest.WaitJS(t, tab, "the refunds", `document.querySelectorAll('#refunds tr.refund').length === 5`)
+	browsertest.WaitJS(t, tab, "the refunds", `document.querySelectorAll('#refunds tr.refund').length === 6`)
 	rows := browsertest.Eval[string](t, tab, `JSON.stringify(Object.fromEntries([...document.querySelectorAll('#refunds tr.refund')].map(
 		r => [r.dataset.refundId, r.innerText.replace(/[ \t\r\n\u00a0]+/g, ' ')])))`)
 	var seen map[string]string
