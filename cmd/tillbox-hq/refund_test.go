@@ -34,8 +34,9 @@ import (
 //     as its sale's refund, bergen's as remoteRefund events over the
 //     WebSocket);
 //   - a retry with the same refundId refunds nothing more;
-//   - more than what is left, a reference nobody has, and one of oslo's
-//     prefix that oslo never made are refused at once with clear errors;
+//   - more than what is left, a reference nobody has, one of oslo's prefix
+//     that oslo never made, and a declined sale are refused at once with
+//     clear errors;
 //   - with oslo's box stopped the refund is queued (bergen hears so), and
 //     when oslo is back it is made once and bergen hears it completed;
 //   - oslo killed with SIGKILL while a refund is under way finishes it,
@@ -47,22 +48,25 @@ func TestRefundAnywhere(t *testing.T) {
 	defer cancel()
 	c, pg := startRefundChain(t, ctx)
 	oslo, bergen := c.Boxes()[0], c.Boxes()[1]
-	s := c.RunSales(ctx, fleetdemo.SalesOptions{Rate: 20, Max: 1, Amounts: []int64{10000}})
+	s := c.RunSales(ctx, fleetdemo.SalesOptions{Rate: 20, Max: 2, DeclineEvery: 2, Amounts: []int64{10000}})
 	s.Wait()
-	var ref string
+	var ref, declined string
 	for _, r := range s.Results() {
-		if r.Till == oslo.Till && r.State == agent.Completed {
+		switch {
+		case r.Till == oslo.Till && r.State == agent.Completed:
 			ref = r.Reference
+		case r.Till == oslo.Till && r.State == agent.Declined:
+			declined = r.Reference
 		}
 	}
-	if ref == "" {
-		t.Fatalf("no completed sale at oslo: %+v", s.Results())
+	if ref == "" || declined == "" {
+		t.Fatalf("no completed and declined sale at oslo: %+v", s.Results())
 	}
 	db := pgConn(t, pg.DSN())
-	waitFor(t, time.Minute, "oslo's sale final at headquarters", func() bool {
-		var final bool
-		err := db.QueryRow(ctx, "SELECT finished_at IS NOT NULL FROM sales WHERE reference = $1", ref).Scan(&final)
-		return err == nil && final
+	waitFor(t, time.Minute, "oslo's sales final at headquarters", func() bool {
+		var n int
+		err := db.QueryRow(ctx, "SELECT count(*) FROM sales WHERE reference IN ($1, $2) AND finished_at IS NOT NULL", ref, declined).Scan(&n)
+		return err == nil && n == 2
 	})
 	osloEvents, bergenEvents := streamEvents(t, ctx, oslo), streamEvents(t, ctx, bergen)
 
@@ -99,6 +103,7 @@ func TestRefundAnywhere(t *testing.T) {
 	refused("nobody-000001", 100, "ret-x", http.StatusNotFound, "not_found", "", "no till of the chain has a sale nobody-000001")
 	refused(oslo.Prefix+"-999999", 100, "ret-y", http.StatusNotFound, "not_found", "", "oslo-1-t1-999999")
 	refused(ref, 100, "ret-1", http.StatusBadRequest, "invalid_request", "refundId", "was used for a refund of 3 000")
+	refused(declined, 100, "ret-z", http.StatusConflict, "wrong_state", "", "sale is declined; only captured sales can be refunded")
 
 	// The original box offline: queued, then made once when it is back.
 	if err := oslo.Stop(); err != nil {
@@ -348,7 +353,7 @@ func checkRefundRows(t *testing.T, ctx context.Context, db *pgx.Conn) {
 		t.Fatal(err)
 	}
 	want := []string{"ret-1 completed oslo-1 ", "ret-2 refused oslo-1 invalid_request", "ret-3 completed oslo-1 ",
-		"ret-4 completed oslo-1 ", "ret-x refused  not_found", "ret-y refused oslo-1 not_found"}
+		"ret-4 completed oslo-1 ", "ret-x refused  not_found", "ret-y refused oslo-1 not_found", "ret-z refused oslo-1 wrong_state"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("refunds at headquarters:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -368,7 +373,7 @@ func refundsInBrowser(t *testing.T, c *fleetdemo.Chain) {
 	if err := chromedp.Do(tab, browsertest.Click("#refunds-link")); err != nil {
 		t.Fatal(err)
 	}
-	browsertest.WaitJS(t, tab, "the refunds", `document.querySelectorAll('#refunds tr.refund').length === 6`)
+	browsertest.WaitJS(t, tab, "the refunds", `document.querySelectorAll('#refunds tr.refund').length === 7`)
 	rows := browsertest.Eval[string](t, tab, `JSON.stringify(Object.fromEntries([...document.querySelectorAll('#refunds tr.refund')].map(
 		r => [r.dataset.refundId, r.innerText.replace(/[ \t\r\n\u00a0]+/g, ' ')])))`)
 	var seen map[string]string
@@ -380,6 +385,7 @@ func refundsInBrowser(t *testing.T, c *fleetdemo.Chain) {
 		"ret-3": {"20,00 kr", "completed"},
 		"ret-2": {"refused", "at most 7 000"},
 		"ret-x": {"nobody-000001", "no till", "refused"},
+		"ret-z": {"declined", "refused", "only captured sales can be refunded"},
 	} {
 		for _, want := range wants {
 			if !strings.Contains(seen[id], want) {
