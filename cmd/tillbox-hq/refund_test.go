@@ -37,8 +37,10 @@ import (
 //   - more than what is left, a reference nobody has, one of oslo's prefix
 //     that oslo never made, and a declined sale are refused at once with
 //     clear errors;
-//   - with oslo's box stopped the refund is queued (bergen hears so), and
-//     when oslo is back it is made once and bergen hears it completed;
+//   - with oslo's box stopped the refund is queued (bergen hears so);
+//     headquarters and bergen killed with SIGKILL and started again, it is
+//     made once when oslo is back and bergen hears it completed, each step
+//     once;
 //   - oslo killed with SIGKILL while a refund is under way finishes it,
 //     once, when it is back;
 //   - the fleet page, in headless Chromium, lists the refunds with their
@@ -125,6 +127,17 @@ func TestRefundAnywhere(t *testing.T) {
 	if err := db.QueryRow(ctx, "SELECT state FROM refunds WHERE refund_id = 'ret-3'").Scan(&state); err != nil || state != "queued" {
 		t.Fatalf("ret-3 at headquarters while oslo is offline: %q, %v", state, err)
 	}
+	// Headquarters and the asking box killed with SIGKILL meanwhile: the
+	// queued refund and its statuses are in JetStream and PostgreSQL.
+	c.HQ().Kill()
+	bergen.Kill()
+	if err := c.HQ().Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bergen.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bergenEvents.follow(t, ctx, bergen, bergenEvents.lastSeq())
 	if err := oslo.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +220,7 @@ type events struct {
 }
 
 // streamEvents follows b's events from its newest on, over the WebSocket,
-// until the test ends (or the box stops).
+// until the test ends (or the box stops: follow again after a restart).
 func streamEvents(t *testing.T, ctx context.Context, b *fleetdemo.Box) *events {
 	t.Helper()
 	st, err := b.Client().Status(ctx)
@@ -215,11 +228,17 @@ func streamEvents(t *testing.T, ctx context.Context, b *fleetdemo.Box) *events {
 		t.Fatal(err)
 	}
 	e := &events{changed: make(chan struct{})}
+	e.follow(t, ctx, b, st.LastSeq)
+	return e
+}
+
+// follow streams b's events after after into e.
+func (e *events) follow(t *testing.T, ctx context.Context, b *fleetdemo.Box, after uint64) {
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = b.Client().StreamEvents(sctx, st.LastSeq, func(ev agent.Event) error {
+		_ = b.Client().StreamEvents(sctx, after, func(ev agent.Event) error {
 			e.mu.Lock()
 			e.evs = append(e.evs, ev)
 			close(e.changed)
@@ -229,7 +248,6 @@ func streamEvents(t *testing.T, ctx context.Context, b *fleetdemo.Box) *events {
 		})
 	}()
 	t.Cleanup(func() { stop(); <-done })
-	return e
 }
 
 // waitUntil waits until cond holds of the events.
