@@ -39,9 +39,10 @@ type fleet struct {
 
 	User    string `json:"-"`
 	Refresh int    `json:"-"` // seconds between the page's reloads
+	Updated string `json:"-"` // Now in the chain's time zone, for people
+
 	// RefundsLink: the page links to the cross-store refunds (refunds.go).
-	RefundsLink bool   `json:"-"`
-	Updated     string `json:"-"` // Now in the chain's time zone, for people
+	RefundsLink bool `json:"-"`
 }
 
 type storeView struct {
