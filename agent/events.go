@@ -20,6 +20,9 @@ type Event struct {
 	State     State     `json:"state"`
 	Sale      Sale      `json:"sale"`
 	At        time.Time `json:"at"`
+	// RemoteRefund is set on an event of a refund this box asked for a
+	// sale of another till (remoterefund.go); Sale is then that sale.
+	RemoteRefund *RemoteRefund `json:"remoteRefund,omitempty"`
 }
 
 // ErrEventsPruned means the POS asked for events older than the log keeps.
@@ -68,6 +71,9 @@ func (a *Agent) Events(ctx context.Context, after uint64, limit int, wait time.D
 					}
 					rec := fmt.Sprintf("event %d", e.Seq)
 					return nil, &store.CorruptError{Path: a.db.Path(), Reason: rec + "'s sale does not decode", Err: err, Record: rec, Seq: e.Seq}
+				}
+				if e.Kind == KindRemoteRefund {
+					ev.RemoteRefund = remoteRefundOf(e.Data)
 				}
 				out = append(out, ev)
 			}

@@ -35,6 +35,7 @@ type Link struct {
 
 	state   *signal // fired at every change of the connection's state
 	mark    marks   // the shipped mark's batched writes (ship.go)
+	refunds refunds // refunds asked here or for this box's sales (refund.go)
 	gapOnce sync.Once
 
 	mu         sync.Mutex
@@ -107,6 +108,9 @@ func (l *Link) session(ctx context.Context) error {
 	wg.Go(func() { l.heartbeatLoop(connCtx, nc) })
 	if l.o.Relay != nil {
 		wg.Go(func() { l.relayLoop(connCtx, nc) })
+	}
+	if l.o.Refunds != nil {
+		wg.Go(func() { l.refundLoops(connCtx, nc) })
 	}
 	select {
 	case <-ctx.Done():

@@ -60,6 +60,8 @@ type Options struct {
 	// other has it delivered again later. nil: the link does not read the
 	// relay.
 	Relay func(ctx context.Context, body []byte) error
+	// Refunds connect refunds across the chain (refund.go); nil: none.
+	Refunds *RefundHooks
 
 	// MaxIdle bounds the wait for a new event without a notification.
 	// Default 30 s.

@@ -88,6 +88,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *agent.ValidationError
 	var ce *store.CorruptError
 	switch {
+	case failRemote(w, err): // a refund of another till's sale (remote.go)
 	case errors.As(err, &re):
 		writeError(w, re.status, re.body)
 	case errors.As(err, &ve):

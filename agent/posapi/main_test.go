@@ -19,7 +19,7 @@ var wantCoverage = map[string][]int{
 	"getSale":      {200, 400, 401, 404, 405, 500},
 	"cancelSale":   {200, 202, 400, 404, 405, 409, 415},
 	"captureSale":  {202, 400, 409},
-	"refundSale":   {202, 400, 409, 413},
+	"refundSale":   {202, 400, 404, 409, 413, 503},
 	"getEvents":    {200, 400, 409, 410},
 	"streamEvents": {101, 400, 401, 403, 409, 410},
 	"getStatus":    {200},

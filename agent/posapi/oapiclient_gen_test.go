@@ -60,23 +60,25 @@ func (e CustomerRefType) Valid() bool {
 
 // Defines values for ErrorError.
 const (
-	ErrorErrorBodyTooLarge         ErrorError = "body_too_large"
-	ErrorErrorBusy                 ErrorError = "busy"
-	ErrorErrorEventsAhead          ErrorError = "events_ahead"
-	ErrorErrorEventsPruned         ErrorError = "events_pruned"
-	ErrorErrorForbidden            ErrorError = "forbidden"
-	ErrorErrorInternal             ErrorError = "internal"
-	ErrorErrorInvalidRequest       ErrorError = "invalid_request"
-	ErrorErrorMethodNotAllowed     ErrorError = "method_not_allowed"
-	ErrorErrorNotFound             ErrorError = "not_found"
-	ErrorErrorPaymentPending       ErrorError = "payment_pending"
-	ErrorErrorQueueFull            ErrorError = "queue_full"
-	ErrorErrorRecordDamaged        ErrorError = "record_damaged"
-	ErrorErrorReferenceConflict    ErrorError = "reference_conflict"
-	ErrorErrorShuttingDown         ErrorError = "shutting_down"
-	ErrorErrorUnauthorized         ErrorError = "unauthorized"
-	ErrorErrorUnsupportedMediaType ErrorError = "unsupported_media_type"
-	ErrorErrorWrongState           ErrorError = "wrong_state"
+	ErrorErrorBodyTooLarge            ErrorError = "body_too_large"
+	ErrorErrorBusy                    ErrorError = "busy"
+	ErrorErrorEventsAhead             ErrorError = "events_ahead"
+	ErrorErrorEventsPruned            ErrorError = "events_pruned"
+	ErrorErrorForbidden               ErrorError = "forbidden"
+	ErrorErrorHeadquartersUnreachable ErrorError = "headquarters_unreachable"
+	ErrorErrorInternal                ErrorError = "internal"
+	ErrorErrorInvalidRequest          ErrorError = "invalid_request"
+	ErrorErrorMethodNotAllowed        ErrorError = "method_not_allowed"
+	ErrorErrorNotFound                ErrorError = "not_found"
+	ErrorErrorPaymentPending          ErrorError = "payment_pending"
+	ErrorErrorQueueFull               ErrorError = "queue_full"
+	ErrorErrorRecordDamaged           ErrorError = "record_damaged"
+	ErrorErrorReferenceConflict       ErrorError = "reference_conflict"
+	ErrorErrorRefundPending           ErrorError = "refund_pending"
+	ErrorErrorShuttingDown            ErrorError = "shutting_down"
+	ErrorErrorUnauthorized            ErrorError = "unauthorized"
+	ErrorErrorUnsupportedMediaType    ErrorError = "unsupported_media_type"
+	ErrorErrorWrongState              ErrorError = "wrong_state"
 )
 
 // Valid indicates whether the value is a known member of the ErrorError enum.
@@ -91,6 +93,8 @@ func (e ErrorError) Valid() bool {
 	case ErrorErrorEventsPruned:
 		return true
 	case ErrorErrorForbidden:
+		return true
+	case ErrorErrorHeadquartersUnreachable:
 		return true
 	case ErrorErrorInternal:
 		return true
@@ -107,6 +111,8 @@ func (e ErrorError) Valid() bool {
 	case ErrorErrorRecordDamaged:
 		return true
 	case ErrorErrorReferenceConflict:
+		return true
+	case ErrorErrorRefundPending:
 		return true
 	case ErrorErrorShuttingDown:
 		return true
@@ -356,7 +362,9 @@ type Error struct {
 // ErrorError defines model for Error.Error.
 type ErrorError string
 
-// Event A sale's state, amounts or error changed.
+// Event A sale's state, amounts or error changed. An event with
+// `remoteRefund` is about a refund this box asked for a sale of
+// another till: `sale` is that sale as its till last showed it.
 type Event struct {
 	At time.Time `json:"at"`
 
@@ -364,8 +372,11 @@ type Event struct {
 	//
 	// Example: tb-till1-000042
 	Reference Reference `json:"reference"`
-	Sale      Sale      `json:"sale"`
-	Seq       int64     `json:"seq"`
+
+	// RemoteRefund A refund this box asked for a sale another till of the chain took.
+	RemoteRefund *RemoteRefund `json:"remoteRefund,omitempty"`
+	Sale         Sale          `json:"sale"`
+	Seq          int64         `json:"seq"`
 
 	// State Where a sale stands.
 	// `waiting_for_customer`: sent without a customer; waits for a scan.
@@ -457,6 +468,35 @@ type RefundRequest struct {
 
 	// RefundId The POS's id of this refund; the same id refunds once.
 	RefundId *string `json:"refundId,omitempty"`
+}
+
+// RemoteRefund A refund this box asked for a sale another till of the chain took.
+type RemoteRefund struct {
+	// Amount An amount in minor units (øre, cents).
+	Amount *Money `json:"amount,omitempty"`
+
+	// Error Why it was refused, as the `error` of an error answer (`not_found`, `invalid_request`, `wrong_state`), or `refund_failed` when Vipps MobilePay did not make it.
+	Error   *string `json:"error,omitempty"`
+	Field   *string `json:"field,omitempty"`
+	Message *string `json:"message,omitempty"`
+	Reason  *string `json:"reason,omitempty"`
+
+	// RefundId The refund's id, the POS's own or one the box made.
+	RefundId string `json:"refundId"`
+
+	// State One of `queued`, `accepted`, `completed`, `refused` (a plain
+	// string, so that generated clients keep the names of the sale's
+	// states). `queued`: headquarters queued it for the till that took the sale
+	// (which may be offline: it waits there). `accepted`: that till
+	// queued the refund to Vipps MobilePay. `completed`: the refund was
+	// made. `refused`: see `error` and `message`.
+	State string `json:"state"`
+
+	// Store The store of the till that took the sale.
+	Store *string `json:"store,omitempty"`
+
+	// Till The till that took the sale.
+	Till *string `json:"till,omitempty"`
 }
 
 // Sale defines model for Sale.
@@ -709,6 +749,9 @@ type NotFound = Error
 
 // QueueFull defines model for QueueFull.
 type QueueFull = Error
+
+// RefundUnavailable defines model for RefundUnavailable.
+type RefundUnavailable = Error
 
 // TooLarge defines model for TooLarge.
 type TooLarge = Error
@@ -1048,6 +1091,24 @@ type ClientInterface interface {
 	// refunded 5 000)"); a sale with nothing left to refund, or not
 	// captured, is a 409 `wrong_state`.
 	//
+	// **A sale of another till of the chain** (a customer returns goods
+	// at another store): refund it here by its original reference. When
+	// this box does not hold the reference, its prefix is not this box's
+	// and the box is linked to headquarters (`[fleet]`), the refund goes
+	// to headquarters, which routes it to the till that took the sale (it
+	// waits there while that till is offline) and refunds it once per
+	// `refundId` however often it is asked: give a `refundId` to repeat
+	// the call safely. The answer is the same as for a local refund: 202
+	// with the sale as its till last showed it; the refusals headquarters
+	// or that till make come as the same errors (404 `not_found` for a
+	// reference no till of the chain has, 400 for an `amount` larger than
+	// what is left, 409 `wrong_state`). What comes of the refund later
+	// comes as events with a `remoteRefund` member. 503
+	// `headquarters_unreachable`: the box cannot reach headquarters now,
+	// nothing was asked; 503 `refund_pending`: headquarters has the
+	// refund but has not said yet what comes of it (ask again with the
+	// same `refundId`).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/sales/{reference}/refund (the `RefundSale` operationId).
@@ -1067,6 +1128,24 @@ type ClientInterface interface {
 	// can be refunded ("at most 4 990 can be refunded (captured 9 990,
 	// refunded 5 000)"); a sale with nothing left to refund, or not
 	// captured, is a 409 `wrong_state`.
+	//
+	// **A sale of another till of the chain** (a customer returns goods
+	// at another store): refund it here by its original reference. When
+	// this box does not hold the reference, its prefix is not this box's
+	// and the box is linked to headquarters (`[fleet]`), the refund goes
+	// to headquarters, which routes it to the till that took the sale (it
+	// waits there while that till is offline) and refunds it once per
+	// `refundId` however often it is asked: give a `refundId` to repeat
+	// the call safely. The answer is the same as for a local refund: 202
+	// with the sale as its till last showed it; the refusals headquarters
+	// or that till make come as the same errors (404 `not_found` for a
+	// reference no till of the chain has, 400 for an `amount` larger than
+	// what is left, 409 `wrong_state`). What comes of the refund later
+	// comes as events with a `remoteRefund` member. 503
+	// `headquarters_unreachable`: the box cannot reach headquarters now,
+	// nothing was asked; 503 `refund_pending`: headquarters has the
+	// refund but has not said yet what comes of it (ask again with the
+	// same `refundId`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1462,6 +1541,24 @@ func (c *Client) CaptureSale(ctx context.Context, reference Reference, body Capt
 // refunded 5 000)"); a sale with nothing left to refund, or not
 // captured, is a 409 `wrong_state`.
 //
+// **A sale of another till of the chain** (a customer returns goods
+// at another store): refund it here by its original reference. When
+// this box does not hold the reference, its prefix is not this box's
+// and the box is linked to headquarters (`[fleet]`), the refund goes
+// to headquarters, which routes it to the till that took the sale (it
+// waits there while that till is offline) and refunds it once per
+// `refundId` however often it is asked: give a `refundId` to repeat
+// the call safely. The answer is the same as for a local refund: 202
+// with the sale as its till last showed it; the refusals headquarters
+// or that till make come as the same errors (404 `not_found` for a
+// reference no till of the chain has, 400 for an `amount` larger than
+// what is left, 409 `wrong_state`). What comes of the refund later
+// comes as events with a `remoteRefund` member. 503
+// `headquarters_unreachable`: the box cannot reach headquarters now,
+// nothing was asked; 503 `refund_pending`: headquarters has the
+// refund but has not said yet what comes of it (ask again with the
+// same `refundId`).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/sales/{reference}/refund (the `RefundSale` operationId).
@@ -1491,6 +1588,24 @@ func (c *Client) RefundSaleWithBody(ctx context.Context, reference Reference, co
 // can be refunded ("at most 4 990 can be refunded (captured 9 990,
 // refunded 5 000)"); a sale with nothing left to refund, or not
 // captured, is a 409 `wrong_state`.
+//
+// **A sale of another till of the chain** (a customer returns goods
+// at another store): refund it here by its original reference. When
+// this box does not hold the reference, its prefix is not this box's
+// and the box is linked to headquarters (`[fleet]`), the refund goes
+// to headquarters, which routes it to the till that took the sale (it
+// waits there while that till is offline) and refunds it once per
+// `refundId` however often it is asked: give a `refundId` to repeat
+// the call safely. The answer is the same as for a local refund: 202
+// with the sale as its till last showed it; the refusals headquarters
+// or that till make come as the same errors (404 `not_found` for a
+// reference no till of the chain has, 400 for an `amount` larger than
+// what is left, 409 `wrong_state`). What comes of the refund later
+// comes as events with a `remoteRefund` member. 503
+// `headquarters_unreachable`: the box cannot reach headquarters now,
+// nothing was asked; 503 `refund_pending`: headquarters has the
+// refund but has not said yet what comes of it (ask again with the
+// same `refundId`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2488,6 +2603,24 @@ type ClientWithResponsesInterface interface {
 	// refunded 5 000)"); a sale with nothing left to refund, or not
 	// captured, is a 409 `wrong_state`.
 	//
+	// **A sale of another till of the chain** (a customer returns goods
+	// at another store): refund it here by its original reference. When
+	// this box does not hold the reference, its prefix is not this box's
+	// and the box is linked to headquarters (`[fleet]`), the refund goes
+	// to headquarters, which routes it to the till that took the sale (it
+	// waits there while that till is offline) and refunds it once per
+	// `refundId` however often it is asked: give a `refundId` to repeat
+	// the call safely. The answer is the same as for a local refund: 202
+	// with the sale as its till last showed it; the refusals headquarters
+	// or that till make come as the same errors (404 `not_found` for a
+	// reference no till of the chain has, 400 for an `amount` larger than
+	// what is left, 409 `wrong_state`). What comes of the refund later
+	// comes as events with a `remoteRefund` member. 503
+	// `headquarters_unreachable`: the box cannot reach headquarters now,
+	// nothing was asked; 503 `refund_pending`: headquarters has the
+	// refund but has not said yet what comes of it (ask again with the
+	// same `refundId`).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/sales/{reference}/refund (the `RefundSale` operationId).
@@ -2507,6 +2640,24 @@ type ClientWithResponsesInterface interface {
 	// can be refunded ("at most 4 990 can be refunded (captured 9 990,
 	// refunded 5 000)"); a sale with nothing left to refund, or not
 	// captured, is a 409 `wrong_state`.
+	//
+	// **A sale of another till of the chain** (a customer returns goods
+	// at another store): refund it here by its original reference. When
+	// this box does not hold the reference, its prefix is not this box's
+	// and the box is linked to headquarters (`[fleet]`), the refund goes
+	// to headquarters, which routes it to the till that took the sale (it
+	// waits there while that till is offline) and refunds it once per
+	// `refundId` however often it is asked: give a `refundId` to repeat
+	// the call safely. The answer is the same as for a local refund: 202
+	// with the sale as its till last showed it; the refusals headquarters
+	// or that till make come as the same errors (404 `not_found` for a
+	// reference no till of the chain has, 400 for an `amount` larger than
+	// what is left, 409 `wrong_state`). What comes of the refund later
+	// comes as events with a `remoteRefund` member. 503
+	// `headquarters_unreachable`: the box cannot reach headquarters now,
+	// nothing was asked; 503 `refund_pending`: headquarters has the
+	// refund but has not said yet what comes of it (ask again with the
+	// same `refundId`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3569,6 +3720,11 @@ type RefundSaleResponse405Headers struct {
 	Allow string
 }
 
+// RefundSaleResponse503Headers the declared response headers of an HTTP 503 response for RefundSale
+type RefundSaleResponse503Headers struct {
+	RetryAfter int
+}
+
 type RefundSaleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3590,12 +3746,16 @@ type RefundSaleResponse struct {
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RefundUnavailable
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *RefundSaleResponse202Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RefundSaleResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *RefundSaleResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RefundSaleResponse503Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -3641,6 +3801,11 @@ func (r RefundSaleResponse) GetJSON415() *UnsupportedMediaType {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r RefundSaleResponse) GetJSON500() *Internal {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RefundSaleResponse) GetJSON503() *RefundUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4278,6 +4443,24 @@ func (c *ClientWithResponses) CaptureSaleWithResponse(ctx context.Context, refer
 // refunded 5 000)"); a sale with nothing left to refund, or not
 // captured, is a 409 `wrong_state`.
 //
+// **A sale of another till of the chain** (a customer returns goods
+// at another store): refund it here by its original reference. When
+// this box does not hold the reference, its prefix is not this box's
+// and the box is linked to headquarters (`[fleet]`), the refund goes
+// to headquarters, which routes it to the till that took the sale (it
+// waits there while that till is offline) and refunds it once per
+// `refundId` however often it is asked: give a `refundId` to repeat
+// the call safely. The answer is the same as for a local refund: 202
+// with the sale as its till last showed it; the refusals headquarters
+// or that till make come as the same errors (404 `not_found` for a
+// reference no till of the chain has, 400 for an `amount` larger than
+// what is left, 409 `wrong_state`). What comes of the refund later
+// comes as events with a `remoteRefund` member. 503
+// `headquarters_unreachable`: the box cannot reach headquarters now,
+// nothing was asked; 503 `refund_pending`: headquarters has the
+// refund but has not said yet what comes of it (ask again with the
+// same `refundId`).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/sales/{reference}/refund (the `RefundSale` operationId).
@@ -4303,6 +4486,24 @@ func (c *ClientWithResponses) RefundSaleWithBodyWithResponse(ctx context.Context
 // can be refunded ("at most 4 990 can be refunded (captured 9 990,
 // refunded 5 000)"); a sale with nothing left to refund, or not
 // captured, is a 409 `wrong_state`.
+//
+// **A sale of another till of the chain** (a customer returns goods
+// at another store): refund it here by its original reference. When
+// this box does not hold the reference, its prefix is not this box's
+// and the box is linked to headquarters (`[fleet]`), the refund goes
+// to headquarters, which routes it to the till that took the sale (it
+// waits there while that till is offline) and refunds it once per
+// `refundId` however often it is asked: give a `refundId` to repeat
+// the call safely. The answer is the same as for a local refund: 202
+// with the sale as its till last showed it; the refusals headquarters
+// or that till make come as the same errors (404 `not_found` for a
+// reference no till of the chain has, 400 for an `amount` larger than
+// what is left, 409 `wrong_state`). What comes of the refund later
+// comes as events with a `remoteRefund` member. 503
+// `headquarters_unreachable`: the box cannot reach headquarters now,
+// nothing was asked; 503 `refund_pending`: headquarters has the
+// refund but has not said yet what comes of it (ask again with the
+// same `refundId`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5438,6 +5639,13 @@ func ParseRefundSaleResponse(rsp *http.Response) (*RefundSaleResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RefundUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -5471,6 +5679,16 @@ func ParseRefundSaleResponse(rsp *http.Response) (*RefundSaleResponse, error) {
 			headers.Allow = value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers RefundSaleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

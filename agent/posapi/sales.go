@@ -175,7 +175,11 @@ func (s *server) refundSale(w http.ResponseWriter, r *http.Request) {
 	if req.Amount != nil {
 		amount = *req.Amount
 	}
-	s.accepted(w, r)(s.agent.RefundSale(r.Context(), ref, amount, req.RefundID))
+	sale, err := s.agent.RefundSale(r.Context(), ref, amount, req.RefundID)
+	if s.refundElsewhere(ref, err) { // another till's sale (remote.go)
+		sale, err = s.remote(r.Context(), ref, amount, req.RefundID)
+	}
+	s.accepted(w, r)(sale, err)
 }
 
 // accepted answers a queued command: 202 with the sale as it stands.

@@ -39,7 +39,9 @@ type server struct {
 	// tlsPrint, when set, is the fingerprint of the TLS certificate,
 	// shown in GET /api/v1/status.
 	tlsPrint string
-	mux      *http.ServeMux
+	// remote, when set, refunds other tills' sales (remote.go).
+	remote RemoteRefunder
+	mux    *http.ServeMux
 
 	// WebSocket keepalive; see events.go.
 	pingEvery, pongWait, writeWait time.Duration

@@ -307,7 +307,7 @@ func TestSpecIsValid(t *testing.T) {
 	}
 	server := []string{codeInvalidRequest, codeUnauthorized, codeForbidden, codeNotFound, codeMethodNotAllowed,
 		codeConflict, codeWrongState, codeBusy, codePaymentPending, codeEventsPruned, codeEventsAhead, codeTooLarge, codeMediaType,
-		codeQueueFull, codeShuttingDown, codeInternal, codeRecordDamaged}
+		codeQueueFull, codeShuttingDown, codeInternal, codeRecordDamaged, codeHQUnreachable, codeRefundPending}
 	slices.Sort(codes)
 	slices.Sort(server)
 	if !slices.Equal(codes, server) {

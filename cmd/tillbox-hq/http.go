@@ -45,7 +45,8 @@ func (m *Main) handler() (http.Handler, error) {
 	page, err := fleetpage.New(hqdb.Fleet{DB: m.db, Chain: c.HQ.Chain, Location: c.Location()}, fleetpage.Options{
 		Users: users, Heartbeat: c.HQ.HeartbeatInterval.D(), Logger: m.log.With("component", "fleetpage"),
 		Location: c.Location(), SecureCookies: c.HTTP.SecureCookies || c.HTTP.CertFile != "", Hosts: c.HTTP.Hosts,
-		Alerts: alerts.Page{Store: m.alertStore()},
+		Alerts:  alerts.Page{Store: m.alertStore()},
+		Refunds: m.refundSource(), // cross-store refunds (refunds_page.go)
 	})
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ import (
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqmetrics"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqnats"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/ingest"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/refunds"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/relay"
 )
 
@@ -252,13 +253,20 @@ func (m *Main) work(ctx context.Context) {
 	wg.Go(func() { _ = m.routes.Run(ctx) })
 	wg.Go(func() { m.runAlerts(ctx) })
 	retry(ctx, log, "NATS streams", func(ctx context.Context) error {
-		return hqnats.EnsureStreams(ctx, m.js, hqnats.StreamsOf(c))
+		if err := hqnats.EnsureStreams(ctx, m.js, hqnats.StreamsOf(c)); err != nil {
+			return err
+		}
+		return refunds.EnsureStream(ctx, m.js, hqnats.StreamsOf(c)) // refund anywhere in the chain
 	})
 	if ctx.Err() == nil {
 		m.streams.Store(true)
 		o := ingest.Options{JS: m.js, DB: m.db, Metrics: m.metrics, Log: log.With("component", "ingest")}
 		wg.Go(func() { _ = ingest.Journal(ctx, o) })
 		wg.Go(func() { _ = ingest.Heartbeats(ctx, o) })
+		wg.Go(func() {
+			_ = refunds.Run(ctx, refunds.Options{Chain: c.HQ.Chain, JS: m.js, Pool: m.db.Pool(),
+				Log: log.With("component", "refunds"), Heartbeat: c.HQ.HeartbeatInterval.D()})
+		})
 	}
 	wg.Wait()
 }

@@ -35,6 +35,7 @@ func (m *Main) openFleet() error {
 		return nil
 	}
 	o.Describe = m.describe
+	o.Refunds = m.refundHooks() // refund anywhere in the chain (fleet_refund.go)
 	l, err := fleet.New(m.db, o)
 	if err != nil {
 		return fmt.Errorf("[fleet]: %w", err)

@@ -379,7 +379,8 @@ func (m *Main) openTechnician(db *store.DB) error {
 // handler routes the POS API and the webhook endpoint.
 func (m *Main) handler(log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	api := posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses), posapi.WithTLSFingerprint(m.tlsPrint))
+	api := posapi.New(m.agent, m.Config.POS.Token, log.With("component", "posapi"), posapi.WithScanners(m.scanners.Statuses), posapi.WithTLSFingerprint(m.tlsPrint),
+		posapi.WithRemoteRefunds(m.remoteRefunder()))
 	mux.Handle("/api/", api)
 	// The probes and /metrics, without a token; /metrics only when
 	// [metrics] is enabled and has no listener of its own.

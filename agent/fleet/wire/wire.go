@@ -204,6 +204,7 @@ func BoxPermissions(t Till) Permissions {
 		},
 		Subscribe: []string{t.InboxPrefix() + ".>"},
 	}
+	p.Publish = append(p.Publish, refundPermissions(t)...) // refund anywhere in the chain (refund.go)
 	p.add(configPermissions(t))
 	return p
 }

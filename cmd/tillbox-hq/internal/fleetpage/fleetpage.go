@@ -108,6 +108,8 @@ type Options struct {
 	SessionIdle time.Duration
 	// Alerts, when set, serves the alerts page (/alerts, /api/alerts).
 	Alerts AlertSource
+	// Refunds, when set, lists the cross-store refunds at /refunds.
+	Refunds RefundSource
 }
 
 //go:embed assets
@@ -182,6 +184,10 @@ func (p *page) handler() http.Handler {
 	mux.HandleFunc("GET /{$}", p.loggedIn(p.fleetPage))
 	mux.HandleFunc("GET /api/fleet", p.loggedIn(p.fleetJSON))
 	p.alertRoutes(mux)
+	if p.o.Refunds != nil { // the cross-store refunds (refunds.go)
+		mux.HandleFunc("GET /refunds", p.loggedIn(p.refundsPage))
+		mux.HandleFunc("GET /api/refunds", p.loggedIn(p.refundsJSON))
+	}
 	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
 	// not the Host) are refused before any handler, the login form too.
 	return web.Handler(mux, web.Options{

@@ -40,6 +40,9 @@ type fleet struct {
 	User    string `json:"-"`
 	Refresh int    `json:"-"` // seconds between the page's reloads
 	Updated string `json:"-"` // Now in the chain's time zone, for people
+
+	// RefundsLink: the page links to the cross-store refunds (refunds.go).
+	RefundsLink bool `json:"-"`
 }
 
 type storeView struct {
@@ -204,6 +207,7 @@ func (p *page) fleetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	f.User, _ = r.Context().Value(userKey{}).(string)
 	f.Refresh = int(RefreshEvery / time.Second)
+	f.RefundsLink = p.o.Refunds != nil
 	p.render(w, http.StatusOK, "fleet.html", f)
 }
 
