@@ -60,6 +60,10 @@ type Options struct {
 	// other has it delivered again later. nil: the link does not read the
 	// relay.
 	Relay func(ctx context.Context, body []byte) error
+	// Act answers a remote technician action headquarters asked for
+	// (actions.go; wire/action.go); ctx ends when the link stops. nil:
+	// the link takes no actions.
+	Act func(ctx context.Context, req wire.ActionRequest) wire.ActionReply
 
 	// MaxIdle bounds the wait for a new event without a notification.
 	// Default 30 s.

@@ -35,6 +35,7 @@ func (m *Main) openFleet() error {
 		return nil
 	}
 	o.Describe = m.describe
+	o.Act = m.fleetActions() // fleet_actions.go
 	l, err := fleet.New(m.db, o)
 	if err != nil {
 		return fmt.Errorf("[fleet]: %w", err)

@@ -106,6 +106,9 @@ type Options struct {
 	// SessionIdle unused (default 1 hour; the open page refreshes itself).
 	SessionMax  time.Duration
 	SessionIdle time.Duration
+	// Actions, when set, runs remote technician actions: each till gets
+	// its view with the actions' forms and their audit (till.go).
+	Actions Actions
 }
 
 //go:embed assets
@@ -179,6 +182,7 @@ func (p *page) handler() http.Handler {
 	mux.HandleFunc("POST /logout", p.logout)
 	mux.HandleFunc("GET /{$}", p.loggedIn(p.fleetPage))
 	mux.HandleFunc("GET /api/fleet", p.loggedIn(p.fleetJSON))
+	p.tillRoutes(mux) // till.go
 	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
 	// not the Host) are refused before any handler, the login form too.
 	return web.Handler(mux, web.Options{

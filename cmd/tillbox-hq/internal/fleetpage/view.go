@@ -40,6 +40,7 @@ type fleet struct {
 	User    string `json:"-"`
 	Refresh int    `json:"-"` // seconds between the page's reloads
 	Updated string `json:"-"` // Now in the chain's time zone, for people
+	Actions bool   `json:"-"` // tills link to their view with its actions (till.go)
 }
 
 type storeView struct {
@@ -204,6 +205,7 @@ func (p *page) fleetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	f.User, _ = r.Context().Value(userKey{}).(string)
 	f.Refresh = int(RefreshEvery / time.Second)
+	f.Actions = p.o.Actions != nil
 	p.render(w, http.StatusOK, "fleet.html", f)
 }
 
