@@ -26,10 +26,10 @@ import (
 // new one, so headquarters sees the restart in the status.
 var processStarted = time.Now()
 
-// Default waits of the actions that wait.
+// The default wait of a test payment (a restart waits only as long as
+// asked).
 const (
-	testPaymentFollow = time.Minute     // a test payment followed until its outcome
-	restartWait       = 2 * time.Minute // a restart waiting for payments in flight
+	testPaymentFollow = time.Minute // a test payment followed until its outcome
 )
 
 // boxActions answers headquarters' actions for m.
@@ -196,13 +196,11 @@ func (b *boxActions) scanners() wire.ActionReply {
 // restart restarts the box as the technician page does (restart.go: the
 // process shuts down gracefully and executes itself again; under systemd
 // the service never stops), once no payment is in flight: it waits up to
-// the wait for those in flight, and refuses when some still are.
+// the wait asked (none: 0) for those in flight, and refuses when some
+// still are.
 func (b *boxActions) restart(ctx context.Context, a wire.ActionArgs) wire.ActionReply {
 	m := b.m
 	wait := a.Wait()
-	if a.WaitSeconds == 0 {
-		wait = restartWait
-	}
 	began := time.Now()
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()

@@ -102,7 +102,8 @@ type ActionArgs struct {
 	// sent back, and headquarters records it masked.
 	Phone string `json:"phone,omitempty"`
 	// WaitSeconds (test-payment, restart): how long the box follows the
-	// payment, or waits for the payments in flight; 0 to MaxWait.
+	// payment (0: a minute), or waits for the payments in flight (0: it
+	// refuses at once while one is); 0 to MaxWait.
 	WaitSeconds int `json:"waitSeconds,omitempty"`
 }
 

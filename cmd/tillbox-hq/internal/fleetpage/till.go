@@ -76,9 +76,21 @@ func (p *page) tillRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/till.css", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, assets, "assets/static/till.css")
 	})
-	mux.HandleFunc("GET /till", p.loggedIn(p.tillPage))
+	mux.HandleFunc("GET /till", p.viewLoggedIn(p.tillPage))
 	mux.HandleFunc("POST /action", p.loggedIn(p.act))
-	mux.HandleFunc("GET /actions", p.loggedIn(p.auditPage))
+	mux.HandleFunc("GET /actions", p.viewLoggedIn(p.auditPage))
+}
+
+// viewLoggedIn runs h for a logged-in session and sends others to the
+// login form (a page, not an API).
+func (p *page) viewLoggedIn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p.sessions.get(p.sessionID(r), p.o.Clock.Now()) == "" {
+			seeOther(w, "login")
+			return
+		}
+		p.loggedIn(h)(w, r)
+	}
 }
 
 // csrfToken is the forms' token of r's session: a hash of the session id,
@@ -90,6 +102,7 @@ func (p *page) csrfToken(r *http.Request) string {
 
 type actionView struct {
 	Action
+	Name            string // the action's name (.Action is the embedded record)
 	Asked, Answered string // in the chain's time zone
 	Pending         bool
 	Args            string // for people
@@ -123,12 +136,6 @@ func when(t time.Time, loc *time.Location) string {
 		return ""
 	}
 	return t.In(loc).Format("2006-01-02 15:04:05")
-}
-
-// tillOfRequest is the till ?store= and ?till= (or the form's) name.
-func (p *page) tillOfRequest(r *http.Request, chain string) (wire.Till, error) {
-	t := wire.Till{Chain: chain, Store: r.FormValue("store"), Till: r.FormValue("till")}
-	return t, t.Check()
 }
 
 // findTill is the till as the fleet shows it; false when headquarters
@@ -196,7 +203,7 @@ func (p *page) actionViews(list []Action) []actionView {
 }
 
 func (p *page) actionView(a Action) actionView {
-	v := actionView{Action: a, Asked: when(a.AskedAt, p.o.Location), Answered: when(a.AnsweredAt, p.o.Location),
+	v := actionView{Action: a, Name: a.Action, Asked: when(a.AskedAt, p.o.Location), Answered: when(a.AnsweredAt, p.o.Location),
 		Pending: a.AnsweredAt.IsZero()}
 	if v.Pending && p.o.Clock.Now().After(a.Deadline.Add(time.Minute)) {
 		// Headquarters stopped while it waited: nobody will record an answer.
