@@ -269,6 +269,18 @@ func checkTestPayment(t *testing.T, r *actionsRig, till wire.Till) {
 	if !strings.Contains(tp.Result, "paid") {
 		t.Errorf("test payment's result %q", tp.Result)
 	}
+	// The box's log, all of it, has neither the phone number nor a secret.
+	all := r.do(t, till, wire.ActionLogs, url.Values{"level": {"debug"}})
+	if all.Reply == nil || all.Reply.Logs == nil || !slices.ContainsFunc(all.Reply.Logs.Records, func(rec wire.LogRecord) bool {
+		return rec.Message == "test payment for headquarters"
+	}) {
+		t.Fatalf("the log lacks the test payment: %+v", all.Reply)
+	}
+	for _, secret := range []string{"12345678", "fleet-demo-client-secret", "fleet-demo-subscription-key", r.chain.Boxes()[0].Token()} {
+		if strings.Contains(string(all.Reply.Marshal()), secret) {
+			t.Errorf("the box's log tail holds %q", secret)
+		}
+	}
 }
 
 // checkRestart: with a payment in flight a restart that may not wait is
