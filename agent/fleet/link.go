@@ -112,6 +112,9 @@ func (l *Link) session(ctx context.Context) error {
 	if l.o.Refunds != nil {
 		wg.Go(func() { l.refundLoops(connCtx, nc) })
 	}
+	if l.o.Act != nil {
+		wg.Go(func() { l.actionLoop(connCtx, nc) }) // actions.go
+	}
 	select {
 	case <-ctx.Done():
 	case <-closed:

@@ -62,6 +62,10 @@ type Options struct {
 	Relay func(ctx context.Context, body []byte) error
 	// Refunds connect refunds across the chain (refund.go); nil: none.
 	Refunds *RefundHooks
+	// Act answers a remote technician action headquarters asked for
+	// (actions.go; wire/action.go); ctx ends when the link stops. nil:
+	// the link takes no actions.
+	Act func(ctx context.Context, req wire.ActionRequest) wire.ActionReply
 
 	// MaxIdle bounds the wait for a new event without a notification.
 	// Default 30 s.

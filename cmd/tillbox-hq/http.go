@@ -47,6 +47,7 @@ func (m *Main) handler() (http.Handler, error) {
 		Location: c.Location(), SecureCookies: c.HTTP.SecureCookies || c.HTTP.CertFile != "", Hosts: c.HTTP.Hosts,
 		Alerts:  alerts.Page{Store: m.alertStore()},
 		Refunds: m.refundSource(), // cross-store refunds (refunds_page.go)
+		Actions: m.actions,
 	})
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent/version"
 	"github.com/tillbox/tillbox/cmd/internal/cli"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/actions"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqconfig"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqmetrics"
@@ -84,6 +85,7 @@ type Main struct {
 	js      jetstream.JetStream
 	metrics *hqmetrics.Metrics
 	routes  *relay.Routes
+	actions *actions.Runner // remote technician actions (internal/actions)
 
 	migrated, streams atomic.Bool
 	ready             chan struct{}
@@ -141,6 +143,7 @@ func (m *Main) Run(ctx context.Context) error {
 			runErr = errors.Join(runErr, err)
 		}
 	}
+	m.actions.Close(shutCtx) // the actions waiting for a box: recorded as not answered
 	stopWork()
 	done := make(chan struct{})
 	go func() { work.Wait(); close(done) }()
@@ -186,6 +189,7 @@ func (m *Main) open() error {
 	m.routes = relay.NewRoutes(func(ctx context.Context) ([]hqdb.Route, error) {
 		return m.db.Routes(ctx, c.HQ.Chain)
 	}, 15*time.Second, m.log.With("component", "routes"))
+	m.actions = actions.New(actions.Options{NC: nc, DB: db, Chain: c.HQ.Chain, Logger: m.log.With("component", "actions")})
 	return nil
 }
 

@@ -36,6 +36,7 @@ func (m *Main) openFleet() error {
 	}
 	o.Describe = m.describe
 	o.Refunds = m.refundHooks() // refund anywhere in the chain (fleet_refund.go)
+	o.Act = m.fleetActions()    // fleet_actions.go
 	l, err := fleet.New(m.db, o)
 	if err != nil {
 		return fmt.Errorf("[fleet]: %w", err)

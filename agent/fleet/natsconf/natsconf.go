@@ -29,7 +29,8 @@ type Box struct {
 
 // Accounts is the configuration's "accounts" block: Account with
 // JetStream enabled, hq with every permission, and each box (the first
-// of a till that appears twice) with wire.BoxPermissions.
+// of a till that appears twice) with wire.BoxPermissions (answers to the
+// requests it receives, headquarters' actions, with "allow_responses").
 func Accounts(hq User, boxes []Box) map[string]any {
 	users := []map[string]any{{"user": hq.Name, "password": hq.Password}}
 	seen := map[wire.Till]bool{}
@@ -39,13 +40,17 @@ func Accounts(hq User, boxes []Box) map[string]any {
 		}
 		seen[b.Till] = true
 		p := wire.BoxPermissions(b.Till)
+		perms := map[string]any{
+			"publish":   map[string]any{"allow": p.Publish},
+			"subscribe": map[string]any{"allow": p.Subscribe},
+		}
+		if p.AllowResponses {
+			perms["allow_responses"] = true
+		}
 		users = append(users, map[string]any{
-			"user":     b.User.Name,
-			"password": b.User.Password,
-			"permissions": map[string]any{
-				"publish":   map[string]any{"allow": p.Publish},
-				"subscribe": map[string]any{"allow": p.Subscribe},
-			},
+			"user":        b.User.Name,
+			"password":    b.User.Password,
+			"permissions": perms,
 		})
 	}
 	return map[string]any{Account: map[string]any{"jetstream": "enabled", "users": users}}

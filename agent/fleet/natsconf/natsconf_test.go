@@ -33,8 +33,9 @@ func TestAccounts(t *testing.T) {
 				User        string `json:"user"`
 				Password    string `json:"password"`
 				Permissions *struct {
-					Publish   struct{ Allow []string } `json:"publish"`
-					Subscribe struct{ Allow []string } `json:"subscribe"`
+					Publish        struct{ Allow []string } `json:"publish"`
+					Subscribe      struct{ Allow []string } `json:"subscribe"`
+					AllowResponses bool                     `json:"allow_responses"`
 				} `json:"permissions"`
 			} `json:"users"`
 		} `json:"accounts"`
@@ -53,7 +54,7 @@ func TestAccounts(t *testing.T) {
 		u := acc.Users[i+1]
 		p := wire.BoxPermissions(till)
 		if u.Permissions == nil || !slices.Equal(u.Permissions.Publish.Allow, p.Publish) ||
-			!slices.Equal(u.Permissions.Subscribe.Allow, p.Subscribe) {
+			!slices.Equal(u.Permissions.Subscribe.Allow, p.Subscribe) || !u.Permissions.AllowResponses {
 			t.Errorf("box %s: %+v", till, u)
 		}
 	}

@@ -181,13 +181,18 @@ func ParseSubject(subject string) (kind string, t Till, err error) {
 type Permissions struct {
 	Publish   []string `json:"publish"`
 	Subscribe []string `json:"subscribe"`
+	// AllowResponses lets the user publish an answer to the reply subject
+	// of a request it received (a box answering headquarters' actions).
+	AllowResponses bool `json:"allowResponses"`
 }
 
 // BoxPermissions is what the credentials of box t allow, and nothing more:
 // publish its own journal and heartbeats, read the last message of its own
 // journal subject (to resume), use its own durable relay consumer and ack
-// its messages, read replies on its own inbox, and read its three layers
-// of configuration (config.go). It can neither publish
+// its messages, read replies on its own inbox, read its three layers of
+// configuration (config.go), take headquarters' actions on its own action
+// subject and answer them (action.go), and ask for and answer refunds as
+// itself (refund.go). It can neither publish
 // as another box nor read another box's journal or webhooks. No stream
 // information either: with a subjects filter it would name every till
 // and count its messages.
@@ -202,7 +207,9 @@ func BoxPermissions(t Till) Permissions {
 			t.RelayNextSubject(),
 			t.RelayAckPrefix() + ">",
 		},
-		Subscribe: []string{t.InboxPrefix() + ".>"},
+		Subscribe: []string{t.InboxPrefix() + ".>",
+			t.ActionSubject()}, // remote technician actions (action.go): read, never publish
+		AllowResponses: true,
 	}
 	p.Publish = append(p.Publish, refundPermissions(t)...) // refund anywhere in the chain (refund.go)
 	p.add(configPermissions(t))

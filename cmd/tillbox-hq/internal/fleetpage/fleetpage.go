@@ -110,6 +110,9 @@ type Options struct {
 	Alerts AlertSource
 	// Refunds, when set, lists the cross-store refunds at /refunds.
 	Refunds RefundSource
+	// Actions, when set, runs remote technician actions: each till gets
+	// its view with the actions' forms and their audit (till.go).
+	Actions Actions
 }
 
 //go:embed assets
@@ -188,6 +191,7 @@ func (p *page) handler() http.Handler {
 		mux.HandleFunc("GET /refunds", p.loggedIn(p.refundsPage))
 		mux.HandleFunc("GET /api/refunds", p.loggedIn(p.refundsJSON))
 	}
+	p.tillRoutes(mux) // till.go
 	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
 	// not the Host) are refused before any handler, the login form too.
 	return web.Handler(mux, web.Options{

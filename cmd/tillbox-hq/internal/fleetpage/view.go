@@ -43,6 +43,7 @@ type fleet struct {
 
 	// RefundsLink: the page links to the cross-store refunds (refunds.go).
 	RefundsLink bool `json:"-"`
+	Actions     bool `json:"-"` // tills link to their view with its actions (till.go)
 }
 
 type storeView struct {
@@ -208,6 +209,7 @@ func (p *page) fleetPage(w http.ResponseWriter, r *http.Request) {
 	f.User, _ = r.Context().Value(userKey{}).(string)
 	f.Refresh = int(RefreshEvery / time.Second)
 	f.RefundsLink = p.o.Refunds != nil
+	f.Actions = p.o.Actions != nil
 	p.render(w, http.StatusOK, "fleet.html", f)
 }
 
