@@ -45,6 +45,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -92,6 +93,12 @@ type Config struct {
 	// overlaid maps each field the overlay set ("vipps.msn", "scanner")
 	// to its line in the overlay.
 	overlaid map[string]int
+	// layers are headquarters' layers laid over the file, layered the
+	// fields they set and from which, layersRefused the kept layers left
+	// out (layers.go).
+	layers        []Layer
+	layered       map[string]Source
+	layersRefused []wire.ConfigRefusal
 }
 
 // Box is the [box] section: this till and where it keeps its data.
