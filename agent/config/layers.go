@@ -54,7 +54,7 @@ const (
 // The secrets among them only sealed ([SealedKeys]); their *_file names a
 // file on the box.
 var RemoteKeys = map[string][]string{
-	"vipps": {"environment", "base_url", "msn", "client_id", "client_secret_file", "subscription_key_file", "timeout"},
+	"vipps":   {"environment", "base_url", "msn", "client_id", "client_secret_file", "subscription_key_file", "timeout"},
 	"display": {"language"},
 	"sales":   {"customer_present_window", "scan_window", "default_description"},
 }
