@@ -108,6 +108,9 @@ func (l *Link) session(ctx context.Context) error {
 	if l.o.Relay != nil {
 		wg.Go(func() { l.relayLoop(connCtx, nc) })
 	}
+	if l.o.ConfigLayer != nil {
+		wg.Go(func() { l.configLoop(connCtx, nc) }) // config.go
+	}
 	select {
 	case <-ctx.Done():
 	case <-closed:
