@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -71,9 +72,12 @@ type Layer struct {
 	Value    wire.ConfigLayer `json:"value"`
 }
 
-// layersFile is what LayersName holds.
+// layersFile is what LayersName holds: the last good layers, and the
+// newest layers refused (for `tillbox doctor` and the heartbeat after a
+// restart).
 type layersFile struct {
-	Layers []Layer `json:"layers"`
+	Layers  []Layer              `json:"layers"`
+	Refused []wire.ConfigRefusal `json:"refused,omitempty"`
 }
 
 // LayersPath is where the box keeps the last good layers: beside the
@@ -86,27 +90,34 @@ func (c *Config) LayersPath() string {
 	return filepath.Join(filepath.Dir(c.OverlayFile), LayersName)
 }
 
-// readLayers reads the last good layers kept in dataDir; none when there
-// is no file.
-func readLayers(dataDir string) ([]Layer, error) {
+// readLayersFile reads the layers file in dataDir; empty when there is
+// none.
+func readLayersFile(dataDir string) (layersFile, error) {
+	var f layersFile
 	b, err := os.ReadFile(filepath.Join(dataDir, LayersName))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return f, nil
 	}
 	if err != nil {
-		return nil, err
+		return f, err
 	}
-	var f layersFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dataDir, LayersName), err)
+		return layersFile{}, fmt.Errorf("%s: %w", filepath.Join(dataDir, LayersName), err)
 	}
-	return f.Layers, nil
+	return f, nil
 }
 
-// WriteLayers replaces the last good layers at path (LayersPath)
-// atomically, mode 0600: a till's layer may hold sealed secrets.
-func WriteLayers(path string, layers []Layer) error {
-	b, err := json.MarshalIndent(layersFile{Layers: layers}, "", "  ")
+// readLayers reads the last good layers kept in dataDir.
+func readLayers(dataDir string) ([]Layer, error) {
+	f, err := readLayersFile(dataDir)
+	return f.Layers, err
+}
+
+// WriteLayers replaces the last good layers and the newest refusals at
+// path (LayersPath) atomically, mode 0600: a till's layer may hold sealed
+// secrets.
+func WriteLayers(path string, layers []Layer, refused []wire.ConfigRefusal) error {
+	b, err := json.MarshalIndent(layersFile{Layers: layers, Refused: refused}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -130,9 +141,25 @@ func LoadLayers(path string, layers []Layer) (*Config, error) {
 // specific first (none when the link is off).
 func (c *Config) Layers() []Layer { return slices.Clone(c.layers) }
 
-// LayersRefused are the kept layers Load left out because they break a
-// rule with this file and overlay (changed since they were taken).
-func (c *Config) LayersRefused() []wire.ConfigRefusal { return slices.Clone(c.layersRefused) }
+// LayersLeftOut are the layers Load (or LoadLayers) left out because
+// they break a rule, each with the first problem.
+func (c *Config) LayersLeftOut() []wire.ConfigRefusal { return slices.Clone(c.layersRefused) }
+
+// LayersRefused are the layers refused: the newest ones the box refused
+// when headquarters sent them (as kept in the data folder), and the kept
+// ones Load left out because they break a rule with this file and
+// overlay (changed since they were taken). One per key at most.
+func (c *Config) LayersRefused() []wire.ConfigRefusal {
+	out := slices.Clone(c.layersRefused)
+	if f, err := readLayersFile(filepath.Dir(c.LayersPath())); err == nil && c.LayersPath() != "" && c.FleetOn() {
+		for _, r := range f.Refused {
+			if !slices.ContainsFunc(out, func(o wire.ConfigRefusal) bool { return o.Key == r.Key }) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
 
 // Layered lists the fields set by a layer of headquarters, sorted
 // ("scanner" for the scanners), whether the overlay then changed them or
@@ -476,4 +503,30 @@ func (c *Config) inLayer(p Problem) Problem {
 		p.File, p.Line = LayerFile(key), 0
 	}
 	return p
+}
+
+// RemoteDiff lists the fields a layer may set ([RemoteKeys], the sealed
+// secrets, "scanner") whose values differ between a and b, sorted.
+func RemoteDiff(a, b *Config) []string {
+	var out []string
+	as, bs := a.sections(), b.sections()
+	for _, name := range sortedKeys(RemoteKeys) {
+		av, bv := reflect.ValueOf(as[name]).Elem(), reflect.ValueOf(bs[name]).Elem()
+		keys := tomlKeys(av.Type())
+		for _, k := range RemoteKeys[name] {
+			if i, ok := keys[k]; ok && !reflect.DeepEqual(av.Field(i).Interface(), bv.Field(i).Interface()) {
+				out = append(out, name+"."+k)
+			}
+		}
+	}
+	for _, f := range SealedKeys {
+		if a.secretValue(f) != b.secretValue(f) {
+			out = append(out, f)
+		}
+	}
+	if !sameScanners(a.Scanners, b.Scanners) {
+		out = append(out, scannerKey)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -58,7 +58,7 @@ func TestLayersOrder(t *testing.T) {
 			"scanner": []any{map[string]any{"driver": "serial", "match": "/dev/ttyACM0", "baud": float64(9600)}}}),
 		lay("acme.till.oslo-1.t2", 9, map[string]any{"vipps.msn": "999999"}),
 	}
-	if err := WriteLayers(c0.LayersPath(), layers); err != nil {
+	if err := WriteLayers(c0.LayersPath(), layers, nil); err != nil {
 		t.Fatal(err)
 	}
 	c, err := Load(path)
@@ -119,7 +119,7 @@ func TestLayersRefused(t *testing.T) {
 		{map[string]any{"scanner": []any{map[string]any{"driver": "carrier-pigeon", "match": "x"}}}, "scanner[1].driver", ""},
 	} {
 		c, err := LoadLayers(path, []Layer{lay("acme.store.oslo-1", 4, tc.settings)})
-		refused := c.LayersRefused()
+		refused := c.LayersLeftOut()
 		if len(refused) != 1 || refused[0].Key != "acme.store.oslo-1" || refused[0].Revision != 4 || refused[0].Field != tc.field || !strings.Contains(refused[0].Reason, tc.reason) {
 			t.Errorf("%v: refused %+v (err %v), want %s: …%s…", tc.settings, refused, err, tc.field, tc.reason)
 		}
@@ -157,7 +157,7 @@ func TestLayersSealed(t *testing.T) {
 		tillLayer("acme.store.oslo-1", "vipps.client_secret", sealed),
 	} {
 		c, _ := LoadLayers(path, []Layer{l})
-		r := c.LayersRefused()
+		r := c.LayersLeftOut()
 		var field string
 		for f := range l.Value.Sealed {
 			field = f

@@ -13,7 +13,8 @@ import (
 // runs beside the agent: it ships the event log, sends heartbeats and
 // takes relayed webhooks. Nothing of the box waits for it.
 type boxLink struct {
-	link *fleet.Link
+	link   *fleet.Link
+	config *fleetConfig // headquarters' layered configuration (fleet_config.go), or nil
 	stop context.CancelFunc
 	done chan error // nil until started
 }
@@ -35,11 +36,18 @@ func (m *Main) openFleet() error {
 		return nil
 	}
 	o.Describe = m.describe
+	fc, err := m.openFleetConfig()
+	if err != nil {
+		return err
+	}
+	if fc != nil {
+		o.ConfigLayer = fc.take
+	}
 	l, err := fleet.New(m.db, o)
 	if err != nil {
 		return fmt.Errorf("[fleet]: %w", err)
 	}
-	m.fleet = &boxLink{link: l, stop: func() {}}
+	m.fleet = &boxLink{link: l, config: fc, stop: func() {}}
 	return nil
 }
 
@@ -55,6 +63,10 @@ func (m *Main) describe() wire.Heartbeat {
 	}
 	for _, s := range m.scanners.Statuses() {
 		h.Scanners = append(h.Scanners, wire.Scanner{Name: s.Name, Connected: s.Connected})
+	}
+	if fc := m.fleet.config; fc != nil {
+		st := fc.state()
+		h.Config = &st
 	}
 	return h
 }
@@ -86,6 +98,14 @@ func (m *Main) stopFleet() error {
 func (m *Main) fleetStatus() func() fleet.Status {
 	if m.fleet == nil {
 		return nil
+	}
+	if fc := m.fleet.config; fc != nil {
+		return func() fleet.Status {
+			s := m.fleet.link.Status()
+			st := fc.state()
+			s.Config = &st
+			return s
+		}
 	}
 	return m.fleet.link.Status
 }
