@@ -15,8 +15,8 @@ import (
 type boxLink struct {
 	link   *fleet.Link
 	config *fleetConfig // headquarters' layered configuration (fleet_config.go), or nil
-	stop context.CancelFunc
-	done chan error // nil until started
+	stop   context.CancelFunc
+	done   chan error // nil until started
 }
 
 // openFleet makes the link when [fleet] is on (the store is open with
