@@ -31,6 +31,11 @@
 // ([PageKeys] and [[scanner]] tables); a secret there wins over the file's
 // and its <key>_file, and an environment variable still wins over both.
 //
+// With the link to headquarters on, headquarters' layers for the chain,
+// the store and the till (layers.go), as the box kept them in its data
+// folder, lie between the file and the overlay: file < chain < store <
+// till < overlay < environment < command line.
+//
 // Only cmd/tillbox imports this package; it converts a Config into the
 // options of the agent, the ePayment client and the store, and its
 // [[scanner]] entries into the drivers' device.Specs ([Specs]).
