@@ -127,6 +127,35 @@ func WriteLayers(path string, layers []Layer, refused []wire.ConfigRefusal) erro
 	return writeAtomic(path, append(b, '\n'), 0o600, 0o077)
 }
 
+// load is Load with the layers of headquarters read by layers.
+func load(path string, layers func(dataDir string) ([]Layer, error)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parseLayered(data, filepath.Dir(path), os.LookupEnv, readOverlay, layers)
+	if c == nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File = path
+		}
+		return nil, err
+	}
+	c.File = path
+	if fi, serr := os.Stat(path); serr == nil {
+		c.Warnings = append(permissionWarnings(path, fi.Mode(), c.inline), c.Warnings...)
+	}
+	if fi, serr := os.Stat(c.OverlayFile); serr == nil && c.OverlayFile != "" && fi.Mode().Perm()&0o077 != 0 {
+		c.Warnings = append(c.Warnings, Problem{Field: OverlayName, File: c.OverlayFile,
+			Reason: fmt.Sprintf("other users can open the technician page's settings (mode %04o; it may hold secrets): chmod 600 %s", fi.Mode().Perm(), c.OverlayFile)})
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		ce.File = path
+	}
+	return c, err
+}
+
 // LayerFile is how a problem of a layer names it (Problem.File).
 func LayerFile(key string) string { return "headquarters' layer " + key }
 
@@ -529,4 +558,13 @@ func RemoteDiff(a, b *Config) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// fileProblemsInLayers names the layer in a problem of a *_file it set.
+func (d *decoder) fileProblemsInLayers() {
+	for i, p := range d.problems {
+		if strings.HasSuffix(p.Field, "_file") {
+			d.problems[i] = d.c.inLayer(p)
+		}
+	}
 }

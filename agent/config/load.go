@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -28,35 +27,6 @@ import (
 // must not be readable by every user.
 func Load(path string) (*Config, error) {
 	return load(path, readLayers)
-}
-
-// load is Load with the layers of headquarters read by layers.
-func load(path string, layers func(dataDir string) ([]Layer, error)) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	c, err := parseLayered(data, filepath.Dir(path), os.LookupEnv, readOverlay, layers)
-	if c == nil {
-		var ce *Error
-		if errors.As(err, &ce) {
-			ce.File = path
-		}
-		return nil, err
-	}
-	c.File = path
-	if fi, serr := os.Stat(path); serr == nil {
-		c.Warnings = append(permissionWarnings(path, fi.Mode(), c.inline), c.Warnings...)
-	}
-	if fi, serr := os.Stat(c.OverlayFile); serr == nil && c.OverlayFile != "" && fi.Mode().Perm()&0o077 != 0 {
-		c.Warnings = append(c.Warnings, Problem{Field: OverlayName, File: c.OverlayFile,
-			Reason: fmt.Sprintf("other users can open the technician page's settings (mode %04o; it may hold secrets): chmod 600 %s", fi.Mode().Perm(), c.OverlayFile)})
-	}
-	var ce *Error
-	if errors.As(err, &ce) {
-		ce.File = path
-	}
-	return c, err
 }
 
 // Parse decodes a configuration from data and validates it, as Load does
@@ -96,11 +66,7 @@ func parse(data []byte, dir string, env func(string) (string, bool), overlay fun
 		d.overlay(overlay)
 	}
 	d.secrets(dir, env)
-	for i, p := range d.problems {
-		if strings.HasSuffix(p.Field, "_file") {
-			d.problems[i] = c.inLayer(p) // a file named by a layer
-		}
-	}
+	d.fileProblemsInLayers()
 
 	errs, warns := c.check()
 	for _, p := range errs {
