@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -17,7 +18,10 @@ import (
 // headquarters' bucket (the chain's, its store's, its own) with direct
 // gets at every connect, so a box offline for days catches up, and
 // subscribes to their subjects to hear of a change at once, reading the
-// key again at each message. It never lists or watches the bucket. Each
+// key again at each message (again a little later, a few times, while
+// the read still gives the revision seen before: the stream stores a
+// message a moment after the subject's subscribers get it). It never
+// lists or watches the bucket. Each
 // key's newest value goes to Options.ConfigLayer when its revision
 // differs from the last one handed over, and a heartbeat follows at once
 // so that headquarters learns what the box made of it.
@@ -58,7 +62,7 @@ func (l *Link) watchConfig(ctx context.Context, nc *nats.Conn, epoch uint64, see
 	keys := l.o.Till.ConfigKeys()
 	p := &pendingKeys{more: make(chan struct{}, 1)}
 	for _, k := range keys {
-		sub, err := nc.Subscribe(wire.ConfigSubject(k), func(*nats.Msg) { p.add(k) })
+		sub, err := nc.Subscribe(wire.ConfigSubject(k), func(*nats.Msg) { p.changed(k) })
 		if err != nil {
 			return fmt.Errorf("subscribing to %s: %w", wire.ConfigSubject(k), err)
 		}
@@ -80,7 +84,8 @@ func (l *Link) watchConfig(ctx context.Context, nc *nats.Conn, epoch uint64, see
 		if !l.still(epoch) {
 			return nil
 		}
-		for _, k := range p.take() {
+		keys, changedKeys := p.take()
+		for _, k := range keys {
 			rev, value, err := getLayer(ctx, nc, k, l.o.Timeout)
 			if errors.Is(err, errNoJetStream) {
 				l.log.Debug("headquarters' configuration bucket does not answer (not made yet?): looking again later", "bucket", wire.ConfigBucket)
@@ -90,8 +95,12 @@ func (l *Link) watchConfig(ctx context.Context, nc *nats.Conn, epoch uint64, see
 				return err
 			}
 			if last, ok := seen[k]; ok && last == rev {
+				if changedKeys[k] {
+					p.stale(k) // the stream stores a message a moment after its subscribers hear of it
+				}
 				continue
 			}
+			p.fresh(k)
 			seen[k] = rev
 			if l.o.ConfigLayer != nil {
 				l.o.ConfigLayer(k, rev, value)
@@ -140,21 +149,28 @@ func getLayer(ctx context.Context, nc *nats.Conn, key string, timeout time.Durat
 	return rev, resp.Data, nil
 }
 
+// staleRetries bound the reads again of a key whose subject carried a
+// message while the read still gave the revision seen before: the
+// stream stores a message a moment after the subject's subscribers get
+// it. The waits double from staleFirst (about 2.5 s in all).
+const (
+	staleRetries = 8
+	staleFirst   = 10 * time.Millisecond
+)
+
 // pendingKeys are the keys to read again.
 type pendingKeys struct {
-	mu   sync.Mutex
-	keys []string
-	more chan struct{} // a token when keys were added
+	mu       sync.Mutex
+	keys     []string
+	messaged map[string]bool // a message on the key's subject since its last read
+	tries    map[string]int  // stale reads in a row
+	more     chan struct{}   // a token when keys were added
 }
 
 func (p *pendingKeys) add(keys ...string) {
 	p.mu.Lock()
 	for _, k := range keys {
-		dup := false
-		for _, q := range p.keys {
-			dup = dup || q == k
-		}
-		if !dup {
+		if !slices.Contains(p.keys, k) {
 			p.keys = append(p.keys, k)
 		}
 	}
@@ -165,10 +181,46 @@ func (p *pendingKeys) add(keys ...string) {
 	}
 }
 
-func (p *pendingKeys) take() []string {
+// changed notes a message on key's subject.
+func (p *pendingKeys) changed(key string) {
+	p.mu.Lock()
+	if p.messaged == nil {
+		p.messaged = map[string]bool{}
+	}
+	p.messaged[key] = true
+	p.mu.Unlock()
+	p.add(key)
+}
+
+// take returns the keys to read, and those of them whose subject carried
+// a message.
+func (p *pendingKeys) take() ([]string, map[string]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := p.keys
-	p.keys = nil
-	return k
+	k, m := p.keys, p.messaged
+	p.keys, p.messaged = nil, nil
+	return k, m
+}
+
+// stale reads key again a little later, a few times.
+func (p *pendingKeys) stale(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tries == nil {
+		p.tries = map[string]int{}
+	}
+	n := p.tries[key]
+	if n >= staleRetries {
+		delete(p.tries, key)
+		return
+	}
+	p.tries[key] = n + 1
+	time.AfterFunc(staleFirst<<n, func() { p.changed(key) })
+}
+
+// fresh notes a read that gave a new revision.
+func (p *pendingKeys) fresh(key string) {
+	p.mu.Lock()
+	delete(p.tries, key)
+	p.mu.Unlock()
 }

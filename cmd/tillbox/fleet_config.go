@@ -131,14 +131,23 @@ func (f *fleetConfig) check(key string, rev uint64, cand []config.Layer) (*confi
 		}
 	}
 	var ce *config.Error
-	if err == nil || !errors.As(err, &ce) {
+	if !errors.As(err, &ce) && len(c.LayersLeftOut()) == 0 {
+		return c, nil
+	}
+	base, berr := loadWith(f.layers)
+	for _, r := range c.LayersLeftOut() { // another layer breaks a rule with this one
+		if base == nil || !slices.ContainsFunc(base.LayersLeftOut(), func(b wire.ConfigRefusal) bool { return b.Key == r.Key }) {
+			return nil, &wire.ConfigRefusal{Key: key, Revision: rev, Field: r.Field, Reason: r.Reason + " (with the layer " + r.Key + " in force)"}
+		}
+	}
+	if ce == nil {
 		return c, nil
 	}
 	var before []config.Problem
-	if _, berr := loadWith(f.layers); errors.As(berr, &ce) {
-		before = ce.Problems
+	var be *config.Error
+	if errors.As(berr, &be) {
+		before = be.Problems
 	}
-	errors.As(err, &ce)
 	for _, p := range ce.Problems {
 		if !slices.ContainsFunc(before, func(b config.Problem) bool { return b.Field == p.Field && b.Reason == p.Reason }) {
 			return nil, &wire.ConfigRefusal{Key: key, Revision: rev, Field: p.Field, Reason: p.Reason}

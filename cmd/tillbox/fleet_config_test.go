@@ -57,6 +57,7 @@ func startCfgRig(t *testing.T, till wire.Till, others ...wire.Till) *cfgRig {
 	for _, cfg := range []jetstream.StreamConfig{
 		{Name: wire.JournalStream, Subjects: []string{"tillbox.*.journal.>"}, AllowDirect: true, Duplicates: time.Minute},
 		{Name: wire.HeartbeatStream, Subjects: []string{"tillbox.*.heartbeat.>"}, MaxMsgsPerSubject: 1, AllowDirect: true},
+		{Name: wire.RelayStream, Subjects: []string{"tillbox.*.relay.>"}},
 	} {
 		if _, err := js.CreateStream(ctx, cfg); err != nil {
 			t.Fatal(err)
@@ -155,7 +156,12 @@ func startCfgBox(t *testing.T, cfg string) *cfgBox {
 			done <- nil
 		})
 	}
-	t.Cleanup(b.stop)
+	t.Cleanup(func() {
+		b.stop()
+		if t.Failed() {
+			t.Logf("tillbox run's log:\n%s", logs)
+		}
+	})
 	b.display = waitPrinted(t, logs, done, displayPrinted)
 	b.tech = waitPrinted(t, logs, done, techPrinted)
 	return b
