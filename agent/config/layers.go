@@ -180,7 +180,10 @@ func (c *Config) LayersLeftOut() []wire.ConfigRefusal { return slices.Clone(c.la
 // overlay (changed since they were taken). One per key at most.
 func (c *Config) LayersRefused() []wire.ConfigRefusal {
 	out := slices.Clone(c.layersRefused)
-	if f, err := readLayersFile(filepath.Dir(c.LayersPath())); err == nil && c.LayersPath() != "" && c.FleetOn() {
+	if c.LayersPath() == "" || !c.FleetOn() {
+		return out
+	}
+	if f, err := readLayersFile(filepath.Dir(c.LayersPath())); err == nil {
 		for _, r := range f.Refused {
 			if !slices.ContainsFunc(out, func(o wire.ConfigRefusal) bool { return o.Key == r.Key }) {
 				out = append(out, r)
