@@ -84,8 +84,8 @@ func (l *Link) watchConfig(ctx context.Context, nc *nats.Conn, epoch uint64, see
 		if !l.still(epoch) {
 			return nil
 		}
-		keys, changedKeys := p.take()
-		for _, k := range keys {
+		todo, messaged := p.take()
+		for _, k := range todo {
 			rev, value, err := getLayer(ctx, nc, k, l.o.Timeout)
 			if errors.Is(err, errNoJetStream) {
 				l.log.Debug("headquarters' configuration bucket does not answer (not made yet?): looking again later", "bucket", wire.ConfigBucket)
@@ -95,7 +95,7 @@ func (l *Link) watchConfig(ctx context.Context, nc *nats.Conn, epoch uint64, see
 				return err
 			}
 			if last, ok := seen[k]; ok && last == rev {
-				if changedKeys[k] {
+				if messaged[k] {
 					p.stale(k) // the stream stores a message a moment after its subscribers hear of it
 				}
 				continue

@@ -178,3 +178,28 @@ func TestConfigPermissions(t *testing.T) {
 		t.Fatalf("its own key: %d %q %v", rev, value, err)
 	}
 }
+
+// TestConfigBucketLater: a box that connects before headquarters has made
+// the bucket takes the first layer put once it is made.
+func TestConfigBucketLater(t *testing.T) {
+	s := natstest.Start(t, natstest.Options{TLS: true, Tills: []wire.Till{tillA}})
+	js := hq(t, s)
+	hqStreams(t, js, time.Minute)
+	b := newBox(t, "", store.Options{})
+	g := newLayerLog()
+	o := boxOptions(s, tillA)
+	o.ConfigLayer = g.take
+	l := b.run(t, o)
+	l.until(t, "connected", func(s Status) bool { return s.Connected })
+	kv := configBucket(t, js)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	rev, err := kv.Put(ctx, tillA.TillConfigKey(), []byte(`{"settings":{"display.language":"fi"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.until(t, tillA.TillConfigKey(), rev, `{"settings":{"display.language":"fi"}}`)
+	if st := l.Status(); st.LastError != "" {
+		t.Errorf("a missing bucket is no error of the link: %q", st.LastError)
+	}
+}
