@@ -31,6 +31,11 @@
 // ([PageKeys] and [[scanner]] tables); a secret there wins over the file's
 // and its <key>_file, and an environment variable still wins over both.
 //
+// With the link to headquarters on, headquarters' layers for the chain,
+// the store and the till (layers.go), as the box kept them in its data
+// folder, lie between the file and the overlay: file < chain < store <
+// till < overlay < environment < command line.
+//
 // Only cmd/tillbox imports this package; it converts a Config into the
 // options of the agent, the ePayment client and the store, and its
 // [[scanner]] entries into the drivers' device.Specs ([Specs]).
@@ -45,6 +50,7 @@ import (
 
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -92,6 +98,12 @@ type Config struct {
 	// overlaid maps each field the overlay set ("vipps.msn", "scanner")
 	// to its line in the overlay.
 	overlaid map[string]int
+	// layers are headquarters' layers laid over the file, layered the
+	// fields they set and from which, layersRefused the kept layers left
+	// out (layers.go).
+	layers        []Layer
+	layered       map[string]Source
+	layersRefused []wire.ConfigRefusal
 }
 
 // Box is the [box] section: this till and where it keeps its data.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -27,31 +26,7 @@ import (
 // Config's Warnings include the file's permissions: a file holding secrets
 // must not be readable by every user.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	c, err := parse(data, filepath.Dir(path), os.LookupEnv, readOverlay)
-	if c == nil {
-		var ce *Error
-		if errors.As(err, &ce) {
-			ce.File = path
-		}
-		return nil, err
-	}
-	c.File = path
-	if fi, serr := os.Stat(path); serr == nil {
-		c.Warnings = append(permissionWarnings(path, fi.Mode(), c.inline), c.Warnings...)
-	}
-	if fi, serr := os.Stat(c.OverlayFile); serr == nil && c.OverlayFile != "" && fi.Mode().Perm()&0o077 != 0 {
-		c.Warnings = append(c.Warnings, Problem{Field: OverlayName, File: c.OverlayFile,
-			Reason: fmt.Sprintf("other users can open the technician page's settings (mode %04o; it may hold secrets): chmod 600 %s", fi.Mode().Perm(), c.OverlayFile)})
-	}
-	var ce *Error
-	if errors.As(err, &ce) {
-		ce.File = path
-	}
-	return c, err
+	return load(path, readLayers)
 }
 
 // Parse decodes a configuration from data and validates it, as Load does
@@ -59,13 +34,16 @@ func Load(path string) (*Config, error) {
 // TILLBOX_* variables of secrets (nil: none). A nil Config comes back only
 // when data is not TOML at all.
 func Parse(data []byte, dir string, env func(string) (string, bool)) (*Config, error) {
-	return parse(data, dir, env, nil)
+	return parse(data, dir, env, nil, nil)
 }
 
 // parse is Parse with the technician page's overlay: overlay (nil: none)
 // reads it given its path (from box.data_dir, which the overlay cannot
 // change) and lays it over the file before the secrets and the checks.
-func parse(data []byte, dir string, env func(string) (string, bool), overlay func(path string) ([]byte, error)) (*Config, error) {
+// With the link to headquarters on, layers (nil: none) reads the layers
+// of headquarters kept in box.data_dir, laid between the file and the
+// overlay (layers.go).
+func parse(data []byte, dir string, env func(string) (string, bool), overlay func(path string) ([]byte, error), layers func(dataDir string) ([]Layer, error)) (*Config, error) {
 	c := Default()
 	c.lines = indexLines(data)
 	d := decoder{c: c}
@@ -82,9 +60,13 @@ func parse(data []byte, dir string, env func(string) (string, bool), overlay fun
 	d.inlineSecrets()
 	if overlay != nil && strings.TrimSpace(c.Box.DataDir) != "" && !d.failed["box.data_dir"] {
 		c.OverlayFile = OverlayPath(c.Box.DataDir)
+		if layers != nil && c.FleetOn() {
+			d.applyLayers(layers)
+		}
 		d.overlay(overlay)
 	}
 	d.secrets(dir, env)
+	d.fileProblemsInLayers()
 
 	errs, warns := c.check()
 	for _, p := range errs {
@@ -170,6 +152,10 @@ type decoder struct {
 	lines map[string]int
 	// overlaid are the secrets the overlay set.
 	overlaid map[string]bool
+	// layerSecret are the secrets a layer of headquarters set, and which;
+	// key is the box's key that opens them, once read (layers.go).
+	layerSecret map[string]Source
+	key         *keyResult
 }
 
 func (d *decoder) fail(field, reason string, line int) {
@@ -478,6 +464,8 @@ func (d *decoder) secrets(dir string, env func(string) (string, bool)) {
 		if *s.value != "" {
 			if d.overlaid[s.field] {
 				d.c.setSource(s.field, Source{Kind: FromOverlay, Where: d.c.OverlayFile})
+			} else if src, ok := d.layerSecret[s.field]; ok {
+				d.c.setSource(s.field, src)
 			} else {
 				d.c.setSource(s.field, Source{Kind: FromConfig})
 			}

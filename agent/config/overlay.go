@@ -147,21 +147,26 @@ func (d *decoder) overlay(read func(string) ([]byte, error)) {
 }
 
 // inOverlay names the overlay in a problem of a field it set.
+// Else it names the layer of headquarters that set it (layers.go).
 func (c *Config) inOverlay(p Problem) Problem {
-	if c.overlaid == nil || p.File != "" {
+	if p.File != "" {
 		return p
 	}
 	if line, ok := c.overlaid[p.Field]; ok {
 		p.File, p.Line = c.OverlayFile, line
 	} else if _, ok := c.overlaid[scannerKey]; ok && strings.HasPrefix(p.Field, scannerKey) {
 		p.File, p.Line = c.OverlayFile, 0
+	} else {
+		p = c.inLayer(p)
 	}
 	return p
 }
 
 // KeySource tells where a setting came from: FromOverlay when the
 // technician page set it (its Where is the overlay), FromEnv or FromFile
-// for a secret taken from there, FromConfig otherwise. field is dotted
+// for a secret taken from there, FromChain, FromStore or FromTill when a
+// layer of headquarters set it (its Where is the key and the revision),
+// FromConfig otherwise. field is dotted
 // ("vipps.msn", "console.password_hash"); "scanner" stands for the
 // scanners.
 func (c *Config) KeySource(field string) Source {
@@ -170,6 +175,9 @@ func (c *Config) KeySource(field string) Source {
 	}
 	if _, ok := c.overlaid[field]; ok {
 		return Source{Kind: FromOverlay, Where: c.OverlayFile}
+	}
+	if s, ok := c.layered[field]; ok {
+		return s
 	}
 	return Source{Kind: FromConfig}
 }

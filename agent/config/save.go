@@ -50,7 +50,9 @@ func (c *Config) Save() error {
 		return fmt.Errorf("config: save: %w", err)
 	}
 	dir := filepath.Dir(c.File)
-	base, _ := Parse(data, dir, os.LookupEnv) // the file alone
+	kept := func(string) ([]Layer, error) { return c.layers, nil }
+	// the file with headquarters' layers, without the overlay
+	base, _ := parse(data, dir, os.LookupEnv, func(string) ([]byte, error) { return nil, nil }, kept)
 	if base == nil {
 		return fmt.Errorf("config: save: %s is not valid TOML any more: fix it by hand", c.File)
 	}
@@ -111,7 +113,7 @@ func (c *Config) Save() error {
 	}
 
 	text := b.String()
-	check, err := parse(data, dir, os.LookupEnv, func(string) ([]byte, error) { return []byte(text), nil })
+	check, err := parse(data, dir, os.LookupEnv, func(string) ([]byte, error) { return []byte(text), nil }, kept)
 	if check == nil || err != nil || !sameConfig(c, check) {
 		return fmt.Errorf("config: save: the settings would not load back as saved: nothing written to %s", overlay)
 	}
@@ -183,6 +185,7 @@ func sameConfig(a, b *Config) bool {
 	strip := func(c *Config) Config {
 		x := *c
 		x.File, x.OverlayFile, x.Warnings, x.inline, x.lines, x.sources, x.overlaid = "", "", nil, nil, nil, nil, nil
+		x.layers, x.layered, x.layersRefused = nil, nil, nil
 		// where a secret came from is not a setting
 		x.Vipps.ClientSecretFile, x.Vipps.SubscriptionKeyFile, x.Console.PasswordHashFile = "", "", ""
 		if len(x.Scanners) == 0 {

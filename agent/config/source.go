@@ -8,8 +8,9 @@ const (
 	FromOverlay = "overlay" // the technician page's settings (<data_dir>/settings.toml)
 )
 
-// Source is where a secret came from: Kind is FromEnv, FromFile or
-// FromConfig or FromOverlay, or "" when the secret is not set; Where names the variable
+// Source is where a secret came from: Kind is FromEnv, FromFile,
+// FromConfig, FromOverlay, or FromChain, FromStore or FromTill (a layer
+// of headquarters, layers.go), or "" when the secret is not set; Where names the variable
 // or the file (an absolute path when the configuration came from a file).
 // It never holds the secret.
 type Source struct {
@@ -29,6 +30,8 @@ func (s Source) String() string {
 		return "configuration file"
 	case FromOverlay:
 		return "set on the technician page (" + s.Where + ")"
+	case FromChain, FromStore, FromTill:
+		return "headquarters, the " + s.Kind + "'s layer (" + s.Where + ")"
 	}
 	return "not set"
 }

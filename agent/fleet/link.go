@@ -115,6 +115,9 @@ func (l *Link) session(ctx context.Context) error {
 	if l.o.Act != nil {
 		wg.Go(func() { l.actionLoop(connCtx, nc) }) // actions.go
 	}
+	if l.o.ConfigLayer != nil {
+		wg.Go(func() { l.configLoop(connCtx, nc) }) // config.go
+	}
 	select {
 	case <-ctx.Done():
 	case <-closed:

@@ -66,6 +66,13 @@ type Options struct {
 	// (actions.go; wire/action.go); ctx ends when the link stops. nil:
 	// the link takes no actions.
 	Act func(ctx context.Context, req wire.ActionRequest) wire.ActionReply
+	// ConfigLayer takes the newest value of one of the box's keys of
+	// headquarters' configuration (config.go): at each connect and each
+	// change, whenever its revision differs from the last one handed
+	// over. An empty value is an empty layer (a key deleted, purged, or
+	// never set: revision 0). A heartbeat follows at once. nil: the link
+	// does not read the configuration.
+	ConfigLayer func(key string, revision uint64, value []byte)
 
 	// MaxIdle bounds the wait for a new event without a notification.
 	// Default 30 s.

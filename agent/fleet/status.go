@@ -3,6 +3,8 @@ package fleet
 import (
 	"time"
 
+	"github.com/tillbox/tillbox/agent/fleet/wire"
+
 	"github.com/tillbox/tillbox/store"
 )
 
@@ -35,6 +37,9 @@ type Status struct {
 	Published  uint64 `json:"published"`
 	Relayed    uint64 `json:"relayed"`
 	Reconnects uint64 `json:"reconnects"`
+	// Config is headquarters' layered configuration as the box took it
+	// (set by cmd/tillbox; nil: it takes none).
+	Config *wire.ConfigState `json:"config,omitempty"`
 }
 
 // Status reports the link now.

@@ -22,7 +22,7 @@ func fleetFindings(ctx context.Context, c *config.Config, svc service, timeout t
 	if !on {
 		return nil
 	}
-	var out []finding
+	out := []finding{fleetConfigFinding(c)} // doctor_fleet_config.go
 	for _, f := range []struct{ path, what string }{{o.CredsFile, "fleet.creds_file"}, {o.NKeyFile, "fleet.nkey_file"}} {
 		if f.path != "" {
 			out = append(out, secretFile(f.path, f.what, svc))

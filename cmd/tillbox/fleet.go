@@ -13,9 +13,10 @@ import (
 // runs beside the agent: it ships the event log, sends heartbeats and
 // takes relayed webhooks. Nothing of the box waits for it.
 type boxLink struct {
-	link *fleet.Link
-	stop context.CancelFunc
-	done chan error // nil until started
+	link   *fleet.Link
+	config *fleetConfig // headquarters' layered configuration (fleet_config.go), or nil
+	stop   context.CancelFunc
+	done   chan error // nil until started
 }
 
 // openFleet makes the link when [fleet] is on (the store is open with
@@ -37,11 +38,18 @@ func (m *Main) openFleet() error {
 	o.Describe = m.describe
 	o.Refunds = m.refundHooks() // refund anywhere in the chain (fleet_refund.go)
 	o.Act = m.fleetActions()    // fleet_actions.go
+	fc, err := m.openFleetConfig()
+	if err != nil {
+		return err
+	}
+	if fc != nil {
+		o.ConfigLayer = fc.take
+	}
 	l, err := fleet.New(m.db, o)
 	if err != nil {
 		return fmt.Errorf("[fleet]: %w", err)
 	}
-	m.fleet = &boxLink{link: l, stop: func() {}}
+	m.fleet = &boxLink{link: l, config: fc, stop: func() {}}
 	return nil
 }
 
@@ -58,6 +66,10 @@ func (m *Main) describe() wire.Heartbeat {
 	}
 	for _, s := range m.scanners.Statuses() {
 		h.Scanners = append(h.Scanners, wire.Scanner{Name: s.Name, Connected: s.Connected})
+	}
+	if fc := m.fleet.config; fc != nil {
+		st := fc.state()
+		h.Config = &st
 	}
 	return h
 }
@@ -89,6 +101,14 @@ func (m *Main) stopFleet() error {
 func (m *Main) fleetStatus() func() fleet.Status {
 	if m.fleet == nil {
 		return nil
+	}
+	if fc := m.fleet.config; fc != nil {
+		return func() fleet.Status {
+			s := m.fleet.link.Status()
+			st := fc.state()
+			s.Config = &st
+			return s
+		}
 	}
 	return m.fleet.link.Status
 }

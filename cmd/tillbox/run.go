@@ -77,9 +77,10 @@ type Main struct {
 	ready     chan struct{} // closed once the server accepts requests
 	calls     metrics.Calls // the ePayment client's round trips, for /metrics
 
-	configPath  string        // the configuration file (the technician page's settings)
-	overridden  []string      // the fields the command line overrides
-	restart     chan struct{} // closed when the technician page asks for a restart (restart.go)
+	configPath  string           // the configuration file (the technician page's settings)
+	flags       config.Overrides // the command line's settings (fleet_config.go)
+	overridden  []string         // the fields the command line overrides
+	restart     chan struct{}    // closed when the technician page asks for a restart (restart.go)
 	restartOnce sync.Once
 
 	// What `tillbox demo` sets (demo.go); zero for `tillbox run`.
@@ -135,7 +136,7 @@ func (m *Main) ParseFlags(args []string) error {
 		return problems(m.stderr, *path, err)
 	}
 	m.Config = c
-	m.configPath = *path
+	m.configPath, m.flags = *path, o
 	for _, f := range []struct {
 		name string
 		set  bool
@@ -362,7 +363,7 @@ func (m *Main) openTechnician(db *store.DB) error {
 		TLSFingerprint: m.tlsPrint, Fleet: m.fleetStatus(),
 	}
 	settings := &settingsFile{path: m.configPath, overrides: m.overridden, agent: m.agent, log: log.With("component", "settings"),
-		passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir]}
+		passwordDir: map[bool]string{true: c.Box.DataDir}[inDataDir], hq: m.fleetConfigState}
 	if m.display != nil {
 		settings.till = m.display.till
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tillbox/tillbox/agent"
 	"github.com/tillbox/tillbox/agent/config"
 	"github.com/tillbox/tillbox/agent/epayment"
+	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/display"
 	"github.com/tillbox/tillbox/display/technician"
 )
@@ -31,6 +32,9 @@ type settingsFile struct {
 	// passwordDir is the data directory when the password is in
 	// `tillbox passwd`'s file there: a new one goes there too.
 	passwordDir string
+	// hq is headquarters' layered configuration as the box took it
+	// (fleet_config.go); nil, or nil from it, when it takes none.
+	hq func() *wire.ConfigState
 }
 
 func (s *settingsFile) load() (*config.Config, error) {
@@ -59,6 +63,10 @@ func (s *settingsFile) Load() (technician.SettingsValues, error) {
 	if v.Environment == "" {
 		v.Environment = "simulator"
 	}
+	v.From = s.from(c)
+	if s.hq != nil {
+		v.HQ = s.hq()
+	}
 	for _, sc := range c.Scanners {
 		row := technician.ScannerValues{Name: sc.Name, Driver: sc.Driver, Match: sc.Match, Mode: sc.Mode,
 			Layout: sc.Layout, Terminator: sc.Terminator}
@@ -80,6 +88,36 @@ func (s *settingsFile) Load() (technician.SettingsValues, error) {
 			Fixed: src.Kind == config.FromEnv})
 	}
 	return v, err
+}
+
+// from says where the value of each field on the page comes from: the
+// file, the page's overlay, a layer of headquarters (docs/chain.md), and
+// whether the command line overrides it.
+func (s *settingsFile) from(c *config.Config) map[string]string {
+	from := map[string]string{}
+	for _, field := range []string{"vipps.environment", "vipps.msn", "vipps.client_id", "display.language", "sales.customer_present_window", "scanner"} {
+		key := field
+		if field == "vipps.environment" && c.Vipps.Environment == "" {
+			key = "vipps.base_url"
+		}
+		src := c.KeySource(key)
+		text := src.String()
+		switch src.Kind {
+		case config.FromOverlay:
+			text = "the technician page (" + src.Where + ")"
+		case config.FromConfig:
+			text = "the configuration file"
+		}
+		flag := key
+		if key == "scanner" {
+			flag = "scanners"
+		}
+		if slices.Contains(s.overrides, flag) {
+			text += "; the command line of tillbox run overrides it"
+		}
+		from[field] = text
+	}
+	return from
 }
 
 // Save applies v to the file's configuration, validates and writes it,

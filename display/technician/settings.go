@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tillbox/tillbox/agent/fleet/wire"
 )
 
 // Settings are the settings of the box the page changes: cmd/tillbox keeps
@@ -49,6 +51,15 @@ type SettingsValues struct {
 	OverlayFile           string   // where the page saves: <data_dir>/settings.toml
 	FromPage              []string // the fields whose value was set on this page ("vipps.msn", "scanner")
 	Overridden            []string
+	// From says where the value of each field on the page comes from:
+	// "vipps.msn": "the configuration file", "the technician page",
+	// "headquarters, the store's layer (acme.store.oslo-1, revision 5)"…
+	// ("scanner" for the scanners, "vipps.environment" for the address).
+	From map[string]string
+	// HQ is headquarters' layered configuration as the box took it: the
+	// layers applied and refused, what waits for a restart; nil when the
+	// box takes none.
+	HQ *wire.ConfigState
 }
 
 // SecretState is what the page says of a secret.
@@ -97,6 +108,13 @@ type settingsData struct {
 	Layouts  []string
 	Modes    []string
 }
+
+// fromNote is where the value of Field comes from, for the page.
+type fromNote struct{ Field, Text string }
+
+// From is where the value of field comes from (its Text empty when not
+// known).
+func (d settingsData) From(field string) fromNote { return fromNote{field, d.V.From[field]} }
 
 // Problem is the reason beside field, or "".
 func (d settingsData) Problem(field string) string { return d.Problems[field] }
