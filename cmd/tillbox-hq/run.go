@@ -25,6 +25,7 @@ import (
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqnats"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/ingest"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/relay"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/settings"
 )
 
 const runUsage = `Usage: tillbox-hq run [--config FILE] [--listen ADDR]
@@ -83,6 +84,7 @@ type Main struct {
 	js      jetstream.JetStream
 	metrics *hqmetrics.Metrics
 	routes  *relay.Routes
+	layers  *settings.Settings // the layered settings (issue 14)
 
 	migrated, streams atomic.Bool
 	ready             chan struct{}
@@ -181,6 +183,7 @@ func (m *Main) open() error {
 	m.metrics = hqmetrics.New(func(ctx context.Context) ([]hqdb.TillState, error) {
 		return m.db.TillStates(ctx, c.HQ.Chain)
 	}, c.HQ.HeartbeatInterval.D(), time.Now, m.log)
+	m.layers = settings.New(settings.Options{JS: m.js, Chain: c.HQ.Chain, Boxes: boxesOf(m.db, c.HQ.Chain)})
 	m.routes = relay.NewRoutes(func(ctx context.Context) ([]hqdb.Route, error) {
 		return m.db.Routes(ctx, c.HQ.Chain)
 	}, 15*time.Second, m.log.With("component", "routes"))
