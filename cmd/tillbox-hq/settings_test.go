@@ -163,8 +163,8 @@ func TestSettings(t *testing.T) {
 		r.mustCLI(t, "", "set", "--store", "oslo", "sales.customer_present_window=90s", "sales.max_queued=7")
 		r.mustCLI(t, "", "set", "--till", "oslo/t1", "metrics.enabled=true", "box.hosts=till1.oslo.lan, till1")
 		for key, want := range map[string]map[string]any{
-			chainKey: {"display.language": "nb"},
-			osloKey:  {"sales.customer_present_window": "90s", "sales.max_queued": float64(7)},
+			chainKey:                {"display.language": "nb"},
+			osloKey:                 {"sales.customer_present_window": "90s", "sales.max_queued": float64(7)},
 			t1.till.TillConfigKey(): {"metrics.enabled": true, "box.hosts": []any{"till1.oslo.lan", "till1"}},
 		} {
 			l, _ := r.layer(t, key)
