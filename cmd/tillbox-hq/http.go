@@ -44,6 +44,7 @@ func (m *Main) handler() (http.Handler, error) {
 	page, err := fleetpage.New(hqdb.Fleet{DB: m.db, Chain: c.HQ.Chain, Location: c.Location()}, fleetpage.Options{
 		Users: users, Heartbeat: c.HQ.HeartbeatInterval.D(), Logger: m.log.With("component", "fleetpage"),
 		Location: c.Location(), SecureCookies: c.HTTP.SecureCookies || c.HTTP.CertFile != "", Hosts: c.HTTP.Hosts,
+		Settings: m.layers,
 	})
 	if err != nil {
 		return nil, err

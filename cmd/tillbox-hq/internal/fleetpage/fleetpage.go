@@ -106,6 +106,9 @@ type Options struct {
 	// SessionIdle unused (default 1 hour; the open page refreshes itself).
 	SessionMax  time.Duration
 	SessionIdle time.Duration
+	// Settings are the chain's layered settings, shown and changed at
+	// /settings (settings.go); nil: no settings page.
+	Settings Settings
 }
 
 //go:embed assets
@@ -179,6 +182,7 @@ func (p *page) handler() http.Handler {
 	mux.HandleFunc("POST /logout", p.logout)
 	mux.HandleFunc("GET /{$}", p.loggedIn(p.fleetPage))
 	mux.HandleFunc("GET /api/fleet", p.loggedIn(p.fleetJSON))
+	p.settingsRoutes(mux)
 	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
 	// not the Host) are refused before any handler, the login form too.
 	return web.Handler(mux, web.Options{

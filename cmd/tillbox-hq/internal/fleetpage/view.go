@@ -39,7 +39,9 @@ type fleet struct {
 
 	User    string `json:"-"`
 	Refresh int    `json:"-"` // seconds between the page's reloads
-	Updated string `json:"-"` // Now in the chain's time zone, for people
+	// Settings: the settings page is on (a link to it).
+	Settings bool   `json:"-"`
+	Updated  string `json:"-"` // Now in the chain's time zone, for people
 }
 
 type storeView struct {
@@ -204,6 +206,7 @@ func (p *page) fleetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	f.User, _ = r.Context().Value(userKey{}).(string)
 	f.Refresh = int(RefreshEvery / time.Second)
+	f.Settings = p.o.Settings != nil
 	p.render(w, http.StatusOK, "fleet.html", f)
 }
 
