@@ -6,6 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -154,7 +157,58 @@ func TestSettings(t *testing.T) {
 	t.Run("canary then promote", func(t *testing.T) { testCanary(t, r) })
 	t.Run("rollback", func(t *testing.T) { testRollback(t, r) })
 	t.Run("secrets", func(t *testing.T) { testSecrets(t, r) })
+	t.Run("forms only from the page's own site", func(t *testing.T) { testSettingsForms(t, r) })
 	t.Run("page", func(t *testing.T) { testSettingsPage(t, r) })
+}
+
+// testSettingsForms: a form posted without a session, or from another
+// site with one, changes nothing.
+func testSettingsForms(t *testing.T, r *settingsRig) {
+	key := wire.StoreConfigKey(testChain, "bergen")
+	form := url.Values{"op": {"set"}, "scope": {"store:bergen"}, "field": {"display.language"}, "value": {"en"}}
+	post := func(c *http.Client, origin string) int {
+		req, err := http.NewRequest(http.MethodPost, r.hq.URL()+"/settings", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(http.DefaultClient, ""); code != http.StatusUnauthorized {
+		t.Errorf("a form without a session: %d, want 401", code)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(r.hq.URL()+"/login", url.Values{"name": {"it"}, "password": {pagePassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code := post(c, "https://evil.example"); code != http.StatusForbidden {
+		t.Errorf("a form from another site: %d, want 403", code)
+	}
+	if _, rev := r.layer(t, key); rev != 0 {
+		t.Errorf("a refused form wrote %s", key)
+	}
+	if code := post(c, ""); code != http.StatusOK {
+		t.Errorf("the same form with the session, from no other site: %d", code)
+	}
+	if l, _ := r.layer(t, key); l.Settings["display.language"] != "en" || l.By != "it" {
+		t.Errorf("the form's change: %+v", l)
+	}
+	r.mustCLI(t, "", "unset", "--store", "bergen", "display.language")
 }
 
 func testBucket(t *testing.T, r *settingsRig) {
