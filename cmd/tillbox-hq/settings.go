@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/cmd/internal/cli"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqconfig"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
@@ -82,6 +83,17 @@ func runSettings(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
+	sc, err := f.scope()
+	switch {
+	case err != nil:
+		return usageError(fs, err)
+	case cmd == "promote" && sc.Level != wire.LevelStore:
+		return usageError(fs, errors.New("promote: name the canary store with --store"))
+	case cmd == "rollback" && *f.to == 0:
+		return usageError(fs, errors.New("rollback: name the revision with --to (settings history lists them)"))
+	case (cmd == "show" || cmd == "history" || cmd == "rollback") && len(pos) > 0:
+		return usageError(fs, fmt.Errorf("%s: unexpected argument %q", cmd, pos[0]))
+	}
 	c, err := loadConfig(*f.path, stderr)
 	if err != nil {
 		return err
@@ -93,10 +105,6 @@ func runSettings(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	defer closeAll()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	sc, err := f.scope()
-	if err != nil {
-		return usageError(fs, err)
-	}
 	by := *f.by
 	if by == "" {
 		by = osUser() + " (tillbox-hq settings)"
@@ -109,18 +117,12 @@ func runSettings(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	case "unset":
 		return settingsUnset(ctx, st, sc, f, pos, by, stdout)
 	case "promote":
-		if sc.Level != "store" {
-			return usageError(fs, errors.New("promote: name the canary store with --store"))
-		}
 		res, err := st.Promote(ctx, sc.Store, pos, by, *f.note)
 		printResult(stdout, res)
 		return err
 	case "history":
 		return settingsHistory(ctx, st, sc, stdout)
 	default: // rollback
-		if *f.to == 0 {
-			return usageError(fs, errors.New("rollback: name the revision with --to (settings history lists them)"))
-		}
 		w, err := st.Rollback(ctx, sc.Key(st.Chain()), *f.to, by, *f.note)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -423,3 +424,27 @@ func checkNoClearText(t *testing.T, js jetstream.JetStream, secret string) {
 }
 
 func jsonNumber(n uint64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestSettingsHelpAndBadCommandLines: -h prints the usage on stdout; a
+// command line not understood exits 2 with its message on stderr, before
+// any connection.
+func TestSettingsHelpAndBadCommandLines(t *testing.T) {
+	for _, args := range [][]string{{"settings", "-h"}, {"settings", "--help"}, {"settings", "set", "-h"}, {"settings", "rollback", "--help"}} {
+		var out, errOut bytes.Buffer
+		err := run(t.Context(), args, &out, &errOut)
+		if code := exitCode(err, &errOut); code != 0 || !strings.Contains(out.String(), "promote --store STORE") || errOut.Len() != 0 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out.String(), errOut.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"settings"}, {"settings", "frobnicate"}, {"settings", "set", "--no-such-flag"},
+		{"settings", "set", "--store", "a b", "x.y=1"}, {"settings", "show", "--store", "s", "--till", "s/t"},
+		{"settings", "promote", "display.language"}, {"settings", "rollback"}, {"settings", "history", "extra"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(t.Context(), append(args, "--config", "/nonexistent/hq.toml"), &out, &errOut)
+		if code := exitCode(err, io.Discard); code != 2 || errOut.Len() == 0 || out.Len() != 0 {
+			t.Errorf("%q: exit %d (%v), stdout %q, stderr %q; want 2 and a message on stderr", args, code, err, out.String(), errOut.String())
+		}
+	}
+}

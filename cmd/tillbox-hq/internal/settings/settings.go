@@ -68,6 +68,9 @@ func (s *Settings) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 		return s.kv, nil
 	}
 	kv, err := s.o.JS.KeyValue(ctx, wire.ConfigBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("the settings bucket %s does not exist yet: tillbox-hq run makes it with the streams", wire.ConfigBucket)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the settings bucket %s: %w", wire.ConfigBucket, err)
 	}
