@@ -269,6 +269,8 @@ func testSetUnset(t *testing.T, r *settingsRig) {
 		{"set", "sync.workers=many"},
 		{"set", "pos.token=x"},
 		{"set", "--store", "oslo", "--till", "oslo/t1", "display.language=en"},
+		{"unset", "--store", "oslo", "sales.scan_window"},
+		{"unset", "--store", "bergen", "vipps.client_secret"},
 	} {
 		if out, err := r.cli(t, "", bad...); err == nil {
 			t.Errorf("settings %v was taken: %s", bad, out)

@@ -132,9 +132,13 @@ func (s *Settings) Apply(ctx context.Context, c Change) (Result, error) {
 				l.Settings[f] = v
 			}
 			for _, f := range c.Unset {
-				if !IsSecret(f) {
-					delete(l.Settings, f)
+				if IsSecret(f) {
+					continue
 				}
+				if _, ok := l.Settings[f]; !ok {
+					return fmt.Errorf("%s is not set for %s: nothing to unset", f, c.Scope)
+				}
+				delete(l.Settings, f)
 			}
 			return nil
 		})
@@ -268,12 +272,19 @@ func (s *Settings) unsealings(ctx context.Context, kv jetstream.KeyValue, c Chan
 	if err != nil {
 		return err
 	}
+	found := map[string]bool{}
 	for k, cur := range layers {
 		sc, ok := ScopeOfKey(s.o.Chain, k)
 		if !ok || sc.Level != wire.LevelTill || !c.Scope.Contains(wire.Till{Chain: s.o.Chain, Store: sc.Store, Till: sc.Till}) {
 			continue
 		}
-		if !slices.ContainsFunc(fields, func(f string) bool { _, ok := cur.Layer.Sealed[f]; return ok }) {
+		held := false
+		for _, f := range fields {
+			if _, ok := cur.Layer.Sealed[f]; ok {
+				found[f], held = true, true
+			}
+		}
+		if !held {
 			continue
 		}
 		muts[k] = append(muts[k], func(l *wire.ConfigLayer) error {
@@ -282,6 +293,11 @@ func (s *Settings) unsealings(ctx context.Context, kv jetstream.KeyValue, c Chan
 			}
 			return nil
 		})
+	}
+	for _, f := range fields {
+		if !found[f] {
+			return fmt.Errorf("%s is sealed for no till of %s: nothing to unset", f, c.Scope)
+		}
 	}
 	return nil
 }
