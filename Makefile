@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X $(VPKG).stamp=$(VERSION) -X $(VPKG).commit=$(COMMIT) -X $(VP
 BIN     := bin
 DIST    := dist
 
-.PHONY: all demo demo-chain build build-arm64 build-armv7 check-static release check-release check-systemd check-install test lint bench deps fuzz clean hil soak-chain
+.PHONY: all demo demo-chain build build-arm64 build-armv7 check-static release check-release check-systemd check-rules check-install test lint bench deps fuzz clean hil soak-chain
 
 all: build
 
@@ -85,6 +85,11 @@ check-systemd: build
 	  out=$$(systemd-analyze verify "$$d/tillbox.service" 2>&1) && [ -z "$$out" ] || { echo "$$out" >&2; echo "systemd-analyze verify: tillbox.service has problems" >&2; exit 1; }; \
 	  echo "tillbox.service: verified"
 
+## check-rules: the Prometheus rules for headquarters (docs/prometheus) parse and pass their unit tests (promtool;
+## also run by go test in cmd/tillbox-hq/internal/alerts)
+check-rules: deps
+	@echo "== promtool"; cd docs/prometheus && promtool check rules tillbox-hq.rules.yml && promtool test rules tillbox-hq.rules.test.yml
+
 ## check-install: only the install test: scripts/install.sh and uninstall.sh in a debootstrapped Debian root (as root;
 ## part of make test's go test; TILLBOX_ROOTFS_CACHE=DIR keeps the root between runs)
 check-install: deps
@@ -103,7 +108,7 @@ lint: deps
 	@echo "== go mod tidy"; $(GO) mod tidy -diff || { echo "go mod tidy would change go.mod/go.sum (diff above)"; exit 1; }
 
 ## test: every check, the static build, and the whole test suite with the race detector
-test: lint check-static check-release check-systemd
+test: lint check-static check-release check-systemd check-rules
 	@echo "== go test -race (gotestsum prints the count at the end)"
 	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 20m ./...
 

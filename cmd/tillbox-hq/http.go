@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tillbox/tillbox/cmd/internal/cli"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/alerts"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetpage"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/relay"
@@ -45,6 +46,7 @@ func (m *Main) handler() (http.Handler, error) {
 		Users: users, Heartbeat: c.HQ.HeartbeatInterval.D(), Logger: m.log.With("component", "fleetpage"),
 		Location: c.Location(), SecureCookies: c.HTTP.SecureCookies || c.HTTP.CertFile != "", Hosts: c.HTTP.Hosts,
 		Settings: m.layers,
+		Alerts:   alerts.Page{Store: m.alertStore()},
 	})
 	if err != nil {
 		return nil, err

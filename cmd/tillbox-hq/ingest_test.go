@@ -82,6 +82,12 @@ func TestJournalLandsExactlyOnce(t *testing.T) {
 	}
 	boxes[1].last = last.CachedInfo().State.LastSeq
 	boxes[1].mustShip(t, 61)
+	// A sale event whose sale does not decode (the newest of its sale, so
+	// the one headquarters reads): terminated and counted too.
+	bad := `{"seq":999,"reference":"bergen-t1-bad","kind":"sale","state":"completed","at":"2026-12-07T10:00:00Z","data":{"amount":"ten"}}`
+	if _, err := boxes[2].js.Publish(ctx, boxes[2].till.JournalSubject(), []byte(bad)); err != nil {
+		t.Fatal(err)
+	}
 	for _, b := range boxes {
 		waitFor(t, 60*time.Second, "every event of "+b.till.String(), func() bool { return countEvents(db, b.till) == len(b.events) })
 	}
@@ -92,10 +98,14 @@ func TestJournalLandsExactlyOnce(t *testing.T) {
 	for _, b := range boxes {
 		checkJournal(t, db, b)
 	}
+	var stored int
+	if err := db.QueryRow(ctx, "SELECT (SELECT count(*) FROM events WHERE reference = 'bergen-t1-bad') + (SELECT count(*) FROM sales WHERE reference = 'bergen-t1-bad')").Scan(&stored); err != nil || stored != 0 {
+		t.Errorf("the sale that does not decode: %d rows (%v), want none", stored, err)
+	}
 	code, body := get(t, h.URL()+"/metrics")
 	if code != http.StatusOK || !strings.Contains(body, `tillbox_hq_ingest_events_total{result="new"} 182`) ||
 		!strings.Contains(body, `tillbox_hq_ingest_events_total{result="duplicate"} 1`) ||
-		!strings.Contains(body, `tillbox_hq_ingest_events_total{result="rejected"} 1`) {
+		!strings.Contains(body, `tillbox_hq_ingest_events_total{result="rejected"} 2`) {
 		t.Errorf("/metrics: %d\n%s", code, grep(body, "tillbox_hq_ingest_events_total"))
 	}
 }

@@ -184,6 +184,7 @@ func (m *Main) open() error {
 		return m.db.TillStates(ctx, c.HQ.Chain)
 	}, c.HQ.HeartbeatInterval.D(), time.Now, m.log)
 	m.layers = settings.New(settings.Options{JS: m.js, Chain: c.HQ.Chain, Boxes: boxesOf(m.db, c.HQ.Chain)})
+	m.watchAlerts()
 	m.routes = relay.NewRoutes(func(ctx context.Context) ([]hqdb.Route, error) {
 		return m.db.Routes(ctx, c.HQ.Chain)
 	}, 15*time.Second, m.log.With("component", "routes"))
@@ -252,6 +253,7 @@ func (m *Main) work(ctx context.Context) {
 	m.migrated.Store(true)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = m.routes.Run(ctx) })
+	wg.Go(func() { m.runAlerts(ctx) })
 	retry(ctx, log, "NATS streams", func(ctx context.Context) error {
 		return hqnats.EnsureStreams(ctx, m.js, hqnats.StreamsOf(c))
 	})

@@ -15,8 +15,8 @@ import (
 
 const pagePassword = "settings-page-password-1"
 
-// pageSeen is what the browser shows of the settings page.
-type pageSeen struct {
+// settingsSeen is what the browser shows of the settings page.
+type settingsSeen struct {
 	Notice      string            `json:"notice"`
 	Problem     string            `json:"problem"`
 	Sections    map[string]string `json:"sections"` // id → its text
@@ -25,7 +25,7 @@ type pageSeen struct {
 	Outside     []string          `json:"outside"`
 }
 
-const pageSeenJS = `JSON.stringify((() => {
+const settingsSeenJS = `JSON.stringify((() => {
   const text = id => { const el = document.getElementById(id) || document.querySelector(id); return el ? el.innerText.replace(/[ \t\r\n]+/g, ' ') : ''; };
   const s = {notice: [...document.querySelectorAll('.notice')].map(e => e.innerText).join(' | '), problem: text('problem'),
     sections: {}, html: document.documentElement.outerHTML, scrollWidth: document.documentElement.scrollWidth, outside: []};
@@ -37,17 +37,17 @@ const pageSeenJS = `JSON.stringify((() => {
   return s;
 })())`
 
-func readPage(t *testing.T, tab context.Context) pageSeen {
+func readSettingsPage(t *testing.T, tab context.Context) settingsSeen {
 	t.Helper()
-	var s pageSeen
-	if err := json.Unmarshal([]byte(browsertest.Eval[string](t, tab, pageSeenJS)), &s); err != nil {
+	var s settingsSeen
+	if err := json.Unmarshal([]byte(browsertest.Eval[string](t, tab, settingsSeenJS)), &s); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// fill opens the details of a form (by its summary) and types into its fields.
-func fill(t *testing.T, tab context.Context, summary string, fields map[string]string) {
+// fillSettingsForm opens the details of a form (by its summary) and types into its fields.
+func fillSettingsForm(t *testing.T, tab context.Context, summary string, fields map[string]string) {
 	t.Helper()
 	if err := chromedp.Do(tab, browsertest.Click(summary)); err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func testSettingsPage(t *testing.T, r *settingsRig) {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, tab, "the settings page", `document.getElementById('chain') !== null`)
-	s := readPage(t, tab)
+	s := readSettingsPage(t, tab)
 	for id, wants := range map[string][]string{
 		// Since the promotion oslo's tills have not said they took its newest revision.
 		"store-oslo":   {"Its tills on revision", "0 applied, 0 refused, 2 waiting", "sales.customer_present_window 90s"},
@@ -90,7 +90,7 @@ func testSettingsPage(t *testing.T, r *settingsRig) {
 			}
 		}
 	}
-	checkFits(t, s, 390)
+	checkSettingsFit(t, s, 390)
 	browsertest.Screenshot(t, tab, "settings-390")
 	rev := pageSetAndSeal(t, r, tab)
 	pagePromoteAndRollBack(t, r, tab, rev)
@@ -100,7 +100,7 @@ func testSettingsPage(t *testing.T, r *settingsRig) {
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, tab, "the settings page at 1280 px", `document.getElementById('chain') !== null && innerWidth === 1280`)
-	checkFits(t, readPage(t, tab), 1280)
+	checkSettingsFit(t, readSettingsPage(t, tab), 1280)
 	browsertest.Screenshot(t, tab, "settings-1280")
 }
 
@@ -108,7 +108,7 @@ func testSettingsPage(t *testing.T, r *settingsRig) {
 // till bergen/t1 with the page's forms; it returns bergen's revision.
 func pageSetAndSeal(t *testing.T, r *settingsRig, tab context.Context) uint64 {
 	// A field for store bergen.
-	fill(t, tab, "#store-bergen > details.change summary", map[string]string{
+	fillSettingsForm(t, tab, "#store-bergen > details.change summary", map[string]string{
 		"#store-bergen > details.change form.set input[name=field]": "sales.scan_window",
 		"#store-bergen > details.change form.set input[name=value]": "45s",
 		"#store-bergen > details.change form.set input[name=note]":  "bergen first",
@@ -122,14 +122,14 @@ func pageSetAndSeal(t *testing.T, r *settingsRig, tab context.Context) uint64 {
 	if l.Settings["sales.scan_window"] != "45s" || l.By != "it" || l.Note != "bergen first" {
 		t.Fatalf("bergen's layer after the form: %+v", l)
 	}
-	if s := readPage(t, tab); !strings.Contains(s.Notice, "Wrote "+bergenKey+", revision "+strconv.FormatUint(rev, 10)) {
+	if s := readSettingsPage(t, tab); !strings.Contains(s.Notice, "Wrote "+bergenKey+", revision "+strconv.FormatUint(rev, 10)) {
 		t.Errorf("the notice %q", s.Notice)
 	}
 
 	// A secret for till bergen/t1: sealed, never shown back.
 	const secret = "subscription-key-7Hq-bergen"
 	bt1 := r.boxes["bergen/t1"]
-	fill(t, tab, "#till-bergen-t1 details.change summary", map[string]string{
+	fillSettingsForm(t, tab, "#till-bergen-t1 details.change summary", map[string]string{
 		"#till-bergen-t1 form.secret input[name=secret]": secret,
 	})
 	if err := chromedp.Do(tab, chromedp.SetValue(chromedp.CSS("#till-bergen-t1 form.secret select"), "vipps.subscription_key"),
@@ -141,7 +141,7 @@ func pageSetAndSeal(t *testing.T, r *settingsRig, tab context.Context) uint64 {
 	if got, err := bt1.key.OpenSecret(bt1.till, "vipps.subscription_key", tl.Sealed["vipps.subscription_key"]); err != nil || got != secret {
 		t.Errorf("bergen/t1 opens %q, %v", got, err)
 	}
-	if s := readPage(t, tab); strings.Contains(s.HTML, secret) {
+	if s := readSettingsPage(t, tab); strings.Contains(s.HTML, secret) {
 		t.Error("the page shows the secret")
 	}
 	return rev
@@ -181,12 +181,12 @@ func pagePromoteAndRollBack(t *testing.T, r *settingsRig, tab context.Context, r
 		t.Fatal(err)
 	}
 	browsertest.WaitJS(t, tab, "the chain's history", `document.getElementById('key') !== null`)
-	hs := readPage(t, tab)
+	hs := readSettingsPage(t, tab)
 	if !strings.Contains(hs.Sections[strconv.FormatUint(before, 10)], "(current)") ||
 		!strings.Contains(hs.Sections[strconv.FormatUint(before, 10)], "promoted from store bergen") {
 		t.Errorf("the history's newest revision: %q", hs.Sections[strconv.FormatUint(before, 10)])
 	}
-	checkFits(t, hs, 390)
+	checkSettingsFit(t, hs, 390)
 	browsertest.Screenshot(t, tab, "history-390")
 	target := strconv.FormatUint(chainRev, 10)
 	if err := chromedp.Do(tab, chromedp.SendKeys(chromedp.CSS("article[data-revision='"+target+"'] input[name=note]"), "undo the scan window"),
@@ -200,7 +200,7 @@ func pagePromoteAndRollBack(t *testing.T, r *settingsRig, tab context.Context, r
 
 }
 
-func checkFits(t *testing.T, s pageSeen, width int) {
+func checkSettingsFit(t *testing.T, s settingsSeen, width int) {
 	t.Helper()
 	if s.ScrollWidth > width || len(s.Outside) > 0 {
 		t.Errorf("at %d px the page is %d px wide; past the edge: %v", width, s.ScrollWidth, s.Outside)

@@ -50,6 +50,7 @@ func (m *Main) describe() wire.Heartbeat {
 	h := wire.Heartbeat{Version: version.String(), MSN: m.Config.Vipps.MSN, ReferencePrefix: a.Options().ReferencePrefix}
 	if st, err := a.Status(); err == nil {
 		h.Online, h.Queue, h.LastError = st.Online, st.Queued, st.LastError
+		h.QueueCap, h.Auth = st.MaxQueued, st.Auth // Health (alerts)
 	} else {
 		h.LastError = err.Error()
 	}

@@ -240,6 +240,11 @@ type Heartbeat struct {
 	// secrets, the layers applied and refused (config.go). nil: the box
 	// does not take configuration from headquarters.
 	Config *ConfigState `json:"config,omitempty"`
+
+	// Health (alerts): what headquarters needs to say why a box is
+	// unhealthy (health.go).
+	QueueCap int    `json:"queueCap,omitempty"` // the outbox's cap (sales.max_queued)
+	Auth     string `json:"auth,omitempty"`     // Vipps MobilePay's last word on the credentials: AuthRefused, …
 }
 
 // Scanner is one scanner in a heartbeat.

@@ -109,6 +109,8 @@ type Options struct {
 	// Settings are the chain's layered settings, shown and changed at
 	// /settings (settings.go); nil: no settings page.
 	Settings Settings
+	// Alerts, when set, serves the alerts page (/alerts, /api/alerts).
+	Alerts AlertSource
 }
 
 //go:embed assets
@@ -183,6 +185,7 @@ func (p *page) handler() http.Handler {
 	mux.HandleFunc("GET /{$}", p.loggedIn(p.fleetPage))
 	mux.HandleFunc("GET /api/fleet", p.loggedIn(p.fleetJSON))
 	p.settingsRoutes(mux)
+	p.alertRoutes(mux)
 	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
 	// not the Host) are refused before any handler, the login form too.
 	return web.Handler(mux, web.Options{

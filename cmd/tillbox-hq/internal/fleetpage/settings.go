@@ -82,6 +82,7 @@ func (sp *settingsPage) signedIn(h http.HandlerFunc) http.HandlerFunc {
 // settingsView is what settings.html shows.
 type settingsView struct {
 	User     string
+	Alerts   bool // the alerts page is on (a link to it)
 	Notice   []string
 	Problem  string
 	Overview *settings.Overview
@@ -100,6 +101,7 @@ func (sp *settingsPage) render(w http.ResponseWriter, r *http.Request, status in
 	}
 	v.User, _ = r.Context().Value(userKey{}).(string)
 	v.Overview, v.Fields, v.Secrets = ov, settings.KnownFields, settings.SecretFields
+	v.Alerts = sp.p.o.Alerts != nil
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := sp.pages.ExecuteTemplate(w, "settings.html", v); err != nil {
@@ -179,6 +181,7 @@ func describe(res settings.Result) []string {
 // historyView is what history.html shows.
 type historyView struct {
 	User      string
+	Alerts    bool
 	Key       string
 	Scope     settings.Scope
 	Current   uint64
@@ -204,6 +207,7 @@ func (sp *settingsPage) renderHistory(w http.ResponseWriter, r *http.Request, st
 	slices.Reverse(revs)
 	v.User, _ = r.Context().Value(userKey{}).(string)
 	v.Key, v.Scope, v.Revisions = key, sc, revs
+	v.Alerts = sp.p.o.Alerts != nil
 	if len(revs) > 0 {
 		v.Current = revs[0].Revision
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	Units    []Unit   `toml:"unit"`
 	Users    []User   `toml:"user"`
+	Alerts   Alerts   `toml:"alerts"`
 
 	// Warnings are doubtful but working settings.
 	Warnings []string `toml:"-"`
@@ -114,8 +115,9 @@ func Default() *Config {
 			ShutdownTimeout: Duration(15 * time.Second)},
 		NATS: NATS{Servers: []string{"nats://127.0.0.1:4222"}, Replicas: 1,
 			JournalMaxAge: Duration(30 * 24 * time.Hour), RelayMaxAge: Duration(7 * 24 * time.Hour)},
-		HTTP: HTTP{Listen: "127.0.0.1:8080"},
-		Log:  Log{Level: "info"},
+		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
+		Log:    Log{Level: "info"},
+		Alerts: DefaultAlerts(),
 	}
 }
 
@@ -164,6 +166,7 @@ func (c *Config) Validate() []Problem {
 		fail("hq.shutdown_timeout", "at least 1s")
 	}
 	ps = append(ps, c.NATS.validate()...)
+	ps = append(ps, c.Alerts.validate()...)
 	if c.Postgres.DSN == "" {
 		fail("postgres.dsn", "missing: set dsn_file, TILLBOX_HQ_POSTGRES_DSN or dsn")
 	}

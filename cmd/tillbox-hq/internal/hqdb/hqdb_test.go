@@ -113,6 +113,12 @@ func TestSaleFromItsNewestEvent(t *testing.T) {
 	if err != nil || res.New != 0 || res.Duplicates != 3 {
 		t.Fatalf("a repeated batch: %+v %v", res, err)
 	}
+	// Part stored, part new: the new one stored (the COPY of the batch
+	// fails on the stored one and the batch goes in row by row).
+	e4 := saleEvent(t, oslo, 4, "oslo-t1-000002", agent.AwaitingApproval, 700, 0, created)
+	if res, err := db.Ingest(ctx, []Event{e3, e4}); err != nil || res.New != 1 || res.Duplicates != 1 {
+		t.Fatalf("a batch of one stored and one new event: %+v %v", res, err)
+	}
 	var state string
 	var captured, last int64
 	if err := db.Pool().QueryRow(ctx, "SELECT state, captured, last_seq FROM sales WHERE reference = 'oslo-t1-000001'").Scan(&state, &captured, &last); err != nil {
@@ -122,7 +128,7 @@ func TestSaleFromItsNewestEvent(t *testing.T) {
 		t.Fatalf("sale: %s captured %d last_seq %d, want completed 500 3", state, captured, last)
 	}
 	ts, err := db.TillStates(ctx, "acme")
-	if err != nil || len(ts) != 1 || ts[0].AtHQ != 3 {
+	if err != nil || len(ts) != 1 || ts[0].AtHQ != 4 {
 		t.Fatalf("tills: %+v %v", ts, err)
 	}
 }

@@ -3,11 +3,12 @@ package hqdb
 import (
 	"cmp"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -27,8 +28,12 @@ type Event struct {
 	Body []byte
 	// StreamSeq is the message's sequence in the journal stream.
 	StreamSeq uint64
-	// Sale is the sale's snapshot of a "sale" event; nil for other kinds.
+	// Sale is the sale's snapshot of a "sale" event once decoded
+	// ([Event.DecodeSale]); nil for other kinds, and for a sale event
+	// whose snapshot was not decoded (a newer one of the sale is in the
+	// same batch). [DB.Ingest] writes a sale from the newest decoded one.
 	Sale *agent.Sale
+	data json.RawMessage
 }
 
 // boxEvent is the JSON of an event in a box's log (store.Event).
@@ -41,8 +46,23 @@ type boxEvent struct {
 	At        time.Time       `json:"at"`
 }
 
-// ParseEvent reads the body of a journal message of till t.
+// ParseEvent reads the body of a journal message of till t, the sale's
+// snapshot of a "sale" event included.
 func ParseEvent(t wire.Till, body []byte, streamSeq uint64) (Event, error) {
+	ev, err := ReadEvent(t, body, streamSeq)
+	if err == nil {
+		err = ev.DecodeSale()
+	}
+	if err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// ReadEvent reads the body of a journal message of till t but leaves a
+// sale's snapshot undecoded: the ingest decodes only the newest of each
+// sale in a batch ([NewestOfEachSale]), the one it writes.
+func ReadEvent(t wire.Till, body []byte, streamSeq uint64) (Event, error) {
 	var e boxEvent
 	if err := json.Unmarshal(body, &e); err != nil {
 		return Event{}, fmt.Errorf("event of %s: not the JSON of an event: %w", t, err)
@@ -50,19 +70,52 @@ func ParseEvent(t wire.Till, body []byte, streamSeq uint64) (Event, error) {
 	if e.Seq == 0 || e.Kind == "" || e.At.IsZero() {
 		return Event{}, fmt.Errorf("event of %s: seq, kind and at are required", t)
 	}
-	ev := Event{Till: t, Seq: e.Seq, Reference: e.Reference, Kind: e.Kind, State: e.State, At: e.At,
-		Body: body, StreamSeq: streamSeq}
-	if e.Kind == "sale" {
-		var s agent.Sale
-		if err := json.Unmarshal(e.Data, &s); err != nil {
-			return Event{}, fmt.Errorf("event %d of %s: the sale does not decode: %w", e.Seq, t, err)
-		}
-		if s.Reference == "" {
-			s.Reference = e.Reference
-		}
-		ev.Sale = &s
+	if e.Kind == "sale" && (len(e.Data) == 0 || e.Data[0] != '{') {
+		return Event{}, fmt.Errorf("event %d of %s: a sale event without a sale", e.Seq, t)
 	}
-	return ev, nil
+	return Event{Till: t, Seq: e.Seq, Reference: e.Reference, Kind: e.Kind, State: e.State, At: e.At,
+		Body: body, StreamSeq: streamSeq, data: e.Data}, nil
+}
+
+// DecodeSale decodes the sale's snapshot of a "sale" event into e.Sale
+// (nothing for other kinds, or when done already).
+func (e *Event) DecodeSale() error {
+	if e.Kind != "sale" || e.Sale != nil {
+		return nil
+	}
+	var s agent.Sale
+	if err := json.Unmarshal(e.data, &s); err != nil {
+		return fmt.Errorf("event %d of %s: the sale does not decode: %w", e.Seq, e.Till, err)
+	}
+	if s.Reference == "" {
+		s.Reference = e.Reference
+	}
+	e.Sale = &s
+	return nil
+}
+
+// NewestOfEachSale is the index in evs of the newest "sale" event of each
+// sale (by till and reference), in no particular order.
+func NewestOfEachSale(evs []Event) []int {
+	type key struct {
+		till wire.Till
+		ref  string
+	}
+	newest := map[key]int{}
+	for i, e := range evs {
+		if e.Kind != "sale" {
+			continue
+		}
+		k := key{e.Till, e.Reference}
+		if j, ok := newest[k]; !ok || evs[j].Seq < e.Seq {
+			newest[k] = i
+		}
+	}
+	out := make([]int, 0, len(newest))
+	for _, i := range newest {
+		out = append(out, i)
+	}
+	return out
 }
 
 // Ingested is what one batch changed.
@@ -88,11 +141,16 @@ func (db *DB) Ingest(ctx context.Context, evs []Event) (Ingested, error) {
 	})
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		var inserted int64
-		queueEvents(b, evs).Exec(func(ct pgconn.CommandTag) error {
-			inserted = ct.RowsAffected()
-			return nil
-		})
+		inserted, err := copyEvents(ctx, tx, evs)
+		if err != nil {
+			return err
+		}
+		if inserted < 0 { // one of them is there already: each unless it is there
+			queueEvents(b, evs).Exec(func(ct pgconn.CommandTag) error {
+				inserted = ct.RowsAffected()
+				return nil
+			})
+		}
 		if sales := newestSales(evs); len(sales) > 0 {
 			queueSales(b, sales)
 		}
@@ -107,6 +165,37 @@ func (db *DB) Ingest(ctx context.Context, evs []Event) (Ingested, error) {
 		return Ingested{}, fmt.Errorf("ingest: %w", err)
 	}
 	return res, nil
+}
+
+// eventColumns are the columns an event's row is written with.
+var eventColumns = []string{"chain", "store", "till", "seq", "reference", "kind", "state", "at", "body", "stream_seq"}
+
+// copyEvents writes evs with COPY, PostgreSQL's fastest way in, under a
+// savepoint: when one of them is stored already (a redelivery) the COPY
+// fails whole and is rolled back, and copyEvents returns -1 for the
+// caller to insert them each unless it is there.
+func copyEvents(ctx context.Context, tx pgx.Tx, evs []Event) (int64, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := sp.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) {
+		e := &evs[i]
+		return []any{e.Till.Chain, e.Till.Store, e.Till.Till, int64(e.Seq), e.Reference, e.Kind, e.State, e.At,
+			string(e.Body), int64(e.StreamSeq)}, nil
+	}))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
+		if err := sp.Rollback(ctx); err != nil {
+			return 0, err
+		}
+		return -1, nil
+	}
+	if err != nil {
+		_ = sp.Rollback(ctx)
+		return 0, err
+	}
+	return n, sp.Commit(ctx)
 }
 
 // queueEvents inserts evs, each unless it is there.

@@ -175,21 +175,29 @@ func drain(batch jetstream.MessageBatch) ([]jetstream.Msg, error) {
 
 // journalBatch writes msgs in one transaction, then acks them. An
 // unreadable message is terminated (it stays in the stream for a look);
-// when the write fails every message is nak'd to come again.
+// when the write fails every message is nak'd to come again. Of each
+// sale only the newest event's snapshot is decoded: it is the one written.
 func (o Options) journalBatch(ctx context.Context, msgs []jetstream.Msg) error {
 	evs := make([]hqdb.Event, 0, len(msgs))
 	taken := make([]jetstream.Msg, 0, len(msgs))
 	for _, m := range msgs {
 		ev, err := journalEvent(m)
 		if err != nil {
-			o.Log.Error("ingest: a journal message cannot be read; terminated, it stays in the stream",
-				"subject", m.Subject(), "err", err)
-			o.Metrics.Rejected(1)
-			_ = m.Term()
+			o.unreadable(m, err)
 			continue
 		}
 		evs = append(evs, ev)
 		taken = append(taken, m)
+	}
+	bad := map[int]bool{}
+	for _, i := range hqdb.NewestOfEachSale(evs) {
+		if err := evs[i].DecodeSale(); err != nil {
+			o.unreadable(taken[i], err)
+			bad[i] = true
+		}
+	}
+	if len(bad) > 0 {
+		evs, taken = without(evs, bad), without(taken, bad)
 	}
 	start := time.Now()
 	res, err := o.DB.Ingest(ctx, evs)
@@ -202,6 +210,25 @@ func (o Options) journalBatch(ctx context.Context, msgs []jetstream.Msg) error {
 		_ = m.Ack() // a lost ack is a redelivery, stored nothing twice
 	}
 	return nil
+}
+
+// unreadable terminates m, which cannot be read.
+func (o Options) unreadable(m jetstream.Msg, err error) {
+	o.Log.Error("ingest: a journal message cannot be read; terminated, it stays in the stream",
+		"subject", m.Subject(), "err", err)
+	o.Metrics.Rejected(1)
+	_ = m.Term()
+}
+
+// without is s less the elements at the indexes in drop.
+func without[T any](s []T, drop map[int]bool) []T {
+	out := s[:0:0]
+	for i, v := range s {
+		if !drop[i] {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // journalEvent reads a journal message: the till from its subject, the
@@ -218,7 +245,7 @@ func journalEvent(m jetstream.Msg) (hqdb.Event, error) {
 	if err != nil {
 		return hqdb.Event{}, err
 	}
-	ev, err := hqdb.ParseEvent(t, m.Data(), meta.Sequence.Stream)
+	ev, err := hqdb.ReadEvent(t, m.Data(), meta.Sequence.Stream)
 	if err != nil {
 		return hqdb.Event{}, err
 	}
