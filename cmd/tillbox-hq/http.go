@@ -45,9 +45,10 @@ func (m *Main) handler() (http.Handler, error) {
 	page, err := fleetpage.New(hqdb.Fleet{DB: m.db, Chain: c.HQ.Chain, Location: c.Location()}, fleetpage.Options{
 		Users: users, Heartbeat: c.HQ.HeartbeatInterval.D(), Logger: m.log.With("component", "fleetpage"),
 		Location: c.Location(), SecureCookies: c.HTTP.SecureCookies || c.HTTP.CertFile != "", Hosts: c.HTTP.Hosts,
-		Alerts:  alerts.Page{Store: m.alertStore()},
-		Refunds: m.refundSource(), // cross-store refunds (refunds_page.go)
-		Actions: m.actions,
+		Alerts:   alerts.Page{Store: m.alertStore()},
+		Refunds:  m.refundSource(), // cross-store refunds (refunds_page.go)
+		Actions:  m.actions,
+		Settings: m.layers,
 	})
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ Usage:
   tillbox-hq config example|check   print a commented configuration file, or check one
   tillbox-hq migrate [--config FILE]  apply the PostgreSQL schema migrations and exit
   tillbox-hq passwd                 print the hash of a fleet page user's password (read from stdin)
+  tillbox-hq settings COMMAND       set the boxes' settings for the chain, a store or a till (canary, rollback)
   tillbox-hq demo [--tillbox PATH]  a whole chain on this machine: NATS, PostgreSQL, headquarters, three boxes
 
 Run 'tillbox-hq COMMAND -h' for a command's flags.
@@ -56,5 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runPasswd(args, os.Stdin, stdout, stderr)
 		},
 		"demo": runDemo,
+		"settings": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runSettings(ctx, args, os.Stdin, stdout, stderr)
+		},
 	}, args, stdout, stderr)
 }

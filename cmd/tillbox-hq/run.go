@@ -27,6 +27,7 @@ import (
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/ingest"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/refunds"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/relay"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/settings"
 )
 
 const runUsage = `Usage: tillbox-hq run [--config FILE] [--listen ADDR]
@@ -85,7 +86,8 @@ type Main struct {
 	js      jetstream.JetStream
 	metrics *hqmetrics.Metrics
 	routes  *relay.Routes
-	actions *actions.Runner // remote technician actions (internal/actions)
+	actions *actions.Runner    // remote technician actions (internal/actions)
+	layers  *settings.Settings // the layered settings (issue 14)
 
 	migrated, streams atomic.Bool
 	ready             chan struct{}
@@ -185,6 +187,7 @@ func (m *Main) open() error {
 	m.metrics = hqmetrics.New(func(ctx context.Context) ([]hqdb.TillState, error) {
 		return m.db.TillStates(ctx, c.HQ.Chain)
 	}, c.HQ.HeartbeatInterval.D(), time.Now, m.log)
+	m.layers = settings.New(settings.Options{JS: m.js, Chain: c.HQ.Chain, Boxes: boxesOf(m.db, c.HQ.Chain)})
 	m.watchAlerts()
 	m.routes = relay.NewRoutes(func(ctx context.Context) ([]hqdb.Route, error) {
 		return m.db.Routes(ctx, c.HQ.Chain)

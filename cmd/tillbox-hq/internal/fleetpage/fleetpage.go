@@ -106,6 +106,9 @@ type Options struct {
 	// SessionIdle unused (default 1 hour; the open page refreshes itself).
 	SessionMax  time.Duration
 	SessionIdle time.Duration
+	// Settings are the chain's layered settings, shown and changed at
+	// /settings (settings.go); nil: no settings page.
+	Settings Settings
 	// Alerts, when set, serves the alerts page (/alerts, /api/alerts).
 	Alerts AlertSource
 	// Refunds, when set, lists the cross-store refunds at /refunds.
@@ -186,6 +189,7 @@ func (p *page) handler() http.Handler {
 	mux.HandleFunc("POST /logout", p.logout)
 	mux.HandleFunc("GET /{$}", p.loggedIn(p.fleetPage))
 	mux.HandleFunc("GET /api/fleet", p.loggedIn(p.fleetJSON))
+	p.settingsRoutes(mux)
 	p.alertRoutes(mux)
 	if p.o.Refunds != nil { // the cross-store refunds (refunds.go)
 		mux.HandleFunc("GET /refunds", p.loggedIn(p.refundsPage))

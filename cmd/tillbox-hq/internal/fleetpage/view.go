@@ -44,6 +44,8 @@ type fleet struct {
 	// RefundsLink: the page links to the cross-store refunds (refunds.go).
 	RefundsLink bool `json:"-"`
 	Actions     bool `json:"-"` // tills link to their view with its actions (till.go)
+	// Settings: the settings page is on (a link to it).
+	Settings bool `json:"-"`
 }
 
 type storeView struct {
@@ -210,6 +212,7 @@ func (p *page) fleetPage(w http.ResponseWriter, r *http.Request) {
 	f.Refresh = int(RefreshEvery / time.Second)
 	f.RefundsLink = p.o.Refunds != nil
 	f.Actions = p.o.Actions != nil
+	f.Settings = p.o.Settings != nil
 	p.render(w, http.StatusOK, "fleet.html", f)
 }
 

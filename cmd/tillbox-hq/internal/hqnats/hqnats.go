@@ -123,12 +123,13 @@ func (s Streams) Configs() []jetstream.StreamConfig {
 	}}
 }
 
-// EnsureStreams creates the streams, or updates them to s.
+// EnsureStreams creates the streams and the settings bucket, or updates
+// them to s.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s Streams) error {
 	for _, cfg := range s.Configs() {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 	}
-	return nil
+	return EnsureConfigBucket(ctx, js, s) // issue 14: the layered settings
 }

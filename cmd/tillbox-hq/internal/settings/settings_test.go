@@ -1,0 +1,126 @@
+package settings
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tillbox/tillbox/agent/fleet/natstest"
+	"github.com/tillbox/tillbox/agent/fleet/wire"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqnats"
+)
+
+// newSettings serves the bucket from a nats-server process, as
+// headquarters makes it, with boxes as the tills headquarters heard of.
+func newSettings(t *testing.T, boxes ...Box) (*Settings, jetstream.KeyValue) {
+	t.Helper()
+	s := natstest.Start(t, natstest.Options{})
+	js, err := jetstream.New(s.Connect(t, s.URL(), s.HQ()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := hqnats.EnsureConfigBucket(ctx, js, hqnats.Streams{Chain: "acme", Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, wire.ConfigBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := New(Options{JS: js, Chain: "acme", Boxes: func(context.Context) ([]Box, error) { return boxes, nil }})
+	return st, kv
+}
+
+// Writers at once on one key each get their change in: a write that
+// loses the race reads the key again and writes over the winner's.
+func TestConcurrentWritesAllLand(t *testing.T) {
+	st, kv := newSettings(t)
+	ctx := context.Background()
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, err := st.Apply(ctx, Change{Scope: StoreScope("oslo"), By: fmt.Sprint("writer ", i),
+				Set: map[string]any{fmt.Sprintf("sales.default_description_%d", i): "x"}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if err != nil {
+			failed++
+			if !strings.Contains(err.Error(), "writing acme.store.oslo") {
+				t.Errorf("a writer failed for another reason: %v", err)
+			}
+		}
+	}
+	e, err := kv.Get(ctx, "acme.store.oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := wire.ParseConfigLayer(e.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each writer retries maxTries times; eight at once on a loaded machine
+	// may exhaust that, but never silently: what did not fail is there.
+	if len(l.Settings) != n-failed || failed > n/2 {
+		t.Errorf("%d writers, %d failed, the layer holds %d fields: %v", n, failed, len(l.Settings), l.Settings)
+	}
+}
+
+// A secret for the chain is sealed into each till key that has a key,
+// never into the chain's own key; tills without a key are named; with no
+// till to seal for, nothing is written.
+func TestSecretForTheChain(t *testing.T) {
+	k1, _ := wire.NewConfigKey()
+	k2, _ := wire.NewConfigKey()
+	t1 := wire.Till{Chain: "acme", Store: "oslo", Till: "t1"}
+	t2 := wire.Till{Chain: "acme", Store: "bergen", Till: "t1"}
+	old := wire.Till{Chain: "acme", Store: "bergen", Till: "t2"}
+	other := wire.Till{Chain: "other", Store: "oslo", Till: "t1"}
+	st, kv := newSettings(t, Box{Till: t1, HeardAt: time.Now(), Config: &wire.ConfigState{Key: k1.Public()}},
+		Box{Till: t2, HeardAt: time.Now(), Config: &wire.ConfigState{Key: k2.Public()}},
+		Box{Till: old, HeardAt: time.Now()}, Box{Till: other, Config: &wire.ConfigState{Key: k1.Public()}})
+	ctx := context.Background()
+	res, err := st.Apply(ctx, Change{Scope: ChainScope(), Secrets: map[string]string{"vipps.subscription_key": "sub-key-1"}, By: "kari"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Written) != 2 || len(res.NoKey) != 1 || res.NoKey[0] != old {
+		t.Errorf("wrote %v, no key %v", res.Written, res.NoKey)
+	}
+	for till, k := range map[wire.Till]wire.ConfigKey{t1: k1, t2: k2} {
+		e, err := kv.Get(ctx, till.TillConfigKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := wire.ParseConfigLayer(e.Value())
+		if got, err := k.OpenSecret(till, "vipps.subscription_key", l.Sealed["vipps.subscription_key"]); err != nil || got != "sub-key-1" {
+			t.Errorf("%s opens %q %v", till, got, err)
+		}
+		if l.Note != "for the chain" || l.By != "kari" {
+			t.Errorf("%s's layer says by %q note %q", till, l.By, l.Note)
+		}
+	}
+	for _, key := range []string{"acme.all", other.TillConfigKey()} {
+		if _, err := kv.Get(ctx, key); err == nil {
+			t.Errorf("%s was written", key)
+		}
+	}
+	if _, err := st.Apply(ctx, Change{Scope: StoreScope("tromso"), Secrets: map[string]string{"vipps.client_secret": "x"},
+		Set: map[string]any{"display.language": "nb"}}); err == nil || !strings.Contains(err.Error(), "heard of") {
+		t.Errorf("a secret for a store no till was heard of: %v", err)
+	}
+	if _, err := kv.Get(ctx, "acme.store.tromso"); err == nil {
+		t.Error("the refused change wrote the store's settings all the same")
+	}
+}
