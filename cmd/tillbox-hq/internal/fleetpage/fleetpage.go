@@ -158,8 +158,9 @@ func New(src Source, o Options) (http.Handler, error) {
 		return nil, err
 	}
 	pages, err := template.New("").Funcs(template.FuncMap{
-		"sub":  func(a, b int) int { return a - b },
-		"join": func(s []string) string { return strings.Join(s, ", ") },
+		"sub":   func(a, b int) int { return a - b },
+		"join":  func(s []string) string { return strings.Join(s, ", ") },
+		"views": o.views,
 	}).ParseFS(assets, "assets/*.html")
 	if err != nil {
 		return nil, err

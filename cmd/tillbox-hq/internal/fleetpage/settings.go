@@ -52,7 +52,8 @@ func (p *page) settingsRoutes(mux *http.ServeMux) {
 				}
 				return t.In(loc).Format("2006-01-02 15:04:05")
 			},
-		}).ParseFS(assets, "assets/settings/*.html"))}
+			"views": p.o.views,
+		}).ParseFS(assets, "assets/settings/*.html", "assets/nav.html"))}
 	mux.HandleFunc("GET /static/settings.css", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, assets, "assets/static/settings.css")
 	})

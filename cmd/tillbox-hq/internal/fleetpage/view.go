@@ -41,11 +41,7 @@ type fleet struct {
 	Refresh int    `json:"-"` // seconds between the page's reloads
 	Updated string `json:"-"` // Now in the chain's time zone, for people
 
-	// RefundsLink: the page links to the cross-store refunds (refunds.go).
-	RefundsLink bool `json:"-"`
-	Actions     bool `json:"-"` // tills link to their view with its actions (till.go)
-	// Settings: the settings page is on (a link to it).
-	Settings bool `json:"-"`
+	Actions bool `json:"-"` // tills link to their view with its actions (till.go)
 }
 
 type storeView struct {
@@ -210,9 +206,7 @@ func (p *page) fleetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	f.User, _ = r.Context().Value(userKey{}).(string)
 	f.Refresh = int(RefreshEvery / time.Second)
-	f.RefundsLink = p.o.Refunds != nil
 	f.Actions = p.o.Actions != nil
-	f.Settings = p.o.Settings != nil
 	p.render(w, http.StatusOK, "fleet.html", f)
 }
 
