@@ -234,6 +234,7 @@ tillbox-hq demo: the chain %q runs on this machine
 
   fleet page    %[2]s/   log in as %[3]s, password %[4]s
                 (as a script: curl -c jar -d name=%[3]s -d password=%[4]s %[2]s/login; curl -b jar %[2]s/api/fleet)
+                its views: %[2]s/alerts  %[2]s/settings  %[2]s/refunds  %[2]s/actions (a till's: its name)
   headquarters  %[2]s/readyz   %[2]s/metrics   webhooks on %[2]s/webhooks/vipps/{msn}
   NATS          %[5]s (embedded, JetStream in %[6]s)
   PostgreSQL    127.0.0.1:%[7]d, database %[8]s
