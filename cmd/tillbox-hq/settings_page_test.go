@@ -79,7 +79,7 @@ func testSettingsPage(t *testing.T, r *settingsRig) {
 	for id, wants := range map[string][]string{
 		// Since the promotion oslo's tills have not said they took its newest revision.
 		"store-oslo":   {"Its tills on revision", "0 applied, 0 refused, 2 waiting", "sales.customer_present_window 90s"},
-		"till-oslo-t1": {"Waiting for a restart: display.language", "metrics.enabled"},
+		"till-oslo-t1": {"Waiting for a restart: display.language", "vipps.timeout"},
 		"till-oslo-t2": {"Refused " + wire.StoreConfigKey(testChain, "oslo"), "display.language: sv is not a language of this version"},
 		"till-oslo-t3": {"takes no configuration from headquarters"},
 		"chain":        {"display.language", "nb", "rollback to revision"},

@@ -33,15 +33,18 @@ var (
 // each a table's keys; it replaces the file's list.
 const Scanners = "scanner"
 
-// KnownFields are the fields a form offers (the box checks every field
-// with its own rules; others may be set too).
-var KnownFields = []string{
-	"display.language", "sales.customer_present_window", "sales.scan_window", "sales.capture",
-	"sales.max_queued", "sales.max_queue_age", "sales.default_description",
+// RemoteFields are the fields a box takes from a layer besides the
+// sealed secrets and the scanners (the box's config.RemoteKeys: a test
+// keeps the two lists the same); a box refuses a layer with any other.
+var RemoteFields = []string{
+	"display.language", "sales.customer_present_window", "sales.scan_window", "sales.default_description",
 	"vipps.environment", "vipps.base_url", "vipps.client_id", "vipps.msn", "vipps.timeout",
-	"vipps.client_secret", "vipps.subscription_key", "vipps.client_secret_file", "vipps.subscription_key_file",
-	"sync.poll_delay", "sync.poll_every", "sync.workers", "log.level", "metrics.enabled", Scanners,
+	"vipps.client_secret_file", "vipps.subscription_key_file",
 }
+
+// KnownFields are the fields a form offers: every field a box takes from
+// headquarters.
+var KnownFields = slices.Concat(RemoteFields, SecretFields, []string{Scanners})
 
 var fieldPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}\.[a-z][a-z0-9_]{0,39}$`)
 
@@ -56,6 +59,8 @@ func CheckField(field string) error {
 		return fmt.Errorf("%s: the link to headquarters is set on the box itself (a wrong value would cut the box off)", field)
 	case slices.Contains(clearSecrets, field):
 		return fmt.Errorf("%s: headquarters does not send this secret; name a file on the box instead (%s_file)", field, field)
+	case !IsSecret(field) && !slices.Contains(RemoteFields, field):
+		return fmt.Errorf("%s cannot be set by headquarters (a box would refuse the layer): set it in the box's configuration file", field)
 	}
 	return nil
 }

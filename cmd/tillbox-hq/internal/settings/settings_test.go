@@ -47,7 +47,7 @@ func TestConcurrentWritesAllLand(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			_, err := st.Apply(ctx, Change{Scope: StoreScope("oslo"), By: fmt.Sprint("writer ", i),
-				Set: map[string]any{fmt.Sprintf("sales.default_description_%d", i): "x"}})
+				Set: map[string]any{RemoteFields[i]: "x"}})
 			errs <- err
 		})
 	}
