@@ -3,24 +3,29 @@ package hidkbd
 // A composition is a character made of a base character and a dead key's
 // mark (tables.go, generated from golang.org/x/text's NFC and NFD).
 type composition struct {
-	base, mark, comp rune
-	whole            bool // comp's canonical decomposition is exactly base and mark
+	base, comp uint16 // all in the Basic Multilingual Plane
+	mark       uint8  // the mark is U+0300 + mark
+	whole      bool   // comp's canonical decomposition is exactly base and mark
 }
 
 // compose combines a character with a dead key's mark: n and ~ make ñ. It
 // is NFC of the two, when that is one character.
 func compose(r, mark rune) (rune, bool) {
+	if r > 0xffff || mark < 0x300 || mark > 0x3ff {
+		return 0, false
+	}
+	b, m := uint16(r), uint8(mark-0x300)
 	lo, hi := 0, len(composed)
 	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if c := composed[m]; c.mark < mark || c.mark == mark && c.base < r {
-			lo = m + 1
+		i := int(uint(lo+hi) >> 1)
+		if c := composed[i]; c.mark < m || c.mark == m && c.base < b {
+			lo = i + 1
 		} else {
-			hi = m
+			hi = i
 		}
 	}
-	if lo < len(composed) && composed[lo].mark == mark && composed[lo].base == r {
-		return composed[lo].comp, true
+	if lo < len(composed) && composed[lo].mark == m && composed[lo].base == b {
+		return rune(composed[lo].comp), true
 	}
 	return 0, false
 }
@@ -29,8 +34,8 @@ func compose(r, mark rune) (rune, bool) {
 // a dead key's mark (é: e and U+0301); 0, 0 for any other.
 func decompose(r rune) (base, mark rune) {
 	for _, c := range composed {
-		if c.comp == r && c.whole {
-			return c.base, c.mark
+		if rune(c.comp) == r && c.whole {
+			return rune(c.base), 0x300 + rune(c.mark)
 		}
 	}
 	return 0, 0
