@@ -90,7 +90,7 @@ func publishEvent(ctx context.Context, nc *nats.Conn, msg *nats.Msg, msgID strin
 }
 
 // consumerConfig is the part of JetStream's consumer configuration the
-// relay sets (the server fills in the rest).
+// box sets (the server fills in the rest).
 type consumerConfig struct {
 	Name          string `json:"name"`
 	Durable       string `json:"durable_name"`
@@ -106,28 +106,4 @@ type consumerConfig struct {
 type consumerInfo struct {
 	answer
 	Name string `json:"name"`
-}
-
-// ensureRelayConsumer creates (or updates) t's durable relay consumer, or
-// finds it as headquarters made it with settings of its own.
-func ensureRelayConsumer(ctx context.Context, nc *nats.Conn, t wire.Till, timeout time.Duration) error {
-	req, err := json.Marshal(struct {
-		Stream string         `json:"stream_name"`
-		Config consumerConfig `json:"config"`
-	}{wire.RelayStream, relayConsumer(t)})
-	if err != nil {
-		return err
-	}
-	var info consumerInfo
-	cerr := apiRequest(ctx, nc, &nats.Msg{Subject: t.RelayCreateSubject(), Data: req}, timeout, &info)
-	if cerr != nil {
-		info = consumerInfo{}
-		if err := apiRequest(ctx, nc, &nats.Msg{Subject: t.RelayInfoSubject()}, timeout, &info); err != nil {
-			return fmt.Errorf("the durable consumer %s on %s: %w", t.RelayConsumer(), wire.RelayStream, cerr)
-		}
-	}
-	if info.Name != t.RelayConsumer() {
-		return fmt.Errorf("asked for the durable consumer %s on %s, got %q", t.RelayConsumer(), wire.RelayStream, info.Name)
-	}
-	return nil
 }

@@ -193,7 +193,7 @@ func (l *Link) retryLoop(ctx context.Context, what string, f func(context.Contex
 // then acknowledged.
 func (l *Link) readStatuses(ctx context.Context, nc *nats.Conn) error {
 	c := l.o.Till.RefundStatusConsumer()
-	cfg := refundConsumerConfig(c, "tillbox "+l.o.Till.String()+": what came of its refunds of other tills' sales", relayAckWait, 64)
+	cfg := durableConfig(c, "tillbox "+l.o.Till.String()+": what came of its refunds of other tills' sales", relayAckWait, 64)
 	if err := ensureConsumer(ctx, nc, c, cfg, l.o.Timeout); err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ type heldOrder struct {
 // reading fails.
 func (l *Link) readQueue(ctx context.Context, nc *nats.Conn) error {
 	c := l.o.Till.RefundQueueConsumer()
-	cfg := refundConsumerConfig(c, "tillbox "+l.o.Till.String()+": refunds of its sales asked at other tills", queueAckWait, 64)
+	cfg := durableConfig(c, "tillbox "+l.o.Till.String()+": refunds of its sales asked at other tills", queueAckWait, 64)
 	if err := ensureConsumer(ctx, nc, c, cfg, l.o.Timeout); err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func TestRefundPermissions(t *testing.T) {
 		t.Fatalf("a result as itself: %v", err)
 	}
 	for _, c := range []wire.Consumer{tillA.RefundQueueConsumer(), tillA.RefundStatusConsumer()} {
-		if err := ensureConsumer(ctx, nc, c, refundConsumerConfig(c, "test", time.Minute, 4), 5*time.Second); err != nil {
+		if err := ensureConsumer(ctx, nc, c, durableConfig(c, "test", time.Minute, 4), 5*time.Second); err != nil {
 			t.Fatalf("its consumer %s: %v", c.Name, err)
 		}
 	}

@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -33,20 +32,6 @@ const (
 	relayHeartbeat = 5 * time.Second
 )
 
-// relayConsumer is the box's durable consumer on the relay stream.
-func relayConsumer(t wire.Till) consumerConfig {
-	return consumerConfig{
-		Name:          t.RelayConsumer(),
-		Durable:       t.RelayConsumer(),
-		Description:   "tillbox " + t.String() + ": its relayed webhooks",
-		FilterSubject: t.RelaySubject(),
-		DeliverPolicy: "all",
-		AckPolicy:     "explicit",
-		AckWait:       int64(relayAckWait),
-		MaxAckPending: 64,
-	}
-}
-
 // relayLoop reads the relay for as long as ctx lasts, starting again after
 // each error.
 func (l *Link) relayLoop(ctx context.Context, nc *nats.Conn) {
@@ -67,88 +52,16 @@ func (l *Link) relayLoop(ctx context.Context, nc *nats.Conn) {
 }
 
 // relay takes the relayed webhooks until ctx ends or reading fails: it
-// makes sure of its durable consumer, then pulls from it into a
-// subscription on its own inbox, asking again when a pull is done,
-// expired or lost, and after each reconnect. Each pull has its own reply
-// subject, so the server's word on an earlier pull (expired, say) does not
-// end the one waiting now.
+// makes sure of its durable consumer, then pulls from it (puller).
 func (l *Link) relay(ctx context.Context, nc *nats.Conn) error {
 	t := l.o.Till
-	if err := ensureRelayConsumer(ctx, nc, t, l.o.Timeout); err != nil {
+	c := wire.Consumer{Stream: wire.RelayStream, Name: t.RelayConsumer(), Filter: t.RelaySubject()}
+	cfg := durableConfig(c, "tillbox "+t.String()+": its relayed webhooks", relayAckWait, 64)
+	if err := ensureConsumer(ctx, nc, c, cfg, l.o.Timeout); err != nil {
 		return err
 	}
-	inbox := nc.NewInbox()
-	msgs := make(chan *nats.Msg, 4*relayBatch)
-	sub, err := nc.ChanSubscribe(inbox+".*", msgs)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	req := fmt.Appendf(nil, `{"batch":%d,"expires":%d,"idle_heartbeat":%d}`, relayBatch, relayExpires, relayHeartbeat)
-	quiet := time.NewTimer(time.Hour)
-	defer quiet.Stop()
-	var pulls int
-	pull, left := "", 0 // the pull waiting at the server, and what it may still bring
-	for {
-		changed := l.state.wait()
-		if left == 0 {
-			pulls++
-			pull, left = inbox+"."+strconv.Itoa(pulls), relayBatch
-			if err := nc.PublishRequest(t.RelayNextSubject(), pull, req); err != nil {
-				return fmt.Errorf("asking for relayed webhooks: %w", err)
-			}
-			quiet.Reset(2 * relayHeartbeat)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-			if _, ok := l.waitConnected(ctx); !ok {
-				return nil
-			}
-			left = 0 // a pull waiting at the server before may be gone
-		case <-quiet.C:
-			left = 0
-		case m := <-msgs:
-			done, err := l.onPulled(ctx, nc, m, m.Subject == pull)
-			if err != nil {
-				return err
-			}
-			if m.Subject != pull {
-				continue
-			}
-			quiet.Reset(2 * relayHeartbeat)
-			if statusOf(m) == "" {
-				left--
-			}
-			if done {
-				left = 0
-			}
-		}
-	}
-}
-
-// onPulled handles one message pulled: a relayed webhook, or the server's
-// word on the pull (ignored unless current: of the pull waiting now).
-// done: the pull is over, ask again.
-func (l *Link) onPulled(ctx context.Context, nc *nats.Conn, m *nats.Msg, current bool) (done bool, err error) {
-	status, desc := statusOf(m), m.Header.Get("Description")
-	switch {
-	case status == "":
-		if strings.HasPrefix(m.Reply, l.o.Till.RelayAckPrefix()) {
-			l.handleRelayed(ctx, nc, m)
-		}
-		return false, nil
-	case !current, status == "100": // an earlier pull's; the idle heartbeat
-		return false, nil
-	case status == "404" || status == "408": // nothing more, or expired
-		return true, nil
-	case status == "409" && pullEnded(desc):
-		return true, nil
-	case status == "503":
-		return true, fmt.Errorf("the durable consumer %s on %s does not answer", l.o.Till.RelayConsumer(), wire.RelayStream)
-	}
-	return true, fmt.Errorf("pulling relayed webhooks: status %s %s", status, desc)
+	p := &puller{l: l, nc: nc, c: c, handle: func(m *nats.Msg) error { l.handleRelayed(ctx, nc, m); return nil }}
+	return p.run(ctx)
 }
 
 // statusOf is the status of a message the server sends about a pull

@@ -98,7 +98,11 @@ func (f *fleetConfig) take(key string, rev uint64, value []byte) {
 		cand = append(cand, config.Layer{Key: key, Revision: rev, Value: lv})
 	}
 	order := f.till.ConfigKeys()
-	slices.SortFunc(cand, func(a, b config.Layer) int { return slices.Index(order, a.Key) - slices.Index(order, b.Key) })
+	for i := 1; i < len(cand); i++ { // the chain's, the store's, the till's: at most three
+		for j := i; j > 0 && slices.Index(order, cand[j].Key) < slices.Index(order, cand[j-1].Key); j-- {
+			cand[j], cand[j-1] = cand[j-1], cand[j]
+		}
+	}
 	c, refusal := f.check(key, rev, cand)
 	if refusal != nil {
 		f.refuse(*refusal)

@@ -14,9 +14,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/unicode/norm"
-
 	"github.com/tillbox/tillbox/device"
 )
 
@@ -217,13 +214,6 @@ func (d *Decoder) typeRune(r rune) {
 	d.emit(r)
 }
 
-// compose combines a character with a dead key's mark: n and ~ make ñ.
-func compose(r, mark rune) (rune, bool) {
-	s := norm.NFC.String(string([]rune{r, mark}))
-	c, size := utf8.DecodeRuneInString(s)
-	return c, size == len(s)
-}
-
 // endAltCode types the character of the Alt+keypad code typed so far.
 func (d *Decoder) endAltCode() {
 	digits := string(d.altCode)
@@ -234,10 +224,8 @@ func (d *Decoder) endAltCode() {
 		d.stats.Unknown++
 	case n < 128:
 		d.typeRune(rune(n))
-	case digits[0] == '0':
-		d.typeRune(charmap.Windows1252.DecodeByte(byte(n)))
 	default:
-		d.typeRune(charmap.CodePage437.DecodeByte(byte(n)))
+		d.typeRune(altCode(n, digits[0] == '0'))
 	}
 }
 

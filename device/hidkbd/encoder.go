@@ -1,10 +1,6 @@
 package hidkbd
 
-import (
-	"fmt"
-
-	"golang.org/x/text/unicode/norm"
-)
+import "fmt"
 
 // Report is one boot keyboard report.
 type Report [ReportLen]byte
@@ -51,10 +47,10 @@ func (l *Layout) strokes(r rune) ([]stroke, error) {
 			return []stroke{s, {usageSpace, 0}}, nil
 		}
 	}
-	if d := []rune(norm.NFD.String(string(r))); len(d) == 2 {
-		dk, ok1 := l.inverse[d[1]]
-		base, ok2 := l.inverse[d[0]]
-		if c, ok := compose(d[0], d[1]); ok1 && ok2 && isDead(d[1]) && !isDead(d[0]) && ok && c == r {
+	if b, m := decompose(r); m != 0 {
+		dk, ok1 := l.inverse[m]
+		base, ok2 := l.inverse[b]
+		if ok1 && ok2 && !isDead(b) {
 			return []stroke{dk, base}, nil
 		}
 	}
