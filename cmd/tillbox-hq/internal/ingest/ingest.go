@@ -94,7 +94,7 @@ func loop(ctx context.Context, o Options, stream, durable string, write func(con
 				Durable:       durable,
 				AckPolicy:     jetstream.AckExplicitPolicy,
 				AckWait:       o.AckWait,
-				MaxAckPending: 2 * journalWriters * o.Batch,
+				MaxAckPending: 4 * journalWriters * o.Batch,
 				DeliverPolicy: jetstream.DeliverAllPolicy,
 			})
 		}
@@ -126,7 +126,8 @@ func loop(ctx context.Context, o Options, stream, durable string, write func(con
 // asks for the next batch before it writes the one it has (a fetch fills
 // in the background), so the servers send batch N+1 while batch N goes to
 // PostgreSQL; batch N is acked after its commit, as ever, and the
-// consumer's MaxAckPending (4 batches) lets both be out at once.
+// consumer's MaxAckPending (4 batches a loop) lets both be out at once, with
+// room to spare: a fetch never waits for the other loop's acks.
 func fetch(ctx context.Context, o Options, cons jetstream.Consumer, write func(context.Context, []jetstream.Msg) error) error {
 	next, err := cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
 	if err != nil {
