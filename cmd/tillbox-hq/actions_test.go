@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -15,14 +14,10 @@ import (
 	"time"
 
 	"github.com/tillbox/tillbox/agent"
-	"github.com/tillbox/tillbox/agent/fleet/natstest"
 	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetdemo"
-	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetdemo/fleetdemotest"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetpage"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
-	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/pgtest"
-	"github.com/tillbox/tillbox/display/technician"
 )
 
 // actionsBound bounds every wait of the actions test: long, for a busy
@@ -43,37 +38,7 @@ type actionsRig struct {
 
 func startActionsRig(t *testing.T) *actionsRig {
 	t.Helper()
-	hash, err := technician.HashPassword(opsPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores := []fleetdemo.Store{{ID: "oslo", MSN: "200001", Tills: []string{"t1", "t2"}}}
-	pg := pgtest.Start(t)
-	ns := natstest.Start(t, natstest.Options{TLS: true, Tills: fleetdemotest.Tills(testChain, stores)})
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), actionsBound)
-	defer cancel()
-	c, err := fleetdemo.Start(ctx, fleetdemo.Options{
-		Chain: testChain, Stores: stores, Dir: t.TempDir(),
-		TillboxBin: buildTillbox(t), HQBin: hqAsProcess(t),
-		NATS: fleetdemotest.NATS([]string{ns.URL()}, ns, 1), PostgresDSN: pg.DSN(), Heartbeat: time.Second,
-		Users:  []fleetdemo.User{{Name: "ops", PasswordHash: hash}},
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatalf("the chain does not start: %v\n%s", err, logs.String())
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Logf("stopping the chain: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("tillbox-hq's log (tail):\n%s", tail(c.HQ().Log(), 100))
-			for _, b := range c.Boxes() {
-				t.Logf("%s's log (tail):\n%s", b.Till, tail(b.Log(), 60))
-			}
-		}
-	})
+	c, pg := opsChain(t, []fleetdemo.Store{{ID: "oslo", MSN: "200001", Tills: []string{"t1", "t2"}}}, opsPassword)
 	db, err := hqdb.Open(context.Background(), pg.DSN())
 	if err != nil {
 		t.Fatal(err)

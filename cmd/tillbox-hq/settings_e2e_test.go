@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -20,12 +19,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tillbox/tillbox/agent/fleet/natstest"
 	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetdemo"
-	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetdemo/fleetdemotest"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqnats"
-	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/pgtest"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/settings"
 	"github.com/tillbox/tillbox/display/technician"
 )
@@ -62,37 +58,14 @@ type e2eRig struct {
 func startE2ERig(t *testing.T) *e2eRig {
 	t.Helper()
 	stores := []fleetdemo.Store{{ID: "oslo", MSN: "400001", Tills: []string{"t1", "t2"}}, {ID: "bergen", MSN: "400002", Tills: []string{"t1"}}}
-	pg := pgtest.Start(t)
-	ns := natstest.Start(t, natstest.Options{TLS: true, Tills: fleetdemotest.Tills(testChain, stores)})
 	// One password for the technician pages and headquarters' operator.
+	c, _ := opsChain(t, stores, e2eTechPassword)
 	hash, err := technician.HashPassword(e2eTechPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := fleetdemo.Start(ctx, fleetdemo.Options{
-		Chain: testChain, Stores: stores, Dir: t.TempDir(),
-		TillboxBin: buildTillbox(t), HQBin: hqAsProcess(t),
-		NATS: fleetdemotest.NATS([]string{ns.URL()}, ns, 1), PostgresDSN: pg.DSN(), Heartbeat: time.Second,
-		Users:  []fleetdemo.User{{Name: "ops", PasswordHash: hash}},
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	})
-	if err != nil {
-		t.Fatalf("the chain does not start: %v\n%s", err, logs.String())
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Logf("stopping the chain: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("tillbox-hq's log (tail):\n%s", tail(c.HQ().Log(), 80))
-			for _, b := range c.Boxes() {
-				t.Logf("%s's log (tail):\n%s", b.Till, tail(b.Log(), 60))
-			}
-		}
-	})
 	r := &e2eRig{chain: c, cfg: c.HQ().ConfigFile(), boxes: map[string]*fleetdemo.Box{}, techs: map[string]*e2eTech{}}
 	// The technician password, as `tillbox passwd` sets it; the boxes
 	// read it at their start.
