@@ -94,10 +94,16 @@ func (l *Link) watchConfig(ctx context.Context, nc *nats.Conn, epoch uint64, see
 			if err != nil {
 				return err
 			}
-			if last, ok := seen[k]; ok && last == rev {
-				if messaged[k] {
-					p.stale(k) // the stream stores a message a moment after its subscribers hear of it
+			last, ok := seen[k] // a key never read counts as revision 0
+			if messaged[k] && rev <= last {
+				// The stream stores a message a moment after its
+				// subscribers hear of it: a read may still give the
+				// revision before, or none at all.
+				p.stale(k)
+				if ok {
+					continue
 				}
+			} else if ok && last == rev {
 				continue
 			}
 			p.fresh(k)

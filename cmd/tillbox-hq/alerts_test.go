@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/tillbox/tillbox/agent/epayment/sim"
 	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/alerts"
@@ -120,13 +121,22 @@ func TestAlerts(t *testing.T) {
 	})
 
 	checkRulesSeries(t, r.metrics(t))
-	var cleared int
-	if err := pgConn(t, r.pg.DSN()).QueryRow(context.Background(),
-		`SELECT count(DISTINCT kind) FROM alerts WHERE cleared_at IS NOT NULL`).Scan(&cleared); err != nil {
+	// Each kind raised above was cleared in PostgreSQL; another (a queue
+	// growing on a loaded machine) may have come and gone too.
+	rows, err := pgConn(t, r.pg.DSN()).Query(context.Background(),
+		`SELECT DISTINCT kind FROM alerts WHERE cleared_at IS NOT NULL`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if cleared != 7 {
-		t.Errorf("%d kinds of alert cleared in PostgreSQL, want 7", cleared)
+	cleared, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{alerts.LinkDown, alerts.CredentialsRefused, alerts.QueueNearCap,
+		alerts.ScannerMissing, alerts.JournalLag, alerts.ClockSkew, alerts.VersionBehind} {
+		if !slices.Contains(cleared, k) {
+			t.Errorf("kinds of alert cleared in PostgreSQL %q: want %s among them", cleared, k)
+		}
 	}
 }
 

@@ -37,7 +37,10 @@ type fleetConfig struct {
 	layers  []config.Layer       // the last good layers, least specific first
 	refused []wire.ConfigRefusal // the newest refused layer of each key
 	restart []string             // the fields that wait for a restart
-	running *config.Config       // the configuration the last good layers give
+	// unapplied are the live fields whose setter failed: they wait for a
+	// restart too, until a later layer sets them.
+	unapplied map[string]bool
+	running   *config.Config // the configuration the last good layers give
 }
 
 // openFleetConfig makes the box's key for sealed secrets at the first
@@ -169,12 +172,23 @@ func (f *fleetConfig) apply(key string, rev uint64, c *config.Config) {
 		if set := f.live[field]; set != nil {
 			if err := set(c); err != nil {
 				f.log.Warn("configuration from headquarters: cannot apply live; at the next start", "field", field, "err", err)
+				if f.unapplied == nil {
+					f.unapplied = map[string]bool{}
+				}
+				f.unapplied[field] = true
 				continue
 			}
+			delete(f.unapplied, field)
 			applied = append(applied, field)
 		}
 	}
 	f.restart = slices.DeleteFunc(config.RemoteDiff(f.started, c), func(field string) bool { return f.live[field] != nil })
+	for field := range f.unapplied {
+		if !slices.Contains(f.restart, field) {
+			f.restart = append(f.restart, field)
+		}
+	}
+	slices.Sort(f.restart)
 	f.running = c
 	f.log.Info("configuration from headquarters applied", "key", key, "revision", rev, "changed", changed, "applied", applied, "restart", f.restart)
 }

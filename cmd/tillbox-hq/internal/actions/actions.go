@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,8 @@ type Runner struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// answerAction is o.DB.AnswerAction (a test's may fail).
+	answerAction func(ctx context.Context, id int64, outcome, result, errText string, reply *wire.ActionReply) error
 }
 
 var _ fleetpage.Actions = (*Runner)(nil)
@@ -78,7 +81,7 @@ func New(o Options) *Runner {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{o: o, log: o.Logger, ctx: ctx, cancel: cancel}
+	return &Runner{o: o, log: o.Logger, ctx: ctx, cancel: cancel, answerAction: o.DB.AnswerAction}
 }
 
 // Close waits for the actions in flight until ctx ends, then stops them:
@@ -185,16 +188,44 @@ func (r *Runner) run(till wire.Till, req wire.ActionRequest, timeout time.Durati
 		a = answer{outcome: hqdb.OutcomeNoAnswer, err: r.noAnswer(err, timeout)}
 	} else {
 		a = answer{outcome: rep.Outcome, result: summary(rep), err: rep.Error, reply: rep}
+		if !slices.Contains([]string{wire.OutcomeOK, wire.OutcomeRefused, wire.OutcomeFailed}, rep.Outcome) {
+			// The table takes only the outcomes it knows.
+			a.outcome = wire.OutcomeFailed
+			a.result = strings.TrimSuffix(fmt.Sprintf("the box answered %q, an outcome headquarters does not know; %s", rep.Outcome, a.result), "; ")
+		}
 		if req.Action == wire.ActionRestart && rep.Outcome == wire.OutcomeOK && rep.Restart != nil {
 			a = r.waitBack(id, till, rep)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.o.DB.AnswerAction(ctx, id, a.outcome, a.result, a.err, a.reply); err != nil {
-		r.log.Error("action: recording the answer", "id", id, "err", err)
-	}
+	r.record(id, a)
 	r.log.Info("action answered", "id", id, "till", till.String(), "action", req.Action, "outcome", a.outcome, "result", a.result, "err", a.err)
+}
+
+// recordTries bound the writes of an action's answer; recordPause is
+// the wait after the first that fails, doubling.
+const (
+	recordTries = 4
+	recordPause = 500 * time.Millisecond
+)
+
+// record writes a, the answer of action id; a write that fails (the
+// database restarting) is tried again a few times, lest the action stay
+// pending.
+func (r *Runner) record(id int64, a answer) {
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := r.answerAction(ctx, id, a.outcome, a.result, a.err, a.reply)
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == recordTries {
+			r.log.Error("action: recording the answer; it stays pending", "id", id, "tries", try, "err", err)
+			return
+		}
+		r.log.Warn("action: recording the answer; trying again", "id", id, "err", err)
+		time.Sleep(recordPause << (try - 1))
+	}
 }
 
 // noAnswer says why the box did not answer.

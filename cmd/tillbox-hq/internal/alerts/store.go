@@ -12,10 +12,11 @@ import (
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetpage"
 )
 
-// evaluateLock is the advisory lock one evaluation holds (its
-// transaction's), so that of several headquarters processes one at a time
-// writes the alerts ("alerts" in ASCII).
-const evaluateLock = 0x616c65727473
+// evaluateLock is the advisory lock one evaluation of a chain holds (its
+// transaction's, with the hash of the chain's name as second key), so
+// that of several headquarters processes one at a time writes a chain's
+// alerts ("alrt" in ASCII).
+const evaluateLock int32 = 0x616c7274
 
 // keepCleared is how long a cleared alert stays in the table.
 const keepCleared = 30 * 24 * time.Hour
@@ -57,26 +58,31 @@ func (s Store) trends(ctx context.Context, tx pgx.Tx) (map[wire.Till]Trend, erro
 	return out, rows.Err()
 }
 
-// Apply runs one evaluation in one transaction: eval gets the queue
-// trends and returns the alerts in force and the new trends; alerts not
+// Apply runs one evaluation in one transaction: eval, called once the
+// lock is held (so it reads the tills after any evaluation before it was
+// committed), gets the queue trends and returns the alerts in force and
+// the new trends, or an error that ends the evaluation; alerts not
 // yet open are raised (with their Since), open ones get their reason
 // updated, open ones no longer in force are cleared at now. ok is false
 // (and nothing done) while another headquarters process evaluates.
 func (s Store) Apply(ctx context.Context, now time.Time,
-	eval func(map[wire.Till]Trend) ([]Alert, map[wire.Till]Trend)) (changes []Change, ok bool, err error) {
+	eval func(map[wire.Till]Trend) ([]Alert, map[wire.Till]Trend, error)) (changes []Change, ok bool, err error) {
 	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("alerts: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(evaluateLock)).Scan(&ok); err != nil || !ok {
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, evaluateLock, s.Chain).Scan(&ok); err != nil || !ok {
 		return nil, false, err
 	}
 	trends, err := s.trends(ctx, tx)
 	if err != nil {
 		return nil, false, err
 	}
-	found, next := eval(trends)
+	found, next, err := eval(trends)
+	if err != nil {
+		return nil, false, err
+	}
 	open, err := s.open(ctx, tx)
 	if err != nil {
 		return nil, false, err

@@ -80,19 +80,29 @@ func TestStore(t *testing.T) {
 		t.Errorf("%d of %d alerts cleared, want 3 of 3", cleared, all)
 	}
 
-	// While another transaction holds the lock, an evaluation does nothing.
+	// While another transaction holds the chain's lock, an evaluation does
+	// nothing, and reads no till (it reads them under the lock, so sees
+	// what the evaluation before it wrote); another chain's goes on.
 	tx, err := db.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(evaluateLock)); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, evaluateLock, "c"); err != nil {
 		t.Fatal(err)
 	}
 	b.Heartbeat.Queue = 9
-	if _, ok, err := s.Apply(ctx, now, func(tr map[wire.Till]Trend) ([]Alert, map[wire.Till]Trend) {
-		return Evaluate(now, th, []hqdb.TillState{b}, tr)
-	}); ok || err != nil {
-		t.Errorf("evaluated under another's lock: ok %v, err %v", ok, err)
+	waiting := *w
+	waiting.Tills = func(context.Context) ([]hqdb.TillState, error) {
+		t.Error("the tills read under another's lock")
+		return []hqdb.TillState{b}, nil
+	}
+	if err := waiting.Once(ctx); err != nil {
+		t.Errorf("evaluated under another's lock: %v", err)
+	}
+	if _, ok, err := (Store{Pool: db.Pool(), Chain: "d"}).Apply(ctx, now, func(tr map[wire.Till]Trend) ([]Alert, map[wire.Till]Trend, error) {
+		return nil, nil, nil
+	}); !ok || err != nil {
+		t.Errorf("another chain waited for chain c's lock: ok %v, err %v", ok, err)
 	}
 	_ = tx.Rollback(ctx)
 	step("b:queue_near_cap")

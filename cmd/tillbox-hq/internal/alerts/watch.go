@@ -50,13 +50,16 @@ func (w *Watcher) Once(ctx context.Context) error {
 	if w.Now != nil {
 		now = w.Now
 	}
-	tills, err := w.Tills(ctx)
-	if err != nil {
-		return err
-	}
+	// The tills are read under the evaluation's lock: an evaluation by
+	// another process just before, clearing an alert, is seen.
 	at := now()
-	changes, _, err := w.Store.Apply(ctx, at, func(trends map[wire.Till]Trend) ([]Alert, map[wire.Till]Trend) {
-		return Evaluate(at, w.Thresholds, tills, trends)
+	changes, _, err := w.Store.Apply(ctx, at, func(trends map[wire.Till]Trend) ([]Alert, map[wire.Till]Trend, error) {
+		tills, err := w.Tills(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		found, next := Evaluate(at, w.Thresholds, tills, trends)
+		return found, next, nil
 	})
 	for _, c := range changes {
 		if c.Cleared {

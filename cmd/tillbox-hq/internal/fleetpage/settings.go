@@ -133,8 +133,14 @@ func (sp *settingsPage) change(w http.ResponseWriter, r *http.Request) {
 		res, err = sp.apply(ctx, op, sc, f["field"], f.Get("value"), f.Get("secret"), user, note)
 	}
 	if err != nil {
-		sp.log.Warn("fleetpage: settings change refused", "user", user, "op", op, "scope", sc.Param(), "field", field, "err", err)
-		sp.render(w, r, http.StatusBadRequest, settingsView{Problem: err.Error()})
+		sp.log.Warn("fleetpage: settings change refused", "user", user, "op", op, "scope", sc.Param(), "field", field, "written", len(res.Written), "err", err)
+		problem := err.Error()
+		if len(res.Written) > 0 {
+			// A secret sealed for many tills stopped partway: what was
+			// written stays, the rest was not.
+			problem = "Stopped partway, the keys above are written, the others not: " + problem
+		}
+		sp.render(w, r, http.StatusBadRequest, settingsView{Notice: describe(res), Problem: problem})
 		return
 	}
 	sp.log.Info("fleetpage: settings changed", "user", user, "op", op, "scope", sc.Param(), "fields", f["field"])

@@ -190,14 +190,7 @@ func (o Options) journalBatch(ctx context.Context, msgs []jetstream.Msg) error {
 		evs = append(evs, ev)
 		taken = append(taken, m)
 	}
-	bad := map[int]bool{}
-	for _, i := range hqdb.NewestOfEachSale(evs) {
-		if err := evs[i].DecodeSale(); err != nil {
-			o.unreadable(taken[i], err)
-			bad[i] = true
-		}
-	}
-	if len(bad) > 0 {
+	if bad := decodeNewest(evs, func(i int, err error) { o.unreadable(taken[i], err) }); len(bad) > 0 {
 		evs, taken = without(evs, bad), without(taken, bad)
 	}
 	start := time.Now()
@@ -211,6 +204,34 @@ func (o Options) journalBatch(ctx context.Context, msgs []jetstream.Msg) error {
 		_ = m.Ack() // a lost ack is a redelivery, stored nothing twice
 	}
 	return nil
+}
+
+// decodeNewest decodes the newest event of each sale in evs. One that
+// does not decode goes to unreadable (by its index in evs) and is left
+// out: the one before it of its sale is then the newest, decoded in turn.
+// It returns the indexes left out.
+func decodeNewest(evs []hqdb.Event, unreadable func(i int, err error)) map[int]bool {
+	bad := map[int]bool{}
+	for {
+		var left []hqdb.Event // evs less bad; at[j] is left[j]'s index in evs
+		var at []int
+		for i, e := range evs {
+			if !bad[i] {
+				left, at = append(left, e), append(at, i)
+			}
+		}
+		more := false
+		for _, j := range hqdb.NewestOfEachSale(left) {
+			i := at[j]
+			if err := evs[i].DecodeSale(); err != nil { // decoded already: nothing
+				unreadable(i, err)
+				bad[i], more = true, true
+			}
+		}
+		if !more {
+			return bad
+		}
+	}
 }
 
 // unreadable terminates m, which cannot be read.
