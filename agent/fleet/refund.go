@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -204,9 +203,15 @@ func (l *Link) readStatuses(ctx context.Context, nc *nats.Conn) error {
 			return nc.Publish(m.Reply, []byte("+TERM"))
 		}
 		if st.Step > 0 {
-			if err := l.o.Refunds.Status(st); err != nil {
+			err := l.o.Refunds.Status(st)
+			switch {
+			case errors.Is(err, ErrRejected): // no later delivery will do
+				l.log.Warn("refund status dropped", "refundId", st.RefundID, "reference", st.Reference, "err", err)
+				return nc.Publish(m.Reply, []byte("+TERM"))
+			case err != nil:
 				l.noteErr("refund status", err)
-				return nc.Publish(m.Reply, []byte(`-NAK {"delay":`+strconv.FormatInt(int64(time.Second), 10)+`}`))
+				l.nak(nc, m, time.Second, "refund status", err)
+				return nil
 			}
 		}
 		l.refunds.tell(st)
