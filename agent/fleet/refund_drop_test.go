@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -66,5 +67,51 @@ func TestRejectedStatusIsDropped(t *testing.T) {
 	}
 	if n := calls.Load(); n != 1 {
 		t.Errorf("the hook saw the status %d times, want once", n)
+	}
+}
+
+// TestRefundAskedWithoutAnAck: a request whose acknowledgement does not
+// come in time may be stored at headquarters: it is "no answer yet" (ask
+// again with the same refundId), never "nothing was asked"; a request
+// nothing listens for was not asked.
+func TestRefundAskedWithoutAnAck(t *testing.T) {
+	s := natstest.Start(t, natstest.Options{TLS: true, Tills: []wire.Till{tillA}})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	hqjs := hq(t, s)
+	hqStreams(t, hqjs, time.Minute)
+	o := boxOptions(s, tillA)
+	o.Timeout = time.Second
+	o.Refunds = &RefundHooks{Status: func(wire.RefundStatus) error { return nil }}
+	r := newBox(t, "", store.Options{}).run(t, o)
+	deadline := time.Now().Add(wait)
+	for nc := r.refunds.conn(); nc == nil || !nc.IsConnected(); nc = r.refunds.conn() {
+		if time.Now().After(deadline) {
+			t.Fatal("the link's refunds never connected")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Nothing listens on the request subject: not asked.
+	_, err := r.RefundElsewhere(ctx, "oslo-1-t2-000001", 100, "r1", time.Second)
+	if !errors.Is(err, ErrHQUnreachable) {
+		t.Errorf("a request nothing listens for: %v, want ErrHQUnreachable", err)
+	}
+
+	// Something takes the request and never acknowledges it.
+	hqnc := s.Connect(t, s.URL(), s.HQ())
+	sub, err := hqnc.SubscribeSync(tillA.RefundRequestSubject())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hqnc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.RefundElsewhere(ctx, "oslo-1-t2-000001", 100, "r1", time.Second)
+	if !errors.Is(err, ErrNoAnswer) || errors.Is(err, ErrHQUnreachable) {
+		t.Errorf("a request taken without an acknowledgement: %v, want ErrNoAnswer", err)
+	}
+	if _, err := sub.NextMsg(wait); err != nil {
+		t.Errorf("the request never came: %v", err)
 	}
 }
