@@ -103,8 +103,8 @@ func (a *Agent) RecordRemoteRefund(key string, step int, sale *Sale, rr RemoteRe
 }
 
 // RefundOutcome says whether refund id of sale ref is over (no refund of
-// the sale left to send to Vipps MobilePay), whether it was made (the
-// refunded amount covers it and the refunds before it), and the sale.
+// the sale left to send to Vipps MobilePay), whether it was made (its
+// command succeeded), and the sale.
 func (a *Agent) RefundOutcome(ref, id string) (done, made bool, sale Sale, err error) {
 	err = a.db.View(func(tx *store.Tx) error {
 		s, err := tx.Sale(ref)
@@ -115,15 +115,15 @@ func (a *Agent) RefundOutcome(ref, id string) (done, made bool, sale Sale, err e
 			return err
 		}
 		var through int64
-		found := false
-		for _, r := range s.Refunds {
+		var this *store.Refund
+		for i, r := range s.Refunds {
 			through += r.Amount
 			if r.ID == id {
-				found = true
+				this = &s.Refunds[i]
 				break
 			}
 		}
-		if !found {
+		if this == nil {
 			return fmt.Errorf("%w: sale %s has no refund %s", ErrNotFound, ref, id)
 		}
 		cmds, err := tx.CommandsFor(ref)
@@ -136,7 +136,13 @@ func (a *Agent) RefundOutcome(ref, id string) (done, made bool, sale Sale, err e
 				done = false
 			}
 		}
-		made = s.Aggregate.Refunded >= through
+		// Its own outcome, noted when its command was over; a refund
+		// stored before outcomes were noted falls back on the sum of
+		// the refunds up to it (which a refused one before it fools).
+		made = this.Outcome == store.RefundMade
+		if this.Outcome == "" {
+			made = s.Aggregate.Refunded >= through
+		}
 		sale = view(s)
 		return nil
 	})

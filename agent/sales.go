@@ -256,21 +256,27 @@ func (a *Agent) enqueueAt(tx *store.Tx, ref, kind string, body any, notAfter, no
 // enqueueRetry is enqueueAt for a command that takes over from attempts
 // refused ones (its back-off goes on from there).
 func (a *Agent) enqueueRetry(tx *store.Tx, ref, kind string, body any, notAfter, now, at time.Time, attempts int) error {
+	_, err := a.enqueueCommand(tx, ref, kind, body, notAfter, now, at, attempts)
+	return err
+}
+
+// enqueueCommand is enqueueRetry returning the command's id.
+func (a *Agent) enqueueCommand(tx *store.Tx, ref, kind string, body any, notAfter, now, at time.Time, attempts int) (uint64, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	n, err := tx.NextCounter("command")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	c := &store.Command{Reference: ref, Kind: kind, IdempotencyKey: idempotencyKey(kind, ref, n),
 		Body: b, CreatedAt: now, NotAfter: notAfter, NextAttempt: at, Attempts: attempts}
 	if err := tx.Enqueue(c); err != nil {
-		return err
+		return 0, err
 	}
 	tx.OnCommit(func() { wake(a.wakeOutbox) })
-	return nil
+	return c.ID, nil
 }
 
 // idempotencyKey is recognisable (kind, reference) and unique (a durable
@@ -530,8 +536,9 @@ func (a *Agent) RefundSale(ctx context.Context, ref string, amount int64, refund
 		if id == "" {
 			id = fmt.Sprintf("r%d", len(s.Refunds)+1)
 		}
-		s.Refunds = append(s.Refunds, store.Refund{ID: id, Amount: amount})
-		return a.enqueue(tx, ref, cmdRefund, &epayment.ModificationRequest{ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now)
+		cmd, err := a.enqueueCommand(tx, ref, cmdRefund, &epayment.ModificationRequest{ModificationAmount: epayment.Amount{Currency: epayment.Currency(s.Currency), Value: amount}}, time.Time{}, now, time.Time{}, 0)
+		s.Refunds = append(s.Refunds, store.Refund{ID: id, Amount: amount, Command: cmd})
+		return err
 	})
 }
 

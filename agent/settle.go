@@ -60,6 +60,9 @@ func (a *Agent) settle(ref string, p *epayment.Payment, doneCmd uint64, cause er
 				return err
 			}
 			doneKind = c.Kind
+			if doneKind == cmdRefund {
+				noteRefundOutcome(s, c.ID, cause == nil)
+			}
 		}
 		// A refused capture or refund is news for the POS. A refused cancel
 		// is not: the payment's state (captured, or already ended) is the
@@ -161,5 +164,18 @@ func aggregateOf(s *store.Sale) epayment.Aggregate {
 		CapturedAmount:   epayment.Amount{Currency: c, Value: s.Aggregate.Captured},
 		RefundedAmount:   epayment.Amount{Currency: c, Value: s.Aggregate.Refunded},
 		CancelledAmount:  epayment.Amount{Currency: c, Value: s.Aggregate.Cancelled},
+	}
+}
+
+// noteRefundOutcome records on the refund sent by command cmd whether
+// Vipps MobilePay made it (the command succeeded) or refused it.
+func noteRefundOutcome(s *store.Sale, cmd uint64, made bool) {
+	for i := range s.Refunds {
+		if s.Refunds[i].Command == cmd {
+			s.Refunds[i].Outcome = store.RefundRefused
+			if made {
+				s.Refunds[i].Outcome = store.RefundMade
+			}
+		}
 	}
 }

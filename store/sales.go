@@ -61,7 +61,18 @@ type Customer struct {
 type Refund struct {
 	ID     string `json:"id"`
 	Amount int64  `json:"amount"`
+	// Command is the outbox command that sends it (0: a refund stored
+	// before commands were noted); Outcome is RefundMade or RefundRefused
+	// once that command is over, "" before.
+	Command uint64 `json:"command,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
 }
+
+// The outcomes of a Refund.
+const (
+	RefundMade    = "made"
+	RefundRefused = "refused"
+)
 
 // Aggregate mirrors ePayment's aggregate amounts, in minor units.
 type Aggregate struct {

@@ -100,6 +100,7 @@ type consumerConfig struct {
 	AckPolicy     string `json:"ack_policy"`
 	AckWait       int64  `json:"ack_wait"` // nanoseconds
 	MaxAckPending int    `json:"max_ack_pending"`
+	MaxDeliver    int    `json:"max_deliver,omitempty"`
 }
 
 // consumerInfo is what the box reads of a consumer's information.

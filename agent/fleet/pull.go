@@ -39,13 +39,30 @@ func ensureConsumer(ctx context.Context, nc *nats.Conn, c wire.Consumer, cfg con
 	return nil
 }
 
+// maxDeliver bounds the deliveries of one message to a durable consumer
+// of the box: a message the box fails on that often (NAK'd after each
+// failure, a second to RetryMax apart) is given up, with an error in the
+// box's log (nak), instead of going round for ever.
+const maxDeliver = 500
+
 // durableConfig is the configuration of one of the box's durable
 // consumers: the relay's and the refunds'.
 func durableConfig(c wire.Consumer, what string, ackWait time.Duration, maxPending int) consumerConfig {
 	return consumerConfig{
 		Name: c.Name, Durable: c.Name, Description: what, FilterSubject: c.Filter,
 		DeliverPolicy: "all", AckPolicy: "explicit", AckWait: int64(ackWait), MaxAckPending: maxPending,
+		MaxDeliver: maxDeliver,
 	}
+}
+
+// nak asks for m again after delay; at its last delivery (maxDeliver) the
+// servers will not deliver it again, which the box's log says.
+func (l *Link) nak(nc *nats.Conn, m *nats.Msg, delay time.Duration, what string, cause error) {
+	if md, err := m.Metadata(); err == nil && md.NumDelivered >= maxDeliver {
+		l.log.Error(what+" given up: delivered as often as it may be", "deliveries", md.NumDelivered,
+			"subject", m.Subject, "err", cause)
+	}
+	_ = nc.Publish(m.Reply, []byte(`-NAK {"delay":`+strconv.FormatInt(int64(delay), 10)+`}`))
 }
 
 // puller reads a durable consumer (the relay's, the refund queue's, the

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -43,8 +42,9 @@ type RefundHooks struct {
 // refund of another till's sale cannot be asked for.
 var ErrHQUnreachable = errors.New("headquarters is not connected: a sale of another till cannot be refunded now")
 
-// ErrNoAnswer means headquarters took the request but did not answer it
-// in time; it stays queued there, and its statuses come as events.
+// ErrNoAnswer means headquarters took the request, or may have (its
+// acknowledgement did not come), but did not answer it in time; a request
+// taken stays queued there, and its statuses come as events.
 var ErrNoAnswer = errors.New("headquarters has not answered the refund yet")
 
 // refunds is the link's state for refunds: the connection the status
@@ -107,8 +107,10 @@ func (r *refunds) tell(st wire.RefundStatus) {
 // for the same reference refunds once, however often it is asked), and
 // waits up to wait for headquarters' word: a refusal (the status's
 // Refusal), or the refund queued for the sale's till (while that till is
-// offline; an online till's word is awaited) or further along. [ErrHQUnreachable]: not asked. [ErrNoAnswer]: asked, no answer
-// yet.
+// offline; an online till's word is awaited) or further along.
+// [ErrHQUnreachable]: not asked (no connection, nothing listening, or
+// JetStream refused it). [ErrNoAnswer]: asked, or maybe asked (its
+// acknowledgement did not come), and no answer yet.
 func (l *Link) RefundElsewhere(ctx context.Context, ref string, amount int64, refundID string, wait time.Duration) (wire.RefundStatus, error) {
 	if l.o.Refunds == nil || l.o.Refunds.Status == nil {
 		return wire.RefundStatus{}, ErrHQUnreachable
@@ -126,7 +128,12 @@ func (l *Link) RefundElsewhere(ctx context.Context, ref string, amount int64, re
 	// answers with the request as it stands.
 	if err := publishRefund(ctx, nc, t.RefundRequestSubject(), "", req, l.o.Timeout); err != nil {
 		l.noteErr("refund request", err)
-		return wire.RefundStatus{}, fmt.Errorf("%w: %w", ErrHQUnreachable, redactErr(err))
+		if notAsked(err) {
+			return wire.RefundStatus{}, fmt.Errorf("%w: %w", ErrHQUnreachable, redactErr(err))
+		}
+		// The request may be stored (its acknowledgement lost, say): it
+		// may have been asked.
+		return wire.RefundStatus{Key: key, Reference: ref, RefundID: refundID, Amount: amount}, fmt.Errorf("%w: %w", ErrNoAnswer, redactErr(err))
 	}
 	l.log.Info("refund of another till's sale asked at headquarters", "reference", ref, "refundId", refundID, "amount", amount)
 	timer := time.NewTimer(wait)
@@ -148,6 +155,16 @@ func (l *Link) RefundElsewhere(ctx context.Context, ref string, amount int64, re
 			return wire.RefundStatus{}, ctx.Err()
 		}
 	}
+}
+
+// notAsked reports whether a request's publish certainly stored nothing:
+// no connection, no stream listening on the subject, or JetStream's
+// refusal.
+func notAsked(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) || errors.Is(err, errNoJetStream) || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrConnectionDraining) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrInvalidConnection)
 }
 
 // refundLoops runs the refund consumers of one connection.
@@ -204,9 +221,15 @@ func (l *Link) readStatuses(ctx context.Context, nc *nats.Conn) error {
 			return nc.Publish(m.Reply, []byte("+TERM"))
 		}
 		if st.Step > 0 {
-			if err := l.o.Refunds.Status(st); err != nil {
+			err := l.o.Refunds.Status(st)
+			switch {
+			case errors.Is(err, ErrRejected): // no later delivery will do
+				l.log.Warn("refund status dropped", "refundId", st.RefundID, "reference", st.Reference, "err", err)
+				return nc.Publish(m.Reply, []byte("+TERM"))
+			case err != nil:
 				l.noteErr("refund status", err)
-				return nc.Publish(m.Reply, []byte(`-NAK {"delay":`+strconv.FormatInt(int64(time.Second), 10)+`}`))
+				l.nak(nc, m, time.Second, "refund status", err)
+				return nil
 			}
 		}
 		l.refunds.tell(st)

@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -71,7 +70,7 @@ func (l *Link) takeOrder(ctx context.Context, nc *nats.Conn, m *nats.Msg, held m
 	sale, refusal, err := l.o.Refunds.Apply(ctx, o.Reference, o.Amount, o.RefundID)
 	if err != nil {
 		l.noteErr("refund order", err)
-		_ = nc.Publish(m.Reply, []byte(`-NAK {"delay":`+strconv.FormatInt(int64(l.o.RetryMax), 10)+`}`))
+		l.nak(nc, m, l.o.RetryMax, "refund order", err)
 		return
 	}
 	res := wire.RefundResult{Key: o.Key, State: wire.RefundAccepted, Sale: sale, At: time.Now().UTC()}

@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,7 +100,6 @@ func (l *Link) handleRelayed(ctx context.Context, nc *nats.Conn, m *nats.Msg) {
 		_ = nc.Publish(m.Reply, []byte("+TERM"))
 	default:
 		l.noteErr("relayed webhook", err)
-		nak := `-NAK {"delay":` + strconv.FormatInt(int64(l.o.RetryMax), 10) + `}`
-		_ = nc.Publish(m.Reply, []byte(nak))
+		l.nak(nc, m, l.o.RetryMax, "relayed webhook", err)
 	}
 }

@@ -1097,8 +1097,9 @@ type ClientInterface interface {
 	// and the box is linked to headquarters (`[fleet]`), the refund goes
 	// to headquarters, which routes it to the till that took the sale (it
 	// waits there while that till is offline) and refunds it once per
-	// `refundId` however often it is asked: give a `refundId` to repeat
-	// the call safely. The answer is the same as for a local refund: 202
+	// `refundId` however often it is asked. A `refundId` is required for
+	// such a refund (400 `invalid_request` on `refundId` without one):
+	// the call may have to be repeated. The answer is the same as for a local refund: 202
 	// with the sale as its till last showed it; the refusals headquarters
 	// or that till make come as the same errors (404 `not_found` for a
 	// reference no till of the chain has, 400 for an `amount` larger than
@@ -1106,8 +1107,8 @@ type ClientInterface interface {
 	// comes as events with a `remoteRefund` member. 503
 	// `headquarters_unreachable`: the box cannot reach headquarters now,
 	// nothing was asked; 503 `refund_pending`: headquarters has the
-	// refund but has not said yet what comes of it (ask again with the
-	// same `refundId`).
+	// refund, or may have it, but has not said yet what comes of it (ask
+	// again with the same `refundId`; both messages name it).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1135,8 +1136,9 @@ type ClientInterface interface {
 	// and the box is linked to headquarters (`[fleet]`), the refund goes
 	// to headquarters, which routes it to the till that took the sale (it
 	// waits there while that till is offline) and refunds it once per
-	// `refundId` however often it is asked: give a `refundId` to repeat
-	// the call safely. The answer is the same as for a local refund: 202
+	// `refundId` however often it is asked. A `refundId` is required for
+	// such a refund (400 `invalid_request` on `refundId` without one):
+	// the call may have to be repeated. The answer is the same as for a local refund: 202
 	// with the sale as its till last showed it; the refusals headquarters
 	// or that till make come as the same errors (404 `not_found` for a
 	// reference no till of the chain has, 400 for an `amount` larger than
@@ -1144,8 +1146,8 @@ type ClientInterface interface {
 	// comes as events with a `remoteRefund` member. 503
 	// `headquarters_unreachable`: the box cannot reach headquarters now,
 	// nothing was asked; 503 `refund_pending`: headquarters has the
-	// refund but has not said yet what comes of it (ask again with the
-	// same `refundId`).
+	// refund, or may have it, but has not said yet what comes of it (ask
+	// again with the same `refundId`; both messages name it).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1547,8 +1549,9 @@ func (c *Client) CaptureSale(ctx context.Context, reference Reference, body Capt
 // and the box is linked to headquarters (`[fleet]`), the refund goes
 // to headquarters, which routes it to the till that took the sale (it
 // waits there while that till is offline) and refunds it once per
-// `refundId` however often it is asked: give a `refundId` to repeat
-// the call safely. The answer is the same as for a local refund: 202
+// `refundId` however often it is asked. A `refundId` is required for
+// such a refund (400 `invalid_request` on `refundId` without one):
+// the call may have to be repeated. The answer is the same as for a local refund: 202
 // with the sale as its till last showed it; the refusals headquarters
 // or that till make come as the same errors (404 `not_found` for a
 // reference no till of the chain has, 400 for an `amount` larger than
@@ -1556,8 +1559,8 @@ func (c *Client) CaptureSale(ctx context.Context, reference Reference, body Capt
 // comes as events with a `remoteRefund` member. 503
 // `headquarters_unreachable`: the box cannot reach headquarters now,
 // nothing was asked; 503 `refund_pending`: headquarters has the
-// refund but has not said yet what comes of it (ask again with the
-// same `refundId`).
+// refund, or may have it, but has not said yet what comes of it (ask
+// again with the same `refundId`; both messages name it).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1595,8 +1598,9 @@ func (c *Client) RefundSaleWithBody(ctx context.Context, reference Reference, co
 // and the box is linked to headquarters (`[fleet]`), the refund goes
 // to headquarters, which routes it to the till that took the sale (it
 // waits there while that till is offline) and refunds it once per
-// `refundId` however often it is asked: give a `refundId` to repeat
-// the call safely. The answer is the same as for a local refund: 202
+// `refundId` however often it is asked. A `refundId` is required for
+// such a refund (400 `invalid_request` on `refundId` without one):
+// the call may have to be repeated. The answer is the same as for a local refund: 202
 // with the sale as its till last showed it; the refusals headquarters
 // or that till make come as the same errors (404 `not_found` for a
 // reference no till of the chain has, 400 for an `amount` larger than
@@ -1604,8 +1608,8 @@ func (c *Client) RefundSaleWithBody(ctx context.Context, reference Reference, co
 // comes as events with a `remoteRefund` member. 503
 // `headquarters_unreachable`: the box cannot reach headquarters now,
 // nothing was asked; 503 `refund_pending`: headquarters has the
-// refund but has not said yet what comes of it (ask again with the
-// same `refundId`).
+// refund, or may have it, but has not said yet what comes of it (ask
+// again with the same `refundId`; both messages name it).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2609,8 +2613,9 @@ type ClientWithResponsesInterface interface {
 	// and the box is linked to headquarters (`[fleet]`), the refund goes
 	// to headquarters, which routes it to the till that took the sale (it
 	// waits there while that till is offline) and refunds it once per
-	// `refundId` however often it is asked: give a `refundId` to repeat
-	// the call safely. The answer is the same as for a local refund: 202
+	// `refundId` however often it is asked. A `refundId` is required for
+	// such a refund (400 `invalid_request` on `refundId` without one):
+	// the call may have to be repeated. The answer is the same as for a local refund: 202
 	// with the sale as its till last showed it; the refusals headquarters
 	// or that till make come as the same errors (404 `not_found` for a
 	// reference no till of the chain has, 400 for an `amount` larger than
@@ -2618,8 +2623,8 @@ type ClientWithResponsesInterface interface {
 	// comes as events with a `remoteRefund` member. 503
 	// `headquarters_unreachable`: the box cannot reach headquarters now,
 	// nothing was asked; 503 `refund_pending`: headquarters has the
-	// refund but has not said yet what comes of it (ask again with the
-	// same `refundId`).
+	// refund, or may have it, but has not said yet what comes of it (ask
+	// again with the same `refundId`; both messages name it).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2647,8 +2652,9 @@ type ClientWithResponsesInterface interface {
 	// and the box is linked to headquarters (`[fleet]`), the refund goes
 	// to headquarters, which routes it to the till that took the sale (it
 	// waits there while that till is offline) and refunds it once per
-	// `refundId` however often it is asked: give a `refundId` to repeat
-	// the call safely. The answer is the same as for a local refund: 202
+	// `refundId` however often it is asked. A `refundId` is required for
+	// such a refund (400 `invalid_request` on `refundId` without one):
+	// the call may have to be repeated. The answer is the same as for a local refund: 202
 	// with the sale as its till last showed it; the refusals headquarters
 	// or that till make come as the same errors (404 `not_found` for a
 	// reference no till of the chain has, 400 for an `amount` larger than
@@ -2656,8 +2662,8 @@ type ClientWithResponsesInterface interface {
 	// comes as events with a `remoteRefund` member. 503
 	// `headquarters_unreachable`: the box cannot reach headquarters now,
 	// nothing was asked; 503 `refund_pending`: headquarters has the
-	// refund but has not said yet what comes of it (ask again with the
-	// same `refundId`).
+	// refund, or may have it, but has not said yet what comes of it (ask
+	// again with the same `refundId`; both messages name it).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4449,8 +4455,9 @@ func (c *ClientWithResponses) CaptureSaleWithResponse(ctx context.Context, refer
 // and the box is linked to headquarters (`[fleet]`), the refund goes
 // to headquarters, which routes it to the till that took the sale (it
 // waits there while that till is offline) and refunds it once per
-// `refundId` however often it is asked: give a `refundId` to repeat
-// the call safely. The answer is the same as for a local refund: 202
+// `refundId` however often it is asked. A `refundId` is required for
+// such a refund (400 `invalid_request` on `refundId` without one):
+// the call may have to be repeated. The answer is the same as for a local refund: 202
 // with the sale as its till last showed it; the refusals headquarters
 // or that till make come as the same errors (404 `not_found` for a
 // reference no till of the chain has, 400 for an `amount` larger than
@@ -4458,8 +4465,8 @@ func (c *ClientWithResponses) CaptureSaleWithResponse(ctx context.Context, refer
 // comes as events with a `remoteRefund` member. 503
 // `headquarters_unreachable`: the box cannot reach headquarters now,
 // nothing was asked; 503 `refund_pending`: headquarters has the
-// refund but has not said yet what comes of it (ask again with the
-// same `refundId`).
+// refund, or may have it, but has not said yet what comes of it (ask
+// again with the same `refundId`; both messages name it).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4493,8 +4500,9 @@ func (c *ClientWithResponses) RefundSaleWithBodyWithResponse(ctx context.Context
 // and the box is linked to headquarters (`[fleet]`), the refund goes
 // to headquarters, which routes it to the till that took the sale (it
 // waits there while that till is offline) and refunds it once per
-// `refundId` however often it is asked: give a `refundId` to repeat
-// the call safely. The answer is the same as for a local refund: 202
+// `refundId` however often it is asked. A `refundId` is required for
+// such a refund (400 `invalid_request` on `refundId` without one):
+// the call may have to be repeated. The answer is the same as for a local refund: 202
 // with the sale as its till last showed it; the refusals headquarters
 // or that till make come as the same errors (404 `not_found` for a
 // reference no till of the chain has, 400 for an `amount` larger than
@@ -4502,8 +4510,8 @@ func (c *ClientWithResponses) RefundSaleWithBodyWithResponse(ctx context.Context
 // comes as events with a `remoteRefund` member. 503
 // `headquarters_unreachable`: the box cannot reach headquarters now,
 // nothing was asked; 503 `refund_pending`: headquarters has the
-// refund but has not said yet what comes of it (ask again with the
-// same `refundId`).
+// refund, or may have it, but has not said yet what comes of it (ask
+// again with the same `refundId`; both messages name it).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

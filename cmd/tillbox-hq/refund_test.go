@@ -105,6 +105,7 @@ func TestRefundAnywhere(t *testing.T) {
 	refused("nobody-000001", 100, "ret-x", http.StatusNotFound, "not_found", "", "no till of the chain has a sale nobody-000001")
 	refused(oslo.Prefix+"-999999", 100, "ret-y", http.StatusNotFound, "not_found", "", "oslo-1-t1-999999")
 	refused(ref, 100, "ret-1", http.StatusBadRequest, "invalid_request", "refundId", "was used for a refund of 3 000")
+	refused(ref, 100, "", http.StatusBadRequest, "invalid_request", "refundId", "give one to refund a sale of another till")
 	refused(declined, 100, "ret-z", http.StatusConflict, "wrong_state", "", "sale is declined; only captured sales can be refunded")
 
 	// The original box offline: queued, then made once when it is back.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,13 +104,14 @@ func (m *Main) remoteRefunder() posapi.RemoteRefunder {
 	}
 	link := m.fleet.link
 	return func(ctx context.Context, ref string, amount int64, refundID string) (agent.Sale, error) {
-		if refundID == "" {
-			refundID = newRefundID()
+		if refundID == "" { // a retry without one could refund twice
+			return agent.Sale{}, &posapi.RemoteRefusal{Code: "invalid_request", Field: "refundId", Reason: noRefundID,
+				Message: "refundId: " + noRefundID}
 		}
 		st, err := link.RefundElsewhere(ctx, ref, amount, refundID, remoteRefundWait)
 		switch {
 		case errors.Is(err, fleet.ErrHQUnreachable):
-			return agent.Sale{}, fmt.Errorf("%w: %w", posapi.ErrHQUnreachable, err)
+			return agent.Sale{}, fmt.Errorf("%w: %w; refundId %s", posapi.ErrHQUnreachable, err, refundID)
 		case errors.Is(err, fleet.ErrNoAnswer):
 			return agent.Sale{}, fmt.Errorf("%w: refundId %s", posapi.ErrRefundPending, refundID)
 		case err != nil:
@@ -137,10 +136,7 @@ func (m *Main) remoteRefunder() posapi.RemoteRefunder {
 	}
 }
 
-// newRefundID is a refund id for a POS that gave none (such a refund is
-// not safe to repeat, as a local one is not).
-func newRefundID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return "x" + hex.EncodeToString(b)
-}
+// noRefundID is the refusal of a refund of another till's sale without a
+// refundId: headquarters may be slow to answer or out of reach, and only
+// the same refundId makes asking again safe.
+const noRefundID = "give one to refund a sale of another till: the call may have to be repeated, and the same refundId refunds once"

@@ -135,16 +135,22 @@ type known struct {
 	ownerKnown bool
 }
 
-// lookup reads what headquarters knows of ref.
+// lookup reads what headquarters knows of ref. A sales row counts only
+// when its till's reference prefix claims the reference: a box that
+// journals a "sale" with another till's reference does not capture that
+// till's refunds.
 func lookup(ctx context.Context, pool *pgxpool.Pool, chain, ref string) (known, error) {
 	k := known{owner: wire.Till{Chain: chain}}
 	var sale []byte
 	err := pool.QueryRow(ctx, `SELECT s.store, s.till, s.state, s.captured, s.refunded, s.finished_at IS NOT NULL,
 			(e.body::jsonb) -> 'data'
-		FROM sales s LEFT JOIN events e
+		FROM sales s JOIN tills t
+		  ON t.chain = s.chain AND t.store = s.store AND t.till = s.till
+		  AND t.reference_prefix <> '' AND starts_with(s.reference, t.reference_prefix || '-')
+		LEFT JOIN events e
 		  ON e.chain = s.chain AND e.store = s.store AND e.till = s.till AND e.seq = s.last_seq
 		WHERE s.chain = $1 AND s.reference = $2
-		ORDER BY s.updated_at DESC LIMIT 1`, chain, ref).
+		ORDER BY length(t.reference_prefix) DESC, s.updated_at DESC LIMIT 1`, chain, ref).
 		Scan(&k.owner.Store, &k.owner.Till, &k.state, &k.captured, &k.refunded, &k.final, &sale)
 	switch {
 	case err == nil:
