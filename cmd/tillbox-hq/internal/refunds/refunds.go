@@ -233,17 +233,10 @@ func decide(key string, asker wire.Till, req wire.RefundRequest, k known) Refund
 	return row
 }
 
-// send sends row on as it stands: the order to its owner while it is
-// queued, and its status to its asker. Both are idempotent (message ids;
+// send sends row on as it stands: its status to its asker, then, while it
+// is queued, the order to its owner. Both are idempotent (message ids;
 // the owner's refund id; the asker's steps).
 func (r *router) send(ctx context.Context, row Refund) error {
-	if row.State == wire.RefundQueued {
-		order := wire.RefundOrder{Key: row.Key, Reference: row.Reference, Amount: row.Amount,
-			RefundID: wire.OwnerRefundID(row.Key), Asker: row.Asker, At: row.Created}
-		if err := r.publish(ctx, row.Owner.RefundQueueSubject(), wire.RefundOrderMsgID(row.Key), order); err != nil {
-			return err
-		}
-	}
 	st := status(row)
 	if row.State == wire.RefundQueued {
 		heard, err := heardOf(ctx, r.Pool, row.Owner)
@@ -252,7 +245,18 @@ func (r *router) send(ctx context.Context, row Refund) error {
 		}
 		st.OwnerOnline = heard != nil && time.Since(*heard) < 3*r.Heartbeat
 	}
-	return r.publishStatus(ctx, row.Asker, st)
+	// The asker hears of the step before the owner gets the order, so a
+	// fast owner's "accepted" never reaches the asker ahead of "queued"
+	// (one subject, one order). A crash in between sends both again.
+	if err := r.publishStatus(ctx, row.Asker, st); err != nil {
+		return err
+	}
+	if row.State != wire.RefundQueued {
+		return nil
+	}
+	order := wire.RefundOrder{Key: row.Key, Reference: row.Reference, Amount: row.Amount,
+		RefundID: wire.OwnerRefundID(row.Key), Asker: row.Asker, At: row.Created}
+	return r.publish(ctx, row.Owner.RefundQueueSubject(), wire.RefundOrderMsgID(row.Key), order)
 }
 
 func status(row Refund) wire.RefundStatus {
