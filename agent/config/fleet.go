@@ -15,8 +15,8 @@ import (
 // tier, docs/chain.md). It is off unless Servers is set.
 type Fleet struct {
 	// Chain and Store name the box's chain and store; Till its till
-	// (default box.till). Each is 1 to 40 letters, digits, dashes or
-	// underscores: they make the box's subjects.
+	// (default box.till). Each is 1 to 40 letters, digits or dashes
+	// (wire.IDRule): they make the box's subjects.
 	Chain string `toml:"chain,omitempty"`
 	Store string `toml:"store,omitempty"`
 	Till  string `toml:"till,omitempty"`
@@ -105,9 +105,9 @@ func (k *checker) fleet() {
 	} {
 		switch err := wire.CheckID(id.field, id.v); {
 		case id.v == "":
-			k.add(id.field, "missing: %s at headquarters (1 to 40 letters, digits, dashes or underscores)", id.what)
+			k.add(id.field, "missing: %s at headquarters (%s)", id.what, wire.IDRule)
 		case err != nil:
-			k.add(id.field, "%q: use 1 to 40 letters, digits, dashes or underscores", id.v)
+			k.add(id.field, "%q: use %s", id.v, wire.IDRule)
 		case id.field == "fleet.store" && id.v == "unrouted":
 			k.add(id.field, "%q is reserved at headquarters: name the store otherwise", id.v)
 		}

@@ -62,8 +62,8 @@ func TestFleetOptions(t *testing.T) {
 		t.Errorf("the options a valid [fleet] gives fail the link's check: %v", err)
 	}
 
-	c = mustParse(t, fleetOn().set("fleet.till", `"t_7"`).set("fleet.heartbeat", `"3s"`).String())
-	if o, _ := c.FleetOptions(); o.Till.Till != "t_7" || o.Heartbeat != 3*time.Second {
+	c = mustParse(t, fleetOn().set("fleet.till", `"t-7"`).set("fleet.heartbeat", `"3s"`).String())
+	if o, _ := c.FleetOptions(); o.Till.Till != "t-7" || o.Heartbeat != 3*time.Second {
 		t.Errorf("fleet.till and heartbeat: %+v", o)
 	}
 }
@@ -101,10 +101,11 @@ func TestFleetProblems(t *testing.T) {
 		field, raw, where, reason string
 	}{
 		{"fleet.chain", "", "", "missing: the chain's id"},
-		{"fleet.chain", `"kaffe.bar"`, "", "letters, digits, dashes or underscores"},
-		{"fleet.store", `"*"`, "", "letters, digits, dashes or underscores"},
+		{"fleet.chain", `"kaffe.bar"`, "", "letters, digits or dashes"},
+		{"fleet.store", `"*"`, "", "letters, digits or dashes"},
 		{"fleet.store", `"unrouted"`, "", "reserved"},
-		{"fleet.till", `"kasse 3"`, "", "letters, digits, dashes or underscores"},
+		{"fleet.till", `"kasse 3"`, "", "letters, digits or dashes"},
+		{"fleet.till", `"kasse_3"`, "", "no underscore"},
 		{"fleet.servers", `["nats://hq.example.com:4222"]`, "fleet.servers[1]", "clear text"},
 		{"fleet.servers", `["tls://hq.example.com", "ws://hq.example.com"]`, "fleet.servers[2]", "clear text"},
 		{"fleet.servers", `["https://hq.example.com"]`, "fleet.servers[1]", "not nats, tls, ws or wss"},

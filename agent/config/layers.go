@@ -52,10 +52,12 @@ const (
 
 // RemoteKeys are the keys a layer of headquarters may set, by section;
 // "scanner" (a list of [[scanner]] tables) replaces the file's scanners.
-// The secrets among them only sealed ([SealedKeys]); their *_file names a
-// file on the box.
+// The secrets only sealed ([SealedKeys]); never a *_file, which could
+// name any file on the box (its key for sealed secrets among them). The
+// Vipps address only with both secrets sealed in the same till layer
+// (checkVippsAddress).
 var RemoteKeys = map[string][]string{
-	"vipps":   {"environment", "base_url", "msn", "client_id", "client_secret_file", "subscription_key_file", "timeout"},
+	"vipps":   {"environment", "base_url", "msn", "client_id", "timeout"},
 	"display": {"language"},
 	"sales":   {"customer_present_window", "scan_window", "default_description"},
 }
@@ -251,6 +253,7 @@ func (d *decoder) applyLayers(read func(string) ([]Layer, error)) {
 		return
 	}
 	t := d.c.FleetTill()
+	fileAddress := d.c.BaseURL()
 	for _, key := range t.ConfigKeys() {
 		i := slices.IndexFunc(layers, func(l Layer) bool { return l.Key == key })
 		if i < 0 {
@@ -258,14 +261,16 @@ func (d *decoder) applyLayers(read func(string) ([]Layer, error)) {
 		}
 		level, _ := t.ConfigLevel(key)
 		d.c.layers = append(d.c.layers, layers[i])
-		d.layer(layers[i], level)
+		d.layer(layers[i], level, fileAddress)
 	}
 }
 
 // layer decodes one layer over the configuration decoded so far: its
 // settings rendered as the TOML of the file and decoded with the file's
-// decoder, its sealed secrets opened with the box's key.
-func (d *decoder) layer(l Layer, level wire.Level) {
+// decoder, its sealed secrets opened with the box's key; fileAddress is
+// the Vipps address of the file, which the layer may move only with both
+// secrets sealed.
+func (d *decoder) layer(l Layer, level wire.Level, fileAddress string) {
 	d.file = LayerFile(l.Key)
 	d.lines = map[string]int{}
 	defer func() { d.file, d.lines = "", nil }()
@@ -309,6 +314,7 @@ func (d *decoder) layer(l Layer, level wire.Level) {
 		v.Environment = ""
 	}
 	d.sealed(l, level, src)
+	d.checkVippsAddress(l, level, d.keysOf(doc, "vipps"), fileAddress)
 	for i, p := range d.problems {
 		if p.File == d.file {
 			d.problems[i].Line = 0 // a line of the TOML made of the layer
@@ -424,7 +430,10 @@ func (d *decoder) layerTOML(settings map[string]any) string {
 		section, key, _ := strings.Cut(field, ".")
 		switch {
 		case slices.Contains(SealedKeys, field) || slices.Contains(SecretFields(), field):
-			d.fail(field, "a secret in clear: headquarters seals it for this box (sealed, in the till's key) or names a file on the box ("+key+"_file)", 0)
+			d.fail(field, "a secret in clear: headquarters seals it for this box (sealed, in the till's key)", 0)
+			continue
+		case strings.HasSuffix(key, "_file") && slices.Contains(SecretFields(), strings.TrimSuffix(field, "_file")):
+			d.fail(field, "cannot be set by headquarters: a file on the box is named in the box's configuration file only (headquarters seals the secret for this box instead, in the till's key)", 0)
 			continue
 		case !slices.Contains(RemoteKeys[section], key):
 			d.fail(field, "cannot be set by headquarters: set it in the box's configuration file", 0)

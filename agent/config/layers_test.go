@@ -115,7 +115,10 @@ func TestLayersRefused(t *testing.T) {
 		{map[string]any{"pos.listen": "0.0.0.0:80"}, "pos.listen", "cannot be set by headquarters"},
 		{map[string]any{"vipps.client_secret": testClientSecret}, "vipps.client_secret", "in clear"},
 		{map[string]any{"vipps.msn": 12.5}, "vipps.msn", "must be a string"},
-		{map[string]any{"vipps.client_secret_file": "missing-secret"}, "vipps.client_secret_file", "cannot read"},
+		{map[string]any{"vipps.client_secret_file": "missing-secret"}, "vipps.client_secret_file", "cannot be set by headquarters"},
+		{map[string]any{"vipps.subscription_key_file": "/etc/shadow"}, "vipps.subscription_key_file", "cannot be set by headquarters"},
+		{map[string]any{"vipps.base_url": "https://collector.example.com"}, "vipps.base_url", "only the till's own layer may"},
+		{map[string]any{"vipps.environment": "production"}, "vipps.environment", "only the till's own layer may"},
 		{map[string]any{"scanner": []any{map[string]any{"driver": "carrier-pigeon", "match": "x"}}}, "scanner[1].driver", ""},
 	} {
 		c, err := LoadLayers(path, []Layer{lay("acme.store.oslo-1", 4, tc.settings)})
@@ -166,16 +169,81 @@ func TestLayersSealed(t *testing.T) {
 			t.Errorf("%s %s: refused %+v", l.Key, field, r)
 		}
 	}
-	secretFile := filepath.Join(filepath.Dir(path), "client_secret")
-	if err := os.WriteFile(secretFile, []byte("from-a-file-1a2b\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err = LoadLayers(path, []Layer{lay("acme.all", 1, map[string]any{"vipps.client_secret_file": "client_secret"})})
-	if err != nil || c.Vipps.ClientSecret.Reveal() != "from-a-file-1a2b" || c.SecretSource("vipps.client_secret").Kind != FromFile {
-		t.Fatalf("client_secret_file from a layer: %v, from %+v", err, c.SecretSource("vipps.client_secret"))
+	// A layer may not name a file on the box: it could be any file, the
+	// box's key for sealed secrets among them.
+	c, _ = LoadLayers(path, []Layer{lay("acme.all", 1, map[string]any{"vipps.client_secret_file": ConfigKeyName})})
+	if r := c.LayersLeftOut(); len(r) != 1 || r[0].Field != "vipps.client_secret_file" || !strings.Contains(r[0].Reason, "cannot be set by headquarters") {
+		t.Errorf("client_secret_file from a layer: refused %+v", r)
 	}
 	var ce *Error
 	if _, err := LoadLayers(path, nil); !errors.As(err, &ce) || !slices.ContainsFunc(ce.Problems, func(p Problem) bool { return p.Field == "vipps.client_secret" }) {
 		t.Errorf("without a layer the file misses its client secret: %v", err)
+	}
+}
+
+// TestLayersVippsAddress: headquarters may move a box's Vipps address only
+// in the till's own layer with both secrets sealed in it, so the box never
+// sends its own credentials to an address headquarters chose.
+func TestLayersVippsAddress(t *testing.T) {
+	path, k := layeredFile(t, nil)
+	const there = "https://collector.example.com"
+	seal := func(field, v string) string {
+		s, err := wire.SealSecret(k.Public(), layersTill, field, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tillKey := "acme.till.oslo-1.t1"
+	withSealed := func(key string, settings map[string]any, sealed ...string) Layer {
+		l := lay(key, 6, settings)
+		l.Value.Sealed = map[string]string{}
+		for _, f := range sealed {
+			l.Value.Sealed[f] = seal(f, "chosen-by-hq-"+f)
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		name   string
+		layers []Layer
+		field  string
+		reason string
+	}{
+		{"the chain's layer", []Layer{lay("acme.all", 1, map[string]any{"vipps.base_url": there})}, "vipps.base_url", "only the till's own layer may"},
+		{"the till's layer without secrets", []Layer{lay(tillKey, 6, map[string]any{"vipps.base_url": there})}, "vipps.base_url", "without vipps.client_secret and vipps.subscription_key sealed"},
+		{"the till's layer with one secret", []Layer{withSealed(tillKey, map[string]any{"vipps.base_url": there}, "vipps.client_secret")}, "vipps.base_url", "without vipps.subscription_key sealed"},
+		{"the till's layer to production without secrets", []Layer{lay(tillKey, 6, map[string]any{"vipps.environment": "production"})}, "vipps.environment", "without vipps.client_secret"},
+		{"the store's layer, the secrets in the till's", []Layer{lay("acme.store.oslo-1", 2, map[string]any{"vipps.base_url": there}),
+			withSealed(tillKey, nil, SealedKeys...)}, "vipps.base_url", "only the till's own layer may"},
+	} {
+		c, err := LoadLayers(path, tc.layers)
+		r := c.LayersLeftOut()
+		if len(r) != 1 || r[0].Field != tc.field || !strings.Contains(r[0].Reason, tc.reason) {
+			t.Errorf("%s: refused %+v, want %s: …%s…", tc.name, r, tc.field, tc.reason)
+		}
+		if err != nil || c.BaseURL() != "http://127.0.0.1:8090" || c.Vipps.ClientSecret.Reveal() == "chosen-by-hq-vipps.client_secret" && len(tc.layers) == 1 {
+			t.Errorf("%s: the box runs on %s (%v), want the file's address", tc.name, c.BaseURL(), err)
+		}
+	}
+
+	// The file's own address again, or the till's layer with both secrets
+	// sealed: taken.
+	c, err := LoadLayers(path, []Layer{lay("acme.all", 1, map[string]any{"vipps.base_url": "http://127.0.0.1:8090", "vipps.msn": "654321"})})
+	if err != nil || len(c.LayersLeftOut()) != 0 || c.Vipps.MSN != "654321" {
+		t.Errorf("the file's address from the chain: %v, refused %+v", err, c.LayersLeftOut())
+	}
+	c, err = LoadLayers(path, []Layer{withSealed(tillKey, map[string]any{"vipps.base_url": there}, SealedKeys...)})
+	if err != nil || len(c.LayersLeftOut()) != 0 || c.BaseURL() != there ||
+		c.Vipps.ClientSecret.Reveal() != "chosen-by-hq-vipps.client_secret" || c.Vipps.SubscriptionKey.Reveal() != "chosen-by-hq-vipps.subscription_key" {
+		t.Errorf("the till's layer with both secrets: %v, refused %+v, on %s", err, c.LayersLeftOut(), c.BaseURL())
+	}
+
+	// The box's own secret in the environment would replace the sealed
+	// one, and go to headquarters' address: refused.
+	t.Setenv(envName("vipps.client_secret"), "the-boxs-own-secret-5e6f")
+	c, err = LoadLayers(path, []Layer{withSealed(tillKey, map[string]any{"vipps.base_url": there}, SealedKeys...)})
+	if r := c.LayersLeftOut(); err != nil || len(r) != 1 || r[0].Field != "vipps.base_url" || !strings.Contains(r[0].Reason, envName("vipps.client_secret")) ||
+		c.BaseURL() != "http://127.0.0.1:8090" || strings.Contains(r[0].Reason, "5e6f") {
+		t.Errorf("with the secret in the environment: %v, refused %+v, on %s", err, r, c.BaseURL())
 	}
 }

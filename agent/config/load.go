@@ -156,6 +156,9 @@ type decoder struct {
 	// key is the box's key that opens them, once read (layers.go).
 	layerSecret map[string]Source
 	key         *keyResult
+	// moved names the layer that moved the Vipps address and the field
+	// (layers_vipps.go).
+	moved *Problem
 }
 
 func (d *decoder) fail(field, reason string, line int) {
@@ -472,6 +475,9 @@ func (d *decoder) secrets(dir string, env func(string) (string, bool)) {
 		}
 		if env != nil {
 			if v, ok := env(envName(s.field)); ok && v != "" {
+				if d.moved != nil {
+					d.refuseMove(s.field)
+				}
 				*s.value = epayment.Secret(strings.TrimSpace(v))
 				d.c.setSource(s.field, Source{Kind: FromEnv, Where: envName(s.field)})
 				continue

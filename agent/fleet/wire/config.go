@@ -31,9 +31,9 @@ import (
 // Secrets (the Vipps MobilePay client secret and subscription key) are
 // never in the bucket in clear: headquarters seals each for one box with
 // that box's public key ([ConfigState.Key], from its heartbeat) into the
-// till's own key ([ConfigLayer.Sealed]), or a layer names a file on the
-// box ("vipps.client_secret_file"). No other box, and no reader of the
-// bucket or its history, can open it.
+// till's own key ([ConfigLayer.Sealed]); a layer never names a file on
+// the box. No other box, and no reader of the bucket or its history, can
+// open it.
 
 // ConfigBucket is the key-value bucket of the layered settings;
 // headquarters creates it (a box never does). Its stream is "KV_" + it.
@@ -114,7 +114,7 @@ func configPermissions(t Till) Permissions {
 type ConfigLayer struct {
 	// Settings are fields of the box's configuration file ("section.key",
 	// e.g. "display.language", "sales.customer_present_window",
-	// "vipps.msn", "vipps.client_secret_file") with their values as the
+	// "vipps.msn", "vipps.timeout") with their values as the
 	// file would have them (a string, a number or a boolean; a duration
 	// as a string, "90s"). "scanner" holds the list of scanner tables, each
 	// a map of the [[scanner]] table's keys, and replaces the file's. A

@@ -61,13 +61,16 @@ const (
 // expected last subject sequence does not hold.
 const ErrWrongLastSequence = 10071
 
-var idPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,40}$`)
+var idPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,40}$`)
 
-// CheckID reports whether id can name a chain, a store or a till: 1 to 40
-// letters, digits, dashes or underscores (a NATS subject token, no wildcard).
+// IDRule says what an id of a chain, a store or a till may hold.
+const IDRule = "1 to 40 letters, digits or dashes (no underscore: names of consumers and inboxes join the ids with one, so till b_c of store a and till c of store a_b would share them)"
+
+// CheckID reports whether id can name a chain, a store or a till:
+// [IDRule] (a NATS subject token, no wildcard).
 func CheckID(what, id string) error {
 	if !idPattern.MatchString(id) {
-		return fmt.Errorf("%s %q: use 1 to 40 letters, digits, dashes or underscores", what, id)
+		return fmt.Errorf("%s %q: use %s", what, id, IDRule)
 	}
 	return nil
 }

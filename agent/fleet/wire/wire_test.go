@@ -6,7 +6,7 @@ import (
 )
 
 func TestSubjectsRoundTrip(t *testing.T) {
-	till := Till{Chain: "acme", Store: "oslo-1", Till: "t_2"}
+	till := Till{Chain: "acme", Store: "oslo-1", Till: "t-2"}
 	if err := till.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestSubjectsRoundTrip(t *testing.T) {
 			t.Errorf("%s: parsed %q %+v", subj, kind, got)
 		}
 	}
-	if got := till.MsgID(42); got != "acme/oslo-1/t_2:42" {
+	if got := till.MsgID(42); got != "acme/oslo-1/t-2:42" {
 		t.Errorf("MsgID = %q", got)
 	}
 }
@@ -28,6 +28,7 @@ func TestBadIDsAndSubjects(t *testing.T) {
 	for _, till := range []Till{
 		{Chain: "a.b", Store: "s", Till: "t"}, {Chain: "a", Store: "*", Till: "t"}, {Chain: "a", Store: "s", Till: ">"},
 		{Chain: "", Store: "s", Till: "t"}, {Chain: "a", Store: "unrouted", Till: "t"}, {Chain: "a", Store: "s", Till: "t t"},
+		{Chain: "a_b", Store: "s", Till: "t"}, {Chain: "a", Store: "s_1", Till: "t"}, {Chain: "a", Store: "s", Till: "t_1"},
 	} {
 		if till.Check() == nil {
 			t.Errorf("%+v accepted", till)
@@ -52,5 +53,25 @@ func TestBoxPermissionsAreItsOwn(t *testing.T) {
 		if s == b.JournalSubject() || s == b.RelaySubject() {
 			t.Errorf("box %s may use box %s's %q", a, b, s)
 		}
+	}
+}
+
+// TestIDsNeverShareNames: consumers and inboxes join the ids with "_", so
+// an id may not hold one: till b_c of store a and till c of store a_b
+// would share their relay and refund consumers and their inbox prefix.
+func TestIDsNeverShareNames(t *testing.T) {
+	x := Till{Chain: "acme", Store: "a", Till: "b_c"}
+	y := Till{Chain: "acme", Store: "a_b", Till: "c"}
+	if x.RelayConsumer() != y.RelayConsumer() {
+		t.Fatalf("the names no longer collide (%s, %s): this test wants a new pair", x.RelayConsumer(), y.RelayConsumer())
+	}
+	for _, till := range []Till{x, y} {
+		err := till.Check()
+		if err == nil || !strings.Contains(err.Error(), "no underscore") {
+			t.Errorf("%+v: %v, want a refusal saying why", till, err)
+		}
+	}
+	if err := CheckID("till", "kasse-3"); err != nil {
+		t.Errorf("kasse-3: %v", err)
 	}
 }

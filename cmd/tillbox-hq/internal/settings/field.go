@@ -18,7 +18,7 @@ var SecretFields = []string{"vipps.client_secret", "vipps.subscription_key"}
 func IsSecret(field string) bool { return slices.Contains(SecretFields, field) }
 
 // clearSecrets are secrets of the box's file headquarters does not send:
-// a layer names a file on the box for them (<field>_file).
+// the box's file holds them (or names a file on the box), never a layer.
 var clearSecrets = []string{"vipps.webhook_secret", "pos.token", "fleet.password"}
 
 // Kinds of a field's value as the box's file has it; a field not listed
@@ -36,10 +36,12 @@ const Scanners = "scanner"
 // RemoteFields are the fields a box takes from a layer besides the
 // sealed secrets and the scanners (the box's config.RemoteKeys: a test
 // keeps the two lists the same); a box refuses a layer with any other.
+// Never a *_file (it could name any file on the box). A box takes a
+// Vipps address other than its file's only from its till's own layer
+// with both secrets sealed in it.
 var RemoteFields = []string{
 	"display.language", "sales.customer_present_window", "sales.scan_window", "sales.default_description",
 	"vipps.environment", "vipps.base_url", "vipps.client_id", "vipps.msn", "vipps.timeout",
-	"vipps.client_secret_file", "vipps.subscription_key_file",
 }
 
 // KnownFields are the fields a form offers: every field a box takes from
@@ -58,7 +60,7 @@ func CheckField(field string) error {
 	case strings.HasPrefix(field, "fleet."):
 		return fmt.Errorf("%s: the link to headquarters is set on the box itself (a wrong value would cut the box off)", field)
 	case slices.Contains(clearSecrets, field):
-		return fmt.Errorf("%s: headquarters does not send this secret; name a file on the box instead (%s_file)", field, field)
+		return fmt.Errorf("%s: headquarters does not send this secret: it is set in the box's configuration file", field)
 	case !IsSecret(field) && !slices.Contains(RemoteFields, field):
 		return fmt.Errorf("%s cannot be set by headquarters (a box would refuse the layer): set it in the box's configuration file", field)
 	}

@@ -87,7 +87,7 @@ func TestKindsMatchTheBoxFile(t *testing.T) {
 }
 
 func TestScopes(t *testing.T) {
-	for _, s := range []Scope{ChainScope(), StoreScope("oslo-1"), TillScope("oslo-1", "t_2")} {
+	for _, s := range []Scope{ChainScope(), StoreScope("oslo-1"), TillScope("oslo-1", "t-2")} {
 		back, err := ParseScope(s.Param())
 		if err != nil || back != s {
 			t.Errorf("ParseScope(%q) = %v, %v", s.Param(), back, err)
@@ -97,8 +97,8 @@ func TestScopes(t *testing.T) {
 			t.Errorf("ScopeOfKey(%s) = %v %v, want %v", key, got, ok, s)
 		}
 	}
-	till := wire.Till{Chain: "acme", Store: "oslo-1", Till: "t_2"}
-	if got := TillScope("oslo-1", "t_2").Key("acme"); got != till.TillConfigKey() {
+	till := wire.Till{Chain: "acme", Store: "oslo-1", Till: "t-2"}
+	if got := TillScope("oslo-1", "t-2").Key("acme"); got != till.TillConfigKey() {
 		t.Errorf("a till's key %s, want %s", got, till.TillConfigKey())
 	}
 	if !StoreScope("oslo-1").Contains(till) || StoreScope("oslo-2").Contains(till) || !ChainScope().Contains(till) {

@@ -32,7 +32,8 @@ func TestRemoteFieldsAreTheBoxs(t *testing.T) {
 			t.Errorf("the forms offer %s, refused: %v", f, err)
 		}
 	}
-	for _, f := range []string{"sales.max_queued", "metrics.enabled", "box.hosts", "log.level", "sync.workers", "sales.capture", "pos.listen"} {
+	for _, f := range []string{"sales.max_queued", "metrics.enabled", "box.hosts", "log.level", "sync.workers", "sales.capture", "pos.listen",
+		"vipps.client_secret_file", "vipps.subscription_key_file", "pos.token_file"} {
 		err := CheckField(f)
 		if err == nil || !strings.Contains(err.Error(), "cannot be set by headquarters") {
 			t.Errorf("CheckField(%s) = %v, want a refusal: a box takes it from its file only", f, err)

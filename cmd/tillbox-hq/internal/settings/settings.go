@@ -11,6 +11,7 @@
 package settings
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -307,12 +308,17 @@ const maxTries = 5
 
 // edit reads key's layer, changes it with muts and writes it as a new
 // revision stamped with by, now and note; when another write came in
-// between, it reads and tries again.
+// between, it reads and tries again. Every write is confirmed by reading
+// it back (confirm): the reply to a write may come from a box.
 func (s *Settings) edit(ctx context.Context, kv jetstream.KeyValue, key, by, note string, muts ...mutation) (uint64, error) {
+	var wrote [][]byte
 	for try := 1; ; try++ {
-		l, rev, err := read(ctx, kv, key)
+		l, rev, raw, err := readRaw(ctx, kv, key)
 		if err != nil {
 			return 0, err
+		}
+		if rev != 0 && slices.ContainsFunc(wrote, func(w []byte) bool { return bytes.Equal(w, raw) }) {
+			return rev, nil // an earlier try landed after all
 		}
 		for _, m := range muts {
 			if err := m(&l); err != nil {
@@ -333,7 +339,9 @@ func (s *Settings) edit(ctx context.Context, kv jetstream.KeyValue, key, by, not
 		} else {
 			n, err = kv.Update(ctx, key, b, rev)
 		}
-		lost := errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+		wrote = append(wrote, b)
+		n, err = confirm(ctx, kv, key, b, n, err)
+		lost := errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, errUnconfirmed)
 		if lost && try < maxTries {
 			continue
 		}
@@ -344,19 +352,46 @@ func (s *Settings) edit(ctx context.Context, kv jetstream.KeyValue, key, by, not
 	}
 }
 
+// errUnconfirmed is a reply of success that the bucket does not bear out.
+var errUnconfirmed = errors.New("the reply to the write is not borne out by the bucket")
+
+// confirm checks the reply to a write of b to key (revision n, or err)
+// against the bucket. A box may subscribe to its own key and answer
+// headquarters' writes there (it may answer requests, for its actions),
+// so a reply may be forged: a success counts only when the revision it
+// names holds b, and an error does not count when the key holds b.
+func confirm(ctx context.Context, kv jetstream.KeyValue, key string, b []byte, n uint64, err error) (uint64, error) {
+	if err == nil {
+		if e, gerr := kv.GetRevision(ctx, key, n); gerr == nil && bytes.Equal(e.Value(), b) {
+			return n, nil
+		}
+		return 0, errUnconfirmed
+	}
+	if e, gerr := kv.Get(ctx, key); gerr == nil && bytes.Equal(e.Value(), b) {
+		return e.Revision(), nil
+	}
+	return 0, err
+}
+
 // read is key's layer and revision: an empty layer at 0 when never set
 // (or deleted).
 func read(ctx context.Context, kv jetstream.KeyValue, key string) (wire.ConfigLayer, uint64, error) {
+	l, rev, _, err := readRaw(ctx, kv, key)
+	return l, rev, err
+}
+
+// readRaw is read with the layer's bytes as stored.
+func readRaw(ctx context.Context, kv jetstream.KeyValue, key string) (wire.ConfigLayer, uint64, []byte, error) {
 	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return wire.ConfigLayer{}, 0, nil
+		return wire.ConfigLayer{}, 0, nil, nil
 	}
 	if err != nil {
-		return wire.ConfigLayer{}, 0, fmt.Errorf("reading %s: %w", key, err)
+		return wire.ConfigLayer{}, 0, nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	l, err := wire.ParseConfigLayer(e.Value())
 	if err != nil {
-		return wire.ConfigLayer{}, 0, fmt.Errorf("%s at revision %d: %w", key, e.Revision(), err)
+		return wire.ConfigLayer{}, 0, nil, fmt.Errorf("%s at revision %d: %w", key, e.Revision(), err)
 	}
-	return l, e.Revision(), nil
+	return l, e.Revision(), e.Value(), nil
 }

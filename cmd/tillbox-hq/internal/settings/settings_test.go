@@ -19,7 +19,14 @@ import (
 // headquarters makes it, with boxes as the tills headquarters heard of.
 func newSettings(t *testing.T, boxes ...Box) (*Settings, jetstream.KeyValue) {
 	t.Helper()
-	s := natstest.Start(t, natstest.Options{})
+	st, kv, _ := newSettingsServer(t, natstest.Options{}, boxes...)
+	return st, kv
+}
+
+// newSettingsServer is newSettings with its nats-server, started with opts.
+func newSettingsServer(t *testing.T, opts natstest.Options, boxes ...Box) (*Settings, jetstream.KeyValue, *natstest.Server) {
+	t.Helper()
+	s := natstest.Start(t, opts)
 	js, err := jetstream.New(s.Connect(t, s.URL(), s.HQ()))
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +40,7 @@ func newSettings(t *testing.T, boxes ...Box) (*Settings, jetstream.KeyValue) {
 		t.Fatal(err)
 	}
 	st := New(Options{JS: js, Chain: "acme", Boxes: func(context.Context) ([]Box, error) { return boxes, nil }})
-	return st, kv
+	return st, kv, s
 }
 
 // Writers at once on one key each get their change in: a write that
