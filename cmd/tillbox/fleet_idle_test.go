@@ -80,7 +80,7 @@ func BenchmarkIdleFleet(b *testing.B) {
 	b.ReportMetric((on-off)/n, "rss-MB-delta")
 }
 
-// hqStreamsFor creates headquarters' streams on ns.
+// hqStreamsFor creates headquarters' streams and bucket on ns.
 func hqStreamsFor(b *testing.B, ns *natstest.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -92,10 +92,16 @@ func hqStreamsFor(b *testing.B, ns *natstest.Server) {
 		{Name: wire.JournalStream, Subjects: []string{"tillbox.*.journal.>"}, AllowDirect: true, Duplicates: time.Minute},
 		{Name: wire.RelayStream, Subjects: []string{"tillbox.*.relay.>"}},
 		{Name: wire.HeartbeatStream, Subjects: []string{"tillbox.*.heartbeat.>"}, MaxMsgsPerSubject: 1, AllowDirect: true},
+		// The box's refund queues and statuses (issue 14) pull from it.
+		{Name: wire.RefundStream, Subjects: wire.RefundStreamSubjects("acme"), Duplicates: time.Minute},
 	} {
 		if _, err := js.CreateStream(ctx, c); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// The layered settings the box reads and watches (issue 14).
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: wire.ConfigBucket, History: wire.ConfigHistory}); err != nil {
+		b.Fatal(err)
 	}
 }
 
