@@ -31,8 +31,10 @@ revision of the layer's key, with who, when and --note.
 
   show                          the layers, and per till what it applied or refused
   set FIELD=VALUE...            set fields (e.g. display.language=nb sales.customer_present_window=90s)
-  set --secret FIELD            seal a secret (vipps.client_secret, vipps.subscription_key), read from
-                                stdin, for each till of the scope that has said its key
+  set --secret FIELD[,FIELD]    seal a secret (vipps.client_secret, vipps.subscription_key), read from
+                                stdin (a line each), for each till of the scope that has said its key;
+                                vipps.base_url or vipps.environment for a store or the chain go with
+                                both secrets into each till's own layer (a box takes an address only so)
   unset FIELD...                remove fields (a secret: from every till of the scope)
   promote --store STORE FIELD...  a canary's fields: write them for the chain, remove the store's copy
   history                       the revisions of the scope's key
@@ -236,14 +238,23 @@ func settingsSet(ctx context.Context, st *settings.Settings, sc settings.Scope, 
 		ch.Set[field] = v
 	}
 	if *f.secret != "" {
-		if !settings.IsSecret(*f.secret) {
-			return usageError(f.fs, fmt.Errorf("--secret %s: only %s are sealed", *f.secret, strings.Join(settings.SecretFields, " and ")))
+		// One field or two (a new Vipps address for a store or the chain
+		// goes with both), each read in turn: a line each from a pipe.
+		in := stdin
+		if _, isFile := stdin.(*os.File); !isFile {
+			in = oneByte{stdin}
 		}
-		v, err := cli.ReadPassword(stdin, stderr, *f.secret+": ")
-		if err != nil {
-			return err
+		ch.Secrets = map[string]string{}
+		for _, field := range strings.Split(*f.secret, ",") {
+			if !settings.IsSecret(field) {
+				return usageError(f.fs, fmt.Errorf("--secret %s: only %s are sealed", field, strings.Join(settings.SecretFields, " and ")))
+			}
+			v, err := cli.ReadPassword(in, stderr, field+": ")
+			if err != nil {
+				return err
+			}
+			ch.Secrets[field] = v
 		}
-		ch.Secrets = map[string]string{*f.secret: v}
 	}
 	res, err := st.Apply(ctx, ch)
 	printResult(stdout, res)
@@ -310,4 +321,15 @@ func printLayer(w io.Writer, indent string, l settings.Layer) {
 	for _, f := range l.Sealed {
 		fmt.Fprintf(w, "%s%s = (sealed for this till)\n", indent, f)
 	}
+}
+
+// oneByte reads one byte at a time, so that reading a line of it takes no
+// more than the line (each secret is read by a reader of its own).
+type oneByte struct{ r io.Reader }
+
+func (o oneByte) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		p = p[:1]
+	}
+	return o.r.Read(p)
 }

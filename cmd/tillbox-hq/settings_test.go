@@ -389,7 +389,27 @@ func testSecrets(t *testing.T, r *settingsRig) {
 	if l, _ := r.layer(t, t1.till.TillConfigKey()); len(l.Sealed) > 0 || l.Settings["vipps.timeout"] != "20s" {
 		t.Errorf("after the unset t1 holds %v, sealed %v", l.Settings, l.Sealed)
 	}
+	// A new Vipps address for bergen: both secrets, a line each on stdin,
+	// into its till's layer with the address.
+	const key = "subscription-key-Bq55-of-bergen"
+	r.mustCLI(t, secret+"\n"+key+"\n", "set", "--store", "bergen", "vipps.base_url=https://vipps.example.test",
+		"--secret", "vipps.client_secret,vipps.subscription_key")
+	b := r.boxes["bergen/t1"]
+	l, _ := r.layer(t, b.till.TillConfigKey())
+	for f, want := range map[string]string{"vipps.client_secret": secret, "vipps.subscription_key": key} {
+		if got, err := b.key.OpenSecret(b.till, f, l.Sealed[f]); err != nil || got != want {
+			t.Errorf("bergen/t1's %s opens %q, %v", f, got, err)
+		}
+	}
+	if l.Settings["vipps.base_url"] != "https://vipps.example.test" {
+		t.Errorf("bergen/t1's layer: %v, want the new address", l.Settings)
+	}
+	if out, err := r.cli(t, secret+"\n", "set", "--store", "bergen", "vipps.base_url=https://other.example.test", "--secret", "vipps.client_secret"); err == nil {
+		t.Errorf("a new address with one secret was taken:\n%s", out)
+	}
+	r.mustCLI(t, "", "unset", "--till", "bergen/t1", "vipps.base_url", "vipps.client_secret", "vipps.subscription_key")
 	checkNoClearText(t, r.js, secret)
+	checkNoClearText(t, r.js, key)
 }
 
 // checkNoClearText reads every message of the bucket's stream (every

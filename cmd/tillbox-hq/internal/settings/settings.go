@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,6 +125,7 @@ func (s *Settings) Apply(ctx context.Context, c Change) (Result, error) {
 	}
 	muts := map[string][]mutation{}
 	key := c.Scope.Key(s.o.Chain)
+	c, addr := c.withoutAddress()
 	if len(c.Set) > 0 || slices.ContainsFunc(c.Unset, func(f string) bool { return !IsSecret(f) }) {
 		muts[key] = append(muts[key], func(l *wire.ConfigLayer) error {
 			for f, v := range c.Set {
@@ -146,7 +148,7 @@ func (s *Settings) Apply(ctx context.Context, c Change) (Result, error) {
 	}
 	var res Result
 	if len(c.Secrets) > 0 {
-		if res.NoKey, err = s.sealings(ctx, c, muts); err != nil {
+		if res.NoKey, err = s.sealings(ctx, c, addr, muts); err != nil {
 			return Result{}, err
 		}
 	}
@@ -179,6 +181,35 @@ func noteFor(sc Scope, note string) string {
 	return "for " + sc.String() + ": " + note
 }
 
+// AddressFields move a box's Vipps MobilePay address. A box takes them
+// only from its own till's layer and only with both secrets sealed in it
+// (it never sends its credentials to an address headquarters chose
+// without them), so for a store or the chain they go, with the secrets,
+// into each till's key of the scope.
+var AddressFields = []string{"vipps.base_url", "vipps.environment"}
+
+// withoutAddress is c less its address fields when its scope is wider
+// than a till, and those fields.
+func (c Change) withoutAddress() (Change, map[string]any) {
+	if c.Scope.Level == wire.LevelTill {
+		return c, nil
+	}
+	addr := map[string]any{}
+	rest := map[string]any{}
+	for f, v := range c.Set {
+		if slices.Contains(AddressFields, f) {
+			addr[f] = v
+		} else {
+			rest[f] = v
+		}
+	}
+	if len(addr) == 0 {
+		return c, nil
+	}
+	c.Set = rest
+	return c, addr
+}
+
 // check refuses a change with a wrong scope, field or value.
 func (s *Settings) check(c Change) error {
 	if err := c.Scope.Check(); err != nil {
@@ -193,6 +224,15 @@ func (s *Settings) check(c Change) error {
 		}
 		if IsSecret(f) {
 			return fmt.Errorf("%s is a secret: give it as a secret, to be sealed for each till", f)
+		}
+		if slices.Contains(AddressFields, f) && c.Scope.Level != wire.LevelTill && len(c.Secrets) < len(SecretFields) {
+			return fmt.Errorf("%s moves the boxes' Vipps MobilePay address: give %s with it, to be sealed for each till (a box never sends its credentials to a new address without them)",
+				f, strings.Join(SecretFields, " and "))
+		}
+	}
+	for _, f := range c.Unset {
+		if slices.Contains(AddressFields, f) && c.Scope.Level != wire.LevelTill {
+			return fmt.Errorf("%s is in each till's own layer: unset it with --till", f)
 		}
 	}
 	for f := range c.Secrets {
@@ -215,8 +255,9 @@ func (s *Settings) check(c Change) error {
 }
 
 // sealings adds to muts, for each till of c's scope that has a key, its
-// secrets sealed for it; it returns the tills heard of without a key.
-func (s *Settings) sealings(ctx context.Context, c Change, muts map[string][]mutation) ([]wire.Till, error) {
+// secrets sealed for it and the address fields addr; it returns the tills
+// heard of without a key.
+func (s *Settings) sealings(ctx context.Context, c Change, addr map[string]any, muts map[string][]mutation) ([]wire.Till, error) {
 	boxes, err := s.o.Boxes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("the tills' keys: %w", err)
@@ -244,6 +285,12 @@ func (s *Settings) sealings(ctx context.Context, c Change, muts map[string][]mut
 				l.Sealed = map[string]string{}
 			}
 			maps.Copy(l.Sealed, sealed)
+			if len(addr) > 0 {
+				if l.Settings == nil {
+					l.Settings = map[string]any{}
+				}
+				maps.Copy(l.Settings, addr)
+			}
 			return nil
 		})
 	}

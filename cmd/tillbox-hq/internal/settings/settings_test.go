@@ -3,6 +3,7 @@ package settings
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,13 +49,15 @@ func newSettingsServer(t *testing.T, opts natstest.Options, boxes ...Box) (*Sett
 func TestConcurrentWritesAllLand(t *testing.T) {
 	st, kv := newSettings(t)
 	ctx := context.Background()
-	const n = 8
+	// The fields a store's key holds (the address goes to each till's).
+	fields := slices.DeleteFunc(slices.Clone(RemoteFields), func(f string) bool { return slices.Contains(AddressFields, f) })
+	n := len(fields)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
 			_, err := st.Apply(ctx, Change{Scope: StoreScope("oslo"), By: fmt.Sprint("writer ", i),
-				Set: map[string]any{RemoteFields[i]: "x"}})
+				Set: map[string]any{fields[i]: "x"}})
 			errs <- err
 		})
 	}
@@ -129,5 +132,62 @@ func TestSecretForTheChain(t *testing.T) {
 	}
 	if _, err := kv.Get(ctx, "acme.store.tromso"); err == nil {
 		t.Error("the refused change wrote the store's settings all the same")
+	}
+}
+
+// TestAddressForAStore: the Vipps address set for a store goes, with both
+// secrets sealed, into each of its tills' keys (a box takes an address
+// only so), never into the store's key; without the secrets it is refused.
+func TestAddressForAStore(t *testing.T) {
+	k1, _ := wire.NewConfigKey()
+	k2, _ := wire.NewConfigKey()
+	t1 := wire.Till{Chain: "acme", Store: "oslo", Till: "t1"}
+	t2 := wire.Till{Chain: "acme", Store: "oslo", Till: "t2"}
+	elsewhere := wire.Till{Chain: "acme", Store: "bergen", Till: "t1"}
+	st, kv := newSettings(t, Box{Till: t1, HeardAt: time.Now(), Config: &wire.ConfigState{Key: k1.Public()}},
+		Box{Till: t2, HeardAt: time.Now(), Config: &wire.ConfigState{Key: k2.Public()}},
+		Box{Till: elsewhere, HeardAt: time.Now(), Config: &wire.ConfigState{Key: k1.Public()}})
+	ctx := context.Background()
+	const addr = "https://vipps.example.test"
+	if _, err := st.Apply(ctx, Change{Scope: StoreScope("oslo"), Set: map[string]any{"vipps.base_url": addr},
+		Secrets: map[string]string{"vipps.client_secret": "cs-1"}}); err == nil || !strings.Contains(err.Error(), "vipps.subscription_key") {
+		t.Fatalf("an address for a store with one secret: %v, want a refusal naming the other", err)
+	}
+	res, err := st.Apply(ctx, Change{Scope: StoreScope("oslo"), Set: map[string]any{"vipps.base_url": addr, "display.language": "nb"},
+		Secrets: map[string]string{"vipps.client_secret": "cs-1", "vipps.subscription_key": "sk-1"}, By: "kari"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Written) != 3 {
+		t.Errorf("wrote %v, want the store's key and its two tills'", res.Written)
+	}
+	e, err := kv.Get(ctx, "acme.store.oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := wire.ParseConfigLayer(e.Value())
+	if _, ok := store.Settings["vipps.base_url"]; ok || store.Settings["display.language"] != "nb" {
+		t.Errorf("the store's layer: %v (the address belongs in the tills' keys, the language here)", store.Settings)
+	}
+	for till, k := range map[wire.Till]wire.ConfigKey{t1: k1, t2: k2} {
+		e, err := kv.Get(ctx, till.TillConfigKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := wire.ParseConfigLayer(e.Value())
+		if l.Settings["vipps.base_url"] != addr {
+			t.Errorf("%s's layer: %v, want the address", till, l.Settings)
+		}
+		for f, want := range map[string]string{"vipps.client_secret": "cs-1", "vipps.subscription_key": "sk-1"} {
+			if got, err := k.OpenSecret(till, f, l.Sealed[f]); err != nil || got != want {
+				t.Errorf("%s's %s opens %q %v", till, f, got, err)
+			}
+		}
+	}
+	if _, err := kv.Get(ctx, elsewhere.TillConfigKey()); err == nil {
+		t.Error("a till of another store was written")
+	}
+	if _, err := st.Apply(ctx, Change{Scope: StoreScope("oslo"), Unset: []string{"vipps.base_url"}}); err == nil {
+		t.Error("unset the address for a store (it is in each till's layer)")
 	}
 }
