@@ -65,6 +65,27 @@ func TestRefundAnywhere(t *testing.T) {
 		t.Fatalf("no completed and declined sale at oslo: %+v", s.Results())
 	}
 	db := pgConn(t, pg.DSN())
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// What headquarters had of each till's journal, and its ingest.
+		rows, err := db.Query(context.Background(), `SELECT store || '/' || till, at_hq, COALESCE(heartbeat->>'lastSeq', '-'),
+			COALESCE(heartbeat->>'shipped', '-'), COALESCE(heartbeat_at::text, '-') FROM tills ORDER BY 1`)
+		if err == nil {
+			for rows.Next() {
+				var till, last, shipped, at string
+				var atHQ int64
+				if rows.Scan(&till, &atHQ, &last, &shipped, &at) == nil {
+					t.Logf("till %s: at headquarters %d, its newest %s, shipped %s, heard %s", till, atHQ, last, shipped, at)
+				}
+			}
+			rows.Close()
+		}
+		if _, body := get(t, c.HQ().URL()+"/metrics"); body != "" {
+			t.Logf("headquarters' ingest:\n%s", grep(body, "tillbox_hq_ingest"))
+		}
+	})
 	waitFor(t, time.Minute, "oslo's sales final at headquarters", func() bool {
 		var n int
 		err := db.QueryRow(ctx, "SELECT count(*) FROM sales WHERE reference IN ($1, $2) AND finished_at IS NOT NULL", ref, declined).Scan(&n)
