@@ -82,6 +82,18 @@ func TestRefundAnywhere(t *testing.T) {
 			}
 			rows.Close()
 		}
+		rows, err = db.Query(context.Background(), `SELECT store || '/' || till || ' ' || reference, state, last_seq,
+			COALESCE(finished_at::text, 'not finished') FROM sales ORDER BY 1`)
+		if err == nil {
+			for rows.Next() {
+				var sale, state, finished string
+				var last int64
+				if rows.Scan(&sale, &state, &last, &finished) == nil {
+					t.Logf("sale %s: %s from event %d, %s", sale, state, last, finished)
+				}
+			}
+			rows.Close()
+		}
 		if _, body := get(t, c.HQ().URL()+"/metrics"); body != "" {
 			t.Logf("headquarters' ingest:\n%s", grep(body, "tillbox_hq_ingest"))
 		}
