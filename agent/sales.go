@@ -290,17 +290,19 @@ func idempotencyKey(kind, ref string, n uint64) string {
 	return fmt.Sprintf("%s-%d-%s", kind, n, hex.EncodeToString(sum[:])[:50-len(kind)-len(fmt.Sprint(n))-2])
 }
 
-// recordChange stores s and, when its state, amounts or error changed from
-// prev (the zero change for a new sale), appends an event for the POS. A
+// recordChange stores s and, when its state, amounts, error or finality
+// changed from prev (the zero change for a new sale), appends an event for
+// the POS and the journal (so a sale made final by the end of its last
+// command, its state unchanged, still tells when it finished). A
 // sale whose outcome is reached and that has no command left becomes final.
 func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prev change) error {
 	now := a.clock.Now()
 	s.UpdatedAt = now
-	_, queued, err := tx.FirstCommandID(s.Reference)
+	pending, err := pendingChange(tx, s)
 	if err != nil {
 		return err
 	}
-	final := State(s.State).Outcome() && !queued && !(State(s.State) == Completed && s.Aggregate.Captured < s.Amount && s.Aggregate.Captured+s.Aggregate.Cancelled < s.Aggregate.Authorized)
+	final := State(s.State).Outcome() && !pending && !(State(s.State) == Completed && s.Aggregate.Captured < s.Amount && s.Aggregate.Captured+s.Aggregate.Cancelled < s.Aggregate.Authorized)
 	if final && !s.Final {
 		s.FinishedAt = now
 		st := State(s.State)
@@ -334,17 +336,53 @@ func (a *Agent) recordChange(tx *store.Tx, s *store.Sale, prev change) error {
 	return nil
 }
 
+// pendingChange tells whether a queued command of s may still change it.
+// Once Vipps MobilePay ended the payment (declined, expired, terminated) or
+// nothing authorised is left to capture or release, a capture or cancel may
+// not: a capture whose answer was lost and that is repeated finds it done,
+// a cancel that lost the race with the customer or the capture is refused,
+// and neither is news. The sale is then final at its outcome, so its one
+// outcome event tells the POS and headquarters when it finished (a sale
+// made final later without any other change needs an event of its own: a
+// second outcome event for the POS).
+func pendingChange(tx *store.Tx, s *store.Sale) (bool, error) {
+	_, queued, err := tx.FirstCommandID(s.Reference)
+	if err != nil || !queued || !State(s.State).Outcome() {
+		return queued, err
+	}
+	switch epayment.State(s.VippsState) {
+	case epayment.StateAborted, epayment.StateExpired, epayment.StateTerminated:
+	case epayment.StateAuthorized:
+		if s.Aggregate.Authorized == 0 || s.Aggregate.Captured+s.Aggregate.Cancelled < s.Aggregate.Authorized {
+			return true, nil
+		}
+	default:
+		return true, nil
+	}
+	cmds, err := tx.CommandsFor(s.Reference)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cmds {
+		if c.Kind != cmdCancel && c.Kind != cmdCapture {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // change is what makes a change worth an event: a sale whose change
 // differs from before gets one. The zero change is no sale's.
 type change struct {
 	state     string
 	aggregate store.Aggregate
 	errorCode string
+	final     bool
 }
 
 // changeOf is a stored sale's change.
 func changeOf(s *store.Sale) change {
-	return change{state: s.State, aggregate: s.Aggregate, errorCode: s.ErrorCode}
+	return change{state: s.State, aggregate: s.Aggregate, errorCode: s.ErrorCode, final: s.Final}
 }
 
 // modify loads a sale, lets fn change it inside one transaction, and

@@ -66,15 +66,22 @@ func TestRefusedCancelAfterCapture(t *testing.T) {
 		return err == nil && st.Queued == 0
 	})
 	var outcomes []string
+	var last agent.Event
 	for _, ev := range r.events(ref) {
 		if ev.State.Outcome() {
 			outcomes = append(outcomes, fmt.Sprintf("%d:%s(code %q, %q)", ev.Seq, ev.State, ev.Sale.ErrorCode, ev.Sale.Message))
 		}
+		last = ev
 	}
 	s, _ = r.agent.GetSale(ref)
 	if len(outcomes) != 1 || s.ErrorCode != "" {
 		t.Errorf("sale %s (code %q, %q): the POS saw %d outcome events, want 1: %v\n%s",
 			s.State, s.ErrorCode, s.Message, len(outcomes), outcomes, r.logFor(ref))
+	}
+	// The refused cancel changed nothing: the sale finished at its
+	// capture, and its outcome event says so (headquarters' finish time).
+	if s.FinishedAt.IsZero() || !last.Sale.FinishedAt.Equal(s.FinishedAt) {
+		t.Errorf("the sale finished at %v, its last event says %v", s.FinishedAt, last.Sale.FinishedAt)
 	}
 }
 

@@ -147,6 +147,11 @@ func checkSales(f *facts) []finding {
 		if len(evs) > 0 && evs[len(evs)-1].State != state {
 			add("2 reported once", s.ref, "the last event the POS saw says %s, the sale is %s", evs[len(evs)-1].State, state)
 		}
+		// The log is headquarters' journal too: its last event of a sale
+		// must tell when the sale finished, or headquarters never learns.
+		if last := len(evs) - 1; last >= 0 && st.Final && !evs[last].Sale.FinishedAt.Equal(st.FinishedAt) {
+			add("2 reported once", s.ref, "the last event (%d) says finished at %v, the sale finished at %v", evs[last].Seq, evs[last].Sale.FinishedAt, st.FinishedAt)
+		}
 
 		pays := f.payments[s.ref]
 		var pay *sim.PaymentInfo

@@ -514,7 +514,9 @@ type Sale struct {
 	Description string       `json:"description"`
 
 	// ErrorCode The Vipps MobilePay error code of a failed sale, for support.
-	ErrorCode     *string    `json:"errorCode,omitempty"`
+	ErrorCode *string `json:"errorCode,omitempty"`
+
+	// FinishedAt When the sale became final: its outcome reached and nothing queued can still change its money (a capture or cancel that lost a race with the customer or the capture cannot). Absent until then. The event that makes a sale final carries it.
 	FinishedAt    *time.Time `json:"finishedAt,omitempty"`
 	ManualCapture *bool      `json:"manualCapture,omitempty"`
 
