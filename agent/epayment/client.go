@@ -222,7 +222,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		tok, err := c.tokens.get(ctx, c)
+		tok, _, err := c.tokens.get(ctx, c)
 		if err != nil {
 			return err
 		}

@@ -788,3 +788,34 @@ func TestRedirectsNotFollowed(t *testing.T) {
 		t.Errorf("the other host got %d requests, client_secret %q", len(leaked), leaked[0].Get("client_secret"))
 	}
 }
+
+// TestAccessToken: headquarters' broker gets the cached token with its
+// expiry; a token a box saw refused is replaced, a valid one is shared.
+func TestAccessToken(t *testing.T) {
+	r := newRig(t, sim.Options{TokenLifetime: time.Hour}, nil)
+	ctx := context.Background()
+	tok, exp, err := r.client.AccessToken(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok == "" || exp.Sub(r.clock()) < 59*time.Minute || exp.Sub(r.clock()) > time.Hour {
+		t.Fatalf("token %d chars, expires in %v, want an hour", len(tok), exp.Sub(r.clock()))
+	}
+	again, exp2, err := r.client.AccessToken(ctx, "")
+	if err != nil || again != tok || !exp2.Equal(exp) {
+		t.Fatalf("a second ask: same token %v, expiry %v (%v), want the cached one", again == tok, exp2, err)
+	}
+	if n := len(r.requests("/accesstoken/get")); n != 1 {
+		t.Fatalf("%d token calls, want 1", n)
+	}
+	fresh, _, err := r.client.AccessToken(ctx, tok)
+	if err != nil || fresh == tok {
+		t.Fatalf("after a refusal: new token %v (%v)", fresh != tok, err)
+	}
+	if n := len(r.requests("/accesstoken/get")); n != 2 {
+		t.Fatalf("%d token calls, want 2", n)
+	}
+	if same, _, _ := r.client.AccessToken(ctx, tok); same != fresh {
+		t.Fatal("a refusal of the old token again dropped the new one")
+	}
+}

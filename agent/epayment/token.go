@@ -30,13 +30,13 @@ const tokenMargin = 5 * time.Minute
 
 // get returns a valid token, fetching one if there is none or it is about to
 // expire. Callers that arrive during a refresh wait for it.
-func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, error) {
+func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, time.Time, error) {
 	for {
 		t.mu.Lock()
 		if t.token != "" && c.now().Before(t.renewAt) {
-			tok := t.token
+			tok, exp := t.token, t.expires
 			t.mu.Unlock()
-			return tok, nil
+			return tok, exp, nil
 		}
 		if wait := t.inflight; wait != nil {
 			t.mu.Unlock()
@@ -44,7 +44,7 @@ func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, error) {
 			case <-wait:
 				continue // the refresh ended; take its token, or refresh anew if it failed
 			case <-ctx.Done():
-				return "", &TransportError{Op: OpToken, Method: http.MethodPost, Path: "/accesstoken/get", Err: ctx.Err(), Canceled: true}
+				return "", time.Time{}, &TransportError{Op: OpToken, Method: http.MethodPost, Path: "/accesstoken/get", Err: ctx.Err(), Canceled: true}
 			}
 		}
 		done := make(chan struct{})
@@ -63,7 +63,7 @@ func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, error) {
 		t.inflight = nil
 		close(done)
 		t.mu.Unlock()
-		return tok, err
+		return tok, expires, err
 	}
 }
 
@@ -115,4 +115,16 @@ func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, time.Time, 
 func (c *Client) CheckCredentials(ctx context.Context) error {
 	_, _, _, err := c.fetchToken(ctx)
 	return err
+}
+
+// AccessToken returns the cached access token and when it expires,
+// fetching a new one when there is none or it is about to expire: what
+// headquarters' token broker hands a box (issue 15). refused, when not
+// empty, is a token Vipps MobilePay refused: it is dropped first, so that
+// a new one is fetched.
+func (c *Client) AccessToken(ctx context.Context, refused Secret) (Secret, time.Time, error) {
+	if refused != "" {
+		c.tokens.invalidate(refused)
+	}
+	return c.tokens.get(ctx, c)
 }

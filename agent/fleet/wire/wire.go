@@ -195,7 +195,7 @@ type Permissions struct {
 // its messages, read replies on its own inbox, read its three layers of
 // configuration (config.go), take headquarters' actions on its own action
 // subject and answer them (action.go), and ask for and answer refunds as
-// itself (refund.go). It can neither publish
+// itself (refund.go), and ask for its access token (token.go). It can neither publish
 // as another box nor read another box's journal or webhooks. No stream
 // information either: with a subjects filter it would name every till
 // and count its messages.
@@ -215,6 +215,7 @@ func BoxPermissions(t Till) Permissions {
 		AllowResponses: true,
 	}
 	p.Publish = append(p.Publish, refundPermissions(t)...) // refund anywhere in the chain (refund.go)
+	p.Publish = append(p.Publish, t.TokenSubject())        // the token broker (token.go): a request, answered on the inbox
 	p.add(configPermissions(t))
 	return p
 }
@@ -256,6 +257,12 @@ type Heartbeat struct {
 	// unhealthy (health.go).
 	QueueCap int    `json:"queueCap,omitempty"` // the outbox's cap (sales.max_queued)
 	Auth     string `json:"auth,omitempty"`     // Vipps MobilePay's last word on the credentials: AuthRefused, …
+
+	// Token (the token broker, token.go): where the box's access token
+	// comes from (TokenFromBox, TokenFromHQ; empty: none yet) and when the
+	// one it holds expires (zero: none). Never the token.
+	TokenSource  string    `json:"tokenSource,omitempty"`
+	TokenExpires time.Time `json:"tokenExpires,omitzero"`
 }
 
 // Scanner is one scanner in a heartbeat.
