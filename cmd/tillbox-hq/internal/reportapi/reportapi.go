@@ -32,10 +32,10 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	BaseURL         string                                  // https://api.vipps.no, apitest, or the simulator on loopback (http only on loopback)
+	BaseURL         string                                    // https://api.vipps.no, apitest, or the simulator on loopback (http only on loopback)
 	Token           func(ctx context.Context) (string, error) // the access token (headquarters' unit credentials)
-	SubscriptionKey epayment.Secret                         // sent as Ocp-Apim-Subscription-Key when set; may be empty
-	HTTP            *http.Client                            // nil: a default with timeouts
+	SubscriptionKey epayment.Secret                           // sent as Ocp-Apim-Subscription-Key when set; may be empty
+	HTTP            *http.Client                              // nil: a default with timeouts
 }
 
 // Client calls the Report API. It is safe for concurrent use.
