@@ -57,6 +57,16 @@ type Options struct {
 	// default a registration may name any https host (as the real API allows),
 	// but its deliveries are refused, so tests only ever talk to loopback.
 	AllowRemoteWebhooks bool
+
+	// The Report API's ledger (reportbook.go). ReportLag is how long after a
+	// capture or refund its row shows, by the simulator's clock (0: 2 h;
+	// negative: at once); ReportZone the ledger dates' time zone (nil:
+	// Europe/Oslo); ReportPageSize the rows per page (0: 100); ReportFee the
+	// capture fee (nil: 1.75 %; &ReportFee{}: none).
+	ReportLag      time.Duration
+	ReportZone     *time.Location
+	ReportPageSize int
+	ReportFee      *ReportFee
 }
 
 // Action is what the simulated customer does with a payment request.
