@@ -35,7 +35,13 @@ type Config struct {
 	BaseURL         string                                    // https://api.vipps.no, apitest, or the simulator on loopback (http only on loopback)
 	Token           func(ctx context.Context) (string, error) // the access token (headquarters' unit credentials)
 	SubscriptionKey epayment.Secret                           // sent as Ocp-Apim-Subscription-Key when set; may be empty
-	HTTP            *http.Client                              // nil: a default with timeouts
+	HTTP            *http.Client                              // nil: a default with timeouts (redirects are never followed)
+
+	// Refused, when set, is told the token a call got 401 for, so that the
+	// token source drops it (epayment.Client.AccessToken(ctx, refused)); the
+	// call is then tried once more with a new token. Without it a 401 is
+	// returned at once.
+	Refused func(token string)
 }
 
 // Client calls the Report API. It is safe for concurrent use.
@@ -108,13 +114,14 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Token == nil {
 		return nil, errors.New("reportapi: Token is nil")
 	}
-	hc := cfg.HTTP
-	if hc == nil {
-		hc = &http.Client{
-			Timeout:       60 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+	// A shallow copy that never follows a redirect: Go would carry the
+	// Authorization header to the new host. A 3xx answer is an *Error.
+	hc := &http.Client{Timeout: 60 * time.Second}
+	if cfg.HTTP != nil {
+		c := *cfg.HTTP
+		hc = &c
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{base: base, cfg: cfg, hc: hc}, nil
 }
 
@@ -276,18 +283,30 @@ func (w wireTransaction) transaction() (Transaction, error) {
 }
 
 // get sends one GET and decodes a 200 into v. It returns the status for a 200
-// or a 404 of the dates endpoint; any other status is an *Error.
+// or a 404 of the dates endpoint; any other status is an *Error. A 401 is
+// tried once more with a new token when Config.Refused is set.
 func (c *Client) get(ctx context.Context, op, path string, q url.Values, v any) (int, error) {
-	tok, err := c.cfg.Token(ctx)
+	status, tok, err := c.getOnce(ctx, op, path, q, v)
+	var e *Error
+	if c.cfg.Refused != nil && errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+		c.cfg.Refused(tok)
+		status, _, err = c.getOnce(ctx, op, path, q, v)
+	}
+	return status, err
+}
+
+// getOnce is one try of get; it also returns the token it sent.
+func (c *Client) getOnce(ctx context.Context, op, path string, q url.Values, v any) (status int, tok string, err error) {
+	tok, err = c.cfg.Token(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("reportapi: %s: getting the access token: %w", op, err)
+		return 0, "", fmt.Errorf("reportapi: %s: getting the access token: %w", op, err)
 	}
 	u := *c.base
 	u.Path = c.base.Path + path
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, fmt.Errorf("reportapi: %s: %w", op, err)
+		return 0, tok, fmt.Errorf("reportapi: %s: %w", op, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	if c.cfg.SubscriptionKey != "" {
@@ -300,25 +319,25 @@ func (c *Client) get(ctx context.Context, op, path string, q url.Values, v any) 
 	req.Header.Set("Vipps-System-Plugin-Version", version.Header())
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("reportapi: %s: %w", op, c.scrub(unwrapURLError(err), tok))
+		return 0, tok, fmt.Errorf("reportapi: %s: %w", op, c.scrub(unwrapURLError(err), tok))
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return 0, fmt.Errorf("reportapi: %s: reading the answer: %w", op, c.scrub(err, tok))
+		return 0, tok, fmt.Errorf("reportapi: %s: reading the answer: %w", op, c.scrub(err, tok))
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
 		if err := dec.Decode(v); err != nil {
-			return 0, fmt.Errorf("reportapi: %s: HTTP 200 with a body that is not the spec's JSON: %v", op, err)
+			return 0, tok, fmt.Errorf("reportapi: %s: HTTP 200 with a body that is not the spec's JSON: %v", op, err)
 		}
-		return resp.StatusCode, nil
+		return resp.StatusCode, tok, nil
 	case resp.StatusCode == http.StatusNotFound && op == OpDay:
-		return resp.StatusCode, nil
+		return resp.StatusCode, tok, nil
 	}
-	return 0, &Error{Op: op, Status: resp.StatusCode, Detail: c.redact(errorDetail(data), tok)}
+	return 0, tok, &Error{Op: op, Status: resp.StatusCode, Detail: c.redact(errorDetail(data), tok)}
 }
 
 // errorDetail is the human part of an error body: a Problem's title and
