@@ -3,6 +3,8 @@ package sim
 import (
 	"encoding/base64"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -69,6 +71,23 @@ func (s *Server) reportPageSize() int {
 		return defaultPageSize
 	}
 	return s.opts.ReportPageSize
+}
+
+// registerReportFlags adds the Report API's flags of `tillbox sim`.
+func (o *Options) registerReportFlags(fs *flag.FlagSet) {
+	if o.ReportLag == 0 {
+		o.ReportLag = defaultReportLag
+	}
+	fs.DurationVar(&o.ReportLag, "report-lag", o.ReportLag, "how long after a capture or refund it shows on the Report API's ledger, in simulated time (negative: at once)")
+	fs.IntVar(&o.ReportPageSize, "report-page-size", o.ReportPageSize, "rows per page of the Report API (0: 100)")
+	fs.Func("report-zone", "the time zone of the Report API's ledger dates (default Europe/Oslo)", func(s string) error {
+		loc, err := time.LoadLocation(s)
+		if err != nil {
+			return fmt.Errorf("report-zone %q: %w", s, err)
+		}
+		o.ReportZone = loc
+		return nil
+	})
 }
 
 // reportFee is the capture fee in force (Options.ReportFee, nil: the default).

@@ -274,3 +274,30 @@ func TestLedgerZone(t *testing.T) {
 		}
 	}
 }
+
+func TestReportLedgerKeepsDays(t *testing.T) {
+	g := newRig(t, Options{MSN: testMSN, TokenLifetime: 30 * 24 * time.Hour, ReportKeepDays: 2, ReportLag: -1, ReportFee: &ReportFee{}})
+	g.sale("keep-a-0001", 1000, 0)
+	// A refund bigger than the day's captures: the balance goes negative and
+	// is carried, not paid out.
+	g.plant(ReportPlant{Action: "add", Reference: "keep-z-0001", EntryType: "refund", Amount: -5000})
+	if rows, tryLater, _ := g.reportDay(g.sim.Ledgers()[0].LedgerID, "funds", "2026-03-02"); len(rows) != 2 || !tryLater || rows[1].BalanceAfter != -4000 {
+		t.Fatalf("first day:\n%s", summary(rows))
+	}
+	g.clock.Advance(4 * 24 * time.Hour)
+	g.sale("keep-b-0002", 3000, 0) // the day's first row prunes the old dates
+	ledger := g.sim.Ledgers()[0].LedgerID
+	if rows, tryLater, _ := g.reportDay(ledger, "funds", "2026-03-02"); len(rows) != 0 || tryLater {
+		t.Fatalf("a pruned date: tryLater %v\n%s", tryLater, summary(rows))
+	}
+	g.sim.mu.Lock()
+	n := len(g.sim.report.entries)
+	g.sim.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d entries kept, want 1", n)
+	}
+	rows, _, _ := g.reportDay(ledger, "funds", "2026-03-06")
+	if len(rows) != 1 || rows[0].BalanceBefore != -4000 || rows[0].BalanceAfter != -1000 {
+		t.Fatalf("the carried balance:\n%s", summary(rows))
+	}
+}

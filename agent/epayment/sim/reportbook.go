@@ -55,6 +55,7 @@ type ledgerEntry struct {
 // ledgerAccount is the ledger of one MSN.
 type ledgerAccount struct {
 	id, msn, currency string
+	opening           int64 // the balance before the oldest date kept
 }
 
 // reportState is the ledger side of the simulated world. Guarded by Server.mu.
@@ -63,6 +64,7 @@ type reportState struct {
 	byID     map[string]*ledgerAccount
 	entries  []*ledgerEntry
 	seq      uint64
+	pruned   time.Time // when maybePruneLedger last ran (sim clock)
 }
 
 // firstLedgerID is the number of the first ledger (as the spec's example).
@@ -118,6 +120,39 @@ func (s *Server) addEntry(e *ledgerEntry) {
 		e.fee = s.reportFee().of(e.amount)
 	}
 	s.report.entries = append(s.report.entries, e)
+	s.maybePruneLedger()
+}
+
+// defaultReportKeepDays is how many ledger dates back the ledger keeps.
+const defaultReportKeepDays = 62
+
+// maybePruneLedger forgets, at most once a day (simulator's clock), the
+// ledger dates older than Options.ReportKeepDays, carrying each account's
+// balance, so that a long soak does not grow without bound. Must be called
+// with s.mu held.
+func (s *Server) maybePruneLedger() {
+	keep := s.opts.ReportKeepDays
+	switch {
+	case keep < 0:
+		return
+	case keep == 0:
+		keep = defaultReportKeepDays
+	}
+	now := s.now()
+	if !s.report.pruned.IsZero() && now.Sub(s.report.pruned) < 24*time.Hour {
+		return
+	}
+	s.report.pruned = now
+	zone := s.reportZone()
+	oldest := zone.local(now).AddDate(0, 0, -keep).Format(time.DateOnly) // earlier dates go
+	for _, a := range s.report.accounts {
+		for _, d := range s.book(a) {
+			if d.date < oldest && len(d.funds) > 0 {
+				a.opening = d.funds[len(d.funds)-1].BalanceAfter
+			}
+		}
+	}
+	s.report.entries = slices.DeleteFunc(s.report.entries, func(e *ledgerEntry) bool { return zone.date(e.at) < oldest })
 }
 
 // ReportFee is the capture fee of the simulated ledger: BasisPoints of the
@@ -183,7 +218,7 @@ func (s *Server) book(a *ledgerAccount) []ledgerDay {
 	}
 	slices.Sort(dates)
 	handle := "api:" + a.msn
-	var balance int64
+	balance := a.opening
 	days := make([]ledgerDay, 0, len(dates))
 	for _, d := range dates {
 		es := byDate[d]
