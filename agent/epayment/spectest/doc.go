@@ -84,6 +84,7 @@
 //  10. Examples in the specs are not validated (several are wrong: ePayment's
 //     State example is an array, the Access Token expires_in examples are
 //     numbers for string fields).
+//  11. Report API: Money is validated as an integer (report.go).
 //
 // Request bodies are validated without inserting defaults. A request body on
 // an operation that declares none is a failure.
