@@ -147,26 +147,7 @@ func TestReportAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("closed date: fees and payout", func(t *testing.T) {
-		g := g.sub(t)
-		g.advanceTo(time.Date(2026, 3, 3, 0, 59, 0, 0, time.UTC))
-		if _, tryLater, _ := g.reportDay(ledger, "funds", "2026-03-02"); !tryLater {
-			t.Fatal("closed before cutoff + lag")
-		}
-		g.advanceTo(time.Date(2026, 3, 3, 1, 0, 0, 0, time.UTC))
-		rows, tryLater, _ := g.reportDay(ledger, "funds", "2026-03-02")
-		// fees: 10000*1.75% + 1 kr = 275, 25000*1.75% + 1 kr = 538 (437.5 rounded up + 100)
-		want := "capture report-a-0001 10000 0>10000 2026-03-02\nrefund report-a-0001 -400 10000>9600 2026-03-02\ncapture report-b-0002 25000 9600>34600 2026-03-02\n" +
-			"fees-retained  -813 34600>33787 2026-03-02\nscheduled-for-payout  -33787 33787>0 2026-03-02\n"
-		if got := summary(rows); got != want || tryLater {
-			t.Fatalf("closed date (tryLater %v):\n%s\nwant\n%s", tryLater, got, want)
-		}
-		fees, _, _ := g.reportDay(ledger, "fees", "2026-03-02")
-		want = "capture-fee report-a-0001 275 0>275 2026-03-02\ncapture-fee report-b-0002 538 275>813 2026-03-02\nfees-retained  -813 813>0 2026-03-02\n"
-		if got := summary(fees); got != want {
-			t.Fatalf("fees:\n%s\nwant\n%s", got, want)
-		}
-	})
+	t.Run("closed date: fees and payout", func(t *testing.T) { reportClosed(t, g.sub(t), ledger) })
 
 	t.Run("feed", func(t *testing.T) {
 		g := g.sub(t)
@@ -192,47 +173,9 @@ func TestReportAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("planted differences", func(t *testing.T) {
-		g := g.sub(t)
-		g.sale("report-c-0003", 5000, 0)
-		g.sale("report-d-0004", 7000, 700)
-		g.plant(ReportPlant{MSN: testMSN, Action: "drop", Reference: "report-c-0003"})
-		added := g.plant(ReportPlant{MSN: testMSN, Action: "add", Reference: "report-z-9999", Amount: 1234})
-		g.plant(ReportPlant{MSN: testMSN, Action: "amount", Reference: "report-d-0004", EntryType: "capture", Amount: 6999})
-		g.plant(ReportPlant{MSN: testMSN, Action: "move", Reference: "report-d-0004", EntryType: "refund", LedgerDate: "2026-03-04"})
-		if added.PSPReference == "" || added.LedgerID != ledger {
-			t.Fatalf("added: %+v", added)
-		}
-		g.advanceTo(time.Date(2026, 3, 5, 2, 0, 0, 0, time.UTC))
-		rows, _, _ := g.reportDay(ledger, "funds", "2026-03-03")
-		got := summary(rows)
-		want := "capture report-d-0004 6999 0>6999 2026-03-03\ncapture report-z-9999 1234 6999>8233 2026-03-03\n"
-		if len(rows) < 2 || summary(rows[:2]) != want {
-			t.Fatalf("planted day:\n%s\nwant first\n%s", got, want)
-		}
-		moved, _, _ := g.reportDay(ledger, "funds", "2026-03-04")
-		if len(moved) != 1 || moved[0].EntryType != entryRefund || moved[0].Amount != -700 || moved[0].BalanceBefore != 0 {
-			t.Fatalf("moved refund:\n%s", summary(moved))
-		}
-	})
+	t.Run("planted differences", func(t *testing.T) { reportPlanted(t, g.sub(t), ledger) })
 
-	t.Run("errors", func(t *testing.T) {
-		g := g.sub(t)
-		g.rawCall("GET", day+"2026-03-02", nil, "Authorization", "Bearer not-a-token").want(http.StatusUnauthorized)
-		g.rawCall("GET", "/report/v2/ledgers/"+ledger+"/fees/feed", nil, "Authorization", "-").want(http.StatusUnauthorized)
-		g.rawCall("GET", "/settlement/v1/ledgers", nil, "Authorization", "Bearer not-a-token").want(http.StatusUnauthorized)
-		g.call("GET", "/report/v2/ledgers/999/funds/dates/2026-03-02", nil).want(http.StatusForbidden)
-		g.call("GET", day+"2026-03-02?cursor=bm90LWEtY3Vyc29y", nil).want(http.StatusBadRequest)
-		g.call("GET", day+"2026-03-02", nil, "Ocp-Apim-Subscription-Key", "-").want(http.StatusOK)
-		for i := 0; ; i++ { // an injected 5xx is 500, 502 or 503: until a 500
-			g.sim.SetFault(Fault{Endpoint: opReportByDate, Status5xx: 1, Count: 1})
-			if r := g.call("GET", day+"2026-03-02", nil); r.Status == http.StatusInternalServerError {
-				break
-			} else if r.Status < 500 || i > 50 {
-				t.Fatalf("fault: %d", r.Status)
-			}
-		}
-	})
+	t.Run("errors", func(t *testing.T) { reportErrors(t, g.sub(t), ledger, day) })
 
 	t.Run("the ledger outlives the payments", func(t *testing.T) {
 		g := g.sub(t)
@@ -299,5 +242,68 @@ func TestReportLedgerKeepsDays(t *testing.T) {
 	rows, _, _ := g.reportDay(ledger, "funds", "2026-03-06")
 	if len(rows) != 1 || rows[0].BalanceBefore != -4000 || rows[0].BalanceAfter != -1000 {
 		t.Fatalf("the carried balance:\n%s", summary(rows))
+	}
+}
+
+// reportPlanted: each planted difference shows on the ledger.
+func reportPlanted(t *testing.T, g *rig, ledger string) {
+	g.sale("report-c-0003", 5000, 0)
+	g.sale("report-d-0004", 7000, 700)
+	g.plant(ReportPlant{MSN: testMSN, Action: "drop", Reference: "report-c-0003"})
+	added := g.plant(ReportPlant{MSN: testMSN, Action: "add", Reference: "report-z-9999", Amount: 1234})
+	g.plant(ReportPlant{MSN: testMSN, Action: "amount", Reference: "report-d-0004", EntryType: "capture", Amount: 6999})
+	g.plant(ReportPlant{MSN: testMSN, Action: "move", Reference: "report-d-0004", EntryType: "refund", LedgerDate: "2026-03-04"})
+	if added.PSPReference == "" || added.LedgerID != ledger {
+		t.Fatalf("added: %+v", added)
+	}
+	g.advanceTo(time.Date(2026, 3, 5, 2, 0, 0, 0, time.UTC))
+	rows, _, _ := g.reportDay(ledger, "funds", "2026-03-03")
+	got := summary(rows)
+	want := "capture report-d-0004 6999 0>6999 2026-03-03\ncapture report-z-9999 1234 6999>8233 2026-03-03\n"
+	if len(rows) < 2 || summary(rows[:2]) != want {
+		t.Fatalf("planted day:\n%s\nwant first\n%s", got, want)
+	}
+	moved, _, _ := g.reportDay(ledger, "funds", "2026-03-04")
+	if len(moved) != 1 || moved[0].EntryType != entryRefund || moved[0].Amount != -700 || moved[0].BalanceBefore != 0 {
+		t.Fatalf("moved refund:\n%s", summary(moved))
+	}
+}
+
+// reportErrors: 401, 403, 400 and an injected 500, each in the spec's shape.
+func reportErrors(t *testing.T, g *rig, ledger, day string) {
+	g.rawCall("GET", day+"2026-03-02", nil, "Authorization", "Bearer not-a-token").want(http.StatusUnauthorized)
+	g.rawCall("GET", "/report/v2/ledgers/"+ledger+"/fees/feed", nil, "Authorization", "-").want(http.StatusUnauthorized)
+	g.rawCall("GET", "/settlement/v1/ledgers", nil, "Authorization", "Bearer not-a-token").want(http.StatusUnauthorized)
+	g.call("GET", "/report/v2/ledgers/999/funds/dates/2026-03-02", nil).want(http.StatusForbidden)
+	g.call("GET", day+"2026-03-02?cursor=bm90LWEtY3Vyc29y", nil).want(http.StatusBadRequest)
+	g.call("GET", day+"2026-03-02", nil, "Ocp-Apim-Subscription-Key", "-").want(http.StatusOK)
+	for i := 0; ; i++ { // an injected 5xx is 500, 502 or 503: until a 500
+		g.sim.SetFault(Fault{Endpoint: opReportByDate, Status5xx: 1, Count: 1})
+		if r := g.call("GET", day+"2026-03-02", nil); r.Status == http.StatusInternalServerError {
+			break
+		} else if r.Status < 500 || i > 50 {
+			t.Fatalf("fault: %d", r.Status)
+		}
+	}
+}
+
+// reportClosed: a closed date has the day's fees and payout, in funds and fees.
+func reportClosed(t *testing.T, g *rig, ledger string) {
+	g.advanceTo(time.Date(2026, 3, 3, 0, 59, 0, 0, time.UTC))
+	if _, tryLater, _ := g.reportDay(ledger, "funds", "2026-03-02"); !tryLater {
+		t.Fatal("closed before cutoff + lag")
+	}
+	g.advanceTo(time.Date(2026, 3, 3, 1, 0, 0, 0, time.UTC))
+	rows, tryLater, _ := g.reportDay(ledger, "funds", "2026-03-02")
+	// fees: 10000*1.75% + 1 kr = 275, 25000*1.75% + 1 kr = 538 (437.5 rounded up + 100)
+	want := "capture report-a-0001 10000 0>10000 2026-03-02\nrefund report-a-0001 -400 10000>9600 2026-03-02\ncapture report-b-0002 25000 9600>34600 2026-03-02\n" +
+		"fees-retained  -813 34600>33787 2026-03-02\nscheduled-for-payout  -33787 33787>0 2026-03-02\n"
+	if got := summary(rows); got != want || tryLater {
+		t.Fatalf("closed date (tryLater %v):\n%s\nwant\n%s", tryLater, got, want)
+	}
+	fees, _, _ := g.reportDay(ledger, "fees", "2026-03-02")
+	want = "capture-fee report-a-0001 275 0>275 2026-03-02\ncapture-fee report-b-0002 538 275>813 2026-03-02\nfees-retained  -813 813>0 2026-03-02\n"
+	if got := summary(fees); got != want {
+		t.Fatalf("fees:\n%s\nwant\n%s", got, want)
 	}
 }

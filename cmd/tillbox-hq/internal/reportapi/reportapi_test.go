@@ -186,57 +186,9 @@ func TestReportAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("a 500 names the operation and status", func(t *testing.T) {
-		for i := 0; ; i++ { // an injected 5xx is 500, 502 or 503: until a 500
-			g.sim.SetFault(sim.Fault{Endpoint: "getReportByDate", Status5xx: 1, Count: 1})
-			_, _, err := g.report.Day(ctx, ledgerA, reportapi.TopicFunds, "2026-03-02")
-			var e *reportapi.Error
-			if !errors.As(err, &e) || e.Op != reportapi.OpDay || e.Status < 500 || i > 50 {
-				t.Fatalf("want an *Error with a 5xx, got %v", err)
-			}
-			g.noSecret(t, err)
-			if e.Status == http.StatusInternalServerError {
-				if !strings.Contains(err.Error(), "getReportByDate: HTTP 500") {
-					t.Fatalf("error text: %v", err)
-				}
-				break
-			}
-		}
-		g.sim.SetFault(sim.Fault{Endpoint: "getLedgers", Status5xx: 1, Count: 1})
-		if _, err := g.report.Ledgers(ctx); err == nil || !strings.Contains(err.Error(), "getLedgers: HTTP 5") {
-			t.Fatalf("ledgers under a fault: %v", err)
-		}
-	})
+	t.Run("a 500 names the operation and status", func(t *testing.T) { serverErrors(t, g, ledgerA) })
 
-	t.Run("a 401 names the operation and status, never the token", func(t *testing.T) {
-		g.sim.RevokeTokens() // the cached token is now refused
-		_, _, err := g.report.Day(ctx, ledgerA, reportapi.TopicFunds, "2026-03-02")
-		var e *reportapi.Error
-		if !errors.As(err, &e) || e.Status != http.StatusUnauthorized || !strings.Contains(err.Error(), "getReportByDate: HTTP 401") {
-			t.Fatalf("want a 401, got %v", err)
-		}
-		g.noSecret(t, err)
-		_, err = g.report.Ledgers(ctx)
-		if !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
-			t.Fatalf("ledgers: want a 401, got %v", err)
-		}
-		g.noSecret(t, err)
-		wrongKey := g.client(t, reportapi.Config{SubscriptionKey: "another-key-entirely"})
-		_, _, err = wrongKey.Day(ctx, ledgerA, reportapi.TopicFunds, "2026-03-02")
-		if !errors.As(err, &e) || e.Status != http.StatusUnauthorized || strings.Contains(err.Error(), "another-key-entirely") {
-			t.Fatalf("wrong subscription key: %v", err)
-		}
-		renewing := g.client(t, reportapi.Config{SubscriptionKey: subKey, Refused: func(tok string) {
-			_, _, _ = g.vipps.AccessToken(ctx, epayment.Secret(tok)) // drops it, fetches a new one
-		}})
-		if rows, closed, err := renewing.Day(ctx, ledgerA, reportapi.TopicFunds, "2026-03-02"); err != nil || !closed || len(rows) != 6 {
-			t.Fatalf("with Refused, a refused token is renewed: %d rows, closed %v, err %v", len(rows), closed, err)
-		}
-		noToken := g.client(t, reportapi.Config{Token: func(context.Context) (string, error) { return "", errors.New("broker down") }})
-		if _, err := noToken.Ledgers(ctx); err == nil || !strings.Contains(err.Error(), "broker down") {
-			t.Fatalf("token error: %v", err)
-		}
-	})
+	t.Run("a 401 names the operation and status, never the token", func(t *testing.T) { refusals(t, g, ledgerA) })
 }
 
 func TestNew(t *testing.T) {
@@ -262,5 +214,62 @@ func TestNew(t *testing.T) {
 	}
 	if _, _, err := c.Day(context.Background(), "1", "funds", "2.3.2026"); err == nil {
 		t.Error("date 2.3.2026 accepted")
+	}
+}
+
+// serverErrors: a 5xx is an *Error naming the operation and status.
+func serverErrors(t *testing.T, g *rig, ledgerA string) {
+	ctx := context.Background()
+	for i := 0; ; i++ { // an injected 5xx is 500, 502 or 503: until a 500
+		g.sim.SetFault(sim.Fault{Endpoint: "getReportByDate", Status5xx: 1, Count: 1})
+		_, _, err := g.report.Day(ctx, ledgerA, reportapi.TopicFunds, "2026-03-02")
+		var e *reportapi.Error
+		if !errors.As(err, &e) || e.Op != reportapi.OpDay || e.Status < 500 || i > 50 {
+			t.Fatalf("want an *Error with a 5xx, got %v", err)
+		}
+		g.noSecret(t, err)
+		if e.Status == http.StatusInternalServerError {
+			if !strings.Contains(err.Error(), "getReportByDate: HTTP 500") {
+				t.Fatalf("error text: %v", err)
+			}
+			break
+		}
+	}
+	g.sim.SetFault(sim.Fault{Endpoint: "getLedgers", Status5xx: 1, Count: 1})
+	if _, err := g.report.Ledgers(ctx); err == nil || !strings.Contains(err.Error(), "getLedgers: HTTP 5") {
+		t.Fatalf("ledgers under a fault: %v", err)
+	}
+}
+
+// refusals: a 401 names the operation and status, never the token; Refused
+// renews a refused token; a token source's error is passed on.
+func refusals(t *testing.T, g *rig, ledgerA string) {
+	ctx := context.Background()
+	g.sim.RevokeTokens() // the cached token is now refused
+	_, _, err := g.report.Day(ctx, ledgerA, reportapi.TopicFunds, "2026-03-02")
+	var e *reportapi.Error
+	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized || !strings.Contains(err.Error(), "getReportByDate: HTTP 401") {
+		t.Fatalf("want a 401, got %v", err)
+	}
+	g.noSecret(t, err)
+	_, err = g.report.Ledgers(ctx)
+	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
+		t.Fatalf("ledgers: want a 401, got %v", err)
+	}
+	g.noSecret(t, err)
+	wrongKey := g.client(t, reportapi.Config{SubscriptionKey: "another-key-entirely"})
+	_, _, err = wrongKey.Day(ctx, ledgerA, reportapi.TopicFunds, "2026-03-02")
+	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized || strings.Contains(err.Error(), "another-key-entirely") {
+		t.Fatalf("wrong subscription key: %v", err)
+	}
+	renewing := g.client(t, reportapi.Config{SubscriptionKey: subKey, Refused: func(tok string) {
+		_, _, _ = g.vipps.AccessToken(ctx, epayment.Secret(tok)) // drops it, fetches a new one
+	}})
+	if rows, closed, err := renewing.Day(ctx, ledgerA, reportapi.TopicFunds, "2026-03-02"); err != nil || !closed || len(rows) != 6 {
+		t.Fatalf("with Refused, a refused token is renewed: %d rows, closed %v, err %v", len(rows), closed, err)
+	}
+	noToken := g.client(t, reportapi.Config{Token: func(context.Context) (string, error) { return "", errors.New("broker down") }})
+	if _, err := noToken.Ledgers(ctx); err == nil || !strings.Contains(err.Error(), "broker down") {
+		t.Fatalf("token error: %v", err)
 	}
 }
