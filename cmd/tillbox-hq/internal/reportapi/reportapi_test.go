@@ -124,6 +124,7 @@ func TestReportAPI(t *testing.T) {
 	g.sale(t, msnA, "till-1-0002", 20000, 0)
 	g.sale(t, msnA, "till-1-0003", 30000, 0)
 	g.sale(t, msnB, "till-2-0001", 5000, 0)
+	g.sale(t, "778899", "till-3-0001", 5000, 0) // a third ledger: two pages of two
 
 	var ledgerA string
 	t.Run("ledgers, every page", func(t *testing.T) {
@@ -131,7 +132,7 @@ func TestReportAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ls) != 2 || ls[0].Currency != "NOK" || len(ls[0].MSNs) != 1 || ls[0].MSNs[0] != msnA || ls[1].MSNs[0] != msnB || ls[0].ID == ls[1].ID {
+		if len(ls) != 3 || ls[2].MSNs[0] != "778899" || ls[0].Currency != "NOK" || len(ls[0].MSNs) != 1 || ls[0].MSNs[0] != msnA || ls[1].MSNs[0] != msnB || ls[0].ID == ls[1].ID {
 			t.Fatalf("ledgers: %+v", ls)
 		}
 		ledgerA = ls[0].ID
