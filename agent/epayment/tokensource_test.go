@@ -21,7 +21,7 @@ type broker struct {
 	hq *epayment.Client
 
 	mu      sync.Mutex
-	down    error            // when set, Token fails with it
+	down    error             // when set, Token fails with it
 	refused []epayment.Secret // what each call said was refused
 	given   []epayment.Secret
 }
