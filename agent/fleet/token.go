@@ -26,6 +26,7 @@ import (
 type tokenHeld struct {
 	token   epayment.Secret
 	expires time.Time
+	denied  string // the last refusal logged
 }
 
 // Token asks headquarters for the access token of Options.MSN. refused,
@@ -86,16 +87,26 @@ func (l *Link) tokenReply(msn string, data []byte) (epayment.Secret, time.Time, 
 		return tok, r.ExpiresAt, nil
 	case wire.TokenNotAllowed, wire.TokenRefused:
 		err := fmt.Errorf("%w by headquarters (%s) for sales unit %s: %s", epayment.ErrTokenDenied, r.Code, msn, r.Message)
-		l.noteErr("token", err)
+		l.mu.Lock()
+		repeated := l.token.denied == err.Error()
+		l.token.denied = err.Error()
+		l.mu.Unlock()
+		if !repeated {
+			l.log.Warn("headquarters gives no access token: a person at headquarters must look", "err", err)
+		}
 		return "", time.Time{}, err
 	}
 	return "", time.Time{}, fmt.Errorf("headquarters has no token for sales unit %s now (%s): %s", msn, r.Code, r.Message)
 }
 
+// tokenConnWait bounds the wait for a link that is connecting.
+const tokenConnWait = 3 * time.Second
+
 // tokenConn is the connection to ask on: the current one when up; else,
-// within Options.Timeout of the link's start or of its last change (it
-// may be connecting), the one it gets by then. A link down for longer
-// fails at once: the token held is used meanwhile.
+// within tokenConnWait (or Options.Timeout if shorter) of the link's
+// start or of its last change (it may be connecting), the one it gets by
+// then. A link down for longer fails at once: the token held is used
+// meanwhile, or the box's own secret, or the calls wait.
 func (l *Link) tokenConn(ctx context.Context) (*nats.Conn, error) {
 	l.mu.Lock()
 	nc, up, since := l.conn, l.connected, l.since
@@ -103,7 +114,7 @@ func (l *Link) tokenConn(ctx context.Context) (*nats.Conn, error) {
 	if up && nc != nil {
 		return nc, nil
 	}
-	left := l.o.Timeout - time.Since(since)
+	left := min(l.o.Timeout, tokenConnWait) - time.Since(since)
 	if left <= 0 {
 		return nil, fmt.Errorf("headquarters not connected since %s", since.UTC().Format(time.RFC3339))
 	}
@@ -119,4 +130,42 @@ func (l *Link) tokenConn(ctx context.Context) (*nats.Conn, error) {
 		return nil, errors.New("headquarters not connected")
 	}
 	return nc, nil
+}
+
+// TokenState is where the box's access token comes from, for the link's
+// status (set by cmd/tillbox from the ePayment client's health): never
+// the token.
+type TokenState struct {
+	From    string    `json:"from,omitempty"` // wire.TokenFromBox or wire.TokenFromHQ; "": none yet
+	Expires time.Time `json:"expires,omitzero"`
+	// Then is what happens when it expires and headquarters gives no
+	// new one: "own secret" or "payments wait"; "" when the box uses its
+	// own secret only.
+	Then  string `json:"then,omitempty"`
+	Error string `json:"error,omitempty"` // the last failed refresh, without secrets
+}
+
+// TokenProbe is a token source for `tillbox doctor`: each Token connects
+// once with o's servers and credentials (no retry), asks headquarters for
+// the token of o.MSN, and disconnects.
+func TokenProbe(o Options) epayment.TokenSource { return tokenProbe{o} }
+
+type tokenProbe struct{ o Options }
+
+func (p tokenProbe) Token(ctx context.Context, refused epayment.Secret) (epayment.Secret, time.Time, error) {
+	o, err := p.o.withDefaults()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	l := &Link{o: o, log: o.Logger, state: newSignal()}
+	opts := append(l.natsOptions(make(chan struct{})), nats.RetryOnFailedConnect(false), nats.NoReconnect())
+	nc, err := nats.Connect(joinServers(o.Servers), opts...)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("headquarters: %w", redactErr(err))
+	}
+	defer nc.Close()
+	l.mu.Lock()
+	l.conn, l.connected = nc, true
+	l.mu.Unlock()
+	return l.Token(ctx, refused)
 }

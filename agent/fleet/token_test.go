@@ -179,9 +179,11 @@ func TestTokenBroker(t *testing.T) {
 			t.Errorf("reply %s: %v; want denied %v, and headquarters' message", c.code, err, c.denied)
 		}
 	}
-	if st := l.Status(); !strings.Contains(st.LastError, wire.TokenRefused) {
-		t.Errorf("the link's status does not show headquarters' refusal: %q", st.LastError)
+	logMu.Lock()
+	if !strings.Contains(logs.String(), "headquarters says "+wire.TokenRefused) {
+		t.Errorf("the link's log does not show headquarters' refusal:\n%s", logs.String())
 	}
+	logMu.Unlock()
 
 	// Headquarters' answerer gone: no responder, at once.
 	if err := h.sub.Unsubscribe(); err != nil {
