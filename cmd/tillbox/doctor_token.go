@@ -48,7 +48,7 @@ func brokerCredentials(ctx context.Context, c *config.Config, path, reached stri
 	// The token is fresh from headquarters: GetPayment uses it.
 	_, err = client.GetPayment(ctx, "tillbox-doctor-check")
 	h := client.Health()
-	got := fmt.Sprintf("the access token comes from headquarters (valid until %s UTC); when it runs out and headquarters does not answer, %s", h.TokenExpires.UTC().Format("2006-01-02 15:04"), then)
+	got := fmt.Sprintf("the access token comes from headquarters (valid until %s UTC); when it runs out and headquarters does not answer, %s", h.TokenExpires.UTC().Format("2006-01-02 15:04:05"), then)
 	switch {
 	case err == nil, epayment.StatusCode(err) == http.StatusNotFound:
 		return "ok", reached + "; " + got + "; the subscription key and MSN are accepted", false

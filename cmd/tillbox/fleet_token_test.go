@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -115,7 +116,7 @@ func (b *broker) tokens() []string {
 
 // brokerBox runs `tillbox run` for till with [fleet]; withSecret keeps
 // the client secret on the box (to fall back on), else it has none.
-func brokerBox(t *testing.T, ns *natstest.Server, simURL string, till wire.Till, withSecret bool) (*posapi.Client, *agenttest.Logs) {
+func brokerBox(t *testing.T, ns *natstest.Server, simURL string, till wire.Till, withSecret bool) (*posapi.Client, *agenttest.Logs, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, simURL, "127.0.0.1:0", "")
@@ -145,7 +146,7 @@ func brokerBox(t *testing.T, ns *natstest.Server, simURL string, till wire.Till,
 		}
 	})
 	url := waitPrinted(t, logs, done, `POS API on (http://127\.0\.0\.1:\d+)/api/v1/`)
-	return &posapi.Client{BaseURL: url, Token: testToken}, logs
+	return &posapi.Client{BaseURL: url, Token: testToken}, logs, cfg
 }
 
 // untilSale waits for the sale's state (long bound: a busy machine).
@@ -231,7 +232,7 @@ func TestRunTokenBroker(t *testing.T) {
 		return s.Reference
 	}
 
-	c1, logs1 := brokerBox(t, ns, simHTTP.URL, t1, false)
+	c1, logs1, cfg1 := brokerBox(t, ns, simHTTP.URL, t1, false)
 	var all []string
 	t.Run("no secret on the box", func(t *testing.T) {
 		untilSale(t, c1, logs1, sale(c1, 4990), agent.Completed)
@@ -267,12 +268,21 @@ func TestRunTokenBroker(t *testing.T) {
 		heartbeat(t, js, t1, "a new token from headquarters", func(h wire.Heartbeat) bool {
 			return h.TokenSource == wire.TokenFromHQ && h.TokenExpires.After(time.Now())
 		})
+
+		// The doctor asks headquarters too, and says what happens then.
+		var out agenttest.Logs
+		_ = run(ctx, []string{"doctor", "--config", cfg1, "--user", "root"}, &out, io.Discard)
+		all = append(all, out.String())
+		if !strings.Contains(out.String(), "the access token comes from headquarters (valid until") ||
+			!strings.Contains(out.String(), "payments wait") || !strings.Contains(out.String(), "the subscription key and MSN are accepted") {
+			t.Errorf("doctor:\n%s", out.String())
+		}
 	})
 	all = append(all, logs1.String())
 
 	t.Run("own secret to fall back on", func(t *testing.T) {
 		b.stop()
-		c2, logs2 := brokerBox(t, ns, simHTTP.URL, t2, true)
+		c2, logs2, _ := brokerBox(t, ns, simHTTP.URL, t2, true)
 		untilSale(t, c2, logs2, sale(c2, 7990), agent.Completed)
 		heartbeat(t, js, t2, "a token of the box's own", func(h wire.Heartbeat) bool {
 			return h.TokenSource == wire.TokenFromBox && h.TokenExpires.After(time.Now())
