@@ -139,6 +139,12 @@ type Vipps struct {
 	SubscriptionKeyFile string          `toml:"subscription_key_file,omitempty"`
 	// MSN is the merchant serial number of the sales unit.
 	MSN string `toml:"msn"`
+	// TokenSource is where the access token comes from: "box" (the token
+	// call with client_id and client_secret), "hq" (headquarters' token
+	// broker over [fleet]: no client secret on the box), or "auto": hq
+	// when [fleet] is on, falling back on client_secret when one is set;
+	// box otherwise. See TokenBroker.
+	TokenSource string `toml:"token_source"`
 
 	// WebhookURL is the public HTTPS URL registered with the Webhooks API
 	// that reaches this box's POST /webhooks/vipps; WebhookSecret is the
@@ -271,7 +277,8 @@ func Default() *Config {
 	return &Config{
 		Box: Box{Till: "till1", DataDir: "/var/lib/tillbox", Currency: "NOK", ShutdownTimeout: Duration(15 * time.Second)},
 		Vipps: Vipps{
-			Timeout: Duration(30 * time.Second),
+			Timeout:     Duration(30 * time.Second),
+			TokenSource: "auto",
 		},
 		Sales: Sales{
 			CustomerPresentWindow: Duration(2 * time.Minute),

@@ -71,6 +71,7 @@ func (c *Config) FleetOptions() (fleet.Options, bool) {
 		Password:  f.Password,
 		CAFile:    c.resolve(f.CAFile),
 		Heartbeat: f.Heartbeat.D(),
+		MSN:       c.Vipps.MSN, // the token broker's (token_source.go)
 	}, true
 }
 

@@ -141,7 +141,7 @@ func TestLayersRefused(t *testing.T) {
 // till, in a store's key, or under another field, it is refused naming the
 // field; a *_file of a layer reads the file on the box.
 func TestLayersSealed(t *testing.T) {
-	path, k := layeredFile(t, func(d doc) { d.set("vipps.client_secret", "") })
+	path, k := layeredFile(t, func(d doc) { d.set("vipps.client_secret", "").set("vipps.token_source", `"box"`) })
 	sealed, err := wire.SealSecret(k.Public(), layersTill, "vipps.client_secret", "sealed-secret-9f8e7d")
 	if err != nil {
 		t.Fatal(err)

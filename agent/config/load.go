@@ -289,12 +289,12 @@ func (d *decoder) table(prefix string, keys map[string]toml.Primitive, target an
 }
 
 // suggestKey says which key may have been meant.
+// A key of another section comes first: [vipps] token is [pos]'s token,
+// not a short token_source.
 func (d *decoder) suggestKey(section, key string, known map[string]int) string {
-	if s := suggest(key, sortedKeys(known)); s != "" {
-		return s
-	}
+	s := suggest(key, sortedKeys(known))
 	if strings.HasPrefix(section, scannerKey+"[") || strings.HasPrefix(section, scanKey+".") {
-		return ""
+		return s
 	}
 	sections := d.c.sections()
 	var in []string
@@ -304,7 +304,7 @@ func (d *decoder) suggestKey(section, key string, known map[string]int) string {
 		}
 	}
 	if len(in) == 0 {
-		return ""
+		return s
 	}
 	return fmt.Sprintf(": %s is a key of %s, not of [%s]", key, strings.Join(in, " and "), section)
 }

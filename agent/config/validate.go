@@ -327,7 +327,9 @@ func (c *Config) checkVipps(add func(field, format string, a ...any)) {
 
 	// Values of this section are never echoed: a secret pasted into the
 	// wrong key must not end up in a log.
+	own := c.checkTokenSource(add) // token_source.go
 	switch {
+	case v.ClientID == "" && !own:
 	case v.ClientID == "":
 		add("vipps.client_id", "missing: the client_id of the sales unit (business portal, For developers)")
 	case !guidPattern.MatchString(v.ClientID):
@@ -338,6 +340,9 @@ func (c *Config) checkVipps(add func(field, format string, a ...any)) {
 	secret := func(field string, value epayment.Secret, placeholder, what string) {
 		s := value.Reveal()
 		switch {
+		case s == "" && field == "vipps.client_secret" && !own:
+		case s == "" && field == "vipps.client_secret" && !c.FleetOn():
+			add(field, "missing: the client_secret of the sales unit (business portal, For developers), or client_secret_file, or %s; or turn on the link to headquarters ([fleet]) and let headquarters' token broker give the access token (token_source = \"auto\" or \"hq\")", envName(field))
 		case s == "":
 			add(field, "missing: the %s of the sales unit (business portal, For developers), or %s_file, or %s", what, field[len("vipps."):], envName(field))
 		case strings.IndexFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 || strings.TrimSpace(s) != s:

@@ -46,6 +46,8 @@ const maxBody = 1 << 20
 
 // Config holds what a Client needs. ClientID, ClientSecret, SubscriptionKey
 // and MSN come from the business portal (For developers) of the sales unit.
+// With a TokenSource, ClientID and ClientSecret may be empty: every call
+// still sends the SubscriptionKey and the MSN.
 type Config struct {
 	// BaseURL is TestBaseURL, ProductionBaseURL or a simulator's URL. It
 	// must be https, except on a loopback host (127.0.0.0/8, ::1, localhost),
@@ -56,6 +58,11 @@ type Config struct {
 	SubscriptionKey Secret
 	// MSN is the merchant serial number of the sales unit.
 	MSN string
+	// TokenSource, when set, gives the access token (tokensource.go):
+	// headquarters' broker. With a ClientSecret too, the client falls back
+	// on its own token call when the source gives none and the token held
+	// has expired.
+	TokenSource TokenSource
 
 	// SystemName and SystemVersion become Vipps-System-Name/-Version;
 	// defaults "tillbox" and this build's version. PluginName and
@@ -112,13 +119,14 @@ func New(cfg Config) (*Client, error) {
 	if base.User != nil {
 		return nil, fmt.Errorf("epayment: BaseURL must not carry user information")
 	}
+	own := cfg.TokenSource == nil || cfg.ClientSecret != "" // the client makes token calls
 	switch {
-	case cfg.ClientID == "":
+	case cfg.ClientID == "" && own:
 		return nil, errors.New("epayment: ClientID is empty")
-	case !guidPattern.MatchString(cfg.ClientID):
+	case cfg.ClientID != "" && !guidPattern.MatchString(cfg.ClientID):
 		return nil, fmt.Errorf("epayment: ClientID %q is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) as the business portal gives it", cfg.ClientID)
-	case cfg.ClientSecret == "":
-		return nil, errors.New("epayment: ClientSecret is empty")
+	case cfg.ClientSecret == "" && own:
+		return nil, errors.New("epayment: ClientSecret is empty (and no TokenSource)")
 	case cfg.SubscriptionKey == "":
 		return nil, errors.New("epayment: SubscriptionKey is empty")
 	case !msnPattern.MatchString(cfg.MSN):

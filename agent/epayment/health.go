@@ -17,6 +17,14 @@ type Health struct {
 	// it was fetched (both zero before the first).
 	TokenExpires   time.Time
 	TokenRefreshed time.Time
+	// TokenFrom is where the cached token came from: TokenFromBox or
+	// TokenFromHQ ("" before the first).
+	TokenFrom string
+	// Source: the client has a TokenSource. Fallback: it also has its own
+	// client secret, used when the source gives no token once the held one
+	// has expired; without it, calls wait (an outbox keeps them).
+	Source   bool
+	Fallback bool
 	// TokenError is the error of the last refresh that failed, at
 	// TokenErrorAt; it stays after a later success (compare the times).
 	TokenError   string
@@ -46,14 +54,29 @@ func (s *serverClock) note(h http.Header, now time.Time) {
 	s.mu.Unlock()
 }
 
+// Then says what happens when the token expires and no new one comes:
+// "own secret" (the box falls back on its client secret), "payments wait"
+// (calls wait for a token, an outbox keeps them), or "" without a source.
+func (h Health) Then() string {
+	switch {
+	case h.Fallback:
+		return "own secret"
+	case h.Source:
+		return "payments wait"
+	}
+	return ""
+}
+
 // Health reports the token cache and the latest server clock.
 func (c *Client) Health() Health {
 	var h Health
 	c.tokens.mu.Lock()
 	h.HasToken = c.tokens.token != "" && c.now().Before(c.tokens.expires)
-	h.TokenExpires, h.TokenRefreshed = c.tokens.expires, c.tokens.refreshed
+	h.TokenExpires, h.TokenRefreshed, h.TokenFrom = c.tokens.expires, c.tokens.refreshed, c.tokens.from
 	h.TokenError, h.TokenErrorAt = c.tokens.lastErr, c.tokens.lastErrAt
 	c.tokens.mu.Unlock()
+	h.Source = c.cfg.TokenSource != nil
+	h.Fallback = h.Source && c.cfg.ClientSecret != ""
 	c.clock.mu.Lock()
 	h.ServerDate, h.ServerDateAt = c.clock.date, c.clock.seenAt
 	c.clock.mu.Unlock()

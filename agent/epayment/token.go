@@ -14,7 +14,10 @@ import (
 type tokenCache struct {
 	mu       sync.Mutex
 	token    Secret
+	from     string // where token came from: TokenFromBox or TokenFromHQ
 	renewAt  time.Time
+	retryAt  time.Time     // after a failed refresh: keep the valid token until then
+	refused  Secret        // a source's token Vipps MobilePay refused (401): say so when asking again
 	inflight chan struct{} // closed when the running refresh ends
 
 	// For Health: never the token itself.
@@ -28,12 +31,22 @@ type tokenCache struct {
 // if that is shorter.
 const tokenMargin = 5 * time.Minute
 
+// After a refresh failed while the token is still valid, the token is used
+// without asking again for this long, or a quarter of its remaining life
+// if that is shorter.
+const tokenRetry = 15 * time.Second
+
 // get returns a valid token, fetching one if there is none or it is about to
-// expire. Callers that arrive during a refresh wait for it.
+// expire. Callers that arrive during a refresh wait for it, unless the
+// token is still valid: they take it. A refresh that fails while the token
+// is still valid leaves it in use until it expires (headquarters or Vipps
+// MobilePay down for a while: the box goes on with what it holds).
 func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, time.Time, error) {
 	for {
 		t.mu.Lock()
-		if t.token != "" && c.now().Before(t.renewAt) {
+		now := c.now()
+		valid := t.token != "" && now.Before(t.expires)
+		if valid && (now.Before(t.renewAt) || now.Before(t.retryAt) || t.inflight != nil) {
 			tok, exp := t.token, t.expires
 			t.mu.Unlock()
 			return tok, exp, nil
@@ -49,22 +62,41 @@ func (t *tokenCache) get(ctx context.Context, c *Client) (Secret, time.Time, err
 		}
 		done := make(chan struct{})
 		t.inflight = done
+		refused := t.refused
 		t.mu.Unlock()
 
-		tok, renewAt, expires, err := c.fetchToken(ctx)
+		f := c.refresh(ctx, refused, valid)
 
 		t.mu.Lock()
-		if err == nil {
-			t.token, t.renewAt = tok, renewAt
-			t.expires, t.refreshed = expires, c.now()
-		} else if !isCanceled(err) {
-			t.lastErr, t.lastErrAt = err.Error(), c.now()
+		now = c.now()
+		if f.err == nil {
+			t.token, t.from, t.renewAt, t.retryAt, t.refused = f.token, f.from, f.renewAt, time.Time{}, ""
+			t.expires, t.refreshed = f.expires, now
+		} else if !isCanceled(f.err) {
+			t.lastErr, t.lastErrAt = f.err.Error(), now
+		}
+		tok, exp, err := f.token, f.expires, f.err
+		if err != nil && t.token != "" && now.Before(t.expires) {
+			// Go on with the token held until it expires; ask again later.
+			t.retryAt = now.Add(min(tokenRetry, t.expires.Sub(now)/4))
+			tok, exp, err = t.token, t.expires, nil
 		}
 		t.inflight = nil
 		close(done)
 		t.mu.Unlock()
-		return tok, expires, err
+		return tok, exp, err
 	}
+}
+
+// noteErr records a failed attempt that another one made good (a token
+// source's failure before the box's own secret): the technician still sees it.
+func (t *tokenCache) noteErr(err error, at time.Time) {
+	if err == nil || isCanceled(err) {
+		return
+	}
+	t.mu.Lock()
+	t.lastErr, t.lastErrAt = err.Error(), at
+	t.mu.Unlock()
 }
 
 // invalidate drops tok if it is still the cached token, so that the next get
@@ -73,7 +105,10 @@ func (t *tokenCache) invalidate(tok Secret) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.token == tok {
-		t.token = ""
+		if t.from == TokenFromHQ {
+			t.refused = tok
+		}
+		t.token, t.retryAt = "", time.Time{}
 	}
 }
 
@@ -110,9 +145,16 @@ func (c *Client) fetchToken(ctx context.Context) (Secret, time.Time, time.Time, 
 }
 
 // CheckCredentials fetches an access token now, whatever is cached: a check
-// of the client id, client secret and subscription key (tillbox doctor).
-// IsAuth tells a refusal of them from a failure to ask.
+// of the client id, client secret and subscription key (tillbox doctor), or
+// of the token source when there is one. IsAuth tells a refusal of them
+// from a failure to ask.
 func (c *Client) CheckCredentials(ctx context.Context) error {
+	if c.cfg.TokenSource != nil {
+		if _, _, err := c.cfg.TokenSource.Token(ctx, ""); err != nil {
+			return sourceError(ctx, err)
+		}
+		return nil
+	}
 	_, _, _, err := c.fetchToken(ctx)
 	return err
 }

@@ -53,6 +53,8 @@ type Link struct {
 	published  uint64
 	relayed    uint64
 	reconnects uint64
+	conn       *nats.Conn // the session's connection, for token requests (token.go)
+	token      tokenHeld  // the last token headquarters gave (token.go)
 }
 
 // New makes a link over the box's open store (opened with
@@ -197,6 +199,9 @@ func nkeyOption(file string) nats.Option {
 func (l *Link) setConnected(nc *nats.Conn, up bool) {
 	l.mu.Lock()
 	changed := l.connected != up
+	if up {
+		l.conn = nc // token.go
+	}
 	if changed {
 		l.connected, l.since = up, time.Now()
 		if up {

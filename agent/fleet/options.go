@@ -74,6 +74,10 @@ type Options struct {
 	// does not read the configuration.
 	ConfigLayer func(key string, revision uint64, value []byte)
 
+	// MSN is the sales unit whose access token [Link.Token] asks
+	// headquarters for (token.go); "": the box asks none.
+	MSN string
+
 	// MaxIdle bounds the wait for a new event without a notification.
 	// Default 30 s.
 	MaxIdle time.Duration

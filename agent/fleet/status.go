@@ -40,6 +40,9 @@ type Status struct {
 	// Config is headquarters' layered configuration as the box took it
 	// (set by cmd/tillbox; nil: it takes none).
 	Config *wire.ConfigState `json:"config,omitempty"`
+	// Token is where the box's access token comes from (set by
+	// cmd/tillbox; token.go).
+	Token *TokenState `json:"token,omitempty"`
 }
 
 // Status reports the link now.

@@ -50,6 +50,9 @@ func (m *Main) openFleet() error {
 		return fmt.Errorf("[fleet]: %w", err)
 	}
 	m.fleet = &boxLink{link: l, config: fc, stop: func() {}}
+	if m.tokens != nil {
+		m.tokens.link.Store(l) // fleet_token.go
+	}
 	return nil
 }
 
@@ -71,6 +74,7 @@ func (m *Main) describe() wire.Heartbeat {
 		st := fc.state()
 		h.Config = &st
 	}
+	m.describeToken(&h) // fleet_token.go
 	return h
 }
 
@@ -102,13 +106,14 @@ func (m *Main) fleetStatus() func() fleet.Status {
 	if m.fleet == nil {
 		return nil
 	}
-	if fc := m.fleet.config; fc != nil {
-		return func() fleet.Status {
-			s := m.fleet.link.Status()
+	fc := m.fleet.config
+	return func() fleet.Status {
+		s := m.fleet.link.Status()
+		if fc != nil {
 			st := fc.state()
 			s.Config = &st
-			return s
 		}
+		s.Token = m.tokenState() // fleet_token.go
+		return s
 	}
-	return m.fleet.link.Status
 }

@@ -64,6 +64,7 @@ type Main struct {
 	db        *store.DB
 	agent     *agent.Agent
 	vipps     *epayment.Client
+	tokens    *hqTokens // headquarters' token broker, when it gives the token (fleet_token.go)
 	scanners  *scanners.Manager
 	ln        net.Listener
 	tls       *tls.Config  // the POS API's and the technician page's ([tls]), or nil: plain HTTP
@@ -249,6 +250,7 @@ func (m *Main) open() error {
 	ec := c.EPaymentConfig()
 	ec.Logger = log.With("component", "epayment")
 	ec.Observe = m.calls.Observe
+	m.tokenSource(&ec) // fleet_token.go
 	vipps, err := epayment.New(ec)
 	if err != nil {
 		return err

@@ -22,6 +22,12 @@ type Health struct {
 	TokenRefreshed time.Time
 	TokenError     string
 	TokenErrorAt   time.Time
+	// TokenFrom: "hq" (headquarters' token broker) or "box" (the box's
+	// own client secret); TokenThen what happens when it expires and
+	// headquarters gives none ("own secret", "payments wait"; "" without
+	// the broker).
+	TokenFrom string
+	TokenThen string
 
 	// Skew is how far the local clock is ahead of the Date header of Vipps
 	// MobilePay's latest answer (negative: behind), measured at SkewAt;
@@ -47,6 +53,7 @@ func (c *Console) health(now time.Time) Health {
 	h.Known = true
 	h.HasToken, h.TokenExpires, h.TokenRefreshed = v.HasToken, v.TokenExpires, v.TokenRefreshed
 	h.TokenError, h.TokenErrorAt = v.TokenError, v.TokenErrorAt
+	h.TokenFrom, h.TokenThen = v.TokenFrom, v.Then()
 	if !v.ServerDate.IsZero() {
 		h.SkewKnown = true
 		// The Date header is truncated to the second: a clock in step is
