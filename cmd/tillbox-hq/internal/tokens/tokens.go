@@ -80,14 +80,15 @@ type unit struct {
 	Unit
 	client *epayment.Client // nil: no credentials
 
-	mu      sync.Mutex
-	lastErr string // the last fetch's failure code (refused, unavailable); "" after a success
+	mu       sync.Mutex
+	lastErr  string    // the last fetch's failure code (refused, unavailable); "" after a success
+	forcedAt time.Time // the last fetch a box's refused token (After) forced
 }
 
-// refetchAfter: a token fetched this recently is handed out even to a box
-// that says Vipps MobilePay refused it (After), so that a box cannot make
-// headquarters fetch a token per request.
-const refetchAfter = 10 * time.Second
+// refetchEvery bounds the fetches that boxes' refused tokens (After) force:
+// one per unit in this time, so that a box cannot make headquarters fetch
+// a token per request; within it the cached token is handed out.
+const refetchEvery = 10 * time.Second
 
 // New returns a broker of units (see SetUnits).
 func New(o Options, units []Unit) (*Broker, error) {
@@ -176,6 +177,18 @@ func (u *unit) failure() string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.lastErr
+}
+
+// force tells whether a refused token may force a fetch at now (and
+// counts it).
+func (u *unit) force(now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.forcedAt.IsZero() && now.Sub(u.forcedAt) < refetchEvery {
+		return false
+	}
+	u.forcedAt = now
+	return true
 }
 
 func (u *unit) note(code string) {
@@ -282,8 +295,7 @@ func (b *Broker) fetch(ctx context.Context, u *unit, after time.Time) (epayment.
 	ctx, cancel := context.WithTimeout(ctx, b.o.Fetch)
 	defer cancel()
 	tok, exp, err := u.client.AccessToken(ctx, "")
-	if err == nil && !after.IsZero() && !exp.After(after) &&
-		b.o.Now().Sub(u.client.Health().TokenRefreshed) >= refetchAfter {
+	if err == nil && !after.IsZero() && !exp.After(after) && u.force(b.o.Now()) {
 		b.log.Info("a box says Vipps MobilePay refused the unit's token: fetching a new one", "msn", u.MSN)
 		tok, exp, err = u.client.AccessToken(ctx, tok)
 	}
