@@ -36,7 +36,9 @@ const runUsage = `Usage: tillbox-hq run [--config FILE] [--listen ADDR]
 Consumes every box's journal and heartbeats from NATS JetStream into
 PostgreSQL, relays Vipps MobilePay webhooks to the boxes, and serves
 /webhooks/vipps/{msn}, /healthz, /readyz and /metrics. It starts while
-PostgreSQL or NATS are down and waits for them (/readyz says so).
+PostgreSQL or NATS are down and waits for them (/readyz says so). It hands
+the boxes their sales unit's access token (the token broker); SIGHUP
+re-reads the units' credentials from the file.
 
 Flags:
 `
