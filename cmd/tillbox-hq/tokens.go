@@ -58,9 +58,7 @@ func (m *Main) runTokens(ctx context.Context) {
 			}
 		}()
 	}
-	if err := m.tokens.Run(ctx); err != nil {
-		m.log.Error("token broker stopped", "err", err)
-	}
+	_ = m.tokens.Run(ctx) // it ends with ctx only
 }
 
 // reloadTokens re-reads the configuration file and gives the broker the

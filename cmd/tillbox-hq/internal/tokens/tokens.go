@@ -204,12 +204,22 @@ func (b *Broker) unit(msn string) *unit {
 }
 
 // Run answers the token requests until ctx ends, and keeps every unit's
-// token fresh. The NATS connection need not be up yet.
+// token fresh. The NATS connection need not be up yet (a failed
+// subscription is tried again). It returns ctx.Err() or nil when ctx ends.
 func (b *Broker) Run(ctx context.Context) error {
 	msgs := make(chan *nats.Msg, 1024)
-	sub, err := b.o.NC.ChanQueueSubscribe(wire.TokenSubjects(b.o.Chain), wire.TokenQueue, msgs)
-	if err != nil {
-		return fmt.Errorf("tokens: subscribe: %w", err)
+	var sub *nats.Subscription
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		var err error
+		if sub, err = b.o.NC.ChanQueueSubscribe(wire.TokenSubjects(b.o.Chain), wire.TokenQueue, msgs); err == nil {
+			break
+		}
+		b.log.Warn("token broker: subscribing failed: trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	var wg sync.WaitGroup
