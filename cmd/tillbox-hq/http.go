@@ -49,6 +49,7 @@ func (m *Main) handler() (http.Handler, error) {
 		Refunds:  m.refundSource(), // cross-store refunds (refunds_page.go)
 		Actions:  m.actions,
 		Settings: m.layers,
+		Tokens:   m.tokens, // the token broker (tokens.go)
 	})
 	if err != nil {
 		return nil, err

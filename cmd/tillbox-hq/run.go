@@ -28,6 +28,7 @@ import (
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/refunds"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/relay"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/settings"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/tokens"
 )
 
 const runUsage = `Usage: tillbox-hq run [--config FILE] [--listen ADDR]
@@ -35,7 +36,9 @@ const runUsage = `Usage: tillbox-hq run [--config FILE] [--listen ADDR]
 Consumes every box's journal and heartbeats from NATS JetStream into
 PostgreSQL, relays Vipps MobilePay webhooks to the boxes, and serves
 /webhooks/vipps/{msn}, /healthz, /readyz and /metrics. It starts while
-PostgreSQL or NATS are down and waits for them (/readyz says so).
+PostgreSQL or NATS are down and waits for them (/readyz says so). It hands
+the boxes their sales unit's access token (the token broker); SIGHUP
+re-reads the units' credentials from the file.
 
 Flags:
 `
@@ -57,7 +60,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *listen != "" {
 		c.HTTP.Listen = *listen
 	}
-	m := &Main{Config: c, Stdout: stdout, LogOut: stdout}
+	m := &Main{Config: c, ConfigPath: *path, Stdout: stdout, LogOut: stdout}
 	return m.Run(ctx)
 }
 
@@ -78,6 +81,9 @@ func loadConfig(path string, w io.Writer) (*hqconfig.Config, error) {
 type Main struct {
 	Config         *hqconfig.Config
 	Stdout, LogOut io.Writer
+	// ConfigPath is the file SIGHUP re-reads the token broker's
+	// credentials from (tokens.go); "": no reload.
+	ConfigPath string
 
 	log     *slog.Logger
 	ln      net.Listener
@@ -88,6 +94,8 @@ type Main struct {
 	routes  *relay.Routes
 	actions *actions.Runner    // remote technician actions (internal/actions)
 	layers  *settings.Settings // the layered settings (issue 14)
+	tokens  *tokens.Broker     // the token broker (issue 15, tokens.go)
+	hup     chan os.Signal     // SIGHUP: re-read the token broker's credentials
 
 	migrated, streams atomic.Bool
 	ready             chan struct{}
@@ -123,6 +131,7 @@ func (m *Main) Run(ctx context.Context) error {
 	defer stopWork()
 	var work sync.WaitGroup
 	work.Go(func() { m.work(workCtx) })
+	work.Go(func() { m.runTokens(workCtx) }) // the token broker (tokens.go)
 	close(m.ready)
 
 	var runErr error
@@ -193,7 +202,7 @@ func (m *Main) open() error {
 		return m.db.Routes(ctx, c.HQ.Chain)
 	}, 15*time.Second, m.log.With("component", "routes"))
 	m.actions = actions.New(actions.Options{NC: nc, DB: db, Chain: c.HQ.Chain, Logger: m.log.With("component", "actions")})
-	return nil
+	return m.openTokens() // the token broker (tokens.go)
 }
 
 // close closes what open opened.

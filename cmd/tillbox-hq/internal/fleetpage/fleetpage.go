@@ -45,6 +45,10 @@ type Till struct {
 	Scanners           []Scanner // name, connected
 	LastSeq, AtHQ      uint64    // the box's newest event, the newest one headquarters stored
 	LastError          string
+	// MSN is the box's sales unit; TokenSource and TokenExpires where its
+	// access token comes from and when it expires (its heartbeat; tokens.go).
+	MSN, TokenSource string
+	TokenExpires     time.Time
 }
 
 // Scanner is one of a till's scanners.
@@ -116,6 +120,10 @@ type Options struct {
 	// Actions, when set, runs remote technician actions: each till gets
 	// its view with the actions' forms and their audit (till.go).
 	Actions Actions
+	// Tokens, when set, is headquarters' token broker: a till whose token
+	// runs out within the hour is warned of when the broker has none for
+	// it (tokens.go).
+	Tokens Tokens
 }
 
 //go:embed assets

@@ -67,6 +67,7 @@ type tillView struct {
 	AtHQ           uint64        `json:"atHQ"`
 	Lag            uint64        `json:"lag"` // LastSeq − AtHQ, 0 when headquarters has all
 	LastError      string        `json:"lastError"`
+	tokenView                    // where its access token comes from (tokens.go)
 
 	Heard   bool     `json:"-"` // a heartbeat ever came
 	Ago     string   `json:"-"`
@@ -107,6 +108,7 @@ func (p *page) read(ctx context.Context) (*fleet, error) {
 	day := today(now, p.o.Location)
 	sales, err := p.src.SalesOn(ctx, day)
 	f := build(now, p.o.Heartbeat, tills, sales)
+	p.warnTokens(f) // tokens.go
 	f.Day, f.TimeZone = day.Format(time.DateOnly), p.o.Location.String()
 	f.Updated = now.In(p.o.Location).Format("15:04:05")
 	if err != nil {
@@ -172,7 +174,7 @@ func build(now time.Time, heartbeat time.Duration, tills []Till, sales []StoreSa
 func tillOf(now time.Time, heartbeat time.Duration, t Till) tillView {
 	tv := tillView{Chain: t.Chain, Store: t.Store, Till: t.Till, Version: t.Version, VippsOnline: t.Online,
 		Queue: t.Queue, Scanners: []scannerView{}, LastSeq: t.LastSeq, AtHQ: t.AtHQ, LastError: t.LastError,
-		Ago: ago(now, t.LastHeartbeat)}
+		Ago: ago(now, t.LastHeartbeat), tokenView: tokenViewOf(t)}
 	if !t.LastHeartbeat.IsZero() {
 		at := t.LastHeartbeat
 		since := int64(now.Sub(at) / time.Second)

@@ -41,6 +41,7 @@ type Config struct {
 	Units    []Unit   `toml:"unit"`
 	Users    []User   `toml:"user"`
 	Alerts   Alerts   `toml:"alerts"`
+	Vipps    Vipps    `toml:"vipps"` // the token broker's Vipps MobilePay host (tokens.go)
 
 	// Warnings are doubtful but working settings.
 	Warnings []string `toml:"-"`
@@ -97,6 +98,7 @@ type Unit struct {
 	WebhookURL        string          `toml:"webhook_url"`
 	WebhookSecret     epayment.Secret `toml:"webhook_secret"`
 	WebhookSecretFile string          `toml:"webhook_secret_file"`
+	UnitTokens                        // the token broker's credentials of the unit (tokens.go)
 }
 
 // User is one [[user]]: a person who may log in to the fleet page.
@@ -118,6 +120,7 @@ func Default() *Config {
 		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
 		Log:    Log{Level: "info"},
 		Alerts: DefaultAlerts(),
+		Vipps:  Vipps{BaseURL: epayment.ProductionBaseURL},
 	}
 }
 
@@ -196,6 +199,7 @@ func (c *Config) Validate() []Problem {
 			fail(f+"webhook_secret", "missing: set webhook_secret_file, %s or webhook_secret", unitEnv(u.MSN))
 		}
 	}
+	ps = append(ps, c.validateTokens()...) // the token broker (tokens.go)
 	names := map[string]bool{}
 	for i, u := range c.Users {
 		f := fmt.Sprintf("user[%d].", i)

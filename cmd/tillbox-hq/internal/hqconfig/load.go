@@ -81,6 +81,7 @@ func (c *Config) secretRefs() []secret {
 	for i := range c.Units {
 		u := &c.Units[i]
 		s = append(s, secret{fmt.Sprintf("unit[%d].webhook_secret", i), unitEnv(u.MSN), &u.WebhookSecret, &u.WebhookSecretFile})
+		s = append(s, c.tokenSecrets(i)...) // the token broker's (tokens.go)
 	}
 	for i := range c.Users {
 		u := &c.Users[i]

@@ -33,7 +33,8 @@ func (f Fleet) Tills(ctx context.Context) ([]fleetpage.Till, error) {
 		}
 		out[i] = fleetpage.Till{Chain: t.Till.Chain, Store: t.Till.Store, Till: t.Till.Till,
 			LastHeartbeat: t.HeardAt, Version: hb.Version, Online: hb.Online, Queue: hb.Queue,
-			Scanners: scanners, LastSeq: hb.LastSeq, AtHQ: t.AtHQ, LastError: hb.LastError}
+			Scanners: scanners, LastSeq: hb.LastSeq, AtHQ: t.AtHQ, LastError: hb.LastError,
+			MSN: hb.MSN, TokenSource: hb.TokenSource, TokenExpires: hb.TokenExpires}
 	}
 	return out, nil
 }
