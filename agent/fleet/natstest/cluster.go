@@ -145,6 +145,9 @@ func (s *Server) peersCurrent(ctx context.Context, client *http.Client, running 
 // a request that the meta leader dropped (see above) is never answered.
 const attemptTimeout = 10 * time.Second
 
+// retryPause is the pause between two attempts of [Cluster.CreateStream].
+const retryPause = 100 * time.Millisecond
+
 // CreateStream creates the stream cfg through js (a connection to the
 // cluster) and returns it, asking again, until ctx ends, when a request is
 // not answered within attemptTimeout, JetStream is temporarily unavailable
@@ -164,6 +167,12 @@ func (c *Cluster) CreateStream(ctx context.Context, t testing.TB, js jetstream.J
 			t.Fatalf("natstest: create stream %s (attempt %d): %v\n%s", cfg.Name, attempt, err, c.metaViews(js.Conn()))
 		}
 		t.Logf("natstest: create stream %s, attempt %d: %v; asking again\n%s", cfg.Name, attempt, err, c.metaViews(js.Conn()))
+		// Not at once: an error answered at once (no peers yet) may
+		// last a second; nothing tells when it ends.
+		select {
+		case <-ctx.Done():
+		case <-time.After(retryPause):
+		}
 	}
 }
 
