@@ -28,10 +28,10 @@ func TestClusterLeaderKilled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*wait)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: wire.JournalStream, Subjects: []string{"tillbox.*.journal.>"},
-		AllowDirect: true, Duplicates: time.Minute, Replicas: 3}); err != nil {
-		t.Fatal(err)
-	}
+	// A request the meta leader drops is never answered: CreateStream asks
+	// again after a short wait.
+	c.CreateStream(ctx, t, js, jetstream.StreamConfig{Name: wire.JournalStream, Subjects: []string{"tillbox.*.journal.>"},
+		AllowDirect: true, Duplicates: time.Minute, Replicas: 3})
 	b := newBox(t, "", store.Options{})
 	box := c.Box(tillA)
 	l := b.run(t, Options{Till: tillA, Servers: strings.Split(c.URLs(), ","), User: box.User, Password: epayment.Secret(box.Password),

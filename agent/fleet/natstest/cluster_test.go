@@ -110,7 +110,11 @@ func TestClusterSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	createStreams(t, hq, 3)
+	ctx1, cancel1 := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel1()
+	c.CreateStream(ctx1, t, hq, jetstream.StreamConfig{Name: wire.JournalStream, Subjects: []string{"tillbox.*.journal.>"},
+		AllowDirect: true, Duplicates: 2 * time.Minute, Replicas: 3})
+	c.CreateStream(ctx1, t, hq, jetstream.StreamConfig{Name: wire.RelayStream, Subjects: []string{"tillbox.*.relay.>"}, Replicas: 3})
 	boxnc := c.Connect(t, c.URLs(), c.Box(tillA))
 	box, err := jetstream.New(boxnc)
 	if err != nil {

@@ -210,7 +210,8 @@ func (s *Server) Stop() { s.stop() }
 
 // Restart stops the node if it runs, starts it again on the same ports
 // with the same store, and waits until it is ready again (in a cluster:
-// until it is a current member of JetStream's meta group again).
+// until the running nodes have formed the cluster again, the node a
+// current peer of JetStream's meta group).
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.stop()
@@ -219,6 +220,11 @@ func (s *Server) Restart() {
 	}
 	if err := s.waitReady(); err != nil {
 		s.t.Fatalf("natstest: restart %s: %v\n%s", s.name, err, s.log.String())
+	}
+	if len(s.nodes) > 1 {
+		if err := s.waitFormed(); err != nil {
+			s.t.Fatalf("natstest: restart %s: %v", s.name, err)
+		}
 	}
 }
 
@@ -242,8 +248,9 @@ type Cluster struct {
 }
 
 // StartCluster starts n nodes routed to each other in one cluster and
-// waits until every node is ready and JetStream has a meta leader. They are
-// stopped when the test ends.
+// waits until the cluster has formed: every node routed to every other and
+// healthy, all naming the same JetStream meta leader, which counts every
+// other node as a current peer. They are stopped when the test ends.
 func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
 	if n < 1 {

@@ -131,6 +131,9 @@ func (e *env) tryStartAll() error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
+	if len(e.nodes) > 1 {
+		return e.waitFormed()
+	}
 	return nil
 }
 
@@ -208,48 +211,15 @@ func (s *Server) metaLeader(ctx context.Context, client *http.Client) (string, e
 	return jsz.Meta.Leader, nil
 }
 
-// WaitMetaLeader waits until every running node names the same JetStream
-// meta leader and that leader runs: after a node was killed, JetStream's
-// API answers "temporarily unavailable" (10008) until then.
+// WaitMetaLeader waits until the running nodes form a cluster again (see
+// waitFormed): after a node was killed, JetStream's API answers
+// "temporarily unavailable" (10008), or not at all, until every node names
+// the same running meta leader and that leader counts the others current.
 func (c *Cluster) WaitMetaLeader() {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		last := c.agreedLeader(ctx, client)
-		if last == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			c.t.Fatalf("natstest: no meta leader after %v: %v", readyTimeout, last)
-		case <-tick.C:
-		}
+	if err := c.waitFormed(); err != nil {
+		c.t.Fatalf("natstest: %v", err)
 	}
-}
-
-func (c *Cluster) agreedLeader(ctx context.Context, client *http.Client) error {
-	leader := ""
-	for _, s := range c.nodes {
-		if !s.Running() {
-			continue
-		}
-		l, err := s.metaLeader(ctx, client)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		if leader != "" && l != leader {
-			return fmt.Errorf("%s names %s, another node %s", s.name, l, leader)
-		}
-		leader = l
-	}
-	if i := c.Index(leader); i < 0 || !c.nodes[i].Running() {
-		return fmt.Errorf("the meta leader %q does not run", leader)
-	}
-	return nil
 }
 
 // get fetches path from the monitoring endpoint; a status other than 200
