@@ -133,20 +133,18 @@ func (db *DB) Ingest(ctx context.Context, evs []Event) (Ingested, error) {
 	if len(evs) == 0 {
 		return res, nil
 	}
-	// One order for the rows every writer locks: two headquarters writing
-	// the same tills do not deadlock.
-	evs = slices.Clone(evs)
-	slices.SortFunc(evs, func(a, b Event) int {
-		return cmp.Or(cmp.Compare(a.Till.Store, b.Till.Store), cmp.Compare(a.Till.Till, b.Till.Till), cmp.Compare(a.Seq, b.Seq))
-	})
+	// Every writer locks the rows of sales and tills in one order (the
+	// lists below are sorted), so two loops or two headquarters writing
+	// the same tills do not deadlock. The events need no order: the COPY
+	// inserts new keys only (it fails whole on one stored already).
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		inserted, err := copyEvents(ctx, tx, evs)
 		if err != nil {
 			return err
 		}
-		if inserted < 0 { // one of them is there already: each unless it is there
-			queueEvents(b, evs).Exec(func(ct pgconn.CommandTag) error {
+		if inserted < 0 { // one of them is there already: each unless it is there, in order
+			queueEvents(b, sortedEvents(evs)).Exec(func(ct pgconn.CommandTag) error {
 				inserted = ct.RowsAffected()
 				return nil
 			})
@@ -260,7 +258,10 @@ func newestSales(evs []Event) []Event {
 }
 
 // queueSales upserts the sales of evs (one event a sale), each unless
-// headquarters has a newer event of it already.
+// headquarters has a newer event of it already. The rows are written, and
+// locked, in the order of evs (sorted by till and reference), whatever
+// plan the join gets: concurrent writers lock them in one order and never
+// deadlock (a hash join's order made them, one second each).
 func queueSales(b *pgx.Batch, evs []Event) {
 	n := len(evs)
 	str := func() []string { return make([]string, n) }
@@ -288,10 +289,11 @@ func queueSales(b *pgx.Batch, evs []Event) {
 			u.created_at, u.updated_at, u.finished_at, u.last_seq
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
 			$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::boolean[], $14::text[], $15::text[],
-			$16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::bigint[])
+			$16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::bigint[]) WITH ORDINALITY
 			AS u(chain, store, till, reference, amount, currency, description, authorized, captured, refunded, cancelled,
-				state, outcome, vipps_state, error_code, created_at, updated_at, finished_at, last_seq)
+				state, outcome, vipps_state, error_code, created_at, updated_at, finished_at, last_seq, n)
 		LEFT JOIN tills t ON t.chain = u.chain AND t.store = u.store AND t.till = u.till
+		ORDER BY u.n
 		ON CONFLICT (chain, store, till, reference) DO UPDATE SET
 			msn = CASE WHEN EXCLUDED.msn <> '' THEN EXCLUDED.msn ELSE sales.msn END,
 			amount = EXCLUDED.amount, currency = EXCLUDED.currency, description = EXCLUDED.description,
@@ -310,15 +312,28 @@ type tillSeq struct {
 	seq  uint64
 }
 
-// newestSeqs is the highest sequence of each till in evs (sorted).
+// newestSeqs is the highest sequence of each till in evs, sorted by till.
 func newestSeqs(evs []Event) []tillSeq {
-	var out []tillSeq
+	newest := map[wire.Till]uint64{}
 	for _, e := range evs {
-		if n := len(out); n > 0 && out[n-1].till == e.Till {
-			out[n-1].seq = max(out[n-1].seq, e.Seq)
-			continue
-		}
-		out = append(out, tillSeq{e.Till, e.Seq})
+		newest[e.Till] = max(newest[e.Till], e.Seq)
 	}
+	out := make([]tillSeq, 0, len(newest))
+	for t, seq := range newest {
+		out = append(out, tillSeq{t, seq})
+	}
+	slices.SortFunc(out, func(a, b tillSeq) int {
+		return cmp.Or(cmp.Compare(a.till.Store, b.till.Store), cmp.Compare(a.till.Till, b.till.Till))
+	})
 	return out
+}
+
+// sortedEvents is evs in the order of their rows' keys: the order in which
+// the rare insert of each unless it is there locks them.
+func sortedEvents(evs []Event) []Event {
+	evs = slices.Clone(evs)
+	slices.SortFunc(evs, func(a, b Event) int {
+		return cmp.Or(cmp.Compare(a.Till.Store, b.Till.Store), cmp.Compare(a.Till.Till, b.Till.Till), cmp.Compare(a.Seq, b.Seq))
+	})
+	return evs
 }

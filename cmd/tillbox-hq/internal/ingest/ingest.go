@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,7 +35,7 @@ type Options struct {
 	DB      *hqdb.DB
 	Metrics *hqmetrics.Metrics
 	Log     *slog.Logger
-	// Batch is the most messages written in one transaction (default 500).
+	// Batch is the most messages written in one transaction (default 4000).
 	Batch int
 	// MaxWait is how long a fetch waits for its first message (default 1s).
 	MaxWait time.Duration
@@ -46,7 +47,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.Batch <= 0 {
-		o.Batch = 2000
+		o.Batch = 4000
 	}
 	if o.MaxWait <= 0 {
 		o.MaxWait = time.Second
@@ -128,6 +129,12 @@ func loop(ctx context.Context, o Options, stream, durable string, write func(con
 // PostgreSQL; batch N is acked after its commit, as ever, and the
 // consumer's MaxAckPending (4 batches a loop) lets both be out at once, with
 // room to spare: a fetch never waits for the other loop's acks.
+//
+// A fetch that waits fills a whole batch or waits MaxWait: right for a
+// trickle of events (one write a MaxWait), wrong for the end of a backlog
+// (its last part would wait MaxWait for company). So after a whole batch
+// the next fetch takes what is there at once (a backlog's end is written
+// straight away), and after a part of one it waits again.
 func fetch(ctx context.Context, o Options, cons jetstream.Consumer, write func(context.Context, []jetstream.Msg) error) error {
 	next, err := cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
 	if err != nil {
@@ -135,10 +142,13 @@ func fetch(ctx context.Context, o Options, cons jetstream.Consumer, write func(c
 	}
 	for {
 		msgs, err := drain(next)
-		if err == nil && ctx.Err() == nil {
-			next, err = cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
-		} else {
+		switch {
+		case err != nil || ctx.Err() != nil:
 			next = nil
+		case len(msgs) == o.Batch:
+			next, err = cons.FetchNoWait(o.Batch)
+		default:
+			next, err = cons.Fetch(o.Batch, jetstream.FetchMaxWait(o.MaxWait))
 		}
 		if len(msgs) > 0 {
 			// The batch taken is written even when ctx ends meanwhile (a
@@ -271,7 +281,7 @@ func journalEvent(m jetstream.Msg) (hqdb.Event, error) {
 	if err != nil {
 		return hqdb.Event{}, err
 	}
-	if h := m.Headers().Get(wire.HeaderSeq); h != "" && h != fmt.Sprint(ev.Seq) {
+	if h := m.Headers().Get(wire.HeaderSeq); h != "" && h != strconv.FormatUint(ev.Seq, 10) {
 		return hqdb.Event{}, fmt.Errorf("%s: header %s %s but the event's seq is %d", t, wire.HeaderSeq, h, ev.Seq)
 	}
 	return ev, nil
