@@ -56,6 +56,11 @@ func fleetTills() []wire.Till {
 // demoChain is the chain's id in the demo.
 const demoChain = "demo"
 
+// demoFallbackTill is the demo's one box that keeps the sales unit's
+// client secret, to fall back on when headquarters gives no token; the
+// others hold none.
+var demoFallbackTill = wire.Till{Chain: demoChain, Store: "bergen-1", Till: "t1"}
+
 // demoUser is the fleet page's login of the demo.
 const demoUser = "demo"
 
@@ -158,8 +163,11 @@ func (d *demo) run(ctx context.Context) error {
 	d.chain, err = fleetdemo.Start(startCtx, fleetdemo.Options{
 		Chain: demoChain, Stores: demoStores, Dir: filepath.Join(d.dir, "chain"),
 		TillboxBin: d.tillbox, HQBin: d.hqBin, NATS: d.nats.options(), PostgresDSN: d.pg.DSN(),
-		Users:  []fleetdemo.User{{Name: demoUser, PasswordHash: hash}},
-		App:    sim.AppPolicy{Action: sim.Approve, Delay: d.flags.approveAfter},
+		Users: []fleetdemo.User{{Name: demoUser, PasswordHash: hash}},
+		App:   sim.AppPolicy{Action: sim.Approve, Delay: d.flags.approveAfter},
+		// Headquarters is the token broker; one box keeps the secret to
+		// show the fallback (its technician page: "then: own secret").
+		Broker: true, OwnSecret: func(t wire.Till) bool { return t == demoFallbackTill },
 		Output: out, Logger: newLogger(d.stderr, slog.LevelWarn).With("component", "demo"),
 	})
 	if err != nil {
@@ -247,7 +255,9 @@ tillbox-hq demo: the chain %q runs on this machine
 	}
 	fmt.Fprintf(d.stdout, "\nEach box sells in turn, %.1f sales a second in all: the customer's QR code goes in by the box's\n"+
 		"serial scanner, Vipps MobilePay's webhooks reach the box through headquarters, every event lands\n"+
-		"in PostgreSQL. Ctrl-C stops everything and removes the temporary folders.\n\n", d.flags.rate)
+		"in PostgreSQL. Headquarters holds the sales units' keys and hands each box its access token: the\n"+
+		"boxes hold no client secret, but %s, which keeps it to fall back on.\n"+
+		"Ctrl-C stops everything and removes the temporary folders.\n\n", d.flags.rate, demoFallbackTill.Store+"/"+demoFallbackTill.Till)
 }
 
 // kroner formats minor units as 499.00.

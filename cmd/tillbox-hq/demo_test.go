@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/cookiejar"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tillbox/tillbox/agent/fleet/wire"
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/fleetdemo/fleetdemotest"
 )
 
@@ -118,6 +120,13 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("login: %s", resp.Status)
 	}
 	waitFleet(t, ctx, client, base)
+	page := getPage(t, client, base+"/")
+	if n := strings.Count(page, "from headquarters, until "); n != 3 {
+		t.Errorf("the fleet page shows %d tills with headquarters' token, want 3", n)
+	}
+	if !strings.Contains(out.String(), "boxes hold no client secret, but bergen-1/t1") {
+		t.Errorf("the banner does not say where the secrets are:\n%s", out)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -148,14 +157,34 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// waitFleet waits until /api/fleet shows three connected tills and sales
-// in both stores.
+// getPage is the body of a page that answers 200.
+func getPage(t *testing.T, client *http.Client, u string) string {
+	t.Helper()
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s %v", u, resp.Status, err)
+	}
+	return string(body)
+}
+
+// waitFleet waits until /api/fleet shows three connected tills, each with
+// a valid access token from headquarters' broker, and sales in both
+// stores.
 func waitFleet(t *testing.T, ctx context.Context, client *http.Client, base string) {
 	t.Helper()
 	type fleet struct {
 		Connected int `json:"connected"`
 		Stores    []struct {
 			Store string `json:"store"`
+			Tills []struct {
+				TokenSource  string     `json:"tokenSource"`
+				TokenExpires *time.Time `json:"tokenExpires"`
+			} `json:"tills"`
 			Sales []struct {
 				Count     int   `json:"count"`
 				Completed int   `json:"completed"`
@@ -173,13 +202,18 @@ func waitFleet(t *testing.T, ctx context.Context, client *http.Client, base stri
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("/api/fleet: %s", resp.Status)
 			}
-			selling := 0
+			selling, brokered := 0, 0
 			for _, s := range f.Stores {
 				if len(s.Sales) > 0 && s.Sales[0].Completed > 0 && s.Sales[0].Captured > 0 {
 					selling++
 				}
+				for _, t := range s.Tills {
+					if t.TokenSource == wire.TokenFromHQ && t.TokenExpires != nil && t.TokenExpires.After(time.Now()) {
+						brokered++
+					}
+				}
 			}
-			if err == nil && f.Connected == 3 && selling == 2 {
+			if err == nil && f.Connected == 3 && selling == 2 && brokered == 3 {
 				return
 			}
 			b, _ := json.Marshal(f)
@@ -187,7 +221,7 @@ func waitFleet(t *testing.T, ctx context.Context, client *http.Client, base stri
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("/api/fleet does not show 3 tills connected and sales in 2 stores: %s (%v)", last, err)
+			t.Fatalf("/api/fleet does not show 3 tills connected with headquarters' token and sales in 2 stores: %s (%v)", last, err)
 		case <-time.After(200 * time.Millisecond): // headquarters ingests in batches
 		}
 	}

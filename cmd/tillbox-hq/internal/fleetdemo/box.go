@@ -124,10 +124,16 @@ func (b *Box) writeConfig() error {
 	if o.NATS.CAFile != "" {
 		fleet["ca_file"] = o.NATS.CAFile
 	}
+	// The subscription key goes with every ePayment call: every box has it.
+	vipps := map[string]any{"base_url": b.c.simURL, "subscription_key": simSubKey, "msn": b.MSN}
+	if !o.Broker || (o.OwnSecret != nil && o.OwnSecret(b.Till)) {
+		vipps["client_id"], vipps["client_secret"] = simClientID, simClientSecret
+	} else {
+		vipps["token_source"] = "hq" // no secret: the token comes from headquarters alone
+	}
 	doc := map[string]any{
-		"box": map[string]any{"till": b.Till.Till, "data_dir": filepath.Join(b.dir, "data"), "shutdown_timeout": "10s"},
-		"vipps": map[string]any{"base_url": b.c.simURL, "client_id": simClientID, "client_secret": simClientSecret,
-			"subscription_key": simSubKey, "msn": b.MSN},
+		"box":     map[string]any{"till": b.Till.Till, "data_dir": filepath.Join(b.dir, "data"), "shutdown_timeout": "10s"},
+		"vipps":   vipps,
 		"sales":   map[string]any{"reference_prefix": b.Prefix},
 		"pos":     map[string]any{"listen": "127.0.0.1:0", "token": b.token},
 		"display": map[string]any{"listen": "127.0.0.1:0", "language": "en"},

@@ -94,6 +94,18 @@ type Options struct {
 	// PollDelay and PollEvery are the boxes' [sync] poll_delay and
 	// poll_every; zero keeps the box's defaults (5 s, then every 2 s).
 	PollDelay, PollEvery time.Duration
+	// Broker makes headquarters the token broker (issue 15): it holds each
+	// sales unit's client id, client secret and subscription key (files in
+	// its folder, `[[unit]]` with the stores of the unit) and fetches the
+	// access tokens from the simulator; the boxes hold no client secret
+	// (token_source "hq") but those OwnSecret names, which keep it to fall
+	// back on (token_source "auto"). Without Broker every box holds the
+	// unit's keys and headquarters none. Needs the relay (not NoRelay).
+	Broker    bool
+	OwnSecret func(wire.Till) bool
+	// TokenLifetime is the life of the simulator's access tokens; default
+	// 1 h (the test environment's).
+	TokenLifetime time.Duration
 	// LogLevel of the boxes and headquarters; default "info".
 	LogLevel string
 	// Output gets every line the processes write, prefixed with their
@@ -103,7 +115,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Sim credentials: the simulator accepts any; these are the chain's.
+// The sales units' keys, the simulator's: it pins them (a token call with
+// any other client id, secret or subscription key gets 401).
 const (
 	simClientID     = "00000000-0000-4000-8000-00000000c4a1"
 	simClientSecret = "fleet-demo-client-secret"
@@ -148,6 +161,9 @@ func (o *Options) defaults() error {
 	}
 	if len(o.NATS.URLs) == 0 || o.NATS.Box == nil || o.NATS.HQ.User == "" {
 		errs = append(errs, errors.New("fleetdemo: NATS needs URLs, HQ and Box"))
+	}
+	if o.Broker && o.NoRelay {
+		errs = append(errs, errors.New("fleetdemo: Broker needs headquarters' units: not with NoRelay"))
 	}
 	if o.PostgresDSN == "" {
 		errs = append(errs, errors.New("fleetdemo: PostgresDSN is required"))
@@ -226,7 +242,8 @@ func (c *Chain) start(ctx context.Context) error {
 
 // startSim serves the simulator on a free port of 127.0.0.1.
 func (c *Chain) startSim() error {
-	c.sim = sim.New(sim.Options{App: c.o.App, Logger: c.log.With("component", "sim")})
+	c.sim = sim.New(sim.Options{App: c.o.App, Logger: c.log.With("component", "sim"), TokenLifetime: c.o.TokenLifetime,
+		ClientID: simClientID, ClientSecret: simClientSecret, SubscriptionKey: simSubKey})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -262,6 +279,11 @@ func (c *Chain) Sim() *sim.Server { return c.sim }
 
 // SimURL is the simulator's base URL.
 func (c *Chain) SimURL() string { return c.simURL }
+
+// UnitKeys are the client secret and the subscription key of every sales
+// unit (the simulator's), for a test that looks for them where they must
+// not be.
+func (c *Chain) UnitKeys() (clientSecret, subscriptionKey string) { return simClientSecret, simSubKey }
 
 // HQ is headquarters.
 func (c *Chain) HQ() *HQ { return c.hq }

@@ -74,10 +74,19 @@ func (c *Chain) newHQ(ctx context.Context, listen string) (*HQ, error) {
 		if err != nil {
 			return nil, err
 		}
-		units = append(units, map[string]any{"msn": s.MSN, "webhook_url": url, "webhook_secret_file": file})
+		unit := map[string]any{"msn": s.MSN, "webhook_url": url, "webhook_secret_file": file}
+		if o.Broker {
+			if err := h.unitKeys(unit, s.MSN); err != nil {
+				return nil, err
+			}
+		}
+		units = append(units, unit)
 	}
 	if units != nil {
 		doc["unit"] = units
+	}
+	if o.Broker {
+		doc["vipps"] = map[string]any{"base_url": c.simURL}
 	}
 	var users []map[string]any
 	for _, u := range o.Users {
@@ -100,6 +109,27 @@ func (c *Chain) newHQ(ctx context.Context, listen string) (*HQ, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// unitKeys gives unit msn's keys to headquarters' token broker, for the
+// stores of that sales unit only.
+func (h *HQ) unitKeys(unit map[string]any, msn string) error {
+	secret, err := writeSecret(h.dir, "client-secret-"+msn, simClientSecret)
+	if err != nil {
+		return err
+	}
+	subKey, err := writeSecret(h.dir, "subscription-key-"+msn, simSubKey)
+	if err != nil {
+		return err
+	}
+	var stores []string
+	for _, s := range h.c.o.Stores {
+		if s.MSN == msn {
+			stores = append(stores, s.ID)
+		}
+	}
+	unit["client_id"], unit["client_secret_file"], unit["subscription_key_file"], unit["stores"] = simClientID, secret, subKey, stores
+	return nil
 }
 
 // URL is headquarters' base URL (the fleet page, /webhooks/vipps/{msn},
