@@ -49,6 +49,7 @@ func (m *Main) handler() (http.Handler, error) {
 		Refunds:  m.refundSource(), // cross-store refunds (refunds_page.go)
 		Actions:  m.actions,
 		Settings: m.layers,
+		Recon:    reconStore(m.db, c), // recon.go
 	})
 	if err != nil {
 		return nil, err

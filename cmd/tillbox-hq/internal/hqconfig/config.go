@@ -41,6 +41,7 @@ type Config struct {
 	Units    []Unit   `toml:"unit"`
 	Users    []User   `toml:"user"`
 	Alerts   Alerts   `toml:"alerts"`
+	Recon    Recon    `toml:"recon"` // the reconciliation against the settlement ledger (recon.go)
 
 	// Warnings are doubtful but working settings.
 	Warnings []string `toml:"-"`
@@ -118,6 +119,7 @@ func Default() *Config {
 		HTTP:   HTTP{Listen: "127.0.0.1:8080"},
 		Log:    Log{Level: "info"},
 		Alerts: DefaultAlerts(),
+		Recon:  DefaultRecon(),
 	}
 }
 
@@ -167,6 +169,7 @@ func (c *Config) Validate() []Problem {
 	}
 	ps = append(ps, c.NATS.validate()...)
 	ps = append(ps, c.Alerts.validate()...)
+	ps = append(ps, c.Recon.validate()...)
 	if c.Postgres.DSN == "" {
 		fail("postgres.dsn", "missing: set dsn_file, TILLBOX_HQ_POSTGRES_DSN or dsn")
 	}

@@ -206,26 +206,33 @@ func (s Store) Sale(ctx context.Context, store, till, reference string) (Sale, e
 	return x, rows.Err()
 }
 
-// Unmatched is the count and amount of each kind of difference per store
-// over the days from..to (inclusive): Prometheus' series.
+// Unmatched is the count and amount (minor units, positive) of one kind of
+// difference of a store: Prometheus' series.
 type Unmatched struct {
 	Store, Kind string
 	Count       int64
 	Amount      int64
 }
 
-// UnmatchedSince sums the differences of the days from day on.
+// UnmatchedSince sums the differences of the days from day on, per store
+// that has a day reconciled since (every kind of difference, zeros
+// included), and tells when the last run was (zero: never).
 func (s Store) UnmatchedSince(ctx context.Context, day string) ([]Unmatched, time.Time, error) {
 	var last *time.Time
 	if err := s.Pool.QueryRow(ctx, `SELECT max(run_at) FROM recon_days WHERE chain = $1`, s.Chain).Scan(&last); err != nil {
 		return nil, time.Time{}, fmt.Errorf("recon: %w", err)
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT store, kind, count(*), sum(CASE
-			WHEN kind = 'missing_in_journal' THEN abs(ledger_captured - ledger_refunded)
-			WHEN kind = 'amount_differs' THEN abs(difference)
-			ELSE abs(journal_captured - journal_refunded) END)::bigint
-		FROM recon_lines WHERE chain = $1 AND day >= $2 AND kind IN ('missing_on_ledger', 'missing_in_journal', 'amount_differs')
-		GROUP BY store, kind ORDER BY store, kind`, s.Chain, day)
+	rows, err := s.Pool.Query(ctx, `WITH stores AS (
+			SELECT DISTINCT store FROM recon_days WHERE chain = $1 AND day >= $2
+			UNION SELECT DISTINCT store FROM recon_lines WHERE chain = $1 AND day >= $2),
+		kinds AS (SELECT unnest($3::text[]) AS kind)
+		SELECT st.store, k.kind, count(l.reference), COALESCE(sum(CASE
+			WHEN l.kind = 'missing_in_journal' THEN abs(l.ledger_captured - l.ledger_refunded)
+			WHEN l.kind = 'amount_differs' THEN abs(l.difference)
+			ELSE abs(l.journal_captured - l.journal_refunded) END), 0)::bigint
+		FROM stores st CROSS JOIN kinds k
+		LEFT JOIN recon_lines l ON l.chain = $1 AND l.day >= $2 AND l.store = st.store AND l.kind = k.kind
+		GROUP BY st.store, k.kind ORDER BY st.store, k.kind`, s.Chain, day, Differences)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("recon: %w", err)
 	}

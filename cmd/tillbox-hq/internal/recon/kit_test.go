@@ -1,8 +1,9 @@
-package recon
+package recon_test
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/recon"
 	"testing"
 	"time"
 
@@ -75,14 +76,16 @@ func (b *box) sale(ref string, amount, captured, refunded int64, created, at tim
 // fakeReport is a ledger held in memory for the unit tests (the end-to-end
 // test uses the simulator's Report API).
 type fakeReport struct {
-	ledger Ledger
-	days   map[string][]Row
+	ledger recon.Ledger
+	days   map[string][]recon.Row
 	closed map[string]bool
 }
 
-func (f *fakeReport) Ledgers(context.Context) ([]Ledger, error) { return []Ledger{f.ledger}, nil }
+func (f *fakeReport) Ledgers(context.Context) ([]recon.Ledger, error) {
+	return []recon.Ledger{f.ledger}, nil
+}
 
-func (f *fakeReport) Day(_ context.Context, id, topic, day string) ([]Row, bool, error) {
+func (f *fakeReport) Day(_ context.Context, id, topic, day string) ([]recon.Row, bool, error) {
 	if id != f.ledger.ID || topic != "funds" {
 		return nil, true, nil
 	}

@@ -1,10 +1,11 @@
-package recon
+package recon_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
+	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/recon"
 	"slices"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func mustLoad(name string) *time.Location {
 func at(day, hour, minute int) time.Time { return time.Date(2026, 12, day, hour, minute, 0, 0, oslo) }
 
 // linesOf is the lines as "reference:kind:difference", sorted.
-func linesOf(ls []Line) string {
+func linesOf(ls []recon.Line) string {
 	var s []string
 	for _, l := range ls {
 		s = append(s, fmt.Sprintf("%s:%s:%d", l.Reference, l.Kind, l.Difference))
@@ -61,24 +62,24 @@ func TestReconcile(t *testing.T) {
 	t2.sale("oslo-t2-2", 800, 800, 0, at(7, 23, 30), at(7, 23, 31))    // late: pending at first
 	t2.sale("oslo-t2-3", 900, 0, 0, at(7, 13, 0), at(7, 13, 1))        // nothing captured: not a line
 
-	rep := &fakeReport{ledger: Ledger{ID: "L1", Currency: "NOK", MSNs: []string{msn}},
+	rep := &fakeReport{ledger: recon.Ledger{ID: "L1", Currency: "NOK", MSNs: []string{msn}},
 		closed: map[string]bool{"2026-12-06": true, "2026-12-07": true},
-		days: map[string][]Row{
-			"2026-12-06": {{Reference: "oslo-t1-1", EntryType: EntryCapture, Currency: "NOK", Amount: 3000}},
+		days: map[string][]recon.Row{
+			"2026-12-06": {{Reference: "oslo-t1-1", EntryType: recon.EntryCapture, Currency: "NOK", Amount: 3000}},
 			"2026-12-07": {
-				{Reference: "oslo-t1-2", EntryType: EntryCapture, Currency: "NOK", Amount: 10000},
-				{Reference: "oslo-t2-1", EntryType: EntryCapture, Currency: "NOK", Amount: 2499},
-				{Reference: "oslo-t1-1", EntryType: EntryRefund, Currency: "NOK", Amount: -1000},
-				{Reference: "oslo-t2-2", EntryType: EntryCapture, Currency: "NOK", Amount: 0}, // dropped below
-				{Reference: "oslo-t1-99", EntryType: EntryCapture, Currency: "NOK", Amount: 700},
-				{EntryType: EntryFeesRetained, Currency: "NOK", Amount: -250},
-				{EntryType: EntryPayout, Currency: "NOK", Amount: -11949},
+				{Reference: "oslo-t1-2", EntryType: recon.EntryCapture, Currency: "NOK", Amount: 10000},
+				{Reference: "oslo-t2-1", EntryType: recon.EntryCapture, Currency: "NOK", Amount: 2499},
+				{Reference: "oslo-t1-1", EntryType: recon.EntryRefund, Currency: "NOK", Amount: -1000},
+				{Reference: "oslo-t2-2", EntryType: recon.EntryCapture, Currency: "NOK", Amount: 0}, // dropped below
+				{Reference: "oslo-t1-99", EntryType: recon.EntryCapture, Currency: "NOK", Amount: 700},
+				{EntryType: recon.EntryFeesRetained, Currency: "NOK", Amount: -250},
+				{EntryType: recon.EntryPayout, Currency: "NOK", Amount: -11949},
 			},
 		}}
-	rep.days["2026-12-07"] = slices.DeleteFunc(rep.days["2026-12-07"], func(r Row) bool { return r.Reference == "oslo-t2-2" })
+	rep.days["2026-12-07"] = slices.DeleteFunc(rep.days["2026-12-07"], func(r recon.Row) bool { return r.Reference == "oslo-t2-2" })
 	now := at(8, 1, 0) // oslo-t2-2 is 1.5 h old: within the grace
-	r := &Runner{Store: Store{Pool: db.Pool(), Chain: "acme"}, Location: oslo, Grace: 6 * time.Hour, Days: 3,
-		Units: []Unit{{MSN: msn, Report: rep}}, Now: func() time.Time { return now }}
+	r := &recon.Runner{Store: recon.Store{Pool: db.Pool(), Chain: "acme"}, Location: oslo, Grace: 6 * time.Hour, Days: 3,
+		Units: []recon.Unit{{MSN: msn, Report: rep}}, Now: func() time.Time { return now }}
 
 	t.Run("days", func(t *testing.T) {
 		if err := r.Once(ctx); err != nil {
@@ -112,7 +113,7 @@ func TestReconcile(t *testing.T) {
 		if err := r.Once(ctx); err != nil {
 			t.Fatal(err)
 		}
-		ls, err := r.Store.Lines(ctx, "2026-12-07", "oslo", MissingOnLedger)
+		ls, err := r.Store.Lines(ctx, "2026-12-07", "oslo", recon.MissingOnLedger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,14 +139,14 @@ func TestReconcile(t *testing.T) {
 			s.Fee != 250 || s.Payout != 11949 || s.Net() != 11949 || s.JournalCaptured != 18300 || s.JournalRefunded != 1000 {
 			t.Errorf("%+v", s)
 		}
-		want := map[string]int64{Matched: 2, MissingOnLedger: 2, MissingInJournal: 1, AmountDiffers: 1}
+		want := map[string]int64{recon.Matched: 2, recon.MissingOnLedger: 2, recon.MissingInJournal: 1, recon.AmountDiffers: 1}
 		for k, n := range want {
 			if s.Counts[k] != n {
 				t.Errorf("%s: %d, want %d", k, s.Counts[k], n)
 			}
 		}
-		if s.Amounts[Matched] != 9000 || s.Amounts[MissingOnLedger] != 5800 || s.Amounts[MissingInJournal] != 700 ||
-			s.Amounts[AmountDiffers] != 1 || s.Unmatched() != 4 {
+		if s.Amounts[recon.Matched] != 9000 || s.Amounts[recon.MissingOnLedger] != 5800 || s.Amounts[recon.MissingInJournal] != 700 ||
+			s.Amounts[recon.AmountDiffers] != 1 || s.Unmatched() != 4 {
 			t.Errorf("amounts %v", s.Amounts)
 		}
 	})
@@ -182,7 +183,7 @@ func TestReconcile(t *testing.T) {
 			s.Changes[1].Refunded != 1000 || !s.Changes[1].At.Equal(at(7, 12, 0)) {
 			t.Errorf("%+v", s)
 		}
-		if _, err := r.Store.Sale(ctx, "oslo", "t1", "oslo-t1-99"); err != ErrNoSale {
+		if _, err := r.Store.Sale(ctx, "oslo", "t1", "oslo-t1-99"); err != recon.ErrNoSale {
 			t.Errorf("a sale no till journaled: %v", err)
 		}
 	})
@@ -193,18 +194,18 @@ func TestReconcile(t *testing.T) {
 			t.Fatal(err)
 		}
 		var b bytes.Buffer
-		if err := WriteCSV(&b, ls); err != nil {
+		if err := recon.WriteCSV(&b, ls); err != nil {
 			t.Fatal(err)
 		}
 		recs, err := csv.NewReader(&b).ReadAll()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) != 7 || !slices.Equal(recs[0], CSVHeader) {
+		if len(recs) != 7 || !slices.Equal(recs[0], recon.CSVHeader) {
 			t.Fatalf("%q", recs)
 		}
 		for _, rec := range recs[1:] {
-			if rec[4] == "oslo-t1-99" && (rec[5] != MissingInJournal || rec[9] != "700" || rec[11] != "-700" ||
+			if rec[4] == "oslo-t1-99" && (rec[5] != recon.MissingInJournal || rec[9] != "700" || rec[11] != "-700" ||
 				rec[13] != "7.00" || rec[14] != "-7.00") {
 				t.Errorf("%q", rec)
 			}
@@ -226,6 +227,14 @@ func TestReconcile(t *testing.T) {
 		if got != "[{oslo amount_differs 1 1} {oslo missing_in_journal 1 700} {oslo missing_on_ledger 2 5800}]" {
 			t.Errorf("%s", got)
 		}
+		us, _, err = r.Store.UnmatchedSince(ctx, "2026-12-10")
+		if got := fmt.Sprint(us); err != nil || got != "[]" {
+			t.Errorf("no day since: %s %v", got, err)
+		}
+		us, _, err = r.Store.UnmatchedSince(ctx, "2026-12-06")
+		if got := fmt.Sprint(us); err != nil || len(us) != 3 {
+			t.Errorf("%s", got)
+		}
 	})
 }
 
@@ -233,9 +242,9 @@ func TestReconcile(t *testing.T) {
 // decimals come from integers.
 func TestCSVCells(t *testing.T) {
 	var b bytes.Buffer
-	l := Line{Day: "2026-12-07", Store: "=HYPERLINK(\"x\")", Till: "+t", MSN: "@1", Reference: "-a,\"b\"\nc",
-		Kind: AmountDiffers, Currency: "NOK", Difference: -5, JournalCaptured: 123456789}
-	if err := WriteCSV(&b, []Line{l}); err != nil {
+	l := recon.Line{Day: "2026-12-07", Store: "=HYPERLINK(\"x\")", Till: "+t", MSN: "@1", Reference: "-a,\"b\"\nc",
+		Kind: recon.AmountDiffers, Currency: "NOK", Difference: -5, JournalCaptured: 123456789}
+	if err := recon.WriteCSV(&b, []recon.Line{l}); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
@@ -251,7 +260,7 @@ func TestCSVCells(t *testing.T) {
 		t.Error("lines end with CRLF (RFC 4180)")
 	}
 	for n, want := range map[int64]string{0: "0.00", 7: "0.07", 100: "1.00", -12345: "-123.45"} {
-		if got := Decimal(n); got != want {
+		if got := recon.Decimal(n); got != want {
 			t.Errorf("Decimal(%d) = %s, want %s", n, got, want)
 		}
 	}
