@@ -178,7 +178,7 @@ func TestReconciliation(t *testing.T) {
 		ReportLag: -1, ClientSecret: "recon-client-secret"})
 	hs := httptest.NewServer(simSrv)
 	t.Cleanup(func() { hs.Close(); _ = simSrv.Close() })
-	client, err := epayment.New(epayment.Config{BaseURL: hs.URL, ClientID: "recon-client", ClientSecret: "recon-client-secret",
+	client, err := epayment.New(epayment.Config{BaseURL: hs.URL, ClientID: "0f2b6c1e-3d4a-4b5c-8d9e-0a1b2c3d4e5f", ClientSecret: "recon-client-secret",
 		SubscriptionKey: "recon-subscription-key", MSN: testMSN})
 	if err != nil {
 		t.Fatal(err)
