@@ -22,13 +22,16 @@ func DayBounds(day string, loc *time.Location) (from, to time.Time, err error) {
 // (its bounds from and to): per sale, how much its captured and refunded
 // amounts moved between the day's start and its end, from the aggregate
 // of each "sale" event (its time is the box's). A sale is the MSN's by
-// the sales row's msn, or by its till's when the row has none yet.
+// the sales row's msn, or by its till's when the row has none yet. Only
+// sales made in the 400 days before the day are read (a refund may come up
+// to 365 days after the sale; the index on sales' created_at bounds the
+// scan).
 func Journal(ctx context.Context, pool *pgxpool.Pool, chain, msn string, from, to time.Time) ([]Movement, error) {
 	rows, err := pool.Query(ctx, `WITH s AS (
 			SELECT s.store, s.till, s.reference, s.currency FROM sales s
 			LEFT JOIN tills t ON t.chain = s.chain AND t.store = s.store AND t.till = s.till
 			WHERE s.chain = $1 AND (s.msn = $2 OR (s.msn = '' AND t.msn = $2))
-				AND s.updated_at >= $3 AND s.created_at < $4)
+				AND s.updated_at >= $3 AND s.created_at < $4 AND s.created_at >= $3 - interval '400 days')
 		SELECT e.store, e.till, e.reference, s.currency, e.at,
 			COALESCE((e.body::jsonb #>> '{data,aggregate,captured}')::bigint, 0),
 			COALESCE((e.body::jsonb #>> '{data,aggregate,refunded}')::bigint, 0)
