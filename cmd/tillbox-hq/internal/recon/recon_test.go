@@ -15,6 +15,9 @@ import (
 	"github.com/tillbox/tillbox/cmd/tillbox-hq/internal/hqdb"
 )
 
+// msn is the sales unit of the tests.
+const msn = "123456"
+
 var oslo = mustLoad("Europe/Oslo")
 
 func mustLoad(name string) *time.Location {
@@ -46,7 +49,6 @@ func linesOf(ls []recon.Line) string {
 // summaries, the sale's drill-down, the CSV and the unmatched figures.
 func TestReconcile(t *testing.T) {
 	db := openDB(t)
-	const msn = "123456"
 	t1 := newBox(t, db, wire.Till{Chain: "acme", Store: "oslo", Till: "t1"}, msn)
 	t2 := newBox(t, db, wire.Till{Chain: "acme", Store: "oslo", Till: "t2"}, msn)
 	newBox(t, db, wire.Till{Chain: "acme", Store: "bergen", Till: "t1"}, "654321").
