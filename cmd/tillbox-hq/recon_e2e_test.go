@@ -151,6 +151,17 @@ func startReconHQ(t *testing.T, path string, token ReconToken) *hq {
 	return &hq{m: m, log: log, stop: stop}
 }
 
+// reconRig is TestReconciliation's chain: the simulator, NATS,
+// PostgreSQL and headquarters, with a reconciled day and the one before.
+type reconRig struct {
+	h           *hq
+	rs          recon.Store
+	path        string // headquarters' configuration
+	token       ReconToken
+	tokens      *sync.Map // every token handed out
+	day, before string    // YYYY-MM-DD
+}
+
 // TestReconciliation: a chain's day against the simulator's Report API, on
 // loopback with real parts — the simulator's ePayment and Report APIs,
 // NATS, PostgreSQL, headquarters' journal ingest and its periodic
@@ -162,6 +173,20 @@ func startReconHQ(t *testing.T, path string, token ReconToken) *hq {
 // parses back; /metrics has the unmatched series; `tillbox-hq recon
 // --day` runs the day again with the same result; no token in the log.
 func TestReconciliation(t *testing.T) {
+	x := startReconRig(t)
+	t.Run("periodic", x.checkDay)
+	t.Run("metrics", x.checkMetrics)
+	t.Run("csv", x.checkCSV)
+	for _, width := range []int64{390, 1280} {
+		t.Run(fmt.Sprintf("page at %d px", width), func(t *testing.T) { reconPage(t, x.h.URL(), x.day, width) })
+	}
+	t.Run("command", x.checkCommand)
+	t.Run("secrets", x.checkSecrets)
+}
+
+// startReconRig makes the chain and its days, ships the tills' journals
+// and waits for headquarters' periodic reconciliation of both days.
+func startReconRig(t *testing.T) *reconRig {
 	loc, err := time.LoadLocation("Europe/Oslo")
 	if err != nil {
 		t.Fatal(err)
@@ -171,15 +196,15 @@ func TestReconciliation(t *testing.T) {
 	now := time.Now().In(loc)
 	day := time.Date(now.Year(), now.Month(), now.Day()-1, 0, 0, 0, 0, loc)
 	before := day.AddDate(0, 0, -1)
-	dayS, beforeS := day.Format(time.DateOnly), before.Format(time.DateOnly)
+	x := &reconRig{day: day.Format(time.DateOnly), before: before.Format(time.DateOnly), tokens: &sync.Map{}}
 
 	fake := clock.NewFake(before.Add(13 * time.Hour))
 	simSrv := sim.New(sim.Options{Clock: fake, MSN: testMSN, TokenLifetime: 30 * 24 * time.Hour, Retention: -1,
 		ReportLag: -1, ClientSecret: "recon-client-secret"})
 	hs := httptest.NewServer(simSrv)
 	t.Cleanup(func() { hs.Close(); _ = simSrv.Close() })
-	client, err := epayment.New(epayment.Config{BaseURL: hs.URL, ClientID: "0f2b6c1e-3d4a-4b5c-8d9e-0a1b2c3d4e5f", ClientSecret: "recon-client-secret",
-		SubscriptionKey: "recon-subscription-key", MSN: testMSN})
+	client, err := epayment.New(epayment.Config{BaseURL: hs.URL, ClientID: "0f2b6c1e-3d4a-4b5c-8d9e-0a1b2c3d4e5f",
+		ClientSecret: "recon-client-secret", SubscriptionKey: "recon-subscription-key", MSN: testMSN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +216,7 @@ func TestReconciliation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := writeConfig(t, pg.DSN(), ns, 1, fmt.Sprintf(`[recon]
+	x.path = writeConfig(t, pg.DSN(), ns, 1, fmt.Sprintf(`[recon]
 every = "1s"
 grace = "1h"
 days = 3
@@ -202,8 +227,7 @@ name = "accountant"
 password_hash = %q
 `, hs.URL, hash))
 	var open atomic.Bool // the Report API's token is handed out once the journal is in
-	var tokens sync.Map
-	token := func(ctx context.Context, msn string) (string, error) {
+	x.token = func(ctx context.Context, msn string) (string, error) {
 		if !open.Load() {
 			return "", errors.New("not yet: the journal is on its way")
 		}
@@ -211,19 +235,39 @@ password_hash = %q
 			return "", fmt.Errorf("no credentials for %s", msn)
 		}
 		tok, _, err := client.AccessToken(ctx, "")
-		tokens.Store(tok.Reveal(), true)
+		x.tokens.Store(tok.Reveal(), true)
 		return tok.Reveal(), err
 	}
-	h := startReconHQ(t, path, token)
+	x.h = startReconHQ(t, x.path, x.token)
 	_, js := ns.hqClient(t)
 	waitStreams(t, js)
 	b1, b2 := newBox(t, ns, t1), newBox(t, ns, t2)
 	b1.heartbeat(t, 0)
 	b2.heartbeat(t, 0)
+	reconDays(shop, b1, b2, day)
 
-	// The day before: sale x captured. The day: sales a, b (the ledger
-	// loses it), c (the ledger says one øre less), x's refund, and a
-	// ledger row of a reference no till made.
+	b1.mustShip(t, 1)
+	b2.mustShip(t, 1)
+	db := pgConn(t, pg.DSN())
+	waitFor(t, 30*time.Second, "the journal at headquarters", func() bool {
+		return countEvents(db, t1) == len(b1.events) && countEvents(db, t2) == len(b2.events)
+	})
+	opened := time.Now()
+	open.Store(true)
+	x.rs = recon.Store{Pool: pgxPool(t, pg.DSN()), Chain: testChain}
+	waitFor(t, 30*time.Second, "the periodic reconciliation of the day", func() bool {
+		ss, err := x.rs.Summaries(context.Background(), x.before, x.day, "")
+		return err == nil && len(ss) == 2 && ss[0].RunAt.After(opened) && ss[1].RunAt.After(opened)
+	})
+	return x
+}
+
+// reconDays makes the sales at the simulator and journals them at the
+// tills: the day before, sale x captured; on the day, sales a, b (the
+// ledger loses it), c (the ledger says one øre less), x's refund, and a
+// ledger row of a reference no till made. The simulator's clock ends now.
+func reconDays(shop *reconShop, b1, b2 *box, day time.Time) {
+	t := shop.t
 	x := shop.pay("oslo-t1-1", 3000)
 	b1.journal(t, "oslo-t1-1", 3000, 3000, 0, x, x)
 	shop.until(day.Add(10 * time.Hour))
@@ -243,145 +287,130 @@ password_hash = %q
 	shop.plant(sim.ReportPlant{Action: "amount", Reference: "oslo-t2-1", EntryType: "capture", Amount: 2499})
 	shop.plant(sim.ReportPlant{Action: "add", Reference: "oslo-t1-99", EntryType: "capture", Amount: 700, Time: &added})
 	shop.until(time.Now()) // the day closes
+}
 
-	b1.mustShip(t, 1)
-	b2.mustShip(t, 1)
-	db := pgConn(t, pg.DSN())
-	waitFor(t, 30*time.Second, "the journal at headquarters", func() bool {
-		return countEvents(db, t1) == len(b1.events) && countEvents(db, t2) == len(b2.events)
-	})
-	opened := time.Now()
-	open.Store(true)
-	rs := recon.Store{Pool: pgxPool(t, pg.DSN()), Chain: testChain}
-	waitFor(t, 30*time.Second, "the periodic reconciliation of the day", func() bool {
-		ss, err := rs.Summaries(context.Background(), beforeS, dayS, "")
-		return err == nil && len(ss) == 2 && ss[0].RunAt.After(opened) && ss[1].RunAt.After(opened)
-	})
+// checkDay: the day's lines, the day before's, and the ledger's figures.
+func (x *reconRig) checkDay(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	ls, err := x.rs.Lines(ctx, x.day, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "oslo-t1-1:matched:0 oslo-t1-2:matched:0 oslo-t1-3:missing_on_ledger:5000 " +
+		"oslo-t1-99:missing_in_journal:-700 oslo-t2-1:amount_differs:1"
+	if got := reconLines(ls); got != want {
+		t.Errorf("the day's lines:\n got %s\nwant %s", got, want)
+	}
+	ls, err = x.rs.Lines(ctx, x.before, "", "")
+	if got := reconLines(ls); err != nil || got != "oslo-t1-1:matched:0" {
+		t.Errorf("the day before: %s %v", got, err)
+	}
+	ss, err := x.rs.Summaries(ctx, x.day, x.day, "oslo")
+	if err != nil || len(ss) != 1 {
+		t.Fatalf("%+v %v", ss, err)
+	}
+	s, fee := ss[0], func(a int64) int64 { return (a*175 + 5000) / 10000 }
+	if !s.Closed || s.LedgerCaptured != 10000+2499+700 || s.LedgerRefunded != 1000 ||
+		s.Fee != fee(10000)+fee(2500)+fee(700) || s.Payout != s.Net() {
+		t.Errorf("the day's ledger: %+v (fee %d)", s, fee(10000)+fee(2500)+fee(700))
+	}
+}
 
-	checkDay := func(t *testing.T) {
-		t.Helper()
-		ctx := context.Background()
-		ls, err := rs.Lines(ctx, dayS, "", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := "oslo-t1-1:matched:0 oslo-t1-2:matched:0 oslo-t1-3:missing_on_ledger:5000 " +
-			"oslo-t1-99:missing_in_journal:-700 oslo-t2-1:amount_differs:1"
-		if got := reconLines(ls); got != want {
-			t.Errorf("the day's lines:\n got %s\nwant %s", got, want)
-		}
-		ls, err = rs.Lines(ctx, beforeS, "", "")
-		if got := reconLines(ls); err != nil || got != "oslo-t1-1:matched:0" {
-			t.Errorf("the day before: %s %v", got, err)
-		}
-		ss, err := rs.Summaries(ctx, dayS, dayS, "oslo")
-		if err != nil || len(ss) != 1 {
-			t.Fatalf("%+v %v", ss, err)
-		}
-		s, fee := ss[0], func(a int64) int64 { return (a*175 + 5000) / 10000 }
-		if !s.Closed || s.LedgerCaptured != 10000+2499+700 || s.LedgerRefunded != 1000 ||
-			s.Fee != fee(10000)+fee(2500)+fee(700) || s.Payout != s.Net() {
-			t.Errorf("the day's ledger: %+v (fee %d)", s, fee(10000)+fee(2500)+fee(700))
+func (x *reconRig) checkMetrics(t *testing.T) {
+	_, body := get(t, x.h.URL()+"/metrics")
+	for _, want := range []string{
+		`tillbox_hq_recon_unmatched{kind="missing_on_ledger",store="oslo"} 1`,
+		`tillbox_hq_recon_unmatched{kind="missing_in_journal",store="oslo"} 1`,
+		`tillbox_hq_recon_unmatched{kind="amount_differs",store="oslo"} 1`,
+		`tillbox_hq_recon_unmatched_amount{kind="missing_on_ledger",store="oslo"} 5000`,
+		`tillbox_hq_recon_unmatched_amount{kind="missing_in_journal",store="oslo"} 700`,
+		`tillbox_hq_recon_unmatched_amount{kind="amount_differs",store="oslo"} 1`,
+		`tillbox_hq_recon_scrape_ok 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	t.Run("periodic", checkDay)
-
-	t.Run("metrics", func(t *testing.T) {
-		_, body := get(t, h.URL()+"/metrics")
-		for _, want := range []string{
-			`tillbox_hq_recon_unmatched{kind="missing_on_ledger",store="oslo"} 1`,
-			`tillbox_hq_recon_unmatched{kind="missing_in_journal",store="oslo"} 1`,
-			`tillbox_hq_recon_unmatched{kind="amount_differs",store="oslo"} 1`,
-			`tillbox_hq_recon_unmatched_amount{kind="missing_on_ledger",store="oslo"} 5000`,
-			`tillbox_hq_recon_unmatched_amount{kind="missing_in_journal",store="oslo"} 700`,
-			`tillbox_hq_recon_unmatched_amount{kind="amount_differs",store="oslo"} 1`,
-			`tillbox_hq_recon_scrape_ok 1`,
-		} {
-			if !strings.Contains(body, want) {
-				t.Errorf("/metrics lacks %s", want)
-			}
-		}
-		if strings.Contains(body, "tillbox_hq_recon_last_run_timestamp_seconds 0\n") {
-			t.Error("the last run's time is 0")
-		}
-	})
-
-	t.Run("csv", func(t *testing.T) {
-		jar, err := cookiejar.New(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := &http.Client{Jar: jar}
-		resp, err := c.PostForm(h.URL()+"/login", url.Values{"name": {"accountant"}, "password": {reconPassword}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		resp, err = c.Get(h.URL() + "/recon.csv?" + url.Values{"day": {dayS}, "store": {"oslo"}}.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
-			t.Fatalf("%d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-		}
-		recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(recs) != 6 || !slices.Equal(recs[0], recon.CSVHeader) {
-			t.Fatalf("%q", recs)
-		}
-		byRef := map[string][]string{}
-		for _, r := range recs[1:] {
-			byRef[r[4]] = r
-		}
-		if r := byRef["oslo-t2-1"]; r[5] != recon.AmountDiffers || r[7] != "2500" || r[9] != "2499" || r[11] != "1" || r[14] != "0.01" {
-			t.Errorf("the amount off by one øre: %q", r)
-		}
-		if r := byRef["oslo-t1-99"]; r[5] != recon.MissingInJournal || r[13] != "7.00" || r[14] != "-7.00" {
-			t.Errorf("the ledger row no till journaled: %q", r)
-		}
-		if r := byRef["oslo-t1-1"]; r[5] != recon.Matched || r[8] != "1000" || r[10] != "1000" || r[12] != "-10.00" {
-			t.Errorf("the refund on another day: %q", r)
-		}
-	})
-
-	for _, width := range []int64{390, 1280} {
-		t.Run(fmt.Sprintf("page at %d px", width), func(t *testing.T) { reconPage(t, h.URL(), dayS, width) })
+	if strings.Contains(body, "tillbox_hq_recon_last_run_timestamp_seconds 0\n") {
+		t.Error("the last run's time is 0")
 	}
+}
 
-	t.Run("command", func(t *testing.T) {
-		var out, errOut bytes.Buffer
-		if err := runReconCmd(context.Background(), []string{"--config", path, "--day", dayS}, &out, &errOut, token); err != nil {
-			t.Fatalf("%v\n%s", err, errOut.String())
-		}
-		for _, want := range []string{"missing_on_ledger oslo-t1-3 oslo/t1 difference 50.00",
-			"missing_in_journal oslo-t1-99 oslo/t1 difference -7.00", "amount_differs oslo-t2-1 oslo/t2 difference 0.01"} {
-			if !strings.Contains(out.String(), want) {
-				t.Errorf("the command's output lacks %q:\n%s", want, out.String())
-			}
-		}
-		checkDay(t) // replaced by the same
-	})
+func (x *reconRig) checkCSV(t *testing.T) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(x.h.URL()+"/login", url.Values{"name": {"accountant"}, "password": {reconPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = c.Get(x.h.URL() + "/recon.csv?" + url.Values{"day": {x.day}, "store": {"oslo"}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("%d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 6 || !slices.Equal(recs[0], recon.CSVHeader) {
+		t.Fatalf("%q", recs)
+	}
+	byRef := map[string][]string{}
+	for _, r := range recs[1:] {
+		byRef[r[4]] = r
+	}
+	if r := byRef["oslo-t2-1"]; r[5] != recon.AmountDiffers || r[7] != "2500" || r[9] != "2499" || r[11] != "1" || r[14] != "0.01" {
+		t.Errorf("the amount off by one øre: %q", r)
+	}
+	if r := byRef["oslo-t1-99"]; r[5] != recon.MissingInJournal || r[13] != "7.00" || r[14] != "-7.00" {
+		t.Errorf("the ledger row no till journaled: %q", r)
+	}
+	if r := byRef["oslo-t1-1"]; r[5] != recon.Matched || r[8] != "1000" || r[10] != "1000" || r[12] != "-10.00" {
+		t.Errorf("the refund on another day: %q", r)
+	}
+}
 
-	t.Run("secrets", func(t *testing.T) {
-		n := 0
-		tokens.Range(func(k, _ any) bool {
-			n++
-			if s := k.(string); s != "" && strings.Contains(h.log.String(), s) {
-				t.Error("a Report API token is in headquarters' log")
-			}
-			return true
-		})
-		if n == 0 {
-			t.Error("no token was handed out")
+// checkCommand: `tillbox-hq recon --day` runs the day again, same result.
+func (x *reconRig) checkCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runReconCmd(context.Background(), []string{"--config", x.path, "--day", x.day}, &out, &errOut, x.token); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"missing_on_ledger oslo-t1-3 oslo/t1 difference 50.00",
+		"missing_in_journal oslo-t1-99 oslo/t1 difference -7.00", "amount_differs oslo-t2-1 oslo/t2 difference 0.01"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the command's output lacks %q:\n%s", want, out.String())
 		}
-		if strings.Contains(h.log.String(), "recon-client-secret") {
-			t.Error("the client secret is in headquarters' log")
+	}
+	x.checkDay(t) // replaced by the same
+}
+
+// checkSecrets: no token handed out and not the client secret is in
+// headquarters' log.
+func (x *reconRig) checkSecrets(t *testing.T) {
+	n := 0
+	x.tokens.Range(func(k, _ any) bool {
+		n++
+		if s := k.(string); s != "" && strings.Contains(x.h.log.String(), s) {
+			t.Error("a Report API token is in headquarters' log")
 		}
+		return true
 	})
+	if n == 0 {
+		t.Error("no token was handed out")
+	}
+	if strings.Contains(x.h.log.String(), "recon-client-secret") {
+		t.Error("the client secret is in headquarters' log")
+	}
 }
 
 // reconLines is lines as "reference:kind:difference", sorted.
