@@ -192,7 +192,8 @@ func startReconRig(t *testing.T) *reconRig {
 		t.Fatal(err)
 	}
 	// The day is yesterday in Oslo, its capture's day the one before: both
-	// in the past, so the periodic run (on the real clock) sees them.
+	// in the past, so the periodic run (on the real clock) sees them; four
+	// days back, should midnight pass during the test.
 	now := time.Now().In(loc)
 	day := time.Date(now.Year(), now.Month(), now.Day()-1, 0, 0, 0, 0, loc)
 	before := day.AddDate(0, 0, -1)
@@ -219,7 +220,7 @@ func startReconRig(t *testing.T) *reconRig {
 	x.path = writeConfig(t, pg.DSN(), ns, 1, fmt.Sprintf(`[recon]
 every = "1s"
 grace = "1h"
-days = 3
+days = 4
 base_url = %q
 
 [[user]]
