@@ -127,7 +127,7 @@ func (s *Server) checkHeaders(c *call) *reply {
 	h := c.r.Header
 	c.subKey = h.Get("Ocp-Apim-Subscription-Key")
 	switch {
-	case c.subKey == "" && c.api() != apiWebhooks:
+	case c.subKey == "" && c.api() != apiWebhooks && c.api() != apiReport: // the Report API spec names no subscription key
 		return c.unauthorized("Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.")
 	case c.subKey != "" && !pinnedMatches(s.opts.SubscriptionKey, c.subKey):
 		return c.unauthorized("Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.")

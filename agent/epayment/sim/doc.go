@@ -1,7 +1,8 @@
 // Package sim simulates the Vipps MobilePay APIs a till uses, at their real
 // paths, for tests, the demo and benchmarks: the access token, ePayment,
 // Order Management receipts, Webhooks (registration and signed delivery) and
-// the QR API's personal QR exchange. A Server is an http.Handler; serve it on
+// the QR API's personal QR exchange, and, for headquarters' reconciliation,
+// the Report API's settlement ledger (report.go). A Server is an http.Handler; serve it on
 // loopback (httptest.NewServer) and point a client's base URL at it.
 //
 // The behaviour follows shared/vipps/FACTS.md and the official specs in

@@ -57,6 +57,18 @@ type Options struct {
 	// default a registration may name any https host (as the real API allows),
 	// but its deliveries are refused, so tests only ever talk to loopback.
 	AllowRemoteWebhooks bool
+
+	// The Report API's ledger (reportbook.go). ReportLag is how long after a
+	// capture or refund its row shows, by the simulator's clock (0: 2 h;
+	// negative: at once); ReportZone the ledger dates' time zone (nil:
+	// Europe/Oslo); ReportPageSize the rows per page (0: 100); ReportFee the
+	// capture fee (nil: 1.75 %; &ReportFee{}: none); ReportKeepDays how many
+	// ledger dates back it keeps (0: 62; negative: all).
+	ReportLag      time.Duration
+	ReportZone     *time.Location
+	ReportPageSize int
+	ReportFee      *ReportFee
+	ReportKeepDays int
 }
 
 // Action is what the simulated customer does with a payment request.
@@ -194,6 +206,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.TokenLifetime, "token-lifetime", o.TokenLifetime, "access token lifetime, in simulated time (with --speed, expires_in is reported in real seconds: lifetime/speed)")
 	fs.DurationVar(&o.Retention, "retention", o.Retention, "how long a payment in a final state is kept after its last event, in simulated time (negative: forever)")
 	fs.BoolVar(&o.PushDisabled, "push-disabled", o.PushDisabled, "the sales unit is not approved for PUSH_MESSAGE (5080)")
+	o.registerReportFlags(fs)
 	var speed, fake bool
 	fs.Func("speed", "clock speed factor: 60 runs one simulated minute per real second (default 1); payment expiry, app delay, token lifetime and rate limits all follow it", func(s string) error {
 		f, err := strconv.ParseFloat(s, 64)

@@ -139,6 +139,7 @@ func (s *Server) record(p *payment, name epayment.EventName, value int64, idemKe
 		ev.IdempotencyKey = &k
 	}
 	p.events = append(p.events, ev)
+	s.noteLedger(p, ev)
 	s.enqueueWebhooks(p.key.msn, ev)
 	return ev
 }

@@ -152,6 +152,8 @@ func (c *call) problem(status int, code, title, detail string, fields ...field) 
 			e.InvalidParams = append(e.InvalidParams, epayment.InvalidParam{Name: f.name, Reason: f.reason})
 		}
 		return jsonReply(status, ctJSON, e)
+	case apiReport:
+		return c.reportProblem(status, title, detail, fields...)
 	case apiToken:
 		return jsonReply(status, ctJSON, map[string]string{
 			"error":             strings.ToLower(strings.ReplaceAll(title, " ", "_")),

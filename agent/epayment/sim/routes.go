@@ -18,6 +18,7 @@ const (
 	apiOrderManagement
 	apiWebhooks
 	apiQR
+	apiReport
 )
 
 // idemRule says whether an operation takes an Idempotency-Key.
@@ -94,11 +95,16 @@ func (s *Server) routes() {
 
 		{"POST /qr/v1/exchange", opExchangeQR, apiQR, idemNone, s.handleExchangeQR},
 		{"POST /qr/v1/exchange/customer", opExchangeCustomer, apiQR, idemNone, s.handleExchangeCustomer},
+
+		{"GET /settlement/v1/ledgers", opGetLedgers, apiReport, idemNone, s.handleLedgers},
+		{"GET /report/v2/ledgers/{ledgerId}/{topic}/dates/{ledgerDate}", opReportByDate, apiReport, idemNone, s.handleReportByDate},
+		{"GET /report/v2/ledgers/{ledgerId}/{topic}/feed", opReportFeed, apiReport, idemNone, s.handleReportFeed},
 	} {
 		s.mux.Handle(rt.pattern, s.serveAPI(rt))
 		s.apiPaths = append(s.apiPaths, strings.Split(rt.pattern[strings.IndexByte(rt.pattern, ' ')+1:], "/"))
 	}
 	s.controlRoutes()
+	s.reportControlRoutes()
 	s.mux.HandleFunc("/", s.handleUnknownPath)
 }
 
@@ -110,6 +116,7 @@ func knownOps() map[string]bool {
 		opCreateReceipt: true, opPutCategory: true, opGetOrder: true,
 		opRegisterWebhook: true, opListWebhooks: true, opDeleteWebhook: true,
 		opExchangeQR: true, opExchangeCustomer: true, faultAllOps: true,
+		opGetLedgers: true, opReportByDate: true, opReportFeed: true,
 	}
 }
 

@@ -46,6 +46,7 @@ type Server struct {
 	orders   map[orderKey]*order
 	pspBase  uint64 // pspReferences are pspBase+1, pspBase+2, ...
 	pspSeq   uint64
+	report   reportState // the settlement ledger (reportbook.go)
 
 	// Timers and delivery workers: every one is owned here and ends in Close.
 	tmu     sync.Mutex

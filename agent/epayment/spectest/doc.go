@@ -24,9 +24,10 @@
 //	webhooks-api.yaml          server path /webhooks          → /webhooks/v1/webhooks ...
 //	order-management-api.yaml  server path /order-management  → /order-management/v2/{paymentType}/receipts/{orderId} ...
 //	qr-api.yaml                server path /qr                → /qr/v1/exchange ...
+//	report-api.yaml            server path (none)             → /settlement/v1/ledgers, /report/v2/ledgers/... (report.go)
 //
 // The first segment of every wire path (epayment, accesstoken, miami,
-// webhooks, order-management, qr) names the spec that owns it. A request
+// webhooks, order-management, qr, settlement, report) names the spec that owns it. A request
 // whose first segment is none of these (for example the simulator's /sim/...
 // control endpoints) is passed through unvalidated: ValidateRequest and
 // ValidateResponse return "" and nil. A request under an owned segment that
@@ -83,6 +84,7 @@
 //  10. Examples in the specs are not validated (several are wrong: ePayment's
 //     State example is an array, the Access Token expires_in examples are
 //     numbers for string fields).
+//  11. Report API: Money is validated as an integer (report.go).
 //
 // Request bodies are validated without inserting defaults. A request body on
 // an operation that declares none is a failure.

@@ -46,6 +46,7 @@ var specFiles = []specFile{
 	{file: "webhooks-api.yaml", errorSchema: "ProblemDetails", errorMediaType: "application/problem+json"},
 	{file: "order-management-api.yaml", errorSchema: "ErrorResponse", errorMediaType: "application/json"},
 	{file: "qr-api.yaml"},
+	reportSpecFile, // report.go
 }
 
 // Specs holds the prepared specs. It is safe for concurrent use.
