@@ -19,8 +19,10 @@ import (
 // docs/chain.md "Reconciliation"): `tillbox-hq run` reconciles the recent
 // days every recon.every; `tillbox-hq recon --day D` one day at once.
 
-// ReconToken is the Report API's access token of sales unit msn.
-type ReconToken func(ctx context.Context, msn string) (string, error)
+// ReconToken is the Report API's access token of sales unit msn; refused,
+// when not empty, is a token the API refused (its source drops it and
+// fetches another, epayment.Client.AccessToken).
+type ReconToken func(ctx context.Context, msn, refused string) (string, error)
 
 // reconStore is the chain's reconciliation in PostgreSQL.
 func reconStore(db *hqdb.DB, c *hqconfig.Config) recon.Store {
@@ -35,12 +37,11 @@ func reconUnits(c *hqconfig.Config, token ReconToken) ([]recon.Unit, error) {
 	}
 	var us []recon.Unit
 	for _, u := range c.Units {
-		msn := u.MSN
-		rep, err := newReport(c.Recon.BaseURL, func(ctx context.Context) (string, error) { return token(ctx, msn) })
+		rep, err := newReport(c.Recon.BaseURL, u.MSN, "", token)
 		if err != nil {
 			return nil, err
 		}
-		us = append(us, recon.Unit{MSN: msn, Report: rep})
+		us = append(us, recon.Unit{MSN: u.MSN, Report: rep})
 	}
 	return us, nil
 }

@@ -228,14 +228,14 @@ name = "accountant"
 password_hash = %q
 `, hs.URL, hash))
 	var open atomic.Bool // the Report API's token is handed out once the journal is in
-	x.token = func(ctx context.Context, msn string) (string, error) {
+	x.token = func(ctx context.Context, msn, refused string) (string, error) {
 		if !open.Load() {
 			return "", errors.New("not yet: the journal is on its way")
 		}
 		if msn != testMSN {
 			return "", fmt.Errorf("no credentials for %s", msn)
 		}
-		tok, _, err := client.AccessToken(ctx, "")
+		tok, _, err := client.AccessToken(ctx, epayment.Secret(refused))
 		x.tokens.Store(tok.Reveal(), true)
 		return tok.Reveal(), err
 	}
