@@ -49,7 +49,8 @@ func (m *Main) handler() (http.Handler, error) {
 		Refunds:  m.refundSource(), // cross-store refunds (refunds_page.go)
 		Actions:  m.actions,
 		Settings: m.layers,
-		Tokens:   m.tokens, // the token broker (tokens.go)
+		Tokens:   m.tokens,            // the token broker (tokens.go)
+		Recon:    reconStore(m.db, c), // recon.go
 	})
 	if err != nil {
 		return nil, err

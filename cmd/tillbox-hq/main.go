@@ -21,6 +21,7 @@ Usage:
   tillbox-hq config example|check   print a commented configuration file, or check one
   tillbox-hq migrate [--config FILE]  apply the PostgreSQL schema migrations and exit
   tillbox-hq passwd                 print the hash of a fleet page user's password (read from stdin)
+  tillbox-hq recon --day DATE       reconcile a ledger date against the Vipps MobilePay settlement ledger now
   tillbox-hq settings COMMAND       set the boxes' settings for the chain, a store or a till (canary, rollback)
   tillbox-hq demo [--tillbox PATH]  a whole chain on this machine: NATS, PostgreSQL, headquarters, three boxes
 
@@ -57,6 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runPasswd(args, os.Stdin, stdout, stderr)
 		},
 		"demo": runDemo,
+		"recon": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runReconCmd(ctx, args, stdout, stderr, nil) // nil: no token source yet (recon.go)
+		},
 		"settings": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runSettings(ctx, args, os.Stdin, stdout, stderr)
 		},

@@ -97,6 +97,10 @@ type Main struct {
 	tokens  *tokens.Broker     // the token broker (issue 15, tokens.go)
 	hup     chan os.Signal     // SIGHUP: re-read the token broker's credentials
 
+	// ReconToken is the Report API's access token of a sales unit, for the
+	// reconciliation (recon.go); nil: the reconciliation is off.
+	ReconToken ReconToken
+
 	migrated, streams atomic.Bool
 	ready             chan struct{}
 	addr              atomic.Value // net.Addr
@@ -198,6 +202,7 @@ func (m *Main) open() error {
 	}, c.HQ.HeartbeatInterval.D(), time.Now, m.log)
 	m.layers = settings.New(settings.Options{JS: m.js, Chain: c.HQ.Chain, Boxes: boxesOf(m.db, c.HQ.Chain)})
 	m.watchAlerts()
+	m.watchRecon() // the reconciliation's differences (recon.go)
 	m.routes = relay.NewRoutes(func(ctx context.Context) ([]hqdb.Route, error) {
 		return m.db.Routes(ctx, c.HQ.Chain)
 	}, 15*time.Second, m.log.With("component", "routes"))
@@ -268,6 +273,7 @@ func (m *Main) work(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = m.routes.Run(ctx) })
 	wg.Go(func() { m.runAlerts(ctx) })
+	wg.Go(func() { m.runRecon(ctx) }) // recon.go
 	retry(ctx, log, "NATS streams", func(ctx context.Context) error {
 		if err := hqnats.EnsureStreams(ctx, m.js, hqnats.StreamsOf(c)); err != nil {
 			return err

@@ -124,6 +124,9 @@ type Options struct {
 	// runs out within the hour is warned of when the broker has none for
 	// it (tokens.go).
 	Tokens Tokens
+	// Recon, when set, serves the reconciliation against the settlement
+	// ledger (/recon, /recon.csv: recon.go).
+	Recon Recon
 }
 
 //go:embed assets
@@ -204,7 +207,8 @@ func (p *page) handler() http.Handler {
 		mux.HandleFunc("GET /refunds", p.loggedIn(p.refundsPage))
 		mux.HandleFunc("GET /api/refunds", p.loggedIn(p.refundsJSON))
 	}
-	p.tillRoutes(mux) // till.go
+	p.tillRoutes(mux)  // till.go
+	p.reconRoutes(mux) // recon.go
 	// Forms posted from another site (Sec-Fetch-Site, or an Origin that is
 	// not the Host) are refused before any handler, the login form too.
 	return web.Handler(mux, web.Options{

@@ -19,5 +19,8 @@ func (o *Options) views() []navLink {
 	if o.Actions != nil {
 		v = append(v, navLink{Href: "actions", Name: "Actions"})
 	}
+	if o.Recon != nil {
+		v = append(v, navLink{Href: "recon", Name: "Reconciliation", ID: "recon-link"})
+	}
 	return v
 }

@@ -42,6 +42,7 @@ type Config struct {
 	Users    []User   `toml:"user"`
 	Alerts   Alerts   `toml:"alerts"`
 	Vipps    Vipps    `toml:"vipps"` // the token broker's Vipps MobilePay host (tokens.go)
+	Recon    Recon    `toml:"recon"` // the reconciliation against the settlement ledger (recon.go)
 
 	// Warnings are doubtful but working settings.
 	Warnings []string `toml:"-"`
@@ -121,6 +122,7 @@ func Default() *Config {
 		Log:    Log{Level: "info"},
 		Alerts: DefaultAlerts(),
 		Vipps:  Vipps{BaseURL: epayment.ProductionBaseURL},
+		Recon:  DefaultRecon(),
 	}
 }
 
@@ -170,6 +172,7 @@ func (c *Config) Validate() []Problem {
 	}
 	ps = append(ps, c.NATS.validate()...)
 	ps = append(ps, c.Alerts.validate()...)
+	ps = append(ps, c.Recon.validate()...)
 	if c.Postgres.DSN == "" {
 		fail("postgres.dsn", "missing: set dsn_file, TILLBOX_HQ_POSTGRES_DSN or dsn")
 	}
