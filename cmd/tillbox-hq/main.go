@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		},
 		"demo": runDemo,
 		"recon": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return runReconCmd(ctx, args, stdout, stderr, nil) // nil: no token source yet (recon.go)
+			return runReconCmd(ctx, args, stdout, stderr, nil) // nil: the units' own keys (recon.go)
 		},
 		"settings": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runSettings(ctx, args, os.Stdin, stdout, stderr)

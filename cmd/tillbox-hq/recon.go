@@ -31,12 +31,21 @@ func reconStore(db *hqdb.DB, c *hqconfig.Config) recon.Store {
 
 // reconUnits are the configured units with their Report API; none without
 // a token source.
+// With no token source given, the units that hold their keys are
+// reconciled with tokens of their own (unitTokens).
 func reconUnits(c *hqconfig.Config, token ReconToken) ([]recon.Unit, error) {
+	own := token == nil
+	if own {
+		token = unitTokens(c)
+	}
 	if token == nil {
 		return nil, nil
 	}
 	var us []recon.Unit
 	for _, u := range c.Units {
+		if own && !u.HasCredentials() {
+			continue
+		}
 		rep, err := newReport(c.Recon.BaseURL, u.MSN, "", token)
 		if err != nil {
 			return nil, err
@@ -67,7 +76,7 @@ func (m *Main) runRecon(ctx context.Context) {
 		log.Error("reconciliation off", "err", err)
 		return
 	case len(r.Units) == 0:
-		log.Info("reconciliation off: no sales unit with Report API credentials")
+		log.Info("reconciliation off: no [[unit]] holds client_id, client_secret and subscription_key")
 		return
 	}
 	r.Run(ctx)
@@ -124,7 +133,7 @@ func runReconCmd(ctx context.Context, args []string, stdout, stderr io.Writer, t
 		return err
 	}
 	if len(r.Units) == 0 {
-		return errors.New("recon: no sales unit with Report API credentials")
+		return errors.New("recon: no [[unit]] holds client_id, client_secret and subscription_key (the Report API takes its access token)")
 	}
 	var errs []error
 	n := 0
