@@ -46,7 +46,7 @@ func reconUnits(c *hqconfig.Config, token ReconToken) ([]recon.Unit, error) {
 		if own && !u.HasCredentials() {
 			continue
 		}
-		rep, err := newReport(c.Recon.BaseURL, u.MSN, "", token)
+		rep, err := newReport(c.ReportURL(), u.MSN, "", token)
 		if err != nil {
 			return nil, err
 		}

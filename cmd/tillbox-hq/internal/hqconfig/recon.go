@@ -19,13 +19,14 @@ type Recon struct {
 	// Days is how many days back from today each round looks at (a day is
 	// run until its ledger date is closed and its grace is over).
 	Days int `toml:"days"`
-	// BaseURL is the Report API's host.
+	// BaseURL is the Report API's host; empty: [vipps] base_url, the host
+	// of every Vipps MobilePay API.
 	BaseURL string `toml:"base_url"`
 }
 
 // DefaultRecon are [recon]'s defaults.
 func DefaultRecon() Recon {
-	return Recon{Every: Duration(time.Hour), Grace: Duration(6 * time.Hour), Days: 7, BaseURL: "https://api.vipps.no"}
+	return Recon{Every: Duration(time.Hour), Grace: Duration(6 * time.Hour), Days: 7}
 }
 
 func (r Recon) validate() []Problem {
@@ -42,9 +43,20 @@ func (r Recon) validate() []Problem {
 	if r.Days < 1 || r.Days > 400 {
 		fail("recon.days", "1 to 400 days")
 	}
+	if r.BaseURL == "" {
+		return ps
+	}
 	u, err := url.Parse(r.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		fail("recon.base_url", "%q is not an http(s) URL (e.g. https://api.vipps.no)", r.BaseURL)
 	}
 	return ps
+}
+
+// ReportURL is the Report API's host: recon.base_url, else vipps.base_url.
+func (c *Config) ReportURL() string {
+	if c.Recon.BaseURL != "" {
+		return c.Recon.BaseURL
+	}
+	return c.Vipps.BaseURL
 }
