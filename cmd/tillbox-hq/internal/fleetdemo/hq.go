@@ -87,6 +87,9 @@ func (c *Chain) newHQ(ctx context.Context, listen string) (*HQ, error) {
 	}
 	if o.Broker {
 		doc["vipps"] = map[string]any{"base_url": c.simURL}
+		// The demo's ledger is the simulator's: reconciled every minute,
+		// not every hour, so /recon fills while one looks.
+		doc["recon"] = map[string]any{"every": "1m"}
 	}
 	var users []map[string]any
 	for _, u := range o.Users {
